@@ -1,0 +1,62 @@
+#!/usr/bin/python3
+"""PyTorch side of the benchmark: eager mode and TorchScript (scripted, frozen,
+optimize_for_inference), the same models and weights as bench/models.py (same seeds).
+Prints one JSON line per (engine, model, batch, threads).
+Usage: /usr/bin/python3 bench/bench_torch.py [--batches 1,8,32,128] [--threads 1,2] [--seconds 1]
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "golden"))
+import golden  # noqa: E402
+import models  # noqa: E402
+
+
+def measure(fn, seconds):
+    """Median and 10th percentile of per-call wall time (ms) after a warm-up."""
+    warm_end = time.perf_counter() + min(0.3, seconds / 3)
+    while time.perf_counter() < warm_end:
+        fn()
+    times = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(times) < 10:
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    return times[len(times) // 2], times[len(times) // 10], len(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batches", default="1,8,32,128")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--models", default=",".join(models.MODELS))
+    ap.add_argument("--seconds", type=float, default=1.0)
+    args = ap.parse_args()
+    for threads in map(int, args.threads.split(",")):
+        torch.set_num_threads(threads)
+        for name in args.models.split(","):
+            seq, shape = models.MODELS[name]
+            torch.manual_seed(golden.seed_of(name))
+            eager = golden.build(seq)
+            with torch.no_grad():
+                golden.randomise(eager)
+            eager.eval()
+            scripted = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(eager)))
+            for batch in map(int, args.batches.split(",")):
+                x = torch.randn(batch, *shape)
+                for engine, module in (("torch_eager", eager), ("torchscript", scripted)):
+                    with torch.inference_mode():
+                        median, p10, n = measure(lambda: module(x), args.seconds)
+                    print(json.dumps({"engine": engine, "model": name, "batch": batch, "threads": threads,
+                                      "median_ms": median, "p10_ms": p10, "iterations": n}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+// Turns a list of layers into plan steps: shape inference with errors that name the
+// module path, then compilation with BatchNorm folded into the Conv/Linear before it and
+// elementwise activations fused as post-ops. Stateless functions; thread-safe.
+#pragma once
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/plan_builder.h"
+#include "core/sequential.h"
+#include "core/tensor.h"
+
+namespace seqserve {
+
+// The shape after each layer (result[i] is layer i's output), or an error such as
+// "features.3 (Conv2d): expected input with 20 channels, got [1, 64, 12, 12]".
+absl::StatusOr<std::vector<Shape>> InferShapes(const std::vector<Layer>& layers,
+                                               const Shape& input);
+
+// Adds the layers to `builder`, starting from `in`; returns the last output.
+absl::StatusOr<PlanValue> CompileLayers(PlanBuilder& builder, const std::vector<Layer>& layers,
+                                        const PlanValue& in);
+
+}  // namespace seqserve

@@ -1,0 +1,125 @@
+#include "core/executor.h"
+
+#include <omp.h>
+
+#include <cstdlib>
+#include <new>
+
+#include "absl/strings/str_cat.h"
+
+namespace seqserve {
+
+void AlignedBuffer::Free::operator()(uint8_t* p) const { std::free(p); }
+
+bool AlignedBuffer::Reserve(size_t bytes) {
+  if (bytes <= size_) return false;
+  size_t rounded = (bytes + 63) / 64 * 64;
+  auto* p = static_cast<uint8_t*>(std::aligned_alloc(64, rounded));
+  if (p == nullptr) throw std::bad_alloc();
+  data_.reset(p);
+  size_ = rounded;
+  return true;
+}
+
+Executor::Executor(const dnnl::engine& engine) : engine_(engine), stream_(engine) {}
+
+uint8_t* Executor::BufferAddress(const Plan& plan, int buffer, const float* input,
+                                 float* output) const {
+  const PlanBuffer& b = plan.buffers()[buffer];
+  switch (b.kind) {
+    case PlanBuffer::Kind::kInput:
+      // oneDNN takes non-const handles; plans never write to the input buffer.
+      return reinterpret_cast<uint8_t*>(const_cast<float*>(input));
+    case PlanBuffer::Kind::kOutput:
+      return reinterpret_cast<uint8_t*>(output);
+    case PlanBuffer::Kind::kArena:
+      break;
+  }
+  return arena_.data() + b.offset_bytes;
+}
+
+Executor::Binding& Executor::Bind(const Plan& plan) {
+  for (auto it = bindings_.begin(); it != bindings_.end(); ++it) {
+    if (it->plan_id == plan.id()) {
+      bindings_.splice(bindings_.begin(), bindings_, it);
+      return bindings_.front();
+    }
+  }
+  Binding binding;
+  binding.plan_id = plan.id();
+  binding.args.resize(plan.steps().size());
+  for (size_t s = 0; s < plan.steps().size(); ++s) {
+    const PlanStep& step = plan.steps()[s];
+    if (!step.primitive) continue;
+    for (const StepArg& arg : step.args) {
+      if (arg.buffer < 0) {
+        binding.args[s].emplace(arg.arg, arg.constant);
+      } else {
+        dnnl::memory m(arg.md, engine_, DNNL_MEMORY_NONE);
+        binding.activations.emplace_back(m, arg.buffer);
+        binding.args[s].emplace(arg.arg, m);
+      }
+    }
+    if (step.scratchpad_md.get_size() > 0) {
+      dnnl::memory m(step.scratchpad_md, engine_, DNNL_MEMORY_NONE);
+      binding.activations.emplace_back(m, -1);
+      binding.args[s].emplace(DNNL_ARG_SCRATCHPAD, m);
+    }
+  }
+  binding.arena_generation = 0;  // handles not yet pointed at the arena
+  bindings_.push_front(std::move(binding));
+  if (bindings_.size() > kMaxBindings) bindings_.pop_back();
+  return bindings_.front();
+}
+
+void Executor::PointActivations(const Plan& plan, Binding& binding, const float* input,
+                                float* output) {
+  const bool arena_moved = binding.arena_generation != arena_generation_;
+  for (auto& [memory, buffer] : binding.activations) {
+    if (buffer < 0) {
+      if (arena_moved) memory.set_data_handle(scratchpad_.data());
+      continue;
+    }
+    const PlanBuffer::Kind kind = plan.buffers()[buffer].kind;
+    if (arena_moved || kind != PlanBuffer::Kind::kArena) {
+      memory.set_data_handle(BufferAddress(plan, buffer, input, output));
+    }
+  }
+  binding.arena_generation = arena_generation_;
+}
+
+absl::Status Executor::Run(const Plan& plan, const float* input, float* output) {
+  // OpenMP's thread count is per calling thread; plans were compiled for this count.
+  thread_local int current_threads = 0;
+  if (current_threads != plan.num_threads()) {
+    omp_set_num_threads(plan.num_threads());
+    current_threads = plan.num_threads();
+  }
+  try {
+    bool moved = arena_.Reserve(plan.arena_bytes());
+    moved = scratchpad_.Reserve(plan.scratchpad_bytes()) || moved;
+    if (moved) ++arena_generation_;
+    Binding& binding = Bind(plan);
+    PointActivations(plan, binding, input, output);
+    const std::vector<PlanStep>& steps = plan.steps();
+    for (size_t s = 0; s < steps.size(); ++s) {
+      const PlanStep& step = steps[s];
+      if (step.primitive) {
+        step.primitive.execute(stream_, binding.args[s]);
+      } else {
+        const auto* src = reinterpret_cast<const float*>(
+            BufferAddress(plan, step.args[0].buffer, input, output));
+        auto* dst = reinterpret_cast<float*>(BufferAddress(plan, step.args[1].buffer, input, output));
+        step.kernel(src, dst, plan.num_threads());
+      }
+    }
+    stream_.wait();
+  } catch (const dnnl::error& e) {
+    return absl::InternalError(absl::StrCat("oneDNN error while running the plan: ", e.what()));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("out of memory for the activation arena");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace seqserve

@@ -1,0 +1,70 @@
+// Runs compiled Plans on the calling thread. One Executor per worker: it owns the
+// worker's oneDNN stream, its activation arena and its scratchpad (reused across calls,
+// so large activations do not page-fault on every request), and caches the oneDNN memory
+// objects bound for the plans it ran recently. Not thread-safe: use one per thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/plan.h"
+#include "dnnl.hpp"
+
+namespace seqserve {
+
+// A 64-byte aligned buffer that only grows.
+class AlignedBuffer {
+ public:
+  // Ensures room for `bytes`; returns true when the memory moved.
+  bool Reserve(size_t bytes);
+  uint8_t* data() const { return data_.get(); }
+  size_t size() const { return size_; }
+
+ private:
+  struct Free {
+    void operator()(uint8_t* p) const;
+  };
+  std::unique_ptr<uint8_t, Free> data_;
+  size_t size_ = 0;
+};
+
+class Executor {
+ public:
+  explicit Executor(const dnnl::engine& engine);
+
+  // Runs `plan`: reads NumElements(plan.input_shape()) floats at `input`, writes
+  // NumElements(plan.output_shape()) floats at `output`. oneDNN errors become INTERNAL.
+  absl::Status Run(const Plan& plan, const float* input, float* output);
+
+  // Bytes this executor holds for activations and scratchpad.
+  size_t workspace_bytes() const { return arena_.size() + scratchpad_.size(); }
+
+ private:
+  // The memory objects of one plan bound to this executor's buffers.
+  struct Binding {
+    uint64_t plan_id = 0;
+    uint64_t arena_generation = 0;
+    std::vector<std::unordered_map<int, dnnl::memory>> args;  // per step (oneDNN steps)
+    std::vector<std::pair<dnnl::memory, int>> activations;   // memory, buffer index
+  };
+
+  Binding& Bind(const Plan& plan);
+  void PointActivations(const Plan& plan, Binding& binding, const float* input, float* output);
+  uint8_t* BufferAddress(const Plan& plan, int buffer, const float* input, float* output) const;
+
+  static constexpr size_t kMaxBindings = 16;
+
+  const dnnl::engine& engine_;  // process-wide, outlives the executor
+  dnnl::stream stream_;
+  AlignedBuffer arena_;
+  AlignedBuffer scratchpad_;
+  uint64_t arena_generation_ = 1;
+  std::list<Binding> bindings_;  // most recently used first
+};
+
+}  // namespace seqserve

@@ -1,0 +1,87 @@
+// One model version loaded from its directory (model.seq + model.safetensors): the module
+// tree with its parameters, the reordered weights (held once, shared by every plan and
+// worker), and a bounded cache of Plans compiled per input shape.
+// Thread-safe: GetPlan may be called from any number of workers at once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "core/executor.h"
+#include "core/plan.h"
+#include "core/safetensors.h"
+#include "core/sequential.h"
+#include "core/tensor.h"
+#include "core/weight_cache.h"
+
+namespace seqserve {
+
+struct ModelOptions {
+  // oneDNN (OpenMP) threads each execution of this model uses.
+  int num_threads = 1;
+  // Compiled plans kept, one per input shape (least recently used evicted).
+  size_t plan_cache_capacity = 128;
+  // Fold BatchNorm into Conv/Linear and fuse activations as post-ops (off only to test
+  // that fused and unfused plans agree).
+  bool fuse = true;
+};
+
+class Model {
+ public:
+  // Loads `version_dir`/model.seq and, if the model has parameters,
+  // `version_dir`/model.safetensors (strict state_dict match). Errors name the file.
+  static absl::StatusOr<std::shared_ptr<Model>> Load(const std::filesystem::path& version_dir,
+                                                     const ModelOptions& options = {});
+  // Builds from model.seq text and tensors already in memory (tests, tools).
+  static absl::StatusOr<std::shared_ptr<Model>> FromSource(std::string_view seq_text,
+                                                           std::string_view seq_file,
+                                                           const TensorMap* weights,
+                                                           std::string_view weights_file,
+                                                           const ModelOptions& options = {});
+
+  const Sequential& root() const { return *root_; }
+  const std::vector<Layer>& layers() const { return layers_; }
+  const ModelOptions& options() const { return options_; }
+  int64_t NumParams() const;
+  // The input dims (without batch) the first module implies, -1 where any size fits.
+  std::optional<Shape> InputDims() const { return root_->InputDims(); }
+
+  // PyTorch's output shape for `input`, or an error naming the module path.
+  absl::StatusOr<Shape> OutputShape(const Shape& input) const;
+
+  // The plan for `input` (compiled on first use; cached).
+  absl::StatusOr<std::shared_ptr<const Plan>> GetPlan(const Shape& input);
+
+  // One forward pass (convenience for tools and tests).
+  absl::StatusOr<Tensor> Run(Executor& executor, const Tensor& input);
+
+  // Bytes held by reordered constants.
+  size_t weight_bytes() const { return weights_.bytes(); }
+  size_t cached_plans() const;
+
+ private:
+  Model(std::unique_ptr<Sequential> root, const ModelOptions& options);
+  absl::StatusOr<std::shared_ptr<const Plan>> Compile(const Shape& input);
+
+  std::unique_ptr<Sequential> root_;
+  std::vector<Layer> layers_;  // borrowed from root_
+  ModelOptions options_;
+  WeightCache weights_;
+
+  mutable absl::Mutex mu_;
+  // Most recently used first.
+  std::list<std::pair<Shape, std::shared_ptr<const Plan>>> plans_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex compile_mu_;  // one compile at a time, so a burst compiles each shape once
+};
+
+}  // namespace seqserve

@@ -1,0 +1,85 @@
+// The interface every nn.* module implements: its state_dict entries, PyTorch's shape
+// rule, its FLOPs, and how it adds itself to a compiled Plan. Modules are built once per
+// model version from model.seq, receive their parameters once, and are then read-only:
+// every const method is safe to call from several threads.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/eltwise.h"
+#include "core/plan_builder.h"
+#include "core/tensor.h"
+
+namespace seqserve {
+
+// One state_dict entry of a module, named relative to it ("weight", "running_mean").
+struct ParamSpec {
+  std::string name;
+  Shape shape;
+};
+
+using ParamMap = std::map<std::string, Tensor>;
+
+// y = x * scale[c] + shift[c] along the channel axis: what BatchNorm computes at inference,
+// and what a Conv or Linear folds into its weights and bias.
+struct ChannelAffine {
+  std::vector<float> scale;
+  std::vector<float> shift;
+};
+
+// What the compiler fuses into a producer (Conv, ConvTranspose, Linear): an optional
+// BatchNorm folded into the weights, then elementwise activations as oneDNN post-ops.
+struct Fusion {
+  const ChannelAffine* affine = nullptr;  // borrowed from the BatchNorm module
+  std::string affine_path;                // that BatchNorm's path, part of weight cache keys
+  std::vector<EltwiseOp> post_ops;
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+
+  // PyTorch's class name: "Conv2d".
+  virtual std::string_view type() const = 0;
+
+  // state_dict entries this module owns, in PyTorch's order.
+  virtual std::vector<ParamSpec> params() const { return {}; }
+  // Receives exactly the entries of params(), shapes already checked. Called once.
+  virtual absl::Status SetParams(ParamMap /*params*/) { return absl::OkStatus(); }
+  int64_t NumParams() const;
+
+  // PyTorch's output shape for input `in`; InvalidArgument "expected ..., got [..]" when
+  // the module cannot take it (the caller prefixes the module path).
+  virtual absl::StatusOr<Shape> OutputShape(const Shape& in) const = 0;
+  // Floating-point operations of one forward pass on `in` (a multiply-add counts 2).
+  virtual int64_t Flops(const Shape& /*in*/) const { return 0; }
+  // The input dims (without batch) a model starting with this module takes, -1 where any
+  // size fits: Linear(784, 10) -> [784], Conv2d(1, ...) -> [1, -1, -1]. nullopt: no rule.
+  virtual std::optional<Shape> InputDims() const { return std::nullopt; }
+
+  // Modules that compute nothing at inference (Identity, Dropout*).
+  virtual bool IsIdentity() const { return false; }
+  // Activations oneDNN computes as a chain of eltwise ops; these fuse as post-ops.
+  virtual std::optional<std::vector<EltwiseOp>> AsEltwise() const { return std::nullopt; }
+  // BatchNorm's per-channel inference transform, which a producer may fold in.
+  virtual const ChannelAffine* AsChannelAffine() const { return nullptr; }
+  // Producers that take a Fusion return the axis of their output's channels for input
+  // `in` (the axis a following BatchNorm must normalise for folding to be exact), or -1
+  // when they take no fusion.
+  virtual int FusableChannelAxis(const Shape& /*in*/) const { return -1; }
+
+  // Adds this module (and `fusion`, if the module offered FusableChannelAxis) to the plan.
+  // `in` is the previous module's output; shapes were already checked with OutputShape.
+  virtual absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,
+                                            const Fusion& fusion) const = 0;
+};
+
+}  // namespace seqserve

@@ -1,0 +1,131 @@
+#include "core/modules/conv_common.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
+
+namespace seqserve {
+namespace {
+
+bool AllPositive(const std::vector<int64_t>& values) {
+  for (int64_t v : values) {
+    if (v <= 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string TupleRepr(const std::vector<int64_t>& values) {
+  std::string out = "(";
+  for (size_t i = 0; i < values.size(); ++i) absl::StrAppend(&out, i > 0 ? ", " : "", values[i]);
+  return absl::StrCat(out, values.size() == 1 ? ",)" : ")");
+}
+
+absl::StatusOr<ConvArgs> BindConvArgs(const ModuleArgs& args, int spatial_dims) {
+  ConvArgs c;
+  c.spatial_dims = spatial_dims;
+  SEQ_ASSIGN_OR_RETURN(c.in_channels, args.Int("in_channels"));
+  SEQ_ASSIGN_OR_RETURN(c.out_channels, args.Int("out_channels"));
+  SEQ_ASSIGN_OR_RETURN(c.kernel, args.IntTuple("kernel_size", spatial_dims));
+  SEQ_ASSIGN_OR_RETURN(c.stride, args.IntTuple("stride", spatial_dims));
+  SEQ_ASSIGN_OR_RETURN(c.dilation, args.IntTuple("dilation", spatial_dims));
+  SEQ_ASSIGN_OR_RETURN(c.groups, args.Int("groups"));
+  SEQ_ASSIGN_OR_RETURN(c.bias, args.Bool("bias"));
+
+  // PyTorch's _ConvNd.__init__ checks, in its order.
+  if (c.groups <= 0) return args.Error("groups", "groups must be a positive integer");
+  if (c.in_channels % c.groups != 0) {
+    return args.Error("groups", absl::StrCat("in_channels (", c.in_channels,
+                                             ") must be divisible by groups (", c.groups, ")"));
+  }
+  if (c.out_channels % c.groups != 0) {
+    return args.Error("groups", absl::StrCat("out_channels (", c.out_channels,
+                                             ") must be divisible by groups (", c.groups, ")"));
+  }
+  // PyTorch builds a module with no channels, or fails later in its forward or its weight
+  // allocation; such a model can never run, so it is a load error here.
+  if (c.in_channels <= 0) {
+    return args.Error("in_channels", absl::StrCat("must be positive, got ", c.in_channels));
+  }
+  if (c.out_channels <= 0) {
+    return args.Error("out_channels", absl::StrCat("must be positive, got ", c.out_channels));
+  }
+  if (!AllPositive(c.kernel)) {
+    return args.Error("kernel_size", absl::StrCat("kernel size should be greater than zero, got ",
+                                                  TupleRepr(c.kernel)));
+  }
+  if (!AllPositive(c.stride)) {
+    return args.Error(
+        "stride", absl::StrCat("non-positive stride is not supported, got ", TupleRepr(c.stride)));
+  }
+  if (!AllPositive(c.dilation)) {
+    return args.Error("dilation", absl::StrCat("dilation should be greater than zero, got ",
+                                               TupleRepr(c.dilation)));
+  }
+  return c;
+}
+
+bool IsBatched(const Shape& in, int spatial_dims) {
+  return static_cast<int>(in.size()) == spatial_dims + 2;
+}
+
+absl::Status CheckConvInput(const Shape& in, int spatial_dims, int64_t in_channels) {
+  const int rank = static_cast<int>(in.size());
+  if (rank != spatial_dims + 1 && rank != spatial_dims + 2) {
+    return absl::InvalidArgumentError(absl::StrCat("expected ", spatial_dims + 1,
+                                                   "D (unbatched) or ", spatial_dims + 2,
+                                                   "D (batched) input, got ", ShapeToString(in)));
+  }
+  const int64_t channels = in[rank - spatial_dims - 1];
+  if (channels != in_channels) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected input with ", in_channels, " channels, got ", ShapeToString(in)));
+  }
+  for (int i = rank - spatial_dims; i < rank; ++i) {
+    if (in[i] <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("expected non-empty spatial dimensions (only the batch may be empty), got ",
+                       ShapeToString(in)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+dnnl::memory::dims BatchedDims(const Shape& shape, int spatial_dims) {
+  if (IsBatched(shape, spatial_dims)) return shape;
+  dnnl::memory::dims dims = {1};
+  dims.insert(dims.end(), shape.begin(), shape.end());
+  return dims;
+}
+
+std::vector<int64_t> SpatialDims(const Shape& in, int spatial_dims) {
+  return std::vector<int64_t>(in.end() - spatial_dims, in.end());
+}
+
+dnnl::memory::format_tag BlockedTag(int spatial_dims) {
+  using tag = dnnl::memory::format_tag;
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+  const bool wide = (isa & avx512) == avx512;
+  if (spatial_dims == 1) return wide ? tag::nCw16c : tag::nCw8c;
+  return wide ? tag::nChw16c : tag::nChw8c;
+}
+
+std::string ConvWeightKey(const PlanBuilder& builder, const Fusion& fusion) {
+  if (fusion.affine == nullptr) return builder.current_path();
+  return absl::StrCat(builder.current_path(), "+", fusion.affine_path);
+}
+
+Tensor FoldedConvBias(const Tensor* bias, int64_t out_channels, const Fusion& fusion) {
+  Tensor b({out_channels});
+  for (int64_t o = 0; o < out_channels; ++o) {
+    const float value = bias != nullptr ? bias->data[o] : 0.f;
+    b.data[o] = fusion.affine != nullptr ? value * fusion.affine->scale[o] + fusion.affine->shift[o]
+                                         : value;
+  }
+  return b;
+}
+
+}  // namespace seqserve

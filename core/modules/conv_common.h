@@ -1,0 +1,102 @@
+// What Conv1d/Conv2d and ConvTranspose1d/ConvTranspose2d share: binding their common
+// constructor arguments with PyTorch's checks, the input-rank and channel checks of their
+// forward, the batched view oneDNN computes on, and the weight cache key that tells a
+// folded BatchNorm apart. Stateless functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/module.h"
+#include "core/module_args.h"
+#include "core/plan_builder.h"
+#include "core/tensor.h"
+#include "dnnl.hpp"
+
+namespace seqserve {
+
+// The arguments every convolution has, validated. Spatial vectors have one entry per
+// spatial dim (1 for Conv1d, 2 for Conv2d), in PyTorch's order (height, width).
+struct ConvArgs {
+  int spatial_dims = 0;
+  int64_t in_channels = 0;
+  int64_t out_channels = 0;
+  std::vector<int64_t> kernel;
+  std::vector<int64_t> stride;
+  std::vector<int64_t> dilation;
+  int64_t groups = 1;
+  bool bias = true;
+};
+
+// Reads in_channels, out_channels, kernel_size, stride, dilation, groups and bias from
+// `args` (device and dtype are accepted and ignored), with PyTorch's construction checks
+// (groups positive, channels divisible by groups) and, at load time rather than at the
+// first forward, the checks PyTorch's forward would fail every input on (non-positive
+// kernel, stride or dilation).
+absl::StatusOr<ConvArgs> BindConvArgs(const ModuleArgs& args, int spatial_dims);
+
+// Python's repr of a tuple of ints: "(3, 3)", "(3,)".
+std::string TupleRepr(const std::vector<int64_t>& values);
+
+// PyTorch's input rank and channel checks for a convolution taking `in_channels`:
+// (N, C, *spatial) or unbatched (C, *spatial), spatial dims non-empty.
+absl::Status CheckConvInput(const Shape& in, int spatial_dims, int64_t in_channels);
+
+// True for (N, C, *spatial), false for unbatched (C, *spatial).
+bool IsBatched(const Shape& in, int spatial_dims);
+
+// The (N, C, *spatial) dims oneDNN computes on: `shape` with a unit batch dim prepended
+// when it is unbatched.
+dnnl::memory::dims BatchedDims(const Shape& shape, int spatial_dims);
+
+// The spatial dims of a (possibly unbatched) input.
+std::vector<int64_t> SpatialDims(const Shape& in, int spatial_dims);
+
+// The activation layout of oneDNN's blocked jit convolutions on this CPU: channels in
+// blocks of 16 with AVX-512 (nCw16c, nChw16c), of 8 otherwise (nCw8c, nChw8c).
+dnnl::memory::format_tag BlockedTag(int spatial_dims);
+
+// The primitive descriptor of `make_desc(src_md, dst_md)` (a function from memory descs
+// to an op desc) in oneDNN's blocked layout: dst in BlockedTag layout with src as oneDNN
+// likes (plain for a first convolution on few channels), else both blocked (depthwise
+// kernels want that), as long as oneDNN has more than its reference code for it; failing
+// both, format_tag::any for src and dst.
+//
+// Why not format_tag::any outright: with AVX-512, oneDNN 2.6 then picks channels-last
+// brgconv for convolutions but blocked jit for deconvolutions and pooling, so a CNN would
+// reorder between layers, and brgconv's weight layout depends on the batch and image size,
+// so every input shape would reorder (and hold) the weights again. The blocked jit kernels
+// measured as fast or faster (64->64 3x3 at batch 8, 7x7 to 56x56 images), and keep one
+// layout from the first convolution to the last.
+template <typename PrimitiveDesc, typename MakeDesc>
+PrimitiveDesc CreateBlockedPrimitiveDesc(const MakeDesc& make_desc,
+                                         const dnnl::memory::dims& src_dims,
+                                         const dnnl::memory::dims& dst_dims, int spatial_dims,
+                                         const dnnl::primitive_attr& attr,
+                                         const dnnl::engine& engine) {
+  using tag = dnnl::memory::format_tag;
+  auto md = [](const dnnl::memory::dims& dims, tag t) {
+    return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, t);
+  };
+  const tag blocked = BlockedTag(spatial_dims);
+  for (tag src_tag : {tag::any, blocked}) {
+    PrimitiveDesc pd(make_desc(md(src_dims, src_tag), md(dst_dims, blocked)), attr, engine,
+                     /*allow_empty=*/true);
+    if (pd && std::string_view(pd.impl_info_str()).substr(0, 3) != "ref") return pd;
+  }
+  return PrimitiveDesc(make_desc(md(src_dims, tag::any), md(dst_dims, tag::any)), attr, engine);
+}
+
+// The weight cache key prefix of the module being compiled: its path, plus the folded
+// BatchNorm's path when there is one (folded weights are different constants).
+std::string ConvWeightKey(const PlanBuilder& builder, const Fusion& fusion);
+
+// bias * scale + shift per output channel (bias taken as 0 when absent), as a
+// (out_channels,) tensor: the bias of a convolution with `fusion`'s BatchNorm folded in.
+Tensor FoldedConvBias(const Tensor* bias, int64_t out_channels, const Fusion& fusion);
+
+}  // namespace seqserve

@@ -1,0 +1,74 @@
+// A Plan is a model compiled for one input shape: a flat list of oneDNN primitives and
+// hand-written kernels with their arguments, and a memory layout for the activations
+// (offsets into a per-worker arena). Immutable once built and shared by every worker of a
+// model: primitives use scratchpad_mode::user, so all mutable memory (activations,
+// scratchpad) belongs to the Executor that runs the plan. Thread-safe to read.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "dnnl.hpp"
+
+namespace seqserve {
+
+// Where an activation buffer lives when the plan runs.
+struct PlanBuffer {
+  enum class Kind { kInput, kOutput, kArena };
+  Kind kind = Kind::kArena;
+  size_t offset_bytes = 0;  // into the arena (kArena only)
+  size_t size_bytes = 0;
+};
+
+// One argument of a step: an activation buffer viewed through `md`, or a constant
+// (weights, bias) shared by every worker.
+struct StepArg {
+  int arg = 0;  // DNNL_ARG_*; for kernels DNNL_ARG_SRC / DNNL_ARG_DST
+  dnnl::memory::desc md;
+  int buffer = -1;          // index into Plan::buffers(), or -1 for a constant
+  dnnl::memory constant;    // set when buffer == -1
+};
+
+// A hand-written kernel (for what oneDNN 2.6 lacks). Reads `src`, writes `dst`; both are
+// dense row-major. `src == dst` when the step runs in place.
+using KernelFn = std::function<void(const float* src, float* dst, int num_threads)>;
+
+struct PlanStep {
+  std::string name;          // "features.0 (Conv2d)", "reorder", ...
+  dnnl::primitive primitive; // set for oneDNN steps
+  dnnl::memory::desc scratchpad_md;  // the primitive's scratchpad (empty when none)
+  KernelFn kernel;           // set for kernel steps
+  std::vector<StepArg> args;
+};
+
+class Plan {
+ public:
+  const Shape& input_shape() const { return input_shape_; }
+  const Shape& output_shape() const { return output_shape_; }
+  int num_threads() const { return num_threads_; }
+  size_t arena_bytes() const { return arena_bytes_; }
+  size_t scratchpad_bytes() const { return scratchpad_bytes_; }
+  const std::vector<PlanStep>& steps() const { return steps_; }
+  const std::vector<PlanBuffer>& buffers() const { return buffers_; }
+  // Unique within the process; executors key their per-plan bindings by it.
+  uint64_t id() const { return id_; }
+
+ private:
+  friend class PlanBuilder;
+  Plan() = default;
+
+  Shape input_shape_;
+  Shape output_shape_;
+  int num_threads_ = 1;
+  size_t arena_bytes_ = 0;
+  size_t scratchpad_bytes_ = 0;
+  std::vector<PlanStep> steps_;
+  std::vector<PlanBuffer> buffers_;
+  uint64_t id_ = 0;
+};
+
+}  // namespace seqserve

@@ -1,0 +1,257 @@
+#include "core/plan_builder.h"
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace seqserve {
+namespace {
+
+constexpr int kInputBuffer = 0;
+constexpr size_t kAlignBytes = 64;
+
+size_t AlignUp(size_t n) { return (n + kAlignBytes - 1) / kAlignBytes * kAlignBytes; }
+
+std::atomic<uint64_t> next_plan_id{1};
+
+}  // namespace
+
+dnnl::memory::desc PlainDesc(const Shape& dims) {
+  dnnl::memory::dims d = dims.empty() ? dnnl::memory::dims{1} : dims;
+  dnnl::memory::dims strides(d.size());
+  dnnl::memory::dim stride = 1;
+  for (size_t i = d.size(); i-- > 0;) {
+    strides[i] = stride;
+    stride *= std::max<dnnl::memory::dim>(d[i], 1);
+  }
+  return dnnl::memory::desc(d, dnnl::memory::data_type::f32, strides);
+}
+
+bool IsPlain(const dnnl::memory::desc& md) {
+  // Row-major up to the strides of unit dims, which oneDNN may choose freely.
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked || d.data_type != dnnl_f32 || d.offset0 != 0) return false;
+  if (d.format_desc.blocking.inner_nblks != 0) return false;
+  dnnl::memory::dim expected = 1;
+  for (int i = d.ndims - 1; i >= 0; --i) {
+    if (d.padded_dims[i] != d.dims[i]) return false;
+    if (d.dims[i] != 1 && d.format_desc.blocking.strides[i] != expected) return false;
+    expected *= d.dims[i];
+  }
+  return true;
+}
+
+StepArg ValueArg(int arg, const PlanValue& value) {
+  StepArg a;
+  a.arg = arg;
+  a.md = value.md;
+  a.buffer = value.buffer;
+  return a;
+}
+
+StepArg ConstArg(int arg, const dnnl::memory& constant) {
+  StepArg a;
+  a.arg = arg;
+  a.md = constant.get_desc();
+  a.constant = constant;
+  return a;
+}
+
+PlanBuilder::PlanBuilder(const dnnl::engine& engine, int num_threads, WeightCache& weights,
+                         const Shape& input_shape)
+    : engine_(engine), num_threads_(num_threads), weights_(weights), plan_(new Plan()) {
+  plan_->input_shape_ = input_shape;
+  plan_->num_threads_ = num_threads;
+  int input_buffer = AddBuffer();
+  plan_->buffers_[input_buffer].kind = PlanBuffer::Kind::kInput;
+  input_ = PlanValue{input_shape, PlainDesc(input_shape), input_buffer};
+}
+
+void PlanBuilder::SetCurrentModule(std::string path, std::string type) {
+  current_path_ = std::move(path);
+  current_type_ = std::move(type);
+}
+
+std::string PlanBuilder::CurrentName() const {
+  return absl::StrCat(current_path_, " (", current_type_, ")");
+}
+
+int PlanBuilder::AddBuffer() {
+  plan_->buffers_.emplace_back();
+  return static_cast<int>(plan_->buffers_.size()) - 1;
+}
+
+PlanValue PlanBuilder::NewValue(Shape shape, const dnnl::memory::desc& md) {
+  return PlanValue{std::move(shape), md, AddBuffer()};
+}
+
+PlanValue PlanBuilder::InPlace(const PlanValue& v) {
+  if (v.buffer == kInputBuffer) return NewValue(v.shape, v.md);
+  return v;
+}
+
+PlanValue PlanBuilder::Convert(const PlanValue& v, const dnnl::memory::desc& md) {
+  if (v.md == md) return v;
+  if (IsPlain(v.md) && IsPlain(md) && v.md.dims() == md.dims()) {
+    return PlanValue{v.shape, md, v.buffer};
+  }
+  PlanValue out = NewValue(v.shape, md);
+  dnnl::reorder::primitive_desc pd(engine_, v.md, engine_, md, Attr());
+  PlanStep step;
+  step.name = absl::StrCat(CurrentName(), " reorder");
+  step.primitive = dnnl::reorder(pd);
+  step.scratchpad_md = pd.scratchpad_desc();
+  step.args = {ValueArg(DNNL_ARG_FROM, v), ValueArg(DNNL_ARG_TO, out)};
+  AddStep(std::move(step));
+  return out;
+}
+
+PlanValue PlanBuilder::Plain(const PlanValue& v) {
+  if (IsPlain(v.md)) return PlanValue{v.shape, PlainDesc(v.shape), v.buffer};
+  PlanValue plain = Convert(v, PlainDesc(v.md.dims()));
+  return PlanValue{v.shape, PlainDesc(v.shape), plain.buffer};
+}
+
+PlanValue PlanBuilder::Reshape(const PlanValue& v, Shape shape) {
+  PlanValue plain = Plain(v);
+  dnnl::memory::desc md = PlainDesc(shape);
+  return PlanValue{std::move(shape), md, plain.buffer};
+}
+
+PlanValue PlanBuilder::WithDims(const PlanValue& v, const dnnl::memory::dims& dims) {
+  if (v.md.dims() == dims) return v;
+  if (IsPlain(v.md)) return PlanValue{v.shape, PlainDesc(dims), v.buffer};
+  dnnl::memory::desc reshaped = v.md.reshape(dims, /*allow_empty=*/true);
+  if (reshaped) return PlanValue{v.shape, reshaped, v.buffer};
+  PlanValue plain = Plain(v);
+  return PlanValue{v.shape, PlainDesc(dims), plain.buffer};
+}
+
+void PlanBuilder::AddPrimitive(const dnnl::primitive_desc_base& pd, dnnl::primitive primitive,
+                               std::vector<StepArg> args) {
+  PlanStep step;
+  step.name = CurrentName();
+  step.primitive = std::move(primitive);
+  step.scratchpad_md = pd.scratchpad_desc();
+  step.args = std::move(args);
+  AddStep(std::move(step));
+}
+
+void PlanBuilder::AddKernel(KernelFn kernel, const PlanValue& src, const PlanValue& dst) {
+  PlanStep step;
+  step.name = CurrentName();
+  step.kernel = std::move(kernel);
+  step.args = {ValueArg(DNNL_ARG_SRC, src), ValueArg(DNNL_ARG_DST, dst)};
+  AddStep(std::move(step));
+}
+
+PlanValue PlanBuilder::Eltwise(const PlanValue& v, const std::vector<EltwiseOp>& ops) {
+  PlanValue current = v;
+  for (const EltwiseOp& op : ops) {
+    auto make_pd = [&](const dnnl::memory::desc& md) {
+      dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, op.algorithm, md,
+                                       op.alpha, op.beta);
+      return dnnl::eltwise_forward::primitive_desc(desc, Attr(), engine_);
+    };
+    dnnl::eltwise_forward::primitive_desc pd = make_pd(current.md);
+    // On a blocked layout with padded channels (7 channels in nChw16c) oneDNN 2.6 has
+    // only its slow reference eltwise; on plain memory it has a jitted one.
+    if (std::string(pd.impl_info_str()).starts_with("ref") && !IsPlain(current.md)) {
+      current = Plain(current);
+      pd = make_pd(current.md);
+    }
+    PlanValue out = InPlace(current);
+    out.md = pd.dst_desc();
+    AddPrimitive(pd, dnnl::eltwise_forward(pd),
+                 {ValueArg(DNNL_ARG_SRC, current), ValueArg(DNNL_ARG_DST, out)});
+    current = out;
+  }
+  return current;
+}
+
+dnnl::primitive_attr PlanBuilder::Attr(const std::vector<EltwiseOp>& post_ops) {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (!post_ops.empty()) attr.set_post_ops(MakePostOps(post_ops));
+  return attr;
+}
+
+void PlanBuilder::AddStep(PlanStep step) {
+  plan_->scratchpad_bytes_ = std::max(plan_->scratchpad_bytes_, step.scratchpad_md.get_size());
+  plan_->steps_.push_back(std::move(step));
+}
+
+absl::StatusOr<std::shared_ptr<const Plan>> PlanBuilder::Finish(const PlanValue& out) {
+  SetCurrentModule("output", "Plan");
+  PlanValue result = Plain(out);
+  const size_t output_bytes = static_cast<size_t>(NumElements(out.shape)) * sizeof(float);
+  // The last buffer becomes the caller's output, so the last step writes there directly;
+  // unless it is the caller's input, or some step saw it with a larger (padded) layout.
+  bool direct = result.buffer != kInputBuffer;
+  for (const PlanStep& step : plan_->steps_) {
+    for (const StepArg& arg : step.args) {
+      if (arg.buffer == result.buffer && arg.md.get_size() > output_bytes) direct = false;
+    }
+  }
+  if (!direct) {
+    PlanValue copy = NewValue(result.shape, result.md);
+    dnnl::reorder::primitive_desc pd(engine_, result.md, engine_, copy.md, Attr());
+    AddPrimitive(pd, dnnl::reorder(pd),
+                 {ValueArg(DNNL_ARG_FROM, result), ValueArg(DNNL_ARG_TO, copy)});
+    result = copy;
+  }
+  plan_->buffers_[result.buffer].kind = PlanBuffer::Kind::kOutput;
+  plan_->output_shape_ = out.shape;
+
+  // Lifetimes of the arena buffers, in steps.
+  const int n = static_cast<int>(plan_->buffers_.size());
+  std::vector<int> first(n, -1), last(n, -1);
+  for (int s = 0; s < static_cast<int>(plan_->steps_.size()); ++s) {
+    for (const StepArg& arg : plan_->steps_[s].args) {
+      if (arg.buffer < 0) continue;
+      PlanBuffer& buffer = plan_->buffers_[arg.buffer];
+      buffer.size_bytes = std::max(buffer.size_bytes, arg.md.get_size());
+      if (first[arg.buffer] < 0) first[arg.buffer] = s;
+      last[arg.buffer] = s;
+    }
+  }
+  plan_->buffers_[kInputBuffer].size_bytes =
+      static_cast<size_t>(NumElements(plan_->input_shape_)) * sizeof(float);
+
+  // First-fit placement in order of first use; a buffer may reuse the bytes of any buffer
+  // whose last use came strictly before its first.
+  std::vector<int> order;
+  for (int b = 0; b < n; ++b) {
+    if (plan_->buffers_[b].kind == PlanBuffer::Kind::kArena && first[b] >= 0) order.push_back(b);
+  }
+  std::sort(order.begin(), order.end(), [&](int a, int b) { return first[a] < first[b]; });
+  std::vector<int> placed;
+  size_t arena = 0;
+  for (int b : order) {
+    PlanBuffer& buffer = plan_->buffers_[b];
+    std::vector<std::pair<size_t, size_t>> busy;  // [begin, end) of live placed buffers
+    for (int p : placed) {
+      if (last[p] >= first[b]) {
+        busy.emplace_back(plan_->buffers_[p].offset_bytes,
+                          plan_->buffers_[p].offset_bytes + AlignUp(plan_->buffers_[p].size_bytes));
+      }
+    }
+    std::sort(busy.begin(), busy.end());
+    size_t offset = 0;
+    for (const auto& [begin, end] : busy) {
+      if (offset + buffer.size_bytes <= begin) break;
+      offset = std::max(offset, end);
+    }
+    buffer.offset_bytes = offset;
+    arena = std::max(arena, offset + AlignUp(buffer.size_bytes));
+    placed.push_back(b);
+  }
+  plan_->arena_bytes_ = arena;
+  plan_->id_ = next_plan_id.fetch_add(1);
+  return std::shared_ptr<const Plan>(plan_.release());
+}
+
+}  // namespace seqserve

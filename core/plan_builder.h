@@ -1,0 +1,103 @@
+// Builds a Plan: modules add primitives and kernels that consume and produce PlanValues
+// (activations with a logical PyTorch shape and a oneDNN layout). The builder inserts
+// reorders only where a layout must change, runs elementwise steps in place, and at the
+// end assigns arena offsets by liveness and writes the last step straight into the
+// caller's output. Single-threaded; one builder per compile.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/eltwise.h"
+#include "core/plan.h"
+#include "core/tensor.h"
+#include "core/weight_cache.h"
+#include "dnnl.hpp"
+
+namespace seqserve {
+
+// An activation while a plan is built. `md` has the same number of elements as `shape`
+// and either the same rank or extra leading unit dims (an unbatched (C, H, W) input that a
+// Conv2d sees as (1, C, H, W)). When `md` is dense row-major, memory order equals
+// PyTorch's.
+struct PlanValue {
+  Shape shape;
+  dnnl::memory::desc md;
+  int buffer = -1;
+};
+
+// Dense row-major f32 layout of `dims` (dims {1} for a rank-0 shape).
+dnnl::memory::desc PlainDesc(const Shape& dims);  // Shape is dnnl::memory::dims
+bool IsPlain(const dnnl::memory::desc& md);
+
+// Activation and constant arguments for AddPrimitive.
+StepArg ValueArg(int arg, const PlanValue& value);
+StepArg ConstArg(int arg, const dnnl::memory& constant);
+
+class PlanBuilder {
+ public:
+  PlanBuilder(const dnnl::engine& engine, int num_threads, WeightCache& weights,
+              const Shape& input_shape);
+
+  const dnnl::engine& engine() const { return engine_; }
+  int num_threads() const { return num_threads_; }
+  WeightCache& weights() { return weights_; }
+  PlanValue input() const { return input_; }
+  // Whether the compiler may fold BatchNorm and fuse activations (default true).
+  bool fuse() const { return fuse_; }
+  void set_fuse(bool fuse) { fuse_ = fuse; }
+
+  // The module being compiled ("features.3", "Conv2d"); names steps and weight keys.
+  void SetCurrentModule(std::string path, std::string type);
+  const std::string& current_path() const { return current_path_; }
+  // "features.3 (Conv2d)"
+  std::string CurrentName() const;
+
+  // A fresh buffer for a step's output.
+  PlanValue NewValue(Shape shape, const dnnl::memory::desc& md);
+  // Where an elementwise step on `v` writes: v's own buffer, unless v is the plan's
+  // input (which belongs to the caller and is read-only).
+  PlanValue InPlace(const PlanValue& v);
+
+  // `v` in layout `md` (same dims), with a reorder only if the layouts differ.
+  PlanValue Convert(const PlanValue& v, const dnnl::memory::desc& md);
+  // `v` as dense row-major with md dims == v.shape.
+  PlanValue Plain(const PlanValue& v);
+  // `v` viewed as `shape` (same element count): free for a plain value.
+  PlanValue Reshape(const PlanValue& v, Shape shape);
+  // `v` with md dims `dims` (same element count), keeping its layout where oneDNN can
+  // reshape it, else reordering to plain first. The logical shape is unchanged.
+  PlanValue WithDims(const PlanValue& v, const dnnl::memory::dims& dims);
+
+  // Adds a oneDNN primitive; its scratchpad (mode user) is taken from `pd`.
+  void AddPrimitive(const dnnl::primitive_desc_base& pd, dnnl::primitive primitive,
+                    std::vector<StepArg> args);
+  // Adds a kernel reading plain `src` and writing plain `dst` (may be the same buffer).
+  void AddKernel(KernelFn kernel, const PlanValue& src, const PlanValue& dst);
+  // A chain of eltwise primitives on `v`, in place where allowed.
+  PlanValue Eltwise(const PlanValue& v, const std::vector<EltwiseOp>& ops);
+
+  // A primitive attribute with scratchpad_mode::user and `ops` as post-ops.
+  static dnnl::primitive_attr Attr(const std::vector<EltwiseOp>& post_ops = {});
+
+  // Ends the plan with `out` as the model's output (made plain, written to the caller's
+  // output buffer) and lays out the arena.
+  absl::StatusOr<std::shared_ptr<const Plan>> Finish(const PlanValue& out);
+
+ private:
+  int AddBuffer();
+  void AddStep(PlanStep step);
+
+  const dnnl::engine& engine_;  // outlives the builder (process-wide engine)
+  int num_threads_;
+  WeightCache& weights_;         // the model's; outlives the builder
+  PlanValue input_;
+  bool fuse_ = true;
+  std::string current_path_;
+  std::string current_type_;
+  std::unique_ptr<Plan> plan_;
+};
+
+}  // namespace seqserve

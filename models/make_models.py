@@ -1,0 +1,144 @@
+#!/usr/bin/python3
+"""Produces the bundled model repository with real PyTorch (Debian's python3-torch):
+
+  seed/    the seed example, nn.Sequential(Conv2d(1,20,5), ReLU(), Conv2d(20,64,5), ReLU()),
+           PyTorch's default initialisation (a feature extractor: nothing to train)
+  lenet/   LeNet-5 (a small CNN classifier) trained on a synthetic 10-class task
+  mlp/     an MLP classifier (784-128-64-10) trained on the same task, OrderedDict form
+
+The task: 28x28 images of a line through the centre at one of 10 angles (class k: 18k
+degrees), with random thickness, length, offset and noise. Training takes seconds on CPU.
+For every model it also writes tests/data/bundled/<name>/{input.npy, expected.npy}: a
+few samples and PyTorch's outputs for them, used by the server and container tests.
+
+Usage: /usr/bin/python3 models/make_models.py
+"""
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+from torch import nn
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(ROOT, "..", "tests", "golden"))
+import golden  # noqa: E402  (model.seq evaluation, safetensors writer)
+
+MODELS = {
+    "seed": """nn.Sequential(
+          nn.Conv2d(1,20,5),
+          nn.ReLU(),
+          nn.Conv2d(20,64,5),
+          nn.ReLU()
+        )
+""",
+    "lenet": """# LeNet-5 with ReLU and max pooling, for 1x28x28 images and 10 classes.
+nn.Sequential(
+    nn.Conv2d(1, 6, kernel_size=5, padding=2),
+    nn.ReLU(),
+    nn.MaxPool2d(2),
+    nn.Conv2d(6, 16, kernel_size=5),
+    nn.ReLU(),
+    nn.MaxPool2d(2),
+    nn.Flatten(),
+    nn.Linear(16 * 5 * 5, 120),
+    nn.ReLU(),
+    nn.Linear(120, 84),
+    nn.ReLU(),
+    nn.Linear(84, 10),
+)
+""",
+    "mlp": """nn.Sequential(OrderedDict([
+    ('flatten', nn.Flatten()),
+    ('fc1', nn.Linear(784, 128)),
+    ('act1', nn.ReLU()),
+    ('fc2', nn.Linear(128, 64)),
+    ('act2', nn.ReLU()),
+    ('out', nn.Linear(64, 10)),
+]))
+""",
+}
+
+CONFIGS = {
+    "seed": """max_batch_size: 32
+input [ { name: "input" data_type: TYPE_FP32 dims: [ 1, -1, -1 ] } ]
+output [ { name: "output" data_type: TYPE_FP32 dims: [ 64, -1, -1 ] } ]
+dynamic_batching { max_queue_delay_microseconds: 100 }
+""",
+    "lenet": """max_batch_size: 64
+input [ { name: "input" data_type: TYPE_FP32 dims: [ 1, 28, 28 ] } ]
+output [ { name: "output" data_type: TYPE_FP32 dims: [ 10 ] } ]
+dynamic_batching { max_queue_delay_microseconds: 200 preferred_batch_size: [ 16, 32 ] }
+""",
+    "mlp": """max_batch_size: 128
+input [ { name: "input" data_type: TYPE_FP32 dims: [ 1, 28, 28 ] } ]
+output [ { name: "output" data_type: TYPE_FP32 dims: [ 10 ] } ]
+dynamic_batching { max_queue_delay_microseconds: 100 }
+""",
+}
+
+
+def lines_dataset(n, generator):
+    """n images of a noisy line at one of 10 angles; returns (images, labels)."""
+    labels = torch.randint(0, 10, (n,), generator=generator)
+    ys, xs = torch.meshgrid(torch.arange(28.0) - 13.5, torch.arange(28.0) - 13.5, indexing="ij")
+    images = torch.empty(n, 1, 28, 28)
+    for i in range(n):
+        angle = math.radians(18 * labels[i].item() + torch.empty(1).uniform_(-4, 4, generator=generator).item())
+        offset = torch.empty(2).uniform_(-2, 2, generator=generator)
+        thickness = torch.empty(1).uniform_(1.0, 2.5, generator=generator).item()
+        length = torch.empty(1).uniform_(8, 13, generator=generator).item()
+        dx, dy = xs - offset[0], ys - offset[1]
+        across = (-math.sin(angle) * dx + math.cos(angle) * dy).abs()
+        along = (math.cos(angle) * dx + math.sin(angle) * dy).abs()
+        line = ((across < thickness) & (along < length)).float()
+        images[i, 0] = line + 0.2 * torch.randn(28, 28, generator=generator)
+    return images, labels
+
+
+def train(model, images, labels, epochs):
+    optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
+    for _ in range(epochs):
+        for start in range(0, len(images), 64):
+            x, y = images[start:start + 64], labels[start:start + 64]
+            optimiser.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            optimiser.step()
+
+
+def main():
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(1)
+    train_x, train_y = lines_dataset(6000, generator)
+    test_x, test_y = lines_dataset(1000, generator)
+    for name, seq in MODELS.items():
+        torch.manual_seed(golden.seed_of(name))
+        model = golden.build(seq)
+        if name != "seed":
+            model.train()
+            train(model, train_x, train_y, epochs=4)
+        model.eval()
+        with torch.no_grad():
+            accuracy = (model(test_x).argmax(1) == test_y).float().mean().item() if name != "seed" else None
+        version_dir = os.path.join(ROOT, name, "1")
+        os.makedirs(version_dir, exist_ok=True)
+        with open(os.path.join(version_dir, "model.seq"), "w") as f:
+            f.write(seq)
+        golden.write_safetensors(os.path.join(version_dir, "model.safetensors"), model.state_dict())
+        with open(os.path.join(ROOT, name, "config.pbtxt"), "w") as f:
+            f.write(CONFIGS[name])
+        samples = os.path.join(ROOT, "..", "tests", "data", "bundled", name)
+        os.makedirs(samples, exist_ok=True)
+        x = test_x[:4]
+        with torch.no_grad():
+            y = model(x)
+        np.save(os.path.join(samples, "input.npy"), x.numpy())
+        np.save(os.path.join(samples, "expected.npy"), y.numpy())
+        np.save(os.path.join(samples, "labels.npy"), test_y[:4].numpy().astype(np.float32))
+        print(f"{name}: test accuracy {accuracy}" if accuracy is not None else f"{name}: written")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine, builds seqserve and runs every test: first the Release
+# build, then the same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+#   SEQSERVE_SKIP_SANITIZERS=1  skips the sanitizer pass (quicker local runs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+./scripts/setup.sh
+
+echo "== Release build and tests"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure -j"$jobs")
+
+if [[ "${SEQSERVE_SKIP_SANITIZERS:-0}" != 1 ]]; then
+  echo "== AddressSanitizer + UBSan build and tests"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEQSERVE_SANITIZE=ON
+  cmake --build build-asan -j"$jobs"
+  (cd build-asan && ctest --output-on-failure -j"$jobs")
+fi
+echo "== all tests passed"

@@ -1,0 +1,29 @@
+// The offline subcommands of the seqserve binary: `check` validates a model and prints its
+// layers; `run` runs one forward pass from a .npy file to a .npy file. Both print to
+// stdout, report errors to stderr, and return the process exit code.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace seqserve {
+
+struct CheckOptions {
+  std::string model_dir;
+  std::optional<int64_t> version;
+  std::string input_shape;  // "1,1,28,28"; empty: derived from the first module
+};
+
+struct RunOptions {
+  std::string model_dir;
+  std::optional<int64_t> version;
+  std::string input_path;
+  std::string output_path;
+  int num_threads = 1;
+};
+
+int RunCheckCommand(const CheckOptions& options);
+int RunRunCommand(const RunOptions& options);
+
+}  // namespace seqserve

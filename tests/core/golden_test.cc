@@ -1,0 +1,136 @@
+// Every golden case (tests/data/golden/<case>/, produced by real PyTorch 1.13 with
+// tests/golden/make_goldens.py) must load and reproduce PyTorch's output, with BatchNorm
+// folding and post-op fusion both on and off.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/engine.h"
+#include "core/executor.h"
+#include "core/model.h"
+#include "core/npy.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace seqserve {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path GoldenDir() { return fs::path(SEQSERVE_TEST_DATA_DIR) / "golden"; }
+
+std::vector<std::string> CaseNames() {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(GoldenDir())) {
+    if (entry.is_directory()) names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+struct Tolerance {
+  double rtol = 1e-4;
+  double atol = 1e-5;
+};
+
+Tolerance ReadTolerance(const fs::path& dir) {
+  std::ifstream file(dir / "case.json");
+  nlohmann::json j = nlohmann::json::parse(file);
+  return Tolerance{j.at("rtol").get<double>(), j.at("atol").get<double>()};
+}
+
+// |actual - expected| <= atol + rtol * |expected| everywhere, NaN matching NaN.
+void ExpectClose(const Tensor& actual, const Tensor& expected, Tolerance tol,
+                 const std::string& what) {
+  ASSERT_EQ(actual.shape, expected.shape) << what;
+  int reported = 0;
+  for (int64_t i = 0; i < expected.numel(); ++i) {
+    const float a = actual.data[i], e = expected.data[i];
+    if (std::isnan(e) && std::isnan(a)) continue;
+    if (std::isinf(e) && a == e) continue;
+    const double limit = tol.atol + tol.rtol * std::fabs(e);
+    if (!(std::fabs(a - e) <= limit) && reported++ < 5) {
+      ADD_FAILURE() << what << ": element " << i << " is " << a << ", PyTorch says " << e
+                    << " (difference " << std::fabs(a - e) << " > " << limit << ")";
+    }
+  }
+}
+
+struct GoldenParam {
+  std::string name;
+  bool fuse;
+};
+
+class GoldenTest : public ::testing::TestWithParam<GoldenParam> {};
+
+TEST_P(GoldenTest, MatchesPyTorch) {
+  const fs::path dir = GoldenDir() / GetParam().name;
+  ModelOptions options;
+  options.fuse = GetParam().fuse;
+  absl::StatusOr<std::shared_ptr<Model>> model = Model::Load(dir, options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const Tolerance tol = ReadTolerance(dir);
+  Executor executor(CpuEngine());
+  int inputs = 0;
+  for (int k = 0; fs::exists(dir / ("input_" + std::to_string(k) + ".npy")); ++k, ++inputs) {
+    absl::StatusOr<Tensor> input = ReadNpy(dir / ("input_" + std::to_string(k) + ".npy"));
+    absl::StatusOr<Tensor> expected = ReadNpy(dir / ("expected_" + std::to_string(k) + ".npy"));
+    ASSERT_TRUE(input.ok() && expected.ok());
+    absl::StatusOr<Shape> shape = (*model)->OutputShape(input->shape);
+    ASSERT_TRUE(shape.ok()) << shape.status();
+    EXPECT_EQ(*shape, expected->shape) << "shape inference for input " << k;
+    // Twice: the second run reuses the cached plan and the executor's buffers.
+    for (int repeat = 0; repeat < 2; ++repeat) {
+      absl::StatusOr<Tensor> output = (*model)->Run(executor, *input);
+      ASSERT_TRUE(output.ok()) << output.status();
+      ExpectClose(*output, *expected, tol,
+                  GetParam().name + " input " + std::to_string(k) + " " +
+                      ShapeToString(input->shape));
+    }
+  }
+  EXPECT_GT(inputs, 0);
+}
+
+std::vector<GoldenParam> AllParams() {
+  std::vector<GoldenParam> params;
+  for (const std::string& name : CaseNames()) {
+    params.push_back({name, true});
+    params.push_back({name, false});
+  }
+  return params;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, GoldenTest, ::testing::ValuesIn(AllParams()),
+                         [](const ::testing::TestParamInfo<GoldenParam>& param_info) {
+                           return param_info.param.name + (param_info.param.fuse ? "_fused" : "_unfused");
+                         });
+
+// SPEC §3's module list: each must appear in at least one golden case.
+TEST(GoldenCoverage, EveryModuleOfTheSpecHasAPyTorchGolden) {
+  const std::vector<std::string> modules = {
+      "Sequential", "Identity", "Linear", "Conv1d", "Conv2d", "ConvTranspose1d",
+      "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+      "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "BatchNorm1d",
+      "BatchNorm2d", "LayerNorm", "GroupNorm", "Dropout", "Dropout1d", "Dropout2d",
+      "AlphaDropout", "Flatten", "Unflatten", "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU",
+      "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid",
+      "Hardtanh", "Softplus", "Softsign", "Tanhshrink", "LogSigmoid", "Softmax", "LogSoftmax"};
+  std::string all;
+  for (const std::string& name : CaseNames()) {
+    std::ifstream file(GoldenDir() / name / "model.seq");
+    all += std::string(std::istreambuf_iterator<char>(file), {});
+  }
+  for (const std::string& m : modules) {
+    EXPECT_TRUE(std::regex_search(all, std::regex("\\b" + m + "\\(")))
+        << m << " has no golden case";
+  }
+}
+
+}  // namespace
+}  // namespace seqserve

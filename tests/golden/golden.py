@@ -1,0 +1,112 @@
+"""Shared machinery for the golden test cases: real PyTorch computes every expected value.
+
+A case is a model.seq text (evaluated as Python with torch.nn in scope, exactly as a user
+writes it), one or more input shapes, and optional knobs. For each case the generator
+writes tests/data/golden/<name>/:
+  model.seq, model.safetensors (the state_dict, parameters randomised), input_<k>.npy,
+  expected_<k>.npy (PyTorch's eval-mode output), case.json (tolerances).
+Run with Debian's python3-torch: /usr/bin/python3 tests/golden/make_goldens.py
+"""
+import collections
+import hashlib
+import json
+import os
+import shutil
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+DATA_DIR = os.path.join(os.path.dirname(__file__), "..", "data", "golden")
+
+
+@dataclass
+class Case:
+    name: str                     # directory name, unique across all families
+    seq: str                      # model.seq text
+    shapes: list                  # input shapes, e.g. [(1, 3, 8, 8), (2, 3, 7, 9)]
+    input_scale: float = 1.0      # inputs ~ N(0, 1) * input_scale
+    rtol: float = 1e-4
+    atol: float = 1e-5
+    init: str = "default"         # "default": PyTorch init plus randomised norms; "none"
+    input_shift: float = 0.0      # added to the inputs (a large common offset tests statistics)
+
+
+def write_safetensors(path, tensors):
+    """Minimal safetensors writer (the format is: u64 header size, JSON header, data)."""
+    header, blobs, offset = {}, [], 0
+    for key in sorted(tensors):
+        t = tensors[key].detach().contiguous()
+        if t.dtype == torch.float32:
+            dtype, raw = "F32", t.numpy().astype("<f4").tobytes()
+        elif t.dtype == torch.int64:
+            dtype, raw = "I64", t.numpy().astype("<i8").tobytes()
+        else:
+            raise ValueError(f"{key}: unsupported dtype {t.dtype}")
+        header[key] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for raw in blobs:
+            f.write(raw)
+
+
+def build(seq):
+    scope = {"nn": nn, "torch": torch, "OrderedDict": collections.OrderedDict, "collections": collections}
+    scope.update({k: getattr(nn, k) for k in dir(nn) if k[:1].isupper()})
+    return eval(seq, scope)
+
+
+def seed_of(name):
+    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
+
+
+def randomise(model):
+    """Makes BatchNorm statistics and affine parameters non-trivial (PyTorch's init leaves
+    them at 0/1, which would hide folding mistakes); other parameters keep PyTorch's init."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if m.running_mean is not None:
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+        if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)):
+            if getattr(m, "weight", None) is not None:
+                m.weight.data.uniform_(0.5, 1.5)
+            if getattr(m, "bias", None) is not None:
+                m.bias.data.uniform_(-0.5, 0.5)
+        if isinstance(m, nn.PReLU):
+            m.weight.data.uniform_(0.05, 0.5)
+
+
+def generate(case):
+    torch.manual_seed(seed_of(case.name))
+    model = build(case.seq)
+    if case.init == "default":
+        with torch.no_grad():
+            randomise(model)
+    model.eval()
+    out_dir = os.path.join(DATA_DIR, case.name)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.makedirs(out_dir)
+    with open(os.path.join(out_dir, "model.seq"), "w") as f:
+        f.write(case.seq.strip() + "\n")
+    state = model.state_dict()
+    if state:
+        write_safetensors(os.path.join(out_dir, "model.safetensors"), state)
+    for k, shape in enumerate(case.shapes):
+        x = torch.randn(*shape) * case.input_scale
+        if case.input_shift:
+            x = x + case.input_shift
+        with torch.no_grad():
+            y = model(x)
+        np.save(os.path.join(out_dir, f"input_{k}.npy"), x.numpy().astype(np.float32))
+        np.save(os.path.join(out_dir, f"expected_{k}.npy"), y.numpy().astype(np.float32))
+    with open(os.path.join(out_dir, "case.json"), "w") as f:
+        json.dump({"rtol": case.rtol, "atol": case.atol, "torch": torch.__version__}, f)
+        f.write("\n")
