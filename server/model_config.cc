@@ -499,22 +499,39 @@ absl::Status CompleteInstanceGroups(ModelConfig& config, int threads, int availa
   return absl::OkStatus();
 }
 
+// Writes the effective policy back into the config, so the ModelConfig RPC shows it.
 absl::Status CompleteVersionPolicy(ModelConfig& config, VersionPolicy& policy) {
+  SEQ_ASSIGN_OR_RETURN(policy, VersionPolicyFromConfig(config));
   inference::ModelVersionPolicy& proto = *config.mutable_version_policy();
+  switch (policy.kind) {
+    case VersionPolicy::Kind::kLatest:
+      proto.mutable_latest()->set_num_versions(policy.num_versions);
+      break;
+    case VersionPolicy::Kind::kAll:
+      proto.mutable_all();
+      break;
+    case VersionPolicy::Kind::kSpecific:
+      proto.mutable_specific()->mutable_versions()->Assign(policy.versions.begin(),
+                                                           policy.versions.end());
+      break;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<VersionPolicy> VersionPolicyFromConfig(const inference::ModelConfig& config) {
+  const inference::ModelVersionPolicy& proto = config.version_policy();
   switch (proto.policy_choice_case()) {
     case inference::ModelVersionPolicy::POLICY_CHOICE_NOT_SET:
-      proto.mutable_latest()->set_num_versions(1);
-      policy = VersionPolicy{VersionPolicy::Kind::kLatest, 1, {}};
-      return absl::OkStatus();
+      return VersionPolicy{VersionPolicy::Kind::kLatest, 1, {}};
     case inference::ModelVersionPolicy::kLatest:
       if (proto.latest().num_versions() == 0) {
         return ConfigError("version_policy latest needs num_versions >= 1");
       }
-      policy = VersionPolicy{VersionPolicy::Kind::kLatest, proto.latest().num_versions(), {}};
-      return absl::OkStatus();
+      return VersionPolicy{VersionPolicy::Kind::kLatest, proto.latest().num_versions(), {}};
     case inference::ModelVersionPolicy::kAll:
-      policy = VersionPolicy{VersionPolicy::Kind::kAll, 0, {}};
-      return absl::OkStatus();
+      return VersionPolicy{VersionPolicy::Kind::kAll, 0, {}};
     case inference::ModelVersionPolicy::kSpecific: {
       std::vector<int64_t> versions(proto.specific().versions().begin(),
                                     proto.specific().versions().end());
@@ -527,15 +544,11 @@ absl::Status CompleteVersionPolicy(ModelConfig& config, VersionPolicy& policy) {
       }
       std::sort(versions.begin(), versions.end());
       versions.erase(std::unique(versions.begin(), versions.end()), versions.end());
-      proto.mutable_specific()->mutable_versions()->Assign(versions.begin(), versions.end());
-      policy = VersionPolicy{VersionPolicy::Kind::kSpecific, 0, std::move(versions)};
-      return absl::OkStatus();
+      return VersionPolicy{VersionPolicy::Kind::kSpecific, 0, std::move(versions)};
     }
   }
   return ConfigError("version_policy has an unknown choice");
 }
-
-}  // namespace
 
 std::vector<int64_t> VersionPolicy::Select(const std::vector<int64_t>& available) const {
   std::vector<int64_t> on_disk;

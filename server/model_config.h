@@ -70,6 +70,10 @@ absl::StatusOr<inference::ModelConfig> ParseModelConfigText(std::string_view tex
 // The engine options a model with this (parsed, not yet completed) config is loaded with,
 // so that the Model passed to CompleteModelConfig already compiles plans for the configured
 // intra_op_threads. InvalidArgument for a negative intra_op_threads.
+// The version policy of a parsed config (latest{1} when unset), validated. The repository
+// needs it before any Model exists, to know which versions to load.
+absl::StatusOr<VersionPolicy> VersionPolicyFromConfig(const inference::ModelConfig& config);
+
 absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const inference::ModelConfig& config);
 
 // Validates `config` against `model` and fills every default, with Triton's semantics

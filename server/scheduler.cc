@@ -126,6 +126,14 @@ int64_t Scheduler::InflightCount() const {
   return static_cast<int64_t>(queue_.size()) + unfinished_.load(std::memory_order_relaxed);
 }
 
+void Scheduler::Flush() {
+  {
+    absl::MutexLock lock(&mu_);
+    flushing_ = true;
+  }
+  work_.SignalAll();
+}
+
 void Scheduler::Stop() {
   {
     absl::MutexLock lock(&mu_);
@@ -146,7 +154,7 @@ void Scheduler::WorkerLoop(Worker& worker, int index) {
   mu_.Lock();
   while (true) {
     const int64_t now_us = clock_->NowMicros();
-    BatchQueue::Decision decision = queue_.Take(now_us, /*flush=*/stopping_);
+    BatchQueue::Decision decision = queue_.Take(now_us, /*flush=*/stopping_ || flushing_);
     if (decision.batch.empty() && decision.dropped.empty()) {
       // Nothing to run: with flush, Take only returns nothing when the queue is empty.
       if (stopping_) break;
@@ -303,7 +311,7 @@ void Scheduler::FailBatch(Batch& batch, const absl::Status& status) {
 }
 
 void Scheduler::Fail(std::unique_ptr<InferTask> task, const absl::Status& status, int64_t now_us) {
-  stats_.AddFailure(absl::StatusCodeToString(status.code()).c_str(),
+  stats_.AddFailure(status.code(),
                     static_cast<uint64_t>(std::max<int64_t>(0, now_us - task->enqueue_us)) * 1000);
   unfinished_.fetch_sub(1, std::memory_order_relaxed);
   task->Finish(status);

@@ -58,12 +58,18 @@ class Scheduler {
   size_t QueueDepth() const;
   int64_t InflightCount() const;
 
+  // From now on batches are sent without waiting for their queue delay (the version is
+  // being retired: no one will add to its queue for long). Tasks are still accepted.
+  void Flush();
+
   // Stops taking tasks (later Enqueues get UNAVAILABLE), runs every queued one without
   // waiting for batching delays, and joins the workers. Idempotent; blocks until done.
   // Not from inside a task's Finish (a worker cannot join itself).
   void Stop();
 
   const ModelStats& stats() const { return stats_; }
+  // Front ends record the requests they reject after finding this version.
+  ModelStats& stats() { return stats_; }
   const Model& model() const { return *model_; }
 
  private:
@@ -91,6 +97,7 @@ class Scheduler {
   absl::CondVar work_;  // signalled when a task arrives or stopping begins
   BatchQueue queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool flushing_ ABSL_GUARDED_BY(mu_) = false;
   // Tasks out of the queue and not yet finished: raised under mu_ as they leave the queue
   // (so InflightCount never misses one), lowered just before each Finish.
   std::atomic<int64_t> unfinished_{0};

@@ -386,6 +386,26 @@ TEST(Scheduler, StopRunsQueuedTasksThenRefusesNewOnes) {
   scheduler->Stop();  // idempotent
 }
 
+TEST(Scheduler, FlushSendsWaitingBatchesAtOnceAndStillAcceptsTasks) {
+  // A fake clock that never moves: without Flush the batch would wait for its delay forever.
+  FakeClock clock(1'000'000);
+  auto scheduler = MakeScheduler(Options(64, 10'000'000), &clock);
+  ASSERT_NE(scheduler, nullptr);
+  std::vector<Result> results(3);
+  Countdown first(2);
+  scheduler->Enqueue(MakeTask({1, 2}, {1, 1}, &results[0], &first));
+  scheduler->Enqueue(MakeTask({1, 2}, {2, -1}, &results[1], &first));
+  scheduler->Flush();
+  ASSERT_TRUE(first.Wait());
+  ExpectOutput(results[0], {1, 2}, {1, 1});
+  ExpectOutput(results[1], {1, 2}, {2, -1});
+  // Still accepting, and still not waiting for the delay.
+  Countdown second(1);
+  scheduler->Enqueue(MakeTask({1, 2}, {-1, -1}, &results[2], &second));
+  ASSERT_TRUE(second.Wait());
+  ExpectOutput(results[2], {1, 2}, {-1, -1});
+}
+
 TEST(Scheduler, ARejectedShapeFailsOnlyItsBatchAndServingGoesOn) {
   auto scheduler = MakeScheduler(Options(8, 0));
   ASSERT_NE(scheduler, nullptr);
