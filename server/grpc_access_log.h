@@ -1,0 +1,17 @@
+// The per-request access log of the gRPC front end (`--log-requests`): a server interceptor
+// that writes one line per RPC on the "access" logger when the RPC's status is sent —
+// method, status code, duration and peer, plus model, version and request_id for
+// ModelInfer, and the number of requests for a ModelStreamInfer stream (one line per
+// stream). Installed only when asked for, so it costs nothing otherwise.
+// Thread-safe: gRPC creates one interceptor per RPC and never calls it concurrently.
+#pragma once
+
+#include <memory>
+
+#include "grpcpp/support/server_interceptor.h"
+
+namespace seqserve {
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeGrpcAccessLog();
+
+}  // namespace seqserve

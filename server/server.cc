@@ -1,0 +1,295 @@
+#include "server/server.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "server/cpu_budget.h"
+#include "server/grpc_access_log.h"
+#include "server/grpc_service.h"
+#include "server/http_service.h"
+#include "server/metrics.h"
+#include "server/model_stats.h"
+#include "spdlog/spdlog.h"
+
+namespace seqserve {
+namespace {
+
+spdlog::logger& Log() {
+  static const std::shared_ptr<spdlog::logger> logger = [] {
+    std::shared_ptr<spdlog::logger> named = spdlog::get("server");
+    return named != nullptr ? named : spdlog::default_logger()->clone("server");
+  }();
+  return *logger;
+}
+
+const char* ModeName(ModelControlMode mode) {
+  switch (mode) {
+    case ModelControlMode::kNone:
+      return "none";
+    case ModelControlMode::kPoll:
+      return "poll";
+    case ModelControlMode::kExplicit:
+      return "explicit";
+  }
+  return "?";
+}
+
+// "host:port", with an IPv6 address in brackets as gRPC expects.
+std::string HostPort(const std::string& address, int port) {
+  const bool ipv6 = address.find(':') != std::string::npos && address.front() != '[';
+  return ipv6 ? absl::StrCat("[", address, "]:", port) : absl::StrCat(address, ":", port);
+}
+
+absl::Status ValidateOptions(const ServerOptions& options) {
+  if (options.model_repositories.empty()) {
+    return absl::InvalidArgumentError("no model repository given");
+  }
+  if (options.grpc_port < 0 || options.grpc_port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gRPC port must be in [0, 65535], got ", options.grpc_port));
+  }
+  if (options.grpc_max_message_bytes < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max gRPC message size must be at least 1 byte, got ", options.grpc_max_message_bytes));
+  }
+  for (const auto& [name, port] : {std::pair{"HTTP", options.http_port},
+                                   std::pair{"metrics", options.metrics_port}}) {
+    if (port < -1 || port > 65535) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " port must be in [0, 65535] (or -1: off), got ", port));
+    }
+  }
+  if (options.control_mode == ModelControlMode::kPoll && options.repository_poll_secs < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "repository poll interval must be at least 1 second, got ", options.repository_poll_secs));
+  }
+  if (options.exit_timeout_secs < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("exit timeout must be >= 0 seconds, got ", options.exit_timeout_secs));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Server::Server(const ServerOptions& options) : options_(options) {}
+
+Server::~Server() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
+  if (absl::Status valid = ValidateOptions(options); !valid.ok()) return valid;
+  std::unique_ptr<Server> server(new Server(options));
+  // Before any model loads, so that every scheduler sees it from its first request.
+  SetHistogramsEnabled(options.allow_metrics);
+
+  RepositoryOptions repository_options;
+  repository_options.roots = options.model_repositories;
+  repository_options.mode = options.control_mode;
+  repository_options.startup_models = options.startup_models;
+  repository_options.available_cpus =
+      options.available_cpus > 0 ? options.available_cpus : AvailableCpus();
+  // Loads are mostly file reads and plan compilation: one per CPU, a few at most.
+  repository_options.load_threads = std::clamp(repository_options.available_cpus, 1, 4);
+  absl::StatusOr<std::unique_ptr<ModelRepository>> repository =
+      ModelRepository::Create(repository_options);
+  if (!repository.ok()) return repository.status();
+  server->repository_ = std::move(*repository);
+  Server* self = server.get();
+  server->repository_->SetReadinessListener(
+      [self](const std::string& name, bool ready) { self->SetModelHealth(name, ready); });
+  server->service_ = std::make_unique<GrpcInferenceService>(*server->repository_);
+
+  // Both are process-wide switches read when a server is built.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string address = HostPort(options.address, options.grpc_port);
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &server->grpc_port_);
+  builder.RegisterService(server->service_.get());
+  // gRPC sets SO_REUSEPORT by default, which would let a second server share a port in use
+  // instead of failing to start.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(options.grpc_max_message_bytes);
+  builder.SetMaxSendMessageSize(options.grpc_max_message_bytes);
+  if (options.log_requests) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(MakeGrpcAccessLog());
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
+  server->grpc_server_ = builder.BuildAndStart();
+  if (server->grpc_server_ == nullptr || server->grpc_port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen for gRPC on ", address, " (address in use or not local?)"));
+  }
+
+  {
+    absl::MutexLock lock(&server->health_mu_);
+    server->health_ = server->grpc_server_->GetHealthCheckService();
+    if (server->health_ != nullptr) {
+      // Under health_mu_, so a listener call racing with this sweep is applied after it.
+      std::map<std::string, bool> models;
+      for (const ModelVersionStatus& status : server->repository_->Index()) {
+        models[status.name] = models[status.name] || status.state == ModelState::kReady;
+      }
+      for (const auto& [name, ready] : models) server->health_->SetServingStatus(name, ready);
+      server->health_->SetServingStatus("", true);
+    }
+  }
+  if (options.http_port >= 0) {
+    HttpOptions http_options;
+    http_options.address = options.address;
+    http_options.port = options.http_port;
+    http_options.max_body_bytes = options.http_max_body_bytes;
+    http_options.thread_count = options.http_thread_count;
+    http_options.log_requests = options.log_requests;
+    absl::StatusOr<std::unique_ptr<HttpService>> http =
+        HttpService::Start(http_options, *server->repository_);
+    if (!http.ok()) return http.status();
+    server->http_ = std::move(*http);
+  }
+  if (options.metrics_port >= 0 && options.allow_metrics) {
+    MetricsOptions metrics_options;
+    metrics_options.address = options.address;
+    metrics_options.port = options.metrics_port;
+    absl::StatusOr<std::unique_ptr<MetricsService>> metrics =
+        MetricsService::Start(metrics_options, *server->repository_);
+    if (!metrics.ok()) return metrics.status();
+    server->metrics_ = std::move(*metrics);
+  }
+  server->service_->SetReady(true);
+  if (server->http_ != nullptr) server->http_->SetReady(true);
+  if (options.control_mode == ModelControlMode::kPoll) {
+    server->poll_thread_ = std::thread([self] { self->PollLoop(); });
+  }
+  server->LogSummary();
+  return server;
+}
+
+bool Server::ready() const { return service_ != nullptr && service_->ready(); }
+
+int Server::http_port() const { return http_ != nullptr ? http_->port() : 0; }
+
+int Server::metrics_port() const { return metrics_ != nullptr ? metrics_->port() : 0; }
+
+void Server::SetModelHealth(const std::string& name, bool ready) {
+  absl::MutexLock lock(&health_mu_);
+  if (health_ != nullptr) health_->SetServingStatus(name, ready);
+}
+
+void Server::PollLoop() {
+  absl::MutexLock lock(&poll_mu_);
+  while (true) {
+    // Wakes at once when Shutdown sets poll_stop_.
+    poll_mu_.AwaitWithTimeout(absl::Condition(&poll_stop_),
+                              absl::Seconds(options_.repository_poll_secs));
+    if (poll_stop_) return;
+    poll_mu_.Unlock();
+    // The repository logs each load, unload and failure; this is the poll as a whole.
+    if (absl::Status status = repository_->Poll(); !status.ok()) {
+      Log().warn("repository poll: {}", std::string(status.message()));
+    }
+    poll_mu_.Lock();
+  }
+}
+
+void Server::LogSummary() const {
+  Log().info("seqserve {} listening for gRPC (KServe v2) on {}", SEQSERVE_VERSION,
+             HostPort(options_.address, grpc_port_));
+  std::vector<std::string> roots;
+  for (const std::filesystem::path& root : options_.model_repositories) {
+    roots.push_back(root.string());
+  }
+  if (http_ != nullptr) {
+    Log().info("listening for HTTP (KServe v2 REST) on {}; max body {} bytes, {} threads",
+               HostPort(options_.address, http_->port()), options_.http_max_body_bytes,
+               options_.http_thread_count);
+  }
+  if (metrics_ != nullptr) {
+    Log().info("serving Prometheus metrics on http://{}/metrics",
+               HostPort(options_.address, metrics_->port()));
+  }
+  Log().info("model repositories: {} (model control mode {}); max gRPC message {} bytes",
+             absl::StrJoin(roots, ", "), ModeName(options_.control_mode),
+             options_.grpc_max_message_bytes);
+  for (const ModelVersionStatus& status : repository_->Index()) {
+    absl::StatusOr<std::shared_ptr<ServableModel>> servable =
+        status.state == ModelState::kReady ? repository_->Get(status.name, status.version)
+                                           : absl::UnavailableError(status.reason);
+    if (servable.ok()) {
+      const ServingConfig& config = (*servable)->config;
+      const int workers = config.scheduler_options.instance_count;
+      const int threads = config.model_options.num_threads;
+      Log().info("model {} version {}: READY, {} worker{} x {} thread{}, max batch {}", status.name,
+                 status.version, workers, workers == 1 ? "" : "s", threads, threads == 1 ? "" : "s",
+                 config.max_batch_size);
+    } else {
+      Log().warn("model {} version {}: {}{}{}", status.name, status.version,
+                 ModelStateName(status.state), status.reason.empty() ? "" : ": ", status.reason);
+    }
+  }
+}
+
+void Server::Shutdown() {
+  bool first = false;
+  {
+    absl::MutexLock lock(&shutdown_mu_);
+    first = !shutdown_started_;
+    shutdown_started_ = true;
+  }
+  if (!first) {
+    shutdown_done_.WaitForNotification();
+    return;
+  }
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + absl::Seconds(options_.exit_timeout_secs);
+  if (grpc_server_ != nullptr) {
+    Log().info("shutting down: not ready; finishing queued and in-flight requests");
+  }
+
+  // Not ready at once, and no new work.
+  if (service_ != nullptr) service_->BeginShutdown();
+  if (http_ != nullptr) http_->BeginShutdown();
+  {
+    absl::MutexLock lock(&health_mu_);
+    // Every service NOT_SERVING; the repository's unloads below cannot change that.
+    if (health_ != nullptr) health_->Shutdown();
+  }
+  {
+    absl::MutexLock lock(&poll_mu_);
+    poll_stop_ = true;
+  }
+  if (poll_thread_.joinable()) poll_thread_.join();
+  if (service_ != nullptr) service_->StopAdmin();
+
+  // Drain: Stop returns once every queued and running request is answered.
+  if (repository_ != nullptr) repository_->Stop();
+  if (service_ != nullptr) service_->CloseStreams();
+  if (grpc_server_ != nullptr) {
+    grpc_server_->Shutdown(absl::ToChronoTime(deadline));
+    grpc_server_->Wait();
+  }
+  // Every HTTP request has its answer by now (the repository drained them): only replies
+  // being written are waited for. Metrics last, so a final scrape still sees the counters.
+  if (http_ != nullptr) http_->Stop();
+  if (metrics_ != nullptr) metrics_->Stop();
+  if (grpc_server_ != nullptr) {
+    Log().info("shut down in {} ms", absl::ToInt64Milliseconds(absl::Now() - start));
+  }
+  {
+    absl::MutexLock lock(&health_mu_);
+    health_ = nullptr;
+  }
+  shutdown_done_.Notify();
+}
+
+void Server::Wait() { shutdown_done_.WaitForNotification(); }
+
+}  // namespace seqserve

@@ -1,0 +1,139 @@
+// The serving process minus main(): the model repository, the gRPC server with the KServe
+// v2 service, gRPC health checking (grpc.health.v1) and server reflection, the KServe v2
+// REST front end, the Prometheus metrics endpoint, and in poll mode the thread that rescans
+// the repositories. Start brings it all up; Shutdown drains it as SPEC §9 says.
+//
+// Readiness (ServerReady, /v2/health/ready, and health service ""): true from the end of
+// Start — the initial loads are done by then — until Shutdown begins. Health service
+// "<model>": SERVING while that model has a READY version, NOT_SERVING otherwise (kept
+// current through the repository's readiness listener); every service reports NOT_SERVING
+// once Shutdown begins.
+//
+// Thread-safe: Shutdown and Wait may be called from any thread, any number of times.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "server/model_repository.h"
+
+namespace grpc {
+class Server;
+class HealthCheckServiceInterface;
+}  // namespace grpc
+
+namespace seqserve {
+
+class GrpcInferenceService;
+class HttpService;
+class MetricsService;
+
+struct ServerOptions {
+  // --model-repository: at least one directory of models.
+  std::vector<std::filesystem::path> model_repositories;
+  ModelControlMode control_mode = ModelControlMode::kNone;
+  // Poll mode: seconds between rescans of the repositories (>= 1).
+  int repository_poll_secs = 15;
+  // Explicit mode: the models loaded at start (--load-model); "*" loads all.
+  std::vector<std::string> startup_models;
+  // Where gRPC listens; port 0 picks a free port (see Server::grpc_port()).
+  std::string address = "0.0.0.0";
+  int grpc_port = 8001;
+  // Largest gRPC message received or sent; a larger one fails with RESOURCE_EXHAUSTED.
+  int grpc_max_message_bytes = 64 * 1024 * 1024;
+  // KServe v2 REST; port 0 picks a free port (see http_port()), -1 serves no HTTP. (The
+  // seqserve binary's --http-port defaults to 8000; the library's default is off so that
+  // servers in tests do not collide.)
+  int http_port = -1;
+  // Largest HTTP request body; a larger one gets 413.
+  int64_t http_max_body_bytes = 64 * 1024 * 1024;
+  // HTTP threads: connections (and requests) served at once.
+  int http_thread_count = 16;
+  // Prometheus /metrics; port 0 picks a free port, -1 serves none (the binary's default is
+  // 8002).
+  int metrics_port = -1;
+  // Triton's --allow-metrics: false serves no /metrics and stops the histogram updates
+  // (process-wide; the counters ModelStatistics reports are always kept).
+  bool allow_metrics = true;
+  // One access-log line per request (gRPC and HTTP) on the "access" logger at info level.
+  bool log_requests = false;
+  // How long Shutdown may take before RPCs still running are cancelled.
+  int exit_timeout_secs = 30;
+  // CPUs to size default worker pools by; 0 = what the process may use (AvailableCpus()).
+  int available_cpus = 0;
+};
+
+class Server {
+ public:
+  // Loads the repositories (waiting for the initial loads) and starts serving. Fails when a
+  // repository cannot be read, the options are out of range or the address cannot be bound
+  // (the error says which). A model that fails to load does not fail Start: it is reported
+  // UNAVAILABLE with its error.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
+  ~Server();  // Shutdown()s
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The ports listened on (the ones picked when the options said 0); 0 when not served.
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const;
+  int metrics_port() const;
+
+  // SPEC §9: reports not-ready at once (ServerReady false, every health service
+  // NOT_SERVING, /v2/health/ready 400), refuses new inference requests with UNAVAILABLE
+  // "server is shutting down" (HTTP 503), finishes every queued and in-flight request, ends
+  // open streams once their answers are written, then shuts gRPC down, cancelling whatever
+  // still runs when exit_timeout_secs (counted from the call) have passed, and stops HTTP
+  // (whose requests have been answered by then) and the metrics endpoint. Blocks until
+  // done; concurrent and later calls wait for the first.
+  void Shutdown();
+
+  // Blocks until Shutdown (called on another thread) has finished.
+  void Wait();
+
+  // For tests and tools: the repository (e.g. to Poll now instead of waiting for the poll
+  // thread) and the readiness as ServerReady reports it.
+  ModelRepository& repository() { return *repository_; }
+  bool ready() const;
+
+ private:
+  explicit Server(const ServerOptions& options);
+  // The readiness listener: keeps model health services in step with the repository.
+  void SetModelHealth(const std::string& name, bool ready);
+  void PollLoop();
+  void LogSummary() const;
+
+  const ServerOptions options_;
+  int grpc_port_ = 0;
+
+  // Declared before the repository so it outlives the listener calls the repository makes
+  // until it is destroyed.
+  absl::Mutex health_mu_;
+  // Owned by grpc_server_; null until it is built, and never used after it shut down.
+  grpc::HealthCheckServiceInterface* health_ ABSL_GUARDED_BY(health_mu_) = nullptr;
+
+  std::unique_ptr<ModelRepository> repository_;
+  std::unique_ptr<GrpcInferenceService> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;  // destroyed before the service it calls
+  std::unique_ptr<HttpService> http_;           // null when not served
+  std::unique_ptr<MetricsService> metrics_;     // null when not served
+
+  absl::Mutex poll_mu_;
+  bool poll_stop_ ABSL_GUARDED_BY(poll_mu_) = false;
+  std::thread poll_thread_;
+
+  absl::Mutex shutdown_mu_;
+  bool shutdown_started_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+  absl::Notification shutdown_done_;
+};
+
+}  // namespace seqserve

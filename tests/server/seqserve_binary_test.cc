@@ -1,0 +1,280 @@
+// The real `seqserve` binary as a user runs it: spawned on port 0 with JSON logs (every
+// line must be a JSON object with ts, level, logger and msg), the chosen port read from its
+// log, inference over gRPC, then SIGTERM with requests still queued: every request is
+// answered and the process exits 0. Also the command-line errors and the offline
+// subcommand. Waits are on pipes and gRPC calls, each bounded by a guard timeout.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/npy.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "proto/grpc_service.grpc.pb.h"
+
+extern char** environ;
+
+namespace seqserve {
+namespace {
+
+namespace fs = std::filesystem;
+using inference::ModelInferRequest;
+using inference::ModelInferResponse;
+using inference::ModelStreamInferResponse;
+
+constexpr int kGuardMs = 60000;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "seqserve_bin_XXXXXX").string();
+    path_ = mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// A child process with its stdout and stderr on one pipe, read line by line.
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& args) {
+    int fds[2];
+    EXPECT_EQ(pipe(fds), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    posix_spawn_file_actions_addclose(&actions, fds[1]);
+    std::vector<char*> argv;
+    std::vector<std::string> owned = args;
+    owned.insert(owned.begin(), SEQSERVE_BINARY);
+    for (std::string& arg : owned) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    EXPECT_EQ(posix_spawn(&pid_, SEQSERVE_BINARY, &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    fd_ = fds[0];
+  }
+
+  ~Child() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (fd_ >= 0) close(fd_);
+  }
+
+  // The next line of output; nullopt at end of output or when none comes within the guard.
+  std::optional<std::string> ReadLine() {
+    while (true) {
+      const size_t newline = buffer_.find('\n');
+      if (newline != std::string::npos) {
+        std::string line = buffer_.substr(0, newline);
+        buffer_.erase(0, newline + 1);
+        output_ += line + "\n";
+        return line;
+      }
+      pollfd pfd{fd_, POLLIN, 0};
+      if (poll(&pfd, 1, kGuardMs) <= 0) return std::nullopt;
+      char chunk[4096];
+      const ssize_t n = read(fd_, chunk, sizeof(chunk));
+      if (n <= 0) return std::nullopt;
+      buffer_.append(chunk, static_cast<size_t>(n));
+    }
+  }
+
+  // Reads the rest of the output, then waits for the exit; the exit code, or -signal.
+  int Wait() {
+    while (ReadLine()) {
+    }
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    exited_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  }
+
+  void Signal(int signal_number) { kill(pid_, signal_number); }
+  const std::string& output() const { return output_; }
+
+ private:
+  pid_t pid_ = 0;
+  int fd_ = -1;
+  bool exited_ = false;
+  std::string buffer_;
+  std::string output_;
+};
+
+void WriteFile(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << text;
+}
+
+Tensor LoadNpy(const std::string& model, const std::string& name) {
+  absl::StatusOr<Tensor> tensor =
+      ReadNpy(fs::path(SEQSERVE_TEST_DATA_DIR) / "bundled" / model / (name + ".npy"));
+  EXPECT_TRUE(tensor.ok()) << tensor.status();
+  return tensor.ok() ? *tensor : Tensor();
+}
+
+ModelInferRequest RowRequest(const std::string& model, const Tensor& input, int row,
+                             const std::string& id) {
+  ModelInferRequest request;
+  request.set_model_name(model);
+  request.set_id(id);
+  ModelInferRequest::InferInputTensor* tensor = request.add_inputs();
+  tensor->set_name("input");
+  tensor->set_datatype("FP32");
+  tensor->add_shape(1);
+  for (size_t i = 1; i < input.shape.size(); ++i) tensor->add_shape(input.shape[i]);
+  const int64_t elements = input.numel() / input.shape[0];
+  request.add_raw_input_contents(
+      std::string(reinterpret_cast<const char*>(input.data.data() + row * elements),
+                  static_cast<size_t>(elements) * sizeof(float)));
+  return request;
+}
+
+void ExpectRow(const ModelInferResponse& response, const Tensor& expected, int row) {
+  ASSERT_EQ(response.raw_output_contents_size(), 1);
+  const int64_t elements = expected.numel() / expected.shape[0];
+  const std::string& bytes = response.raw_output_contents(0);
+  ASSERT_EQ(bytes.size(), static_cast<size_t>(elements) * sizeof(float));
+  std::vector<float> got(static_cast<size_t>(elements));
+  std::memcpy(got.data(), bytes.data(), bytes.size());
+  for (int64_t i = 0; i < elements; ++i) {
+    const float want = expected.data[row * elements + i];
+    EXPECT_NEAR(got[i], want, 1e-4f * std::max(1.0f, std::fabs(want))) << "element " << i;
+  }
+}
+
+TEST(SeqserveBinary, WithoutRepositoryFailsWithAClearError) {
+  Child child({"--grpc-port=0"});
+  EXPECT_EQ(child.Wait(), 1);
+  EXPECT_THAT(child.output(), ::testing::HasSubstr("no --model-repository given"));
+}
+
+TEST(SeqserveBinary, OfflineCheckStillWorks) {
+  Child child({"check", (fs::path(SEQSERVE_SOURCE_DIR) / "models" / "lenet").string()});
+  EXPECT_EQ(child.Wait(), 0) << child.output();
+  EXPECT_THAT(child.output(), ::testing::HasSubstr("Conv2d"));
+}
+
+TEST(SeqserveBinary, ServesThenDrainsQueuedRequestsOnSigterm) {
+  TempDir dir;
+  fs::copy(fs::path(SEQSERVE_SOURCE_DIR) / "models" / "lenet", dir.path() / "lenet",
+           fs::copy_options::recursive);
+  // Requests to `slow` wait up to 2 s for a batch to fill: still queued when SIGTERM comes.
+  fs::create_directories(dir.path() / "slow");
+  fs::copy(fs::path(SEQSERVE_SOURCE_DIR) / "models" / "lenet" / "1", dir.path() / "slow" / "1",
+           fs::copy_options::recursive);
+  WriteFile(dir.path() / "slow" / "config.pbtxt",
+            "max_batch_size: 64\n"
+            "input [ { name: \"input\" data_type: TYPE_FP32 dims: [ 1, 28, 28 ] } ]\n"
+            "instance_group [ { count: 1 kind: KIND_CPU } ]\n"
+            "dynamic_batching { max_queue_delay_microseconds: 2000000 }\n");
+
+  Child child({"--model-repository=" + dir.path().string(), "--grpc-port=0", "--http-port=0",
+               "--metrics-port=0", "--address=127.0.0.1", "--log-format=json"});
+  int port = 0;
+  const std::regex listening("listening for gRPC .* on 127\\.0\\.0\\.1:([0-9]+)");
+  while (port == 0) {
+    std::optional<std::string> line = child.ReadLine();
+    ASSERT_TRUE(line.has_value()) << "no port in the log:\n" << child.output();
+    const nlohmann::json entry = nlohmann::json::parse(*line, nullptr, /*allow_exceptions=*/false);
+    ASSERT_TRUE(entry.is_object()) << "not a JSON log line: " << *line;
+    for (const char* key : {"ts", "level", "logger", "msg"}) {
+      ASSERT_TRUE(entry.contains(key) && entry[key].is_string()) << key << " in " << *line;
+    }
+    std::smatch match;
+    const std::string msg = entry["msg"].get<std::string>();
+    if (std::regex_search(msg, match, listening)) port = std::stoi(match[1]);
+  }
+
+  grpc::ChannelArguments args;
+  auto channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
+                                           grpc::InsecureChannelCredentials(), args);
+  auto stub = inference::GRPCInferenceService::NewStub(channel);
+  const Tensor input = LoadNpy("lenet", "input");
+  const Tensor expected = LoadNpy("lenet", "expected");
+  {
+    grpc::ClientContext context;
+    ModelInferResponse response;
+    const grpc::Status status =
+        stub->ModelInfer(&context, RowRequest("lenet", input, 2, "unary"), &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ExpectRow(response, expected, 2);
+  }
+
+  // The stream reads requests in order and enqueues each before reading the next, so once
+  // the answer to `marker` arrives, the three requests to `slow` are queued.
+  grpc::ClientContext context;
+  auto stream = stub->ModelStreamInfer(&context);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(stream->Write(RowRequest("slow", input, i, absl::StrCat("slow-", i))));
+  }
+  ASSERT_TRUE(stream->Write(RowRequest("lenet", input, 3, "marker")));
+  ASSERT_TRUE(stream->WritesDone());
+  std::map<std::string, ModelStreamInferResponse> answers;
+  ModelStreamInferResponse answer;
+  while (answers.count("marker") == 0) {
+    ASSERT_TRUE(stream->Read(&answer));
+    answers[answer.infer_response().id()] = answer;
+  }
+
+  child.Signal(SIGTERM);
+  while (stream->Read(&answer)) answers[answer.infer_response().id()] = answer;
+  const grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(answers.size(), 4u);
+  for (int i = 0; i < 3; ++i) {
+    const ModelStreamInferResponse& slow = answers[absl::StrCat("slow-", i)];
+    EXPECT_EQ(slow.error_message(), "");
+    ExpectRow(slow.infer_response(), expected, i);
+  }
+  ExpectRow(answers["marker"].infer_response(), expected, 3);
+
+  // Keep the connection polled while the server exits: an idle C++ client would read the
+  // server's graceful GOAWAY only when its backup poller runs (every 5 s), holding the
+  // server's exit back that long.
+  // Short waits in a loop: once the server is gone the state may never change again, and
+  // the loop must end as soon as the child has exited.
+  std::atomic<bool> exited{false};
+  std::thread poller([&channel, &exited] {
+    while (!exited.load()) {
+      channel->WaitForStateChange(channel->GetState(false), std::chrono::system_clock::now() +
+                                                                std::chrono::milliseconds(100));
+    }
+  });
+  EXPECT_EQ(child.Wait(), 0) << child.output();
+  exited = true;
+  poller.join();
+  EXPECT_THAT(child.output(), ::testing::HasSubstr("draining"));
+}
+
+}  // namespace
+}  // namespace seqserve
