@@ -1,0 +1,308 @@
+// seqperf: a load generator in the spirit of Triton's perf_analyzer. It drives one model
+// with closed-loop (--concurrency-range) or open-loop (--request-rate) load, unary or
+// streaming, measures each step in windows until three agree, and prints throughput,
+// latency percentiles, errors by status code, and its own CPU per request (plus the
+// server's with --server-pid) so a reader can tell whether the client was the limit.
+//
+//   seqperf -m lenet --shape 1,28,28 --concurrency-range 1:64:2x --json out.json --plot out.svg
+//
+// Exit status: 0 when every step ran, 1 when the server refused the first request or a
+// step failed, 2 for a usage error.
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "client/client.h"
+#include "client/load_generator.h"
+#include "client/perf_report.h"
+#include "core/npy.h"
+
+namespace seqserve {
+namespace {
+
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+
+// "a", "a:b" (step 1) or "a:b:step"; a step ending in "x" multiplies ("1:64:2x" is
+// 1, 2, 4, ... 64), which sweeps a wide range in few steps.
+absl::StatusOr<std::vector<double>> ParseRange(const std::string& text) {
+  std::vector<std::string> parts = absl::StrSplit(text, ':');
+  if (parts.empty() || parts.size() > 3) {
+    return absl::InvalidArgumentError(absl::StrCat("bad range '", text, "': want a[:b[:step]]"));
+  }
+  double start = 0, end = 0, step = 1;
+  bool multiply = false;
+  if (!absl::SimpleAtod(parts[0], &start)) {
+    return absl::InvalidArgumentError(absl::StrCat("bad range start in '", text, "'"));
+  }
+  end = start;
+  if (parts.size() >= 2 && !absl::SimpleAtod(parts[1], &end)) {
+    return absl::InvalidArgumentError(absl::StrCat("bad range end in '", text, "'"));
+  }
+  if (parts.size() == 3) {
+    std::string s = parts[2];
+    if (!s.empty() && (s.back() == 'x' || s.back() == 'X')) {
+      multiply = true;
+      s.pop_back();
+    }
+    if (!absl::SimpleAtod(s, &step)) {
+      return absl::InvalidArgumentError(absl::StrCat("bad range step in '", text, "'"));
+    }
+  }
+  if (!(start > 0) || end < start || (multiply ? !(step > 1) : !(step > 0))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bad range '", text, "': need 0 < start <= end and step > 0 (or > 1 with 'x')"));
+  }
+  std::vector<double> values;
+  for (double v = start; v <= end * (1 + 1e-9); v = multiply ? v * step : v + step) {
+    values.push_back(v);
+  }
+  return values;
+}
+
+absl::StatusOr<Shape> ParseShape(const std::string& text) {
+  Shape shape;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    int64_t d = 0;
+    if (!absl::SimpleAtoi(part, &d) || d <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad --shape '", text, "': want positive integers like 1,28,28"));
+    }
+    shape.push_back(d);
+  }
+  return shape;
+}
+
+// One request's input: `batch` copies of a sample, uniform [0, 1) unless a file gives it.
+absl::StatusOr<Tensor> MakeInput(const std::string& shape_text, const std::string& input_path,
+                                 int batch, uint64_t seed) {
+  Tensor sample;
+  if (!input_path.empty()) {
+    absl::StatusOr<Tensor> file = ReadNpy(input_path);
+    if (!file.ok()) return file.status();
+    sample = *std::move(file);
+  } else {
+    absl::StatusOr<Shape> shape = ParseShape(shape_text);
+    if (!shape.ok()) return shape.status();
+    sample = Tensor(*shape);
+    std::mt19937 rng(static_cast<uint32_t>(seed));
+    std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+    for (float& v : sample.data) v = uniform(rng);
+  }
+  Shape shape{batch};
+  shape.insert(shape.end(), sample.shape.begin(), sample.shape.end());
+  Tensor input(shape);
+  for (int b = 0; b < batch; ++b) {
+    std::copy(sample.data.begin(), sample.data.end(),
+              input.data.begin() + static_cast<std::ptrdiff_t>(b * sample.data.size()));
+  }
+  return input;
+}
+
+template <typename Writer>
+absl::Status WriteFile(const std::string& path, Writer write) {
+  std::ofstream out(path);
+  if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", path));
+  write(out);
+  out.close();
+  if (!out) return absl::DataLossError(absl::StrCat("error writing ", path));
+  return absl::OkStatus();
+}
+
+int Fail(const absl::Status& status) {
+  std::cerr << "error: " << status.ToString() << "\n";
+  return kExitError;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"seqperf: throughput and latency of a KServe v2 gRPC model server"};
+  std::string url = "localhost:8001", model, shape_text, input_path, input_name = "input";
+  int64_t version = 0, timeout_ms = 0, measurement_ms = 2000;
+  int batch = 1, streams = 0, max_outstanding = 1024, server_pid = 0;
+  bool streaming = false, typed = false;
+  std::string concurrency_range, request_rate, distribution = "constant";
+  double warmup_s = 1.0;
+  StabilityRule stability;
+  double stability_percent = stability.tolerance * 100;
+  uint64_t seed = 1;
+  std::string json_path, csv_path, plot_path;
+
+  app.add_option("-u,--url", url, "Server address host:port")->capture_default_str();
+  app.add_option("-m,--model", model, "Model name")->required();
+  app.add_option("--version", version, "Model version; 0 = the server's pick");
+  app.add_option("-b,--batch-size", batch, "Samples per request (the leading dimension)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  auto* shape_opt = app.add_option("--shape", shape_text,
+                                   "One sample's shape without the batch dim, e.g. 1,28,28 "
+                                   "(random data)");
+  auto* input_opt =
+      app.add_option("--input", input_path, "One sample (.npy, without the batch dim)")
+          ->check(CLI::ExistingFile);
+  shape_opt->excludes(input_opt);
+  app.add_option("--input-name", input_name, "Input tensor name")->capture_default_str();
+  app.add_flag("--typed", typed, "Send fp32_contents instead of raw bytes");
+  app.add_flag("--streaming", streaming, "Use ModelStreamInfer instead of unary ModelInfer");
+  app.add_option("--streams", streams,
+                 "Streaming: streams to spread requests over (default one per outstanding "
+                 "request in closed loop, 4 in open loop)");
+  auto* conc_opt = app.add_option("--concurrency-range", concurrency_range,
+                                  "Closed loop: a[:b[:step]] outstanding requests; step 'Nx' "
+                                  "multiplies (default 1)");
+  auto* rate_opt = app.add_option("--request-rate", request_rate,
+                                  "Open loop: a[:b[:step]] requests per second");
+  conc_opt->excludes(rate_opt);
+  app.add_option("--request-distribution", distribution, "Open-loop arrivals")
+      ->check(CLI::IsMember({"constant", "poisson"}))
+      ->capture_default_str();
+  app.add_option("--max-outstanding", max_outstanding,
+                 "Open loop: requests in flight at most (more are counted as dropped)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--warmup-secs", warmup_s, "Load before measuring each step")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("-p,--measurement-ms", measurement_ms, "Measurement window")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("-s,--stability-percentage", stability_percent,
+                 "Windows agree when throughput and p50 are within this % of their mean")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--stability-windows", stability.windows, "Consecutive windows that must agree")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("-r,--max-trials", stability.max_windows, "Windows per step at most")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--timeout-ms", timeout_ms, "Deadline of each unary request; 0 = none")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--server-pid", server_pid,
+                 "Also report this process's CPU per request (from /proc/PID/stat)");
+  app.add_option("--seed", seed, "Seed of the random input and of Poisson arrivals")
+      ->capture_default_str();
+  app.add_option("--json", json_path, "Write the results as JSON");
+  app.add_option("--csv", csv_path, "Write the results as CSV");
+  app.add_option("--plot", plot_path, "Draw latency against throughput as SVG");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : kExitUsage;
+  }
+  if (shape_text.empty() && input_path.empty()) {
+    std::cerr << "error: give the input as --shape (random data) or --input FILE.npy\n";
+    return kExitUsage;
+  }
+  stability.tolerance = stability_percent / 100;
+
+  const bool open_loop = !request_rate.empty();
+  absl::StatusOr<std::vector<double>> loads =
+      ParseRange(open_loop ? request_rate : (concurrency_range.empty() ? "1" : concurrency_range));
+  if (!loads.ok()) {
+    std::cerr << "error: " << loads.status().message() << "\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<Tensor> input = MakeInput(shape_text, input_path, batch, seed);
+  if (!input.ok()) return Fail(input.status());
+
+  auto client = Client::Create(url);
+  if (!client.ok()) return Fail(client.status());
+  InferOptions infer_options;
+  infer_options.version = version;
+  infer_options.raw = !typed;
+  infer_options.input_name = input_name;
+  infer_options.timeout_ms = timeout_ms;
+  // One request first, so a wrong model name or shape is one clear error, not a table of
+  // failures.
+  if (absl::StatusOr<Tensor> probe = (*client)->Infer(model, *input, infer_options); !probe.ok()) {
+    return Fail(probe.status());
+  }
+
+  PerfSettings settings;
+  settings.url = url;
+  settings.model = model;
+  settings.version = version;
+  settings.batch_size = batch;
+  settings.shape = ShapeToString(input->shape);
+  settings.streaming = streaming;
+  settings.open_loop = open_loop;
+  settings.arrivals = distribution;
+  settings.measurement_ms = measurement_ms;
+  settings.warmup_s = warmup_s;
+  settings.stability = stability;
+  std::cout << absl::StrFormat(
+      "*** seqperf: %s at %s, input %s (%s), %s, %s ***\n"
+      "  measurement window %d ms, stable when %d windows agree within %g%% (at most %d), "
+      "warm-up %gs\n",
+      model, url, settings.shape, typed ? "fp32_contents" : "raw",
+      streaming ? "streaming" : "unary",
+      open_loop ? absl::StrCat("open loop, ", distribution, " arrivals")
+                : std::string("closed loop"),
+      measurement_ms, stability.windows, stability_percent, stability.max_windows, warmup_s);
+
+  LoadGeneratorOptions gen_options;
+  gen_options.streaming = streaming;
+  gen_options.timeout_ms = timeout_ms;
+  gen_options.streams = streams;
+  LoadGenerator generator(**client, MakeInferRequest(model, *input, infer_options), gen_options);
+  MeasureOptions measure;
+  measure.warmup_s = warmup_s;
+  measure.window_ms = measurement_ms;
+  measure.stability = stability;
+  measure.server_pid = server_pid;
+  std::function<void(const std::string&)> progress;
+  if (isatty(STDERR_FILENO)) {
+    progress = [](const std::string& line) { std::cerr << "\r\033[K" << line << std::flush; };
+  }
+
+  std::vector<StepResult> steps;
+  for (double load : *loads) {
+    absl::Status started = open_loop
+        ? generator.StartOpenLoop(load, distribution == "poisson", max_outstanding, seed)
+        : generator.StartClosedLoop(static_cast<int>(std::lround(load)));
+    if (!started.ok()) return Fail(started);
+    measure.progress_label = open_loop ? absl::StrFormat("rate %g/s", load)
+                                       : absl::StrFormat("concurrency %g", load);
+    absl::StatusOr<StepResult> step = MeasureStep(generator, load, batch, measure, progress);
+    absl::Status stopped = generator.Stop();
+    if (progress) std::cerr << "\r\033[K" << std::flush;
+    if (!step.ok()) return Fail(step.status());
+    if (!stopped.ok()) return Fail(stopped);
+    std::cout << FormatStep(settings, *step) << std::endl;
+    steps.push_back(*std::move(step));
+  }
+  std::cout << "\n" << FormatTable(settings, steps);
+
+  if (!json_path.empty()) {
+    absl::Status s = WriteFile(json_path, [&](std::ostream& o) { WriteJson(o, settings, steps); });
+    if (!s.ok()) return Fail(s);
+  }
+  if (!csv_path.empty()) {
+    absl::Status s = WriteFile(csv_path, [&](std::ostream& o) { WriteCsv(o, settings, steps); });
+    if (!s.ok()) return Fail(s);
+  }
+  if (!plot_path.empty()) {
+    absl::Status s =
+        WriteFile(plot_path, [&](std::ostream& o) { WriteSvgPlot(o, settings, steps); });
+    if (!s.ok()) return Fail(s);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace seqserve
+
+int main(int argc, char** argv) { return seqserve::Main(argc, argv); }

@@ -1,0 +1,186 @@
+// The client library and seqperf's load generator against the real server, started
+// in-process on the bundled repository (models/) at a free port: every model is listed,
+// described and inferred, raw and typed agree, asynchronous and streamed answers reach
+// their own callers, and SPEC §7's codes arrive unchanged.
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "client/client.h"
+#include "client/load_generator.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/server.h"
+
+namespace seqserve {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+Tensor Ramp(Shape shape, float scale) {
+  Tensor t(std::move(shape));
+  for (size_t i = 0; i < t.data.size(); ++i) t.data[i] = scale * static_cast<float>(i % 97) / 97;
+  return t;
+}
+
+class RealServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ServerOptions options;
+    options.model_repositories = {std::filesystem::path(SEQSERVE_SOURCE_DIR) / "models"};
+    options.address = "127.0.0.1";
+    options.grpc_port = 0;
+    options.available_cpus = 2;
+    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = server->release();
+  }
+  static void TearDownTestSuite() {
+    delete server_;  // shuts down
+    server_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(server_, nullptr);
+    auto client = Client::Create("127.0.0.1:" + std::to_string(server_->grpc_port()));
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = *std::move(client);
+  }
+
+  static Server* server_;
+  std::unique_ptr<Client> client_;
+};
+
+Server* RealServerTest::server_ = nullptr;
+
+TEST_F(RealServerTest, HealthAndRepository) {
+  EXPECT_EQ(client_->ServerLive().value(), true);
+  EXPECT_EQ(client_->ServerReady().value(), true);
+  EXPECT_EQ(client_->ModelReady("lenet").value(), true);
+  auto index = client_->RepositoryIndex();
+  ASSERT_TRUE(index.ok()) << index.status();
+  std::map<std::string, std::string> states;
+  for (const auto& m : index->models()) states[m.name()] = m.state();
+  EXPECT_EQ(states["lenet"], "READY");
+  EXPECT_EQ(states["mlp"], "READY");
+  EXPECT_EQ(states["seed"], "READY");
+  EXPECT_EQ(client_->ServerMetadata()->name(), "seqserve");
+}
+
+TEST_F(RealServerTest, MetadataConfigAndStatistics) {
+  auto meta = client_->ModelMetadata("lenet");
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  ASSERT_EQ(meta->inputs_size(), 1);
+  EXPECT_THAT(meta->inputs(0).shape(), ElementsAre(-1, 1, 28, 28));
+  auto config = client_->ModelConfig("lenet");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->max_batch_size(), 64);
+  ASSERT_TRUE(client_->Infer("lenet", Ramp({1, 1, 28, 28}, 1)).ok());
+  auto stats = client_->ModelStatistics("lenet");
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  ASSERT_GE(stats->model_stats_size(), 1);
+  EXPECT_GE(stats->model_stats(0).inference_count(), 1u);
+}
+
+TEST_F(RealServerTest, RawAndTypedGiveTheSameAnswer) {
+  const Tensor input = Ramp({2, 1, 28, 28}, 1);
+  absl::StatusOr<Tensor> raw = client_->Infer("lenet", input);
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_THAT(raw->shape, ElementsAre(2, 10));
+  InferOptions typed;
+  typed.raw = false;
+  absl::StatusOr<Tensor> fp32 = client_->Infer("lenet", input, typed);
+  ASSERT_TRUE(fp32.ok()) << fp32.status();
+  EXPECT_EQ(raw->data, fp32->data);
+}
+
+TEST_F(RealServerTest, AsyncAndStreamedAnswersReachTheirCallers) {
+  constexpr int kRequests = 64;
+  std::vector<Tensor> expected;
+  for (int i = 0; i < kRequests; ++i) {
+    absl::StatusOr<Tensor> out = client_->Infer("mlp", Ramp({1, 1, 28, 28}, i + 1.0f));
+    ASSERT_TRUE(out.ok()) << out.status();
+    expected.push_back(*out);
+  }
+  absl::Mutex mu;
+  std::map<int, absl::StatusOr<Tensor>> async_results;
+  for (int i = 0; i < kRequests; ++i) {
+    client_->AsyncInfer("mlp", Ramp({1, 1, 28, 28}, i + 1.0f), {},
+                        [&, i](absl::StatusOr<Tensor> out) {
+                          absl::MutexLock lock(&mu);
+                          async_results.emplace(i, std::move(out));
+                        });
+  }
+  std::map<std::string, absl::StatusOr<Tensor>> stream_results;
+  auto stream = client_->OpenStream([&](std::string_view id, absl::StatusOr<Tensor> out) {
+    absl::MutexLock lock(&mu);
+    stream_results.emplace(std::string(id), std::move(out));
+  });
+  for (int i = 0; i < kRequests; ++i) {
+    InferOptions options;
+    options.id = "s" + std::to_string(i);
+    ASSERT_TRUE(stream->Send("mlp", Ramp({1, 1, 28, 28}, i + 1.0f), options).ok());
+  }
+  ASSERT_TRUE(stream->Finish().ok());
+  absl::MutexLock lock(&mu);
+  mu.Await(absl::Condition(
+      +[](std::map<int, absl::StatusOr<Tensor>>* m) { return m->size() == kRequests; },
+      &async_results));
+  ASSERT_EQ(stream_results.size(), static_cast<size_t>(kRequests));
+  for (int i = 0; i < kRequests; ++i) {
+    const absl::StatusOr<Tensor>& a = async_results.at(i);
+    ASSERT_TRUE(a.ok()) << a.status();
+    EXPECT_EQ(a->data, expected[i].data) << i;
+    const absl::StatusOr<Tensor>& s = stream_results.at("s" + std::to_string(i));
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ(s->data, expected[i].data) << i;
+  }
+}
+
+TEST_F(RealServerTest, ErrorsCarryTheServersCodeAndMessage) {
+  absl::StatusOr<Tensor> unknown = client_->Infer("nope", Ramp({1, 4}, 1));
+  EXPECT_TRUE(absl::IsNotFound(unknown.status())) << unknown.status();
+  EXPECT_THAT(unknown.status().message(), HasSubstr("nope"));
+  absl::StatusOr<Tensor> shape = client_->Infer("lenet", Ramp({1, 1, 27, 28}, 1));
+  EXPECT_TRUE(absl::IsInvalidArgument(shape.status())) << shape.status();
+  EXPECT_THAT(shape.status().message(), HasSubstr("27"));
+  EXPECT_TRUE(absl::IsNotFound(client_->ModelMetadata("nope").status()));
+
+  absl::Mutex mu;
+  absl::Status stream_error;
+  auto stream = client_->OpenStream([&](std::string_view, absl::StatusOr<Tensor> out) {
+    absl::MutexLock lock(&mu);
+    stream_error = out.status();
+  });
+  InferOptions options;
+  options.id = "bad";
+  ASSERT_TRUE(stream->Send("nope", Ramp({1, 4}, 1), options).ok());
+  EXPECT_TRUE(stream->Finish().ok());  // a failed request does not break the stream
+  absl::MutexLock lock(&mu);
+  EXPECT_FALSE(stream_error.ok());
+  EXPECT_THAT(stream_error.message(), HasSubstr("nope"));
+}
+
+TEST_F(RealServerTest, LoadGeneratorMeasuresWithoutErrors) {
+  for (bool streaming : {false, true}) {
+    LoadGeneratorOptions options;
+    options.streaming = streaming;
+    LoadGenerator generator(
+        *client_, MakeInferRequest("lenet", Ramp({1, 1, 28, 28}, 1), InferOptions{}), options);
+    ASSERT_TRUE(generator.StartClosedLoop(4).ok());
+    MeasureOptions measure;
+    measure.warmup_s = 0;
+    measure.window_ms = 50;
+    measure.stability.max_windows = 3;
+    absl::StatusOr<StepResult> step = MeasureStep(generator, 4, 1, measure, nullptr);
+    EXPECT_TRUE(generator.Stop().ok());
+    ASSERT_TRUE(step.ok()) << step.status();
+    EXPECT_GT(step->requests, 0) << (streaming ? "streaming" : "unary");
+    EXPECT_EQ(step->error_total, 0) << (streaming ? "streaming" : "unary");
+  }
+}
+
+}  // namespace
+}  // namespace seqserve
