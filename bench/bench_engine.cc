@@ -18,6 +18,7 @@
 #include "core/engine.h"
 #include "core/executor.h"
 #include "core/model.h"
+#include "core/npy.h"
 #include "dnnl.hpp"
 #include "nlohmann/json.hpp"
 
@@ -124,8 +125,8 @@ void BenchSgemm(const std::vector<int>& thread_counts, double seconds) {
   }
 }
 
-// Load + first compile (batch 1, dims from the first module, free dims as 28) of each model
-// in a repository, as a fresh server would do it.
+// Load + first compile of each model in a repository, as a fresh server would do it, for a
+// batch-1 input shaped like the model's sample in tests/data/bundled/<model>/input.npy.
 void BenchLoad(const fs::path& repository) {
   for (const auto& entry : fs::directory_iterator(repository)) {
     if (!entry.is_directory()) continue;
@@ -138,10 +139,12 @@ void BenchLoad(const fs::path& repository) {
     auto model = seqserve::Model::Load(version);
     if (!model.ok()) Fail(version.string(), model.status());
     const auto t1 = Clock::now();
-    seqserve::Shape shape = {1};
-    for (int64_t d : (*model)->InputDims().value_or(seqserve::Shape{})) {
-      shape.push_back(d < 0 ? 28 : d);
-    }
+    const fs::path sample = repository / ".." / "tests" / "data" / "bundled" /
+                            entry.path().filename() / "input.npy";
+    auto input = seqserve::ReadNpy(sample);
+    if (!input.ok()) Fail(sample.string(), input.status());
+    seqserve::Shape shape = input->shape;
+    shape[0] = 1;
     auto plan = (*model)->GetPlan(shape);
     if (!plan.ok()) Fail(version.string(), plan.status());
     const auto t2 = Clock::now();

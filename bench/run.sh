@@ -11,9 +11,11 @@ batches=1,8,32,128 threads=1,2 seconds=1 rounds=2
 if [[ "${1:-}" == --quick ]]; then batches=1,32 threads=1 seconds=0.5 rounds=1; fi
 
 need=()
-for p in python3-torch libopenblas0 nodejs npm; do
+for p in python3-torch libopenblas0 python3-onnx; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
+# Node.js may come from elsewhere than Debian (this machine kind ships its own).
+command -v npm >/dev/null || need+=(nodejs npm)
 if ((${#need[@]})); then
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}"
 fi

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian package seqserve needs to build, test and run.
+# Installs every Debian package seqserve needs to build and run; with --test also what the
+# test suite uses (PyTorch for the end-to-end test, the Python gRPC stack, Prometheus).
 # Idempotent and non-interactive; run as root (or with sudo) on Debian 12.
 set -euo pipefail
 
@@ -9,9 +10,18 @@ packages=(
   libabsl-dev libgrpc++-dev libgrpc-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
-  nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
-  python3 python3-numpy
+  nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libsimdjson-dev
+  python3 python3-numpy python3-yaml
 )
+
+# Only for tests: python3-torch (about 1 minute, 241 MB to download) runs the exporter's
+# end-to-end test against real PyTorch; grpcio/protobuf the Python client's tests;
+# prometheus (promtool and the server) the metrics test.
+test_packages=(
+  python3-grpcio python3-protobuf python3-torch libopenblas0
+  prometheus
+)
+if [[ "${1:-}" == --test ]]; then packages+=("${test_packages[@]}"); fi
 
 missing=()
 for p in "${packages[@]}"; do
