@@ -17,6 +17,8 @@ if [[ "${SEQSERVE_SKIP_SANITIZERS:-0}" != 1 ]]; then
   echo "== AddressSanitizer + UBSan build and tests"
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEQSERVE_SANITIZE=ON
   cmake --build build-asan -j"$jobs"
+  # Known leaks in system libraries (see the file), nothing of ours.
+  export LSAN_OPTIONS="suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0"
   (cd build-asan && ctest --output-on-failure -j"$jobs")
 fi
 echo "== all tests passed"

@@ -268,7 +268,10 @@ class InferStream final
         reply->set_model_name(request_->model_name());
         if (servable_ == nullptr) reply->set_model_version(request_->model_version());
         reply->set_id(request_->id());
-        response_->set_error_message(std::string(status.message()));
+        // The stream has no status per message: the code leads the text ("NOT_FOUND: ...")
+        // so clients can still tell a bad request from a full queue.
+        response_->set_error_message(absl::StrCat(absl::StatusCodeToString(status.code()), ": ",
+                                                  status.message()));
       }
       stream_->Deliver(std::move(response_));
     }

@@ -716,9 +716,9 @@ TEST_F(GrpcServerTest, StreamAnswersEveryRequestWithItsId) {
     ExpectRows(OutputValues(ok.infer_response()), expected, {i});
   }
   EXPECT_EQ(answers["bad-input"].error_message(),
-            "unknown input 'x': model 'lenet' has one input, 'input'");
+            "INVALID_ARGUMENT: unknown input 'x': model 'lenet' has one input, 'input'");
   EXPECT_EQ(answers["bad-input"].infer_response().outputs_size(), 0);
-  EXPECT_EQ(answers["bad-model"].error_message(), "unknown model 'nope'");
+  EXPECT_EQ(answers["bad-model"].error_message(), "NOT_FOUND: unknown model 'nope'");
 }
 
 TEST_F(GrpcServerTest, StreamWithoutRequestsFinishesCleanly) {
