@@ -3,6 +3,8 @@
 optimize_for_inference), the same models and weights as bench/models.py (same seeds).
 Prints one JSON line per (engine, model, batch, threads).
 Usage: /usr/bin/python3 bench/bench_torch.py [--batches 1,8,32,128] [--threads 1,2] [--seconds 1]
+OpenBLAS (torch's Linear here) takes its thread count from OPENBLAS_NUM_THREADS at import,
+not from torch.set_num_threads: run.sh runs this once per thread count with it set.
 """
 import argparse
 import json

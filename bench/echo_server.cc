@@ -7,9 +7,12 @@
 //   build/bin/echo_server --port 0 &            # prints "echo_server listening on ...:PORT"
 //   build/bin/seqperf -u 127.0.0.1:PORT -m echo --shape 1,28,28 --server-pid $!
 //
+//   build/bin/echo_server --port 0 --reply-floats 25600   # a seed-sized reply
+//
 // Every other RPC answers as a healthy server with one always-ready model would, so
 // seqclient works against it too. Stops on SIGINT/SIGTERM.
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -23,6 +26,11 @@
 namespace seqserve {
 namespace {
 
+// With --reply-floats N, the output is N zeros of shape [1, N] instead of the input: the
+// floor for a model whose output is larger than its input (seed: 784 floats in, 25,600
+// out), since moving the reply costs CPU too.
+int64_t reply_floats = 0;
+
 // The response seqserve would give for an echoing model.
 void Echo(const inference::ModelInferRequest& request, inference::ModelInferResponse* response) {
   response->set_model_name(request.model_name());
@@ -33,6 +41,17 @@ void Echo(const inference::ModelInferRequest& request, inference::ModelInferResp
   auto* out = response->add_outputs();
   out->set_name("output");
   out->set_datatype(in.datatype());
+  if (reply_floats > 0) {
+    out->add_shape(1);
+    out->add_shape(reply_floats);
+    if (request.raw_input_contents_size() > 0) {
+      response->add_raw_output_contents()->assign(reply_floats * sizeof(float), '\0');
+    } else {
+      out->mutable_contents()->mutable_fp32_contents()->Resize(static_cast<int>(reply_floats),
+                                                              0.f);
+    }
+    return;
+  }
   *out->mutable_shape() = in.shape();
   if (request.raw_input_contents_size() > 0) {
     *response->add_raw_output_contents() = request.raw_input_contents(0);
@@ -150,6 +169,9 @@ int main(int argc, char** argv) {
   app.add_option("--port", port, "Port to listen on; 0 picks a free one")->capture_default_str();
   app.add_option("--max-message-bytes", max_message_bytes, "Largest message accepted")
       ->capture_default_str();
+  app.add_option("--reply-floats", seqserve::reply_floats,
+                 "Reply with this many zeros instead of the input (0: echo the input)")
+      ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
 
   // Block the stop signals before gRPC starts its threads, so only sigwait sees them.

@@ -32,7 +32,12 @@ for ((r = 1; r <= rounds; r++)); do
   echo "round $r/$rounds" >&2
   ./build/bin/bench_engine --sgemm --threads "$threads" --seconds "$seconds" >>"$results"
   ./build/bin/bench_engine --out-dir bench/out --batches "$batches" --threads "$threads" --seconds "$seconds" >>"$results"
-  /usr/bin/python3 bench/bench_torch.py --batches "$batches" --threads "$threads" --seconds "$seconds" >>"$results"
+  # OpenBLAS sizes its own thread pool once, from the environment, whatever
+  # torch.set_num_threads says: without this, torch's "1 thread" Linear layers ran on 2.
+  for t in ${threads//,/ }; do
+    OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t /usr/bin/python3 bench/bench_torch.py \
+      --batches "$batches" --threads "$t" --seconds "$seconds" >>"$results"
+  done
   node bench/bench_ort.js "$batches" "$threads" "$seconds" >>"$results"
 done
 /usr/bin/python3 bench/report.py "$results"

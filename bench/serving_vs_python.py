@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PORT_LINES = {  # how each server logs the port it picked for --grpc-port=0 / port 0
     "seqserve": re.compile(r"listening for gRPC\b.*:(\d+)\s*$"),
     "python": re.compile(r"^listening on .*:(\d+)\s*$"),
+    "echo": re.compile(r"^echo_server listening on .*:(\d+)\s*$"),
 }
 
 
@@ -66,13 +67,14 @@ class Server:
 
 
 def measure(seqperf: Path, server: Server, model: str, shape: str, concurrency: str,
-            measurement_ms: int) -> dict[int, dict]:
-    """seqperf's steps for one model, by concurrency."""
+            measurement_ms: int, extra: list[str] | None = None) -> dict[int, dict]:
+    """seqperf's steps for one model, by concurrency (`extra`: more seqperf flags)."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        subprocess.run([str(seqperf), "-u", f"localhost:{server.port}", "-m", model,
+        subprocess.run([str(seqperf), "-u", f"127.0.0.1:{server.port}", "-m", model,
                         "--shape", shape, "--concurrency-range", concurrency,
                         "-p", str(measurement_ms), "--server-pid", str(server.process.pid),
-                        "--json", out.name], check=True, stdout=subprocess.DEVNULL)
+                        "--json", out.name] + (extra or []), check=True,
+                       stdout=subprocess.DEVNULL)
         steps = json.load(open(out.name))["steps"]
     return {step["concurrency"]: step for step in steps}
 
