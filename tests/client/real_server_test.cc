@@ -2,6 +2,8 @@
 // in-process on the bundled repository (models/) at a free port: every model is listed,
 // described and inferred, raw and typed agree, asynchronous and streamed answers reach
 // their own callers, and SPEC §7's codes arrive unchanged.
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <string>
@@ -129,13 +131,23 @@ TEST_F(RealServerTest, AsyncAndStreamedAnswersReachTheirCallers) {
       +[](std::map<int, absl::StatusOr<Tensor>>* m) { return m->size() == kRequests; },
       &async_results));
   ASSERT_EQ(stream_results.size(), static_cast<size_t>(kRequests));
+  // Concurrent requests run in batches, and a batch may take another gemm kernel than a
+  // lone request (it does with AVX2): equal up to float rounding. The inputs' ramps make
+  // every request's output far from every other's, so a mixed-up answer still fails.
+  const auto near = [](const std::vector<float>& got, const std::vector<float>& want) {
+    if (got.size() != want.size()) return false;
+    for (size_t k = 0; k < got.size(); ++k) {
+      if (std::abs(got[k] - want[k]) > 1e-5f * std::max(1.f, std::abs(want[k]))) return false;
+    }
+    return true;
+  };
   for (int i = 0; i < kRequests; ++i) {
     const absl::StatusOr<Tensor>& a = async_results.at(i);
     ASSERT_TRUE(a.ok()) << a.status();
-    EXPECT_EQ(a->data, expected[i].data) << i;
+    EXPECT_TRUE(near(a->data, expected[i].data)) << i;
     const absl::StatusOr<Tensor>& s = stream_results.at("s" + std::to_string(i));
     ASSERT_TRUE(s.ok()) << s.status();
-    EXPECT_EQ(s->data, expected[i].data) << i;
+    EXPECT_TRUE(near(s->data, expected[i].data)) << i;
   }
 }
 

@@ -7,6 +7,7 @@
 #include "server/http_service.h"
 
 #include <cstring>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -554,20 +555,25 @@ TEST(HttpServiceAccessLog, OneLinePerRequestOverHttpAndGrpcOnlyWhenAsked) {
     ASSERT_TRUE(stub->ServerLive(&context, {}, &live).ok());
     (*server)->Shutdown();
   }
-  const std::vector<json> access = lines_of("access");
+  // Each line is written after its reply went out, so the client may send its next request
+  // before the previous line is logged: look lines up by message, not by position.
+  std::map<std::string, json> access;
+  for (json& line : lines_of("access")) {
+    const std::string msg = line["msg"].get<std::string>();
+    access[msg] = std::move(line);
+  }
   ASSERT_EQ(access.size(), 3u) << log->str();
-  EXPECT_EQ(access[0]["msg"], "POST /v2/models/lenet/infer");
-  EXPECT_EQ(access[0]["protocol"], "http");
-  EXPECT_EQ(access[0]["status"], 200);
-  EXPECT_EQ(access[0]["model"], "lenet");
-  EXPECT_EQ(access[0]["version"], "1");
-  EXPECT_EQ(access[0]["request_id"], "acc-1");
-  EXPECT_TRUE(access[0]["duration_ms"].is_number());
-  EXPECT_EQ(access[1]["msg"], "GET /v2/models/nope");
-  EXPECT_EQ(access[1]["status"], 404);
-  EXPECT_EQ(access[2]["msg"], "/inference.GRPCInferenceService/ServerLive");
-  EXPECT_EQ(access[2]["protocol"], "grpc");
-  EXPECT_EQ(access[2]["status"], "OK");
+  const json& infer = access["POST /v2/models/lenet/infer"];
+  EXPECT_EQ(infer["protocol"], "http") << log->str();
+  EXPECT_EQ(infer["status"], 200);
+  EXPECT_EQ(infer["model"], "lenet");
+  EXPECT_EQ(infer["version"], "1");
+  EXPECT_EQ(infer["request_id"], "acc-1");
+  EXPECT_TRUE(infer["duration_ms"].is_number());
+  EXPECT_EQ(access["GET /v2/models/nope"]["status"], 404) << log->str();
+  const json& live_line = access["/inference.GRPCInferenceService/ServerLive"];
+  EXPECT_EQ(live_line["protocol"], "grpc") << log->str();
+  EXPECT_EQ(live_line["status"], "OK");
 
   // By default: no line per request at info.
   log->str("");
