@@ -14,6 +14,7 @@
 #include "server/infer_request.h"
 #include "server/infer_task.h"
 #include "server/model_queries.h"
+#include "server/named_logger.h"
 #include "spdlog/spdlog.h"
 
 namespace seqserve {
@@ -24,10 +25,7 @@ using inference::ModelInferResponse;
 using inference::ModelStreamInferResponse;
 
 spdlog::logger& Log() {
-  static const std::shared_ptr<spdlog::logger> logger = [] {
-    std::shared_ptr<spdlog::logger> named = spdlog::get("grpc");
-    return named != nullptr ? named : spdlog::default_logger()->clone("grpc");
-  }();
+  static const std::shared_ptr<spdlog::logger> logger = NamedLogger("grpc");
   return *logger;
 }
 

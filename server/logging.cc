@@ -158,11 +158,6 @@ void LogWithFields(spdlog::logger& logger, spdlog::level::level_enum level,
   logger.log(level, spdlog::string_view_t(payload.data(), payload.size()));
 }
 
-std::shared_ptr<spdlog::logger> NamedLogger(const std::string& name) {
-  std::shared_ptr<spdlog::logger> named = spdlog::get(name);
-  return named != nullptr ? named : spdlog::default_logger()->clone(name);
-}
-
 absl::Status ConfigureLogging(std::string_view level, LogFormat format,
                               std::shared_ptr<spdlog::sinks::sink> sink) {
   spdlog::level::level_enum parsed;

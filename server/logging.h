@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "server/named_logger.h"
 #include "spdlog/spdlog.h"
 
 namespace seqserve {
@@ -52,8 +53,5 @@ struct LogField {
 // with an empty value are left out.
 void LogWithFields(spdlog::logger& logger, spdlog::level::level_enum level,
                    std::string_view message, std::initializer_list<LogField> fields);
-
-// The logger named `name`, cloned from the default logger the first time.
-std::shared_ptr<spdlog::logger> NamedLogger(const std::string& name);
 
 }  // namespace seqserve

@@ -22,6 +22,7 @@
 #include "core/status_macros.h"
 #include "server/model_config.h"
 #include "server/model_dir.h"
+#include "server/named_logger.h"
 #include "spdlog/spdlog.h"
 
 namespace seqserve {
@@ -41,23 +42,8 @@ constexpr char kReloadFailed[] = "reload failed, still serving the previous load
 constexpr uint64_t kMaxHashedBytes = uint64_t{1} << 20;
 
 spdlog::logger& Log() {
-  static const std::shared_ptr<spdlog::logger> logger = [] {
-    std::shared_ptr<spdlog::logger> named = spdlog::get("repository");
-    return named != nullptr ? named : spdlog::default_logger()->clone("repository");
-  }();
+  static const std::shared_ptr<spdlog::logger> logger = NamedLogger("repository");
   return *logger;
-}
-
-const char* ModeName(ModelControlMode mode) {
-  switch (mode) {
-    case ModelControlMode::kNone:
-      return "none";
-    case ModelControlMode::kPoll:
-      return "poll";
-    case ModelControlMode::kExplicit:
-      return "explicit";
-  }
-  return "unknown";
 }
 
 uint64_t Fnv1a(std::string_view bytes) {
@@ -158,6 +144,18 @@ std::string Plural(int64_t n, std::string_view word) {
 }
 
 }  // namespace
+
+const char* ModelControlModeName(ModelControlMode mode) {
+  switch (mode) {
+    case ModelControlMode::kNone:
+      return "none";
+    case ModelControlMode::kPoll:
+      return "poll";
+    case ModelControlMode::kExplicit:
+      return "explicit";
+  }
+  return "unknown";
+}
 
 const char* ModelStateName(ModelState state) {
   switch (state) {
@@ -294,8 +292,8 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(
       }
     }
   }
-  Log().info("model repository ({} control): {} of {} ready", ModeName(options.mode), ready,
-             Plural(versions, "model version"));
+  Log().info("model repository ({} control): {} of {} ready",
+             ModelControlModeName(options.mode), ready, Plural(versions, "model version"));
   return repository;
 }
 
@@ -769,7 +767,7 @@ absl::Status ModelRepository::Poll() {
   absl::MutexLock control(&control_mu_);
   if (options_.mode != ModelControlMode::kPoll) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "model control mode is ", ModeName(options_.mode),
+        "model control mode is ", ModelControlModeName(options_.mode),
         ": start seqserve with --model-control-mode=poll to pick up repository changes"));
   }
   SEQ_ASSIGN_OR_RETURN(ModelDirs found, ScanRoots(options_.roots));

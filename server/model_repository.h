@@ -35,6 +35,8 @@
 namespace seqserve {
 
 enum class ModelControlMode { kNone, kPoll, kExplicit };
+// "none", "poll" or "explicit", as the --model-control-mode flag spells it.
+const char* ModelControlModeName(ModelControlMode mode);
 
 // Triton's state names: "LOADING", "READY", "UNLOADING", "UNAVAILABLE".
 enum class ModelState { kLoading, kReady, kUnloading, kUnavailable };

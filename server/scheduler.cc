@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "core/engine.h"
 #include "core/executor.h"
+#include "server/named_logger.h"
 #include "spdlog/spdlog.h"
 
 namespace seqserve {
@@ -30,10 +31,7 @@ int64_t RowElements(const Shape& shape) {
 }
 
 spdlog::logger& Log() {
-  static const std::shared_ptr<spdlog::logger> logger = [] {
-    std::shared_ptr<spdlog::logger> named = spdlog::get("scheduler");
-    return named != nullptr ? named : spdlog::default_logger()->clone("scheduler");
-  }();
+  static const std::shared_ptr<spdlog::logger> logger = NamedLogger("scheduler");
   return *logger;
 }
 

@@ -17,29 +17,15 @@
 #include "server/http_service.h"
 #include "server/metrics.h"
 #include "server/model_stats.h"
+#include "server/named_logger.h"
 #include "spdlog/spdlog.h"
 
 namespace seqserve {
 namespace {
 
 spdlog::logger& Log() {
-  static const std::shared_ptr<spdlog::logger> logger = [] {
-    std::shared_ptr<spdlog::logger> named = spdlog::get("server");
-    return named != nullptr ? named : spdlog::default_logger()->clone("server");
-  }();
+  static const std::shared_ptr<spdlog::logger> logger = NamedLogger("server");
   return *logger;
-}
-
-const char* ModeName(ModelControlMode mode) {
-  switch (mode) {
-    case ModelControlMode::kNone:
-      return "none";
-    case ModelControlMode::kPoll:
-      return "poll";
-    case ModelControlMode::kExplicit:
-      return "explicit";
-  }
-  return "?";
 }
 
 // "host:port", with an IPv6 address in brackets as gRPC expects.
@@ -217,7 +203,7 @@ void Server::LogSummary() const {
                HostPort(options_.address, metrics_->port()));
   }
   Log().info("model repositories: {} (model control mode {}); max gRPC message {} bytes",
-             absl::StrJoin(roots, ", "), ModeName(options_.control_mode),
+             absl::StrJoin(roots, ", "), ModelControlModeName(options_.control_mode),
              options_.grpc_max_message_bytes);
   for (const ModelVersionStatus& status : repository_->Index()) {
     absl::StatusOr<std::shared_ptr<ServableModel>> servable =
