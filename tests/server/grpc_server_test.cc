@@ -35,6 +35,7 @@
 #include "server/grpc_health_v1.grpc.pb.h"
 #include "server/reflection_messages.pb.h"
 #include "server/server.h"
+#include "tests/server/server_test_util.h"
 
 namespace seqserve {
 namespace {
@@ -46,48 +47,10 @@ using inference::ModelInferRequest;
 using inference::ModelInferResponse;
 using inference::ModelStreamInferResponse;
 using ::testing::HasSubstr;
-
-constexpr absl::Duration kGuard = absl::Seconds(60);
+using namespace seqserve::testing;  // NOLINT: the shared test helpers
 
 // ---- Repository on disk -----------------------------------------------------------------
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "seqserve_grpc_XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-void WriteFile(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path) << text;
-}
-
-// Copies models/<from> to <root>/<to>, replacing its config.pbtxt when `config` is given.
-void CopyModel(const fs::path& root, const std::string& from, const std::string& to,
-               const std::string& config = "") {
-  fs::copy(fs::path(SEQSERVE_SOURCE_DIR) / "models" / from, root / to, fs::copy_options::recursive);
-  if (!config.empty()) WriteFile(root / to / "config.pbtxt", config);
-}
-
-constexpr char kLenetTensors[] =
-    "input [ { name: \"input\" data_type: TYPE_FP32 dims: [ 1, 28, 28 ] } ]\n"
-    "output [ { name: \"output\" data_type: TYPE_FP32 dims: [ 10 ] } ]\n";
-
-// One worker and a queue of one: a held worker makes the queue full deterministically.
-const std::string kHeldConfig =
-    absl::StrCat("max_batch_size: 8\n", kLenetTensors,
-                 "instance_group [ { count: 1 kind: KIND_CPU } ]\n"
-                 "dynamic_batching { default_queue_policy { max_queue_size: 1 } }\n");
 // One worker, no batching delay: whatever is queued when the worker frees up is one batch.
 const std::string kOneWorkerConfig = absl::StrCat("max_batch_size: 64\n", kLenetTensors,
                                                   "instance_group [ { count: 1 kind: KIND_CPU } ]\n"
@@ -98,13 +61,6 @@ void WriteBrokenModel(const fs::path& root) {
 }
 
 // ---- Tensors ----------------------------------------------------------------------------
-
-Tensor LoadNpy(const std::string& model, const std::string& name) {
-  absl::StatusOr<Tensor> tensor =
-      ReadNpy(fs::path(SEQSERVE_TEST_DATA_DIR) / "bundled" / model / (name + ".npy"));
-  EXPECT_TRUE(tensor.ok()) << tensor.status();
-  return tensor.ok() ? *tensor : Tensor();
-}
 
 int64_t RowElements(const Tensor& tensor) { return tensor.numel() / tensor.shape[0]; }
 
@@ -162,81 +118,6 @@ void ExpectRows(const std::vector<float>& got, const Tensor& expected,
     }
   }
   EXPECT_EQ(mismatches, 0);
-}
-
-// ---- Holding a worker -------------------------------------------------------------------
-
-struct Gate {
-  absl::Notification entered;
-  absl::Notification release;
-  absl::Notification finished;
-  absl::Status status;  // written before `finished`
-};
-
-// A task put straight into a scheduler: a zero image whose MutableOutput blocks until the
-// gate opens (when `block`), so the worker running it is held.
-class GateTask : public InferTask {
- public:
-  GateTask(std::shared_ptr<Gate> gate, bool block) : gate_(std::move(gate)), block_(block) {}
-  const Shape& input_shape() const override { return shape_; }
-  const float* input_data() const override { return input_.data(); }
-  float* MutableOutput(const Shape& shape) override {
-    if (block_) {
-      gate_->entered.Notify();
-      gate_->release.WaitForNotification();
-    }
-    output_.resize(static_cast<size_t>(NumElements(shape)));
-    return output_.data();
-  }
-  void Finish(const absl::Status& status) override {
-    gate_->status = status;
-    gate_->finished.Notify();
-  }
-
- private:
-  std::shared_ptr<Gate> gate_;  // shared: the task may outlive a failed test's scope
-  const bool block_;
-  const Shape shape_{1, 1, 28, 28};
-  const std::vector<float> input_ = std::vector<float>(784, 0.0f);
-  std::vector<float> output_;
-};
-
-// Opens the gate when the test leaves its scope, so a failing test never leaves a worker
-// blocked (which would hang the server's shutdown).
-class GateOpener {
- public:
-  explicit GateOpener(std::shared_ptr<Gate> gate) : gate_(std::move(gate)) {}
-  ~GateOpener() {
-    if (!gate_->release.HasBeenNotified()) gate_->release.Notify();
-  }
-
- private:
-  std::shared_ptr<Gate> gate_;
-};
-
-void Enqueue(Server& server, const std::string& model, std::unique_ptr<InferTask> task) {
-  absl::StatusOr<std::shared_ptr<ServableModel>> servable = server.repository().Get(model);
-  ASSERT_TRUE(servable.ok()) << servable.status();
-  (*servable)->scheduler->Enqueue(std::move(task));
-}
-
-// Blocks `model`'s (single) worker until the returned gate is released.
-std::shared_ptr<Gate> HoldWorker(Server& server, const std::string& model) {
-  auto gate = std::make_shared<Gate>();
-  Enqueue(server, model, std::make_unique<GateTask>(gate, /*block=*/true));
-  EXPECT_TRUE(gate->entered.WaitForNotificationWithTimeout(kGuard));
-  return gate;
-}
-
-bool WaitForQueueDepth(Server& server, const std::string& model, size_t depth) {
-  absl::StatusOr<std::shared_ptr<ServableModel>> servable = server.repository().Get(model);
-  if (!servable.ok()) return false;
-  const absl::Time deadline = absl::Now() + kGuard;
-  while ((*servable)->scheduler->QueueDepth() != depth) {
-    if (absl::Now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
 }
 
 // ---- Client -----------------------------------------------------------------------------
@@ -338,7 +219,7 @@ ServerOptions LocalOptions(const fs::path& repository) {
 class GrpcServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
+    dir_ = new TempDir("seqserve_grpc");
     const fs::path& root = dir_->path();
     CopyModel(root, "lenet", "lenet");
     CopyModel(root, "mlp", "mlp");
@@ -900,7 +781,7 @@ TEST_F(GrpcServerTest, ReflectionListsTheServices) {
 // ---- Servers of their own ---------------------------------------------------------------
 
 TEST(GrpcServer, OversizedMessageIsResourceExhaustedAndServingGoesOn) {
-  TempDir dir;
+  TempDir dir("seqserve_grpc");
   CopyModel(dir.path(), "mlp", "mlp");
   ServerOptions options = LocalOptions(dir.path());
   options.grpc_max_message_bytes = 64 * 1024;
@@ -918,7 +799,7 @@ TEST(GrpcServer, OversizedMessageIsResourceExhaustedAndServingGoesOn) {
 }
 
 TEST(GrpcServer, NoneModeRefusesLoadAndUnload) {
-  TempDir dir;
+  TempDir dir("seqserve_grpc");
   CopyModel(dir.path(), "mlp", "mlp");
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(LocalOptions(dir.path()));
   ASSERT_TRUE(server.ok()) << server.status();
@@ -930,7 +811,7 @@ TEST(GrpcServer, NoneModeRefusesLoadAndUnload) {
 }
 
 TEST(GrpcServer, StartFailsOnAMissingRepositoryOrABusyPort) {
-  TempDir dir;
+  TempDir dir("seqserve_grpc");
   EXPECT_FALSE(Server::Start(LocalOptions(dir.path() / "missing")).ok());
   CopyModel(dir.path(), "mlp", "mlp");
   absl::StatusOr<std::unique_ptr<Server>> first = Server::Start(LocalOptions(dir.path()));
@@ -943,7 +824,7 @@ TEST(GrpcServer, StartFailsOnAMissingRepositoryOrABusyPort) {
 }
 
 TEST(GrpcServer, HotReloadUnderConcurrentLoadFailsNoRequest) {
-  TempDir dir;
+  TempDir dir("seqserve_grpc");
   CopyModel(dir.path(), "mlp", "mlp");
   ServerOptions options = LocalOptions(dir.path());
   options.control_mode = ModelControlMode::kPoll;
@@ -1002,7 +883,7 @@ TEST(GrpcServer, HotReloadUnderConcurrentLoadFailsNoRequest) {
 }
 
 TEST(GrpcServer, PollThreadLoadsAModelAddedToTheRepository) {
-  TempDir dir;
+  TempDir dir("seqserve_grpc");
   CopyModel(dir.path(), "mlp", "mlp");
   ServerOptions options = LocalOptions(dir.path());
   options.control_mode = ModelControlMode::kPoll;
@@ -1021,7 +902,7 @@ TEST(GrpcServer, PollThreadLoadsAModelAddedToTheRepository) {
   ASSERT_TRUE(reader->Read(&first));
   EXPECT_EQ(first.status(), HealthCheckResponse::SERVICE_UNKNOWN);
   // Appears whole (a rename), so no poll sees it half copied.
-  TempDir staging;
+  TempDir staging("seqserve_grpc_staging");
   CopyModel(staging.path(), "mlp", "late");
   fs::rename(staging.path() / "late", dir.path() / "late");
   ASSERT_TRUE(WatchUntil(*reader, HealthCheckResponse::SERVING));
@@ -1036,7 +917,7 @@ TEST(GrpcServer, PollThreadLoadsAModelAddedToTheRepository) {
 }
 
 TEST(GrpcServer, ShutdownAnswersEveryAcceptedRequestThenRefusesNewOnes) {
-  TempDir dir;
+  TempDir dir("seqserve_grpc");
   CopyModel(dir.path(), "lenet", "slow", kOneWorkerConfig);
   absl::StatusOr<std::unique_ptr<Server>> started = Server::Start(LocalOptions(dir.path()));
   ASSERT_TRUE(started.ok()) << started.status();

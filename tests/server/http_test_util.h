@@ -1,73 +1,20 @@
-// What the REST and metrics tests share: a temporary repository made of the bundled models
-// (plus test-made configs and a broken model), the PyTorch goldens, a way to hold a model's
-// single worker without sleeping, and small cpp-httplib helpers that return the status and
+// What the REST and metrics tests add to server_test_util.h: a repository of the bundled
+// models plus a held and a broken one, server options with every port picked freely, row
+// slices and PyTorch's tolerance, and small cpp-httplib helpers that return the status and
 // the parsed JSON body.
 #pragma once
 
-#include <stdlib.h>
-
+#include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
-#include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
-#include "core/npy.h"
-#include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
-#include "server/infer_task.h"
 #include "server/server.h"
+#include "tests/server/server_test_util.h"
 
 namespace seqserve::testing {
-
-namespace fs = std::filesystem;
-
-// Bounds every wait on the server, so a bug fails the test instead of hanging it.
-inline constexpr absl::Duration kGuard = absl::Seconds(60);
-
-class TempDir {
- public:
-  explicit TempDir(const std::string& prefix) {
-    std::string pattern = (fs::temp_directory_path() / (prefix + "_XXXXXX")).string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-inline void WriteFile(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path) << text;
-}
-
-// Copies models/<from> to <root>/<to>, replacing its config.pbtxt when `config` is given.
-inline void CopyModel(const fs::path& root, const std::string& from, const std::string& to,
-                      const std::string& config = "") {
-  fs::copy(fs::path(SEQSERVE_SOURCE_DIR) / "models" / from, root / to, fs::copy_options::recursive);
-  if (!config.empty()) WriteFile(root / to / "config.pbtxt", config);
-}
-
-// LeNet with one worker and a queue of one: a held worker makes the queue full
-// deterministically.
-inline const std::string kHeldConfig =
-    "max_batch_size: 8\n"
-    "input [ { name: \"input\" data_type: TYPE_FP32 dims: [ 1, 28, 28 ] } ]\n"
-    "output [ { name: \"output\" data_type: TYPE_FP32 dims: [ 10 ] } ]\n"
-    "instance_group [ { count: 1 kind: KIND_CPU } ]\n"
-    "dynamic_batching { default_queue_policy { max_queue_size: 1 } }\n";
 
 // A repository of lenet, mlp, seed, "held" (lenet, kHeldConfig) and "broken" (fails to load).
 inline void MakeRepository(const fs::path& root) {
@@ -90,13 +37,6 @@ inline ServerOptions LocalOptions(const fs::path& repository) {
   return options;
 }
 
-inline Tensor LoadNpy(const std::string& model, const std::string& name) {
-  absl::StatusOr<Tensor> tensor =
-      ReadNpy(fs::path(SEQSERVE_TEST_DATA_DIR) / "bundled" / model / (name + ".npy"));
-  EXPECT_TRUE(tensor.ok()) << tensor.status();
-  return tensor.ok() ? *tensor : Tensor();
-}
-
 // Rows [first, first + count) of `tensor`.
 inline Tensor Rows(const Tensor& tensor, int64_t first, int64_t count) {
   const int64_t row = tensor.numel() / tensor.shape[0];
@@ -117,72 +57,6 @@ inline void ExpectClose(const std::vector<float>& got, const std::vector<float>&
     }
   }
   EXPECT_EQ(mismatches, 0);
-}
-
-// ---- Holding a worker -------------------------------------------------------------------
-
-struct Gate {
-  absl::Notification entered;
-  absl::Notification release;
-};
-
-// A task put straight into a scheduler whose MutableOutput blocks until the gate opens, so
-// the worker running it is held.
-class GateTask : public InferTask {
- public:
-  explicit GateTask(std::shared_ptr<Gate> gate) : gate_(std::move(gate)) {}
-  const Shape& input_shape() const override { return shape_; }
-  const float* input_data() const override { return input_.data(); }
-  float* MutableOutput(const Shape& shape) override {
-    gate_->entered.Notify();
-    gate_->release.WaitForNotification();
-    output_.resize(static_cast<size_t>(NumElements(shape)));
-    return output_.data();
-  }
-  void Finish(const absl::Status&) override {}
-
- private:
-  std::shared_ptr<Gate> gate_;  // shared: the task may outlive a failed test's scope
-  const Shape shape_{1, 1, 28, 28};
-  const std::vector<float> input_ = std::vector<float>(784, 0.0f);
-  std::vector<float> output_;
-};
-
-// Opens the gate when the test leaves its scope, so a failing test never leaves a worker
-// blocked (which would hang the server's shutdown).
-class GateOpener {
- public:
-  explicit GateOpener(std::shared_ptr<Gate> gate) : gate_(std::move(gate)) {}
-  ~GateOpener() {
-    if (!gate_->release.HasBeenNotified()) gate_->release.Notify();
-  }
-
- private:
-  std::shared_ptr<Gate> gate_;
-};
-
-// Blocks `model`'s (single) worker until the returned gate is released.
-inline std::shared_ptr<Gate> HoldWorker(Server& server, const std::string& model) {
-  auto gate = std::make_shared<Gate>();
-  absl::StatusOr<std::shared_ptr<ServableModel>> servable = server.repository().Get(model);
-  EXPECT_TRUE(servable.ok()) << servable.status();
-  if (!servable.ok()) return gate;
-  (*servable)->scheduler->Enqueue(std::make_unique<GateTask>(gate));
-  EXPECT_TRUE(gate->entered.WaitForNotificationWithTimeout(kGuard));
-  return gate;
-}
-
-// Polls the scheduler's queue depth: how a test knows that a request sent on another thread
-// has reached the queue.
-inline bool WaitForQueueDepth(Server& server, const std::string& model, size_t depth) {
-  absl::StatusOr<std::shared_ptr<ServableModel>> servable = server.repository().Get(model);
-  if (!servable.ok()) return false;
-  const absl::Time deadline = absl::Now() + kGuard;
-  while ((*servable)->scheduler->QueueDepth() != depth) {
-    if (absl::Now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
 }
 
 // ---- HTTP -------------------------------------------------------------------------------

@@ -30,6 +30,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "proto/grpc_service.grpc.pb.h"
+#include "tests/temp_dir.h"
 
 extern char** environ;
 
@@ -42,22 +43,6 @@ using inference::ModelInferResponse;
 using inference::ModelStreamInferResponse;
 
 constexpr int kGuardMs = 60000;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "seqserve_bin_XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // A child process with its stdout and stderr on one pipe, read line by line.
 class Child {
@@ -185,7 +170,7 @@ TEST(SeqserveBinary, OfflineCheckStillWorks) {
 }
 
 TEST(SeqserveBinary, ServesThenDrainsQueuedRequestsOnSigterm) {
-  TempDir dir;
+  testing::TempDir dir("seqserve_bin");
   fs::copy(fs::path(SEQSERVE_SOURCE_DIR) / "models" / "lenet", dir.path() / "lenet",
            fs::copy_options::recursive);
   // Requests to `slow` wait up to 2 s for a batch to fill: still queued when SIGTERM comes.
