@@ -19,6 +19,11 @@ import numpy as np
 from seqserve._proto import grpc_service_pb2 as pb
 
 _SERVICE = "/inference.GRPCInferenceService/"
+# (method, request class, response class) of every unary RPC, read from the proto itself.
+UNARY_METHODS = [
+    (m.name, getattr(pb, m.input_type.name), getattr(pb, m.output_type.name))
+    for m in pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods
+    if not (m.client_streaming or m.server_streaming)]
 
 # KServe v2 datatype names -> little-endian NumPy dtypes, for decoding raw outputs.
 _NUMPY_DTYPES = {
@@ -76,20 +81,7 @@ class Client:
         self._input_names: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
         self._stubs: dict[str, Callable[..., Any]] = {}
-        for method, request, response in [
-                ("ServerLive", pb.ServerLiveRequest, pb.ServerLiveResponse),
-                ("ServerReady", pb.ServerReadyRequest, pb.ServerReadyResponse),
-                ("ModelReady", pb.ModelReadyRequest, pb.ModelReadyResponse),
-                ("ServerMetadata", pb.ServerMetadataRequest, pb.ServerMetadataResponse),
-                ("ModelMetadata", pb.ModelMetadataRequest, pb.ModelMetadataResponse),
-                ("ModelInfer", pb.ModelInferRequest, pb.ModelInferResponse),
-                ("ModelConfig", pb.ModelConfigRequest, pb.ModelConfigResponse),
-                ("ModelStatistics", pb.ModelStatisticsRequest, pb.ModelStatisticsResponse),
-                ("RepositoryIndex", pb.RepositoryIndexRequest, pb.RepositoryIndexResponse),
-                ("RepositoryModelLoad", pb.RepositoryModelLoadRequest,
-                 pb.RepositoryModelLoadResponse),
-                ("RepositoryModelUnload", pb.RepositoryModelUnloadRequest,
-                 pb.RepositoryModelUnloadResponse)]:
+        for method, request, response in UNARY_METHODS:
             self._stubs[method] = self._channel.unary_unary(
                 _SERVICE + method, request_serializer=request.SerializeToString,
                 response_deserializer=response.FromString)

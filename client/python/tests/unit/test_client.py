@@ -10,6 +10,7 @@ import numpy as np
 
 import seqserve
 from seqserve._proto import grpc_service_pb2 as pb
+from seqserve.client import UNARY_METHODS
 from seqserve._proto import model_config_pb2
 
 
@@ -21,20 +22,7 @@ class FakeServer:
         self.release = threading.Event()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         handlers = {}
-        for method, request, response in [
-                ("ServerLive", pb.ServerLiveRequest, pb.ServerLiveResponse),
-                ("ServerReady", pb.ServerReadyRequest, pb.ServerReadyResponse),
-                ("ModelReady", pb.ModelReadyRequest, pb.ModelReadyResponse),
-                ("ServerMetadata", pb.ServerMetadataRequest, pb.ServerMetadataResponse),
-                ("ModelMetadata", pb.ModelMetadataRequest, pb.ModelMetadataResponse),
-                ("ModelInfer", pb.ModelInferRequest, pb.ModelInferResponse),
-                ("ModelConfig", pb.ModelConfigRequest, pb.ModelConfigResponse),
-                ("ModelStatistics", pb.ModelStatisticsRequest, pb.ModelStatisticsResponse),
-                ("RepositoryIndex", pb.RepositoryIndexRequest, pb.RepositoryIndexResponse),
-                ("RepositoryModelLoad", pb.RepositoryModelLoadRequest,
-                 pb.RepositoryModelLoadResponse),
-                ("RepositoryModelUnload", pb.RepositoryModelUnloadRequest,
-                 pb.RepositoryModelUnloadResponse)]:
+        for method, request, response in UNARY_METHODS:
             handlers[method] = grpc.unary_unary_rpc_method_handler(
                 self._handler(method), request_deserializer=request.FromString,
                 response_serializer=response.SerializeToString)
