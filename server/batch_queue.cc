@@ -164,4 +164,10 @@ BatchQueue::Decision BatchQueue::Take(int64_t now_us, bool flush) {
   return decision;
 }
 
+size_t BatchQueue::CancelledCount() const {
+  size_t n = 0;
+  for (const std::unique_ptr<InferTask>& task : tasks_) n += task->IsCancelled() ? 1 : 0;
+  return n;
+}
+
 }  // namespace seqserve

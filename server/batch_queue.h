@@ -67,6 +67,8 @@ class BatchQueue {
   Decision Take(int64_t now_us, bool flush = false);
 
   size_t size() const { return tasks_.size(); }
+  // Queued tasks whose callers have gone; the next Take drops them.
+  size_t CancelledCount() const;
   bool empty() const { return tasks_.empty(); }
   const BatchPolicy& policy() const { return policy_; }
 

@@ -119,6 +119,11 @@ size_t Scheduler::QueueDepth() const {
   return queue_.size();
 }
 
+size_t Scheduler::QueuedCancelled() const {
+  absl::MutexLock lock(&mu_);
+  return queue_.CancelledCount();
+}
+
 int64_t Scheduler::InflightCount() const {
   absl::MutexLock lock(&mu_);
   return static_cast<int64_t>(queue_.size()) + unfinished_.load(std::memory_order_relaxed);

@@ -56,6 +56,8 @@ class Scheduler {
 
   // Tasks queued, and tasks queued or running.
   size_t QueueDepth() const;
+  // Queued tasks whose callers cancelled; a worker drops them before computing.
+  size_t QueuedCancelled() const;
   int64_t InflightCount() const;
 
   // From now on batches are sent without waiting for their queue delay (the version is

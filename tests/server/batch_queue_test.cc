@@ -233,8 +233,11 @@ TEST_F(BatchQueueTest, ExpiredAndCancelledTasksAreDroppedBeforeBatching) {
   FakeTask* cancelled = Push(1, {1, 2}, 0);
   Push(2, {1, 2}, 0, /*deadline_us=*/100);
   Push(3, {1, 2}, 0);
+  EXPECT_EQ(queue_->CancelledCount(), 0u);
   cancelled->Cancel();
+  EXPECT_EQ(queue_->CancelledCount(), 1u);
   BatchQueue::Decision d = queue_->Take(10);
+  EXPECT_EQ(queue_->CancelledCount(), 0u);
   EXPECT_EQ(Ids(d.dropped), (std::vector<int>{0, 1}));
   EXPECT_EQ(Ids(d.batch), (std::vector<int>{2, 3}));
   EXPECT_TRUE(d.dropped[1]->IsCancelled());

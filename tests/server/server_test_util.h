@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -125,17 +126,30 @@ inline std::shared_ptr<Gate> HoldWorker(Server& server, const std::string& model
   return gate;
 }
 
-// Polls the scheduler's queue depth: how a test knows that a request sent on another thread
-// has reached the queue.
-inline bool WaitForQueueDepth(Server& server, const std::string& model, size_t depth) {
+// Polls `model`'s scheduler until `done(scheduler)`: how a test knows that something another
+// thread caused has reached the server. False after kGuard.
+inline bool WaitForScheduler(Server& server, const std::string& model,
+                             const std::function<bool(const Scheduler&)>& done) {
   absl::StatusOr<std::shared_ptr<ServableModel>> servable = server.repository().Get(model);
   if (!servable.ok()) return false;
   const absl::Time deadline = absl::Now() + kGuard;
-  while ((*servable)->scheduler->QueueDepth() != depth) {
+  while (!done(*(*servable)->scheduler)) {
     if (absl::Now() > deadline) return false;
     std::this_thread::yield();
   }
   return true;
+}
+
+// Until `depth` tasks are queued (e.g. a request sent on another thread has arrived).
+inline bool WaitForQueueDepth(Server& server, const std::string& model, size_t depth) {
+  return WaitForScheduler(server, model,
+                          [depth](const Scheduler& s) { return s.QueueDepth() == depth; });
+}
+
+// Until `count` queued tasks are known to be cancelled.
+inline bool WaitForQueuedCancelled(Server& server, const std::string& model, size_t count) {
+  return WaitForScheduler(server, model,
+                          [count](const Scheduler& s) { return s.QueuedCancelled() == count; });
 }
 
 }  // namespace seqserve::testing
