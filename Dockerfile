@@ -27,6 +27,7 @@ WORKDIR /src
 # Only what the Release build reads (tests/ and models/ are not needed to compile).
 COPY CMakeLists.txt ./
 COPY proto/ proto/
+COPY common/ common/
 COPY core/ core/
 COPY server/ server/
 COPY client/ client/

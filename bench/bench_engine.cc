@@ -18,7 +18,7 @@
 #include "core/engine.h"
 #include "core/executor.h"
 #include "core/model.h"
-#include "core/npy.h"
+#include "common/npy.h"
 #include "dnnl.hpp"
 #include "nlohmann/json.hpp"
 

@@ -31,8 +31,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "server/model_stats.h"
-#include "server/rest_infer.h"
+#include "server/scheduling/model_stats.h"
+#include "server/http/rest_infer.h"
 
 namespace {
 

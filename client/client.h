@@ -1,6 +1,6 @@
 // seqserve's C++ client: a small API over the KServe v2 / Triton gRPC service
 // (inference.GRPCInferenceService) for health, metadata, repository control and inference
-// with core/tensor.h's Tensor, synchronous, asynchronous and streaming.
+// with common/tensor.h's Tensor, synchronous, asynchronous and streaming.
 //
 //   auto client = seqserve::Client::Create("localhost:8001");
 //   if (!client.ok()) return client.status();
@@ -28,7 +28,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "core/tensor.h"
+#include "common/tensor.h"
 #include "proto/grpc_service.grpc.pb.h"
 #include "proto/grpc_service.pb.h"
 

@@ -22,7 +22,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "client/client.h"
-#include "core/npy.h"
+#include "common/npy.h"
 
 namespace seqserve {
 namespace {

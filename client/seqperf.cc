@@ -27,7 +27,7 @@
 #include "client/client.h"
 #include "client/load_generator.h"
 #include "client/perf_report.h"
-#include "core/npy.h"
+#include "common/npy.h"
 
 namespace seqserve {
 namespace {

@@ -8,7 +8,7 @@
 #include "absl/status/statusor.h"
 #include "core/plan_builder.h"
 #include "core/sequential.h"
-#include "core/tensor.h"
+#include "common/tensor.h"
 
 namespace seqserve {
 

@@ -14,7 +14,7 @@
 #include "core/seq_parser.h"
 #include "core/sequential_builder.h"
 #include "core/state_dict.h"
-#include "core/status_macros.h"
+#include "common/status_macros.h"
 
 namespace seqserve {
 namespace {

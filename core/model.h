@@ -21,7 +21,7 @@
 #include "core/plan.h"
 #include "core/safetensors.h"
 #include "core/sequential.h"
-#include "core/tensor.h"
+#include "common/tensor.h"
 #include "core/weight_cache.h"
 
 namespace seqserve {

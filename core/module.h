@@ -16,7 +16,7 @@
 #include "absl/status/statusor.h"
 #include "core/eltwise.h"
 #include "core/plan_builder.h"
-#include "core/tensor.h"
+#include "common/tensor.h"
 
 namespace seqserve {
 

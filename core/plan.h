@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
+#include "common/tensor.h"
 #include "dnnl.hpp"
 
 namespace seqserve {

@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "core/eltwise.h"
 #include "core/plan.h"
-#include "core/tensor.h"
+#include "common/tensor.h"
 #include "core/weight_cache.h"
 #include "dnnl.hpp"
 

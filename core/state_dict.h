@@ -8,7 +8,7 @@
 
 #include "absl/status/status.h"
 #include "core/safetensors.h"
-#include "core/tensor.h"
+#include "common/tensor.h"
 
 namespace seqserve {
 

@@ -11,7 +11,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "core/tensor.h"
+#include "common/tensor.h"
 #include "dnnl.hpp"
 
 namespace seqserve {

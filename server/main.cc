@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
-#include "server/logging.h"
-#include "server/offline_commands.h"
+#include "server/logging/logging.h"
+#include "server/offline/offline_commands.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 

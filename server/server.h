@@ -23,7 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "server/model_repository.h"
+#include "server/repository/model_repository.h"
 
 namespace grpc {
 class Server;

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/module_args.h"
 #include "core/parallel.h"
-#include "core/status_macros.h"
+#include "common/status_macros.h"
 
 namespace seqserve {
 namespace {

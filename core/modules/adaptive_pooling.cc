@@ -9,7 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "core/module_args.h"
 #include "core/modules/pooling.h"
-#include "core/status_macros.h"
+#include "common/status_macros.h"
 
 namespace seqserve {
 namespace {

@@ -8,7 +8,7 @@
 #include "core/module_args.h"
 #include "core/modules/conv_common.h"
 #include "core/modules/spatial_pad.h"
-#include "core/status_macros.h"
+#include "common/status_macros.h"
 
 namespace seqserve {
 namespace {

@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "core/status_macros.h"
+#include "common/status_macros.h"
 
 namespace seqserve {
 namespace {

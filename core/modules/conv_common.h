@@ -14,7 +14,7 @@
 #include "core/module.h"
 #include "core/module_args.h"
 #include "core/plan_builder.h"
-#include "core/tensor.h"
+#include "common/tensor.h"
 #include "dnnl.hpp"
 
 namespace seqserve {

@@ -10,7 +10,7 @@
 #include "core/module_args.h"
 #include "core/modules/moments.h"
 #include "core/parallel.h"
-#include "core/status_macros.h"
+#include "common/status_macros.h"
 
 namespace seqserve {
 namespace {

@@ -11,7 +11,7 @@
 
 #include "absl/status/status.h"
 #include "core/plan_builder.h"
-#include "core/tensor.h"
+#include "common/tensor.h"
 
 namespace seqserve {
 

@@ -10,7 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/client/fake_inference_service.h"
+#include "tests/util/fake_inference_service.h"
 
 namespace seqserve {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/client/fake_inference_service.h"
+#include "tests/util/fake_inference_service.h"
 
 namespace seqserve {
 namespace {

@@ -9,11 +9,11 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "core/npy.h"
+#include "common/npy.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/client/fake_inference_service.h"
+#include "tests/util/fake_inference_service.h"
 
 namespace seqserve {
 namespace {

@@ -15,7 +15,7 @@
 #include "core/executor.h"
 #include "core/model.h"
 #include "core/module_registry.h"
-#include "core/npy.h"
+#include "common/npy.h"
 #include "core/seq_parser.h"
 #include "core/sequential_builder.h"
 #include "gtest/gtest.h"

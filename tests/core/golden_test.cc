@@ -14,7 +14,7 @@
 #include "core/engine.h"
 #include "core/executor.h"
 #include "core/model.h"
-#include "core/npy.h"
+#include "common/npy.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 

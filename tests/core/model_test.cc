@@ -9,7 +9,7 @@
 
 #include "core/engine.h"
 #include "core/executor.h"
-#include "core/npy.h"
+#include "common/npy.h"
 #include "gtest/gtest.h"
 
 namespace seqserve {

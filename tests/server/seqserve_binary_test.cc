@@ -24,13 +24,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/npy.h"
+#include "common/npy.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "proto/grpc_service.grpc.pb.h"
-#include "tests/temp_dir.h"
+#include "tests/util/temp_dir.h"
 
 extern char** environ;
 

@@ -1,0 +1,24 @@
+// NumPy .npy files (format versions 1.0-3.0) for tools and tests: float32 in C order is
+// read as is, float64 is converted; any other dtype, Fortran order or a truncated file is
+// an error naming the file. Writes float32, C order, version 1.0. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/tensor.h"
+
+namespace seqserve {
+
+absl::StatusOr<Tensor> ReadNpy(const std::filesystem::path& path);
+absl::StatusOr<Tensor> ParseNpy(std::span<const uint8_t> bytes, std::string_view name);
+
+absl::Status WriteNpy(const std::filesystem::path& path, const Tensor& tensor);
+std::string EncodeNpy(const Tensor& tensor);
+
+}  // namespace seqserve

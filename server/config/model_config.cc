@@ -1,0 +1,668 @@
+#include "server/config/model_config.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+
+namespace seqserve {
+namespace {
+
+using inference::DataType;
+using inference::ModelConfig;
+using inference::ModelInput;
+using inference::ModelInstanceGroup;
+using inference::ModelOutput;
+
+// Errors about a value (rather than a position) name the file by its usual name; the
+// caller adds which model it belongs to.
+constexpr char kConfigFile[] = "config.pbtxt";
+// Without config.pbtxt the model batches: its first dim is taken as the batch dim (as a
+// PyTorch model's is) and up to this many rows go through one execution. Large enough to
+// amortise per-execution overhead, small enough that one batch's latency stays short.
+constexpr int64_t kDefaultMaxBatchSize = 64;
+constexpr char kDefaultInputName[] = "input";
+constexpr char kDefaultOutputName[] = "output";
+// Durations beyond this are mistakes, and the bound keeps `now + duration` from overflowing.
+constexpr uint64_t kMaxMicros = 10'000'000'000'000;  // about 116 days
+// Workers per model at most: a typo such as "count: 10000000" fails the load instead of
+// trying to start that many threads.
+constexpr int64_t kMaxInstances = 4096;
+// Sizes tried for free (-1) input dims to find the output dims: an output dim that
+// differs between them follows a free input dim. Spread wide so that even a deep stack of
+// stride-2 layers maps them to different sizes; starting small enough for unpadded convs.
+constexpr int64_t kProbeSizes[] = {32, 48, 64, 96, 128, 224, 256, 384, 512};
+
+// Fields of Triton's ModelConfig messages that seqserve leaves out of its ModelConfig, per
+// message: they fail the parse, and knowing them turns "unknown field" (a typo) into "not
+// supported by seqserve" (a Triton feature).
+const std::map<std::string, std::set<std::string>>& TritonOnlyFields() {
+  static const auto* fields = new std::map<std::string, std::set<std::string>>{
+      {"ModelConfig",
+       {"platform", "backend", "runtime", "batch_input", "batch_output", "optimization",
+        "sequence_batching", "ensemble_scheduling", "default_model_filename", "cc_model_filenames",
+        "metric_tags", "parameters", "model_warmup", "model_operations", "model_transaction_policy",
+        "model_repository_agents", "response_cache", "model_metrics"}},
+      {"ModelInput",
+       {"reshape", "is_shape_tensor", "allow_ragged_batch", "optional", "is_non_linear_format_io"}},
+      {"ModelOutput", {"reshape", "label_filename", "is_shape_tensor", "is_non_linear_format_io"}},
+      {"ModelInstanceGroup",
+       {"rate_limiter", "gpus", "secondary_devices", "profile", "passive", "host_policy"}},
+      {"ModelDynamicBatching",
+       {"preserve_ordering", "priority_levels", "default_priority_level", "priority_queue_policy"}},
+  };
+  return *fields;
+}
+
+// The text between `open` and the next '"' after it in `message`, or "".
+std::string QuotedAfter(const std::string& message, std::string_view open) {
+  const size_t at = message.find(open);
+  if (at == std::string::npos) return "";
+  const size_t begin = at + open.size();
+  const size_t end = message.find('"', begin);
+  return end == std::string::npos ? "" : message.substr(begin, end - begin);
+}
+
+// A parse error in seqserve's words, and the name it is about, if any: protobuf reports
+// such errors at the token after the name, so the caller moves the position back to it.
+struct ParseError {
+  std::string message;
+  std::string name;
+};
+
+ParseError ExplainParseError(const std::string& message) {
+  // 'Message type "inference.ModelConfig" has no field named "backend".'
+  const std::string field = QuotedAfter(message, "has no field named \"");
+  if (!field.empty()) {
+    std::string type = QuotedAfter(message, "Message type \"");
+    if (type.rfind("inference.", 0) == 0) type = type.substr(std::strlen("inference."));
+    const std::string where = type == "ModelConfig" ? "" : absl::StrCat(" of ", type);
+    auto triton = TritonOnlyFields().find(type);
+    if (triton != TritonOnlyFields().end() && triton->second.count(field) > 0) {
+      return {absl::StrCat("field '", field, "'", where, " is not supported by seqserve"), field};
+    }
+    return {absl::StrCat("unknown field '", field, "' in ", type), field};
+  }
+  // 'Unknown enumeration value of "TYPE_FLOAT" for field "data_type".'
+  return {message, QuotedAfter(message, "Unknown enumeration value of \"")};
+}
+
+// Protobuf's tokenizer counts columns with a tab advancing to the next multiple of 8.
+size_t NextColumn(char c, size_t column) {
+  return c == '\t' ? column + 8 - column % 8 : column + 1;
+}
+
+// The offset in `text` of a 0-based (line, tokenizer column) position.
+size_t OffsetOf(std::string_view text, int line, int column) {
+  size_t offset = 0;
+  for (int l = 0; l < line && offset < text.size(); ++offset) {
+    if (text[offset] == '\n') ++l;
+  }
+  for (size_t c = 0;
+       offset < text.size() && text[offset] != '\n' && c < static_cast<size_t>(column); ++offset) {
+    c = NextColumn(text[offset], c);
+  }
+  return offset;
+}
+
+// "LINE:COL" (1-based, tokenizer columns) of `offset` in `text`.
+std::string PositionOf(std::string_view text, size_t offset) {
+  size_t line = 0;
+  size_t column = 0;
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 0;
+    } else {
+      column = NextColumn(text[i], column);
+    }
+  }
+  return absl::StrCat(line + 1, ":", column + 1);
+}
+
+// Keeps the first error (the parser stops there anyway) with its 0-based position.
+class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    if (error_) return;
+    error_ = Error{line, column, message};
+  }
+
+  // "LINE:COL: message" for the first error in `text`; pointing at the offending name
+  // itself when the error is about one.
+  std::optional<std::string> Describe(std::string_view text) const {
+    if (!error_) return std::nullopt;
+    const ParseError explained = ExplainParseError(error_->message);
+    size_t offset = OffsetOf(text, error_->line, error_->column);
+    if (!explained.name.empty()) {
+      const size_t name_at = text.rfind(explained.name, offset);
+      if (name_at != std::string_view::npos) offset = name_at;
+    }
+    return absl::StrCat(PositionOf(text, offset), ": ", explained.message);
+  }
+
+ private:
+  struct Error {
+    int line;
+    int column;
+    std::string message;
+  };
+  std::optional<Error> error_;
+};
+
+absl::Status ConfigError(std::string_view message) {
+  return absl::InvalidArgumentError(absl::StrCat(kConfigFile, ": ", std::string(message)));
+}
+
+template <typename Dims>
+std::string DimsString(const Dims& dims) {
+  return ShapeToString(Shape(dims.begin(), dims.end()));
+}
+
+bool HasFreeDim(const Shape& dims) { return std::find(dims.begin(), dims.end(), -1) != dims.end(); }
+
+// The first module that computes something: the one whose input rule the model takes.
+std::string FirstModuleType(const Model& model) {
+  const std::vector<Layer>& layers = model.layers();
+  for (const Layer& layer : layers) {
+    if (!layer.module->IsIdentity()) return std::string(layer.module->type());
+  }
+  return layers.empty() ? std::string("Sequential") : std::string(layers[0].module->type());
+}
+
+absl::Status CheckDataType(std::string_view what, const std::string& name, DataType* type) {
+  if (*type == inference::TYPE_INVALID) *type = inference::TYPE_FP32;
+  if (*type == inference::TYPE_FP32) return absl::OkStatus();
+  return ConfigError(absl::StrFormat(
+      "%s '%s' has data_type %s, but seqserve models compute in float32: use TYPE_FP32",
+      std::string(what), name, inference::DataType_Name(*type)));
+}
+
+template <typename Message>
+absl::Status CheckSingle(std::string_view what,
+                         const google::protobuf::RepeatedPtrField<Message>& tensors) {
+  if (tensors.size() <= 1) return absl::OkStatus();
+  std::vector<std::string> names;
+  for (const Message& tensor : tensors) names.push_back(absl::StrCat("'", tensor.name(), "'"));
+  return ConfigError(absl::StrFormat("a Sequential has exactly one %s, but %d are configured: %s",
+                                     std::string(what), tensors.size(),
+                                     absl::StrJoin(names, ", ")));
+}
+
+// The input dims in effect: the configured ones checked against those the first module
+// implies (-1 on either side matches anything; a configured size refines a free one), or
+// the implied ones when none are configured.
+absl::StatusOr<Shape> ResolveInputDims(const ModelInput& input, const Model& model, bool batching) {
+  Shape dims(input.dims().begin(), input.dims().end());
+  for (int64_t d : dims) {
+    if (d != -1 && d <= 0) {
+      return ConfigError(
+          absl::StrFormat("input '%s' dims %s may hold only positive sizes and -1 (any size)",
+                          input.name(), ShapeToString(dims)));
+    }
+  }
+  const std::optional<Shape> implied = model.InputDims();
+  if (dims.empty()) {
+    if (!implied) {
+      return ConfigError(absl::StrFormat(
+          "input dims are required because the first module (%s) does not imply an input "
+          "shape",
+          FirstModuleType(model)));
+    }
+    dims = *implied;
+    // Without a batch dim added by the server, a PyTorch model still takes a batch: let
+    // the request carry it, of any size.
+    if (!batching) dims.insert(dims.begin(), -1);
+    return dims;
+  }
+  if (!implied) return dims;
+
+  // The implied dims describe one sample; with max_batch_size 0 the configured dims may
+  // also carry the batch dim in front (Triton's common `max_batch_size: 0, dims: [-1, ...]`).
+  size_t lead = 0;
+  if (!batching && dims.size() == implied->size() + 1) {
+    lead = 1;
+  } else if (dims.size() != implied->size()) {
+    return ConfigError(absl::StrFormat(
+        "input '%s' dims %s have %d dims, but the first module (%s) takes %d: %s%s", input.name(),
+        ShapeToString(dims), dims.size(), FirstModuleType(model), implied->size(),
+        ShapeToString(*implied),
+        batching ? " (the batch dim is not part of dims when max_batch_size > 0)"
+                 : " (or one more, a leading batch dim, since max_batch_size is 0)"));
+  }
+  Shape resolved = dims;
+  for (size_t i = 0; i < implied->size(); ++i) {
+    int64_t& configured = resolved[lead + i];
+    const int64_t wanted = (*implied)[i];
+    if (configured != -1 && wanted != -1 && configured != wanted) {
+      return ConfigError(absl::StrFormat(
+          "input '%s' dims %s do not match the dims %s the first module (%s) implies", input.name(),
+          ShapeToString(dims), ShapeToString(*implied), FirstModuleType(model)));
+    }
+    if (configured == -1) configured = wanted;
+  }
+  return resolved;
+}
+
+struct ProbeResult {
+  Shape output;         // -1 where it follows a free input dim
+  Shape fitting_input;  // a concrete input the model takes
+};
+
+// The model's output shape for `input` (which may hold -1): PyTorch's shape rule on
+// concrete sizes, and, for free dims, on several probe sizes, -1 where results differ.
+// `dims` (the configured form of `input`) and `input_name` are for the messages.
+absl::StatusOr<ProbeResult> ProbeOutputShape(const Model& model, const Shape& input,
+                                             const Shape& dims, const std::string& input_name) {
+  if (!HasFreeDim(input)) {
+    absl::StatusOr<Shape> out = model.OutputShape(input);
+    if (!out.ok()) {
+      return ConfigError(absl::StrFormat("input '%s' dims %s do not fit the model: %s", input_name,
+                                         ShapeToString(dims), std::string(out.status().message())));
+    }
+    return ProbeResult{*std::move(out), input};
+  }
+  std::vector<Shape> outputs;
+  Shape fitting_input;
+  absl::Status first_error;
+  for (int64_t size : kProbeSizes) {
+    Shape probe = input;
+    std::replace(probe.begin(), probe.end(), int64_t{-1}, size);
+    absl::StatusOr<Shape> out = model.OutputShape(probe);
+    if (out.ok()) {
+      outputs.push_back(*std::move(out));
+      if (fitting_input.empty()) fitting_input = probe;
+    } else if (first_error.ok()) {
+      first_error = out.status();
+    }
+  }
+  if (outputs.size() < 2) {
+    return ConfigError(absl::StrFormat(
+        "input '%s' dims %s leave sizes free (-1), but at most one of the sizes from %d to "
+        "%d tried there fits the model (%s); give the sizes in dims",
+        input_name, ShapeToString(dims), kProbeSizes[0], std::end(kProbeSizes)[-1],
+        first_error.ok() ? "" : std::string(first_error.message())));
+  }
+  Shape result = outputs[0];
+  for (const Shape& out : outputs) {
+    if (out.size() != result.size()) {
+      return ConfigError(absl::StrFormat(
+          "the model's output rank depends on the free sizes of input '%s' dims %s (%s or "
+          "%s); give the sizes in dims",
+          input_name, ShapeToString(dims), ShapeToString(outputs[0]), ShapeToString(out)));
+    }
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (out[i] != result[i]) result[i] = -1;
+    }
+  }
+  return ProbeResult{std::move(result), std::move(fitting_input)};
+}
+
+// With batching on, each request's rows must come out as the same rows: dim 0 of the
+// output must be the input's batch dim, whatever its size. `fitting_input` is a concrete
+// batched input the model takes.
+absl::Status CheckBatchDim(const Model& model, const Shape& fitting_input, int64_t max_batch_size,
+                           const std::string& input_name) {
+  for (int64_t batch : {int64_t{1}, int64_t{3}}) {
+    Shape in = fitting_input;
+    in[0] = batch;
+    absl::StatusOr<Shape> out = model.OutputShape(in);
+    if (out.ok() && !out->empty() && (*out)[0] == batch) continue;
+    return ConfigError(absl::StrFormat(
+        "max_batch_size is %d, so dim 0 of input '%s' is the batch dim, but the model does "
+        "not keep it as dim 0 of its output (input %s gives %s); set max_batch_size: 0",
+        max_batch_size, input_name, ShapeToString(in),
+        out.ok() ? ShapeToString(*out) : std::string(out.status().message())));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CompleteTensors(ModelConfig& config, const Model& model, ServingConfig& serving) {
+  const bool batching = config.max_batch_size() > 0;
+
+  SEQ_RETURN_IF_ERROR(CheckSingle("input", config.input()));
+  if (config.input_size() == 0) config.add_input();
+  ModelInput& input = *config.mutable_input(0);
+  if (input.name().empty()) input.set_name(kDefaultInputName);
+  DataType input_type = input.data_type();
+  SEQ_RETURN_IF_ERROR(CheckDataType("input", input.name(), &input_type));
+  input.set_data_type(input_type);
+  if (input.format() == ModelInput::FORMAT_NHWC) {
+    return ConfigError(absl::StrFormat(
+        "input '%s' has format FORMAT_NHWC, but PyTorch modules take channels first: send "
+        "NCHW tensors (FORMAT_NCHW, or leave format out)",
+        input.name()));
+  }
+
+  SEQ_ASSIGN_OR_RETURN(Shape input_dims, ResolveInputDims(input, model, batching));
+  // Triton: an image format means 3 dims (C, H, W) besides the batch dim.
+  const bool image_rank = input_dims.size() == 3 || (!batching && input_dims.size() == 4);
+  if (input.format() == ModelInput::FORMAT_NCHW && !image_rank) {
+    return ConfigError(absl::StrFormat(
+        "input '%s' has format FORMAT_NCHW, which needs dims (C, H, W), but its dims are %s",
+        input.name(), ShapeToString(input_dims)));
+  }
+
+  Shape probe_input = input_dims;
+  if (batching) probe_input.insert(probe_input.begin(), 1);
+  SEQ_ASSIGN_OR_RETURN(ProbeResult probe,
+                       ProbeOutputShape(model, probe_input, input_dims, input.name()));
+  Shape output_dims = std::move(probe.output);
+  if (batching) {
+    SEQ_RETURN_IF_ERROR(
+        CheckBatchDim(model, probe.fitting_input, config.max_batch_size(), input.name()));
+    output_dims.erase(output_dims.begin());
+  }
+
+  SEQ_RETURN_IF_ERROR(CheckSingle("output", config.output()));
+  if (config.output_size() == 0) config.add_output();
+  ModelOutput& output = *config.mutable_output(0);
+  if (output.name().empty()) output.set_name(kDefaultOutputName);
+  DataType output_type = output.data_type();
+  SEQ_RETURN_IF_ERROR(CheckDataType("output", output.name(), &output_type));
+  output.set_data_type(output_type);
+  if (output.dims_size() > 0) {
+    bool agree = static_cast<size_t>(output.dims_size()) == output_dims.size();
+    for (int i = 0; agree && i < output.dims_size(); ++i) {
+      const int64_t configured = output.dims(i);
+      agree = configured == -1 || output_dims[i] == -1 || configured == output_dims[i];
+    }
+    if (!agree) {
+      return ConfigError(absl::StrFormat(
+          "output '%s' dims %s do not match the model's output dims %s for input dims %s",
+          output.name(), DimsString(output.dims()), ShapeToString(output_dims),
+          ShapeToString(input_dims)));
+    }
+  }
+
+  input.mutable_dims()->Assign(input_dims.begin(), input_dims.end());
+  output.mutable_dims()->Assign(output_dims.begin(), output_dims.end());
+  serving.input_name = input.name();
+  serving.output_name = output.name();
+  serving.input_dims = std::move(input_dims);
+  serving.output_dims = std::move(output_dims);
+  return absl::OkStatus();
+}
+
+absl::Status CompleteDynamicBatching(ModelConfig& config, SchedulerOptions& options) {
+  options.batching = BatchPolicy{};
+  options.default_timeout_us = 0;
+  // Without dynamic_batching every request runs alone, in an unbounded queue without a
+  // timeout (as in Triton, whose queue policy lives inside dynamic_batching).
+  if (!config.has_dynamic_batching()) return absl::OkStatus();
+
+  const int64_t max_batch_size = config.max_batch_size();
+  inference::ModelDynamicBatching& batching = *config.mutable_dynamic_batching();
+  std::vector<int64_t> preferred;
+  for (int32_t size : batching.preferred_batch_size()) {
+    if (size <= 0 || size > max_batch_size) {
+      return ConfigError(absl::StrFormat(
+          "dynamic_batching preferred_batch_size %d is outside [1, max_batch_size %d]", size,
+          max_batch_size));
+    }
+    preferred.push_back(size);
+  }
+  std::sort(preferred.begin(), preferred.end());
+  preferred.erase(std::unique(preferred.begin(), preferred.end()), preferred.end());
+  batching.mutable_preferred_batch_size()->Assign(preferred.begin(), preferred.end());
+
+  if (batching.max_queue_delay_microseconds() > kMaxMicros) {
+    return ConfigError(
+        absl::StrFormat("dynamic_batching max_queue_delay_microseconds %d is beyond %d",
+                        batching.max_queue_delay_microseconds(), kMaxMicros));
+  }
+  inference::ModelQueuePolicy& queue = *batching.mutable_default_queue_policy();
+  if (queue.timeout_action() != inference::ModelQueuePolicy::REJECT) {
+    return ConfigError(absl::StrFormat(
+        "default_queue_policy timeout_action %s is not supported by seqserve: a request "
+        "whose timeout passes while queued fails with DEADLINE_EXCEEDED (REJECT)",
+        inference::ModelQueuePolicy::TimeoutAction_Name(queue.timeout_action())));
+  }
+  if (queue.has_allow_timeout_override() && !queue.allow_timeout_override()) {
+    return ConfigError(
+        "default_queue_policy allow_timeout_override: false is not supported by seqserve: a "
+        "request's own \"timeout\" parameter always applies when it is shorter");
+  }
+  queue.set_allow_timeout_override(true);
+  if (queue.default_timeout_microseconds() > kMaxMicros) {
+    return ConfigError(
+        absl::StrFormat("default_queue_policy default_timeout_microseconds %d is beyond %d",
+                        queue.default_timeout_microseconds(), kMaxMicros));
+  }
+
+  options.batching.max_batch_size = max_batch_size;
+  options.batching.max_queue_delay_us =
+      static_cast<int64_t>(batching.max_queue_delay_microseconds());
+  options.batching.preferred_batch_sizes = std::move(preferred);
+  options.batching.max_queue_size = queue.max_queue_size();
+  options.default_timeout_us = static_cast<int64_t>(queue.default_timeout_microseconds());
+  return absl::OkStatus();
+}
+
+absl::Status CompleteInstanceGroups(ModelConfig& config, int threads, int available_cpus,
+                                    ServingConfig& serving) {
+  // By default the model gets the whole CPU budget: as many single-threaded workers as
+  // there are CPUs (or fewer, wider ones when intra_op_threads is raised). Workers
+  // compete for cores only when several models are busy at the same time.
+  if (config.instance_group_size() == 0) {
+    ModelInstanceGroup& group = *config.add_instance_group();
+    group.set_kind(ModelInstanceGroup::KIND_CPU);
+    group.set_count(std::max(1, available_cpus / threads));
+  }
+  int64_t total = 0;
+  for (int i = 0; i < config.instance_group_size(); ++i) {
+    ModelInstanceGroup& group = *config.mutable_instance_group(i);
+    if (group.name().empty()) group.set_name(absl::StrCat(config.name(), "_", i));
+    if (group.kind() == ModelInstanceGroup::KIND_AUTO) group.set_kind(ModelInstanceGroup::KIND_CPU);
+    if (group.kind() != ModelInstanceGroup::KIND_CPU) {
+      return ConfigError(absl::StrFormat(
+          "instance_group '%s' has kind %s, but seqserve runs models on the CPU only: use "
+          "KIND_CPU",
+          group.name(), ModelInstanceGroup::Kind_Name(group.kind())));
+    }
+    if (group.count() < 0) {
+      return ConfigError(absl::StrFormat("instance_group '%s' count must be >= 1, got %d",
+                                         group.name(), group.count()));
+    }
+    if (group.count() == 0) group.set_count(1);  // unset: Triton's default
+    total += group.count();
+  }
+  if (total > kMaxInstances) {
+    return ConfigError(
+        absl::StrFormat("instance_group counts add up to %d workers; at most %d are allowed", total,
+                        kMaxInstances));
+  }
+  serving.scheduler_options.instance_count = static_cast<int>(total);
+  if (total * threads > available_cpus) {
+    serving.warnings.push_back(absl::StrFormat(
+        "%d workers x %d intra_op_threads = %d threads exceed the %d CPUs this process may "
+        "use; they will contend for cores",
+        total, threads, total * threads, available_cpus));
+  }
+  return absl::OkStatus();
+}
+
+// Writes the effective policy back into the config, so the ModelConfig RPC shows it.
+absl::Status CompleteVersionPolicy(ModelConfig& config, VersionPolicy& policy) {
+  SEQ_ASSIGN_OR_RETURN(policy, VersionPolicyFromConfig(config));
+  inference::ModelVersionPolicy& proto = *config.mutable_version_policy();
+  switch (policy.kind) {
+    case VersionPolicy::Kind::kLatest:
+      proto.mutable_latest()->set_num_versions(policy.num_versions);
+      break;
+    case VersionPolicy::Kind::kAll:
+      proto.mutable_all();
+      break;
+    case VersionPolicy::Kind::kSpecific:
+      proto.mutable_specific()->mutable_versions()->Assign(policy.versions.begin(),
+                                                           policy.versions.end());
+      break;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<VersionPolicy> VersionPolicyFromConfig(const inference::ModelConfig& config) {
+  const inference::ModelVersionPolicy& proto = config.version_policy();
+  switch (proto.policy_choice_case()) {
+    case inference::ModelVersionPolicy::POLICY_CHOICE_NOT_SET:
+      return VersionPolicy{VersionPolicy::Kind::kLatest, 1, {}};
+    case inference::ModelVersionPolicy::kLatest:
+      if (proto.latest().num_versions() == 0) {
+        return ConfigError("version_policy latest needs num_versions >= 1");
+      }
+      return VersionPolicy{VersionPolicy::Kind::kLatest, proto.latest().num_versions(), {}};
+    case inference::ModelVersionPolicy::kAll:
+      return VersionPolicy{VersionPolicy::Kind::kAll, 0, {}};
+    case inference::ModelVersionPolicy::kSpecific: {
+      std::vector<int64_t> versions(proto.specific().versions().begin(),
+                                    proto.specific().versions().end());
+      if (versions.empty()) return ConfigError("version_policy specific lists no versions");
+      for (int64_t v : versions) {
+        if (v <= 0) {
+          return ConfigError(absl::StrFormat(
+              "version_policy specific version %d is not a version (versions are positive)", v));
+        }
+      }
+      std::sort(versions.begin(), versions.end());
+      versions.erase(std::unique(versions.begin(), versions.end()), versions.end());
+      return VersionPolicy{VersionPolicy::Kind::kSpecific, 0, std::move(versions)};
+    }
+  }
+  return ConfigError("version_policy has an unknown choice");
+}
+
+std::vector<int64_t> VersionPolicy::Select(const std::vector<int64_t>& available) const {
+  std::vector<int64_t> on_disk;
+  for (int64_t v : available) {
+    if (v > 0) on_disk.push_back(v);
+  }
+  std::sort(on_disk.begin(), on_disk.end());
+  on_disk.erase(std::unique(on_disk.begin(), on_disk.end()), on_disk.end());
+  switch (kind) {
+    case Kind::kAll:
+      return on_disk;
+    case Kind::kLatest: {
+      const size_t keep = static_cast<size_t>(std::max<int64_t>(0, num_versions));
+      if (on_disk.size() > keep) on_disk.erase(on_disk.begin(), on_disk.end() - keep);
+      return on_disk;
+    }
+    case Kind::kSpecific: {
+      std::vector<int64_t> selected;
+      std::set_intersection(on_disk.begin(), on_disk.end(), versions.begin(), versions.end(),
+                            std::back_inserter(selected));
+      return selected;
+    }
+  }
+  return {};
+}
+
+absl::StatusOr<ModelConfig> ParseModelConfigText(std::string_view text,
+                                                 std::string_view file_name) {
+  ModelConfig config;
+  FirstErrorCollector errors;
+  google::protobuf::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(std::string(text), &config)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(file_name), ":",
+                     errors.Describe(text).value_or("1:1: not a valid ModelConfig")));
+  }
+  return config;
+}
+
+absl::StatusOr<ModelConfig> ParseModelConfig(const std::filesystem::path& config_pbtxt) {
+  std::ifstream in(config_pbtxt, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrFormat("%s: cannot read %s: %s",
+                                               config_pbtxt.filename().string(),
+                                               config_pbtxt.string(), std::strerror(errno)));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return ParseModelConfigText(text.str(), config_pbtxt.filename().string());
+}
+
+absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const ModelConfig& config) {
+  if (config.intra_op_threads() < 0) {
+    return ConfigError(
+        absl::StrFormat("intra_op_threads must be >= 1, got %d", config.intra_op_threads()));
+  }
+  ModelOptions options;
+  // One oneDNN thread per worker by default: at serving load, parallelism comes from
+  // several workers on independent batches, which scales better than threads splitting
+  // one small batch.
+  options.num_threads = config.intra_op_threads() > 0 ? config.intra_op_threads() : 1;
+  return options;
+}
+
+absl::StatusOr<ServingConfig> CompleteModelConfig(ModelConfig config, std::string_view model_name,
+                                                  bool config_file_present, const Model& model,
+                                                  int available_cpus) {
+  available_cpus = std::max(1, available_cpus);
+  ServingConfig serving;
+
+  if (!config.name().empty() && config.name() != model_name) {
+    return ConfigError(
+        absl::StrFormat("name \"%s\" does not match the model's directory name \"%s\"",
+                        config.name(), std::string(model_name)));
+  }
+  config.set_name(std::string(model_name));
+
+  if (!config_file_present) {
+    // Batching on, without added latency: a free worker takes whatever queued while the
+    // workers were busy (delay 0), so at low load a request runs at once and under load
+    // batches form by themselves.
+    config.set_max_batch_size(static_cast<int32_t>(kDefaultMaxBatchSize));
+    config.mutable_dynamic_batching();
+  }
+  if (config.max_batch_size() < 0) {
+    return ConfigError(
+        absl::StrFormat("max_batch_size must be >= 0, got %d", config.max_batch_size()));
+  }
+  if (config.has_dynamic_batching() && config.max_batch_size() == 0) {
+    return ConfigError(
+        "dynamic_batching needs max_batch_size > 0: with max_batch_size 0 (the default when "
+        "config.pbtxt exists) requests have no batch dim to batch along");
+  }
+  serving.max_batch_size = config.max_batch_size();
+
+  SEQ_ASSIGN_OR_RETURN(ModelOptions threads, ModelOptionsFromConfig(config));
+  serving.model_options = model.options();
+  serving.model_options.num_threads = threads.num_threads;
+  config.set_intra_op_threads(threads.num_threads);
+  if (model.options().num_threads != threads.num_threads) {
+    serving.warnings.push_back(absl::StrFormat(
+        "the model was loaded with %d threads per execution, but intra_op_threads is %d; "
+        "load it with ModelOptionsFromConfig",
+        model.options().num_threads, threads.num_threads));
+  }
+
+  SEQ_RETURN_IF_ERROR(CompleteTensors(config, model, serving));
+  SEQ_RETURN_IF_ERROR(CompleteDynamicBatching(config, serving.scheduler_options));
+  SEQ_RETURN_IF_ERROR(CompleteInstanceGroups(config, threads.num_threads, available_cpus, serving));
+  SEQ_RETURN_IF_ERROR(CompleteVersionPolicy(config, serving.version_policy));
+
+  serving.config = std::move(config);
+  return serving;
+}
+
+}  // namespace seqserve

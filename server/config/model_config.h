@@ -1,0 +1,100 @@
+// A model's serving configuration: parses config.pbtxt (Triton's ModelConfig subset in
+// proto/model_config.proto) and completes it against the loaded model — input and output
+// names, types and dims checked against (or inferred from) the Sequential, batching, queue,
+// worker-pool and thread defaults filled in so that a model without any config serves
+// well — producing both the effective ModelConfig (what the ModelConfig RPC returns) and
+// the options the engine and the scheduler take.
+// Thread-safe: free functions over values; VersionPolicy is a plain value.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/model.h"
+#include "common/tensor.h"
+#include "proto/model_config.pb.h"
+#include "server/scheduling/scheduler.h"
+
+namespace seqserve {
+
+// Which version directories to serve (Triton's version_policy).
+struct VersionPolicy {
+  enum class Kind { kLatest, kAll, kSpecific };
+  Kind kind = Kind::kLatest;
+  // kLatest: serve the highest `num_versions` versions.
+  int64_t num_versions = 1;
+  // kSpecific: exactly these versions (ascending, distinct).
+  std::vector<int64_t> versions;
+
+  // The versions to serve out of `available` (the versions on disk, any order), ascending.
+  // A specific version that is not on disk is simply not in the result; the caller decides
+  // how to report it.
+  std::vector<int64_t> Select(const std::vector<int64_t>& available) const;
+};
+
+struct ServingConfig {
+  // Completed: every default written in, so it shows what is in effect.
+  inference::ModelConfig config;
+  std::string input_name;   // "input" unless configured
+  std::string output_name;  // "output" unless configured
+  // Without the batch dim when max_batch_size > 0; -1 = any size.
+  Shape input_dims;
+  // Without the batch dim when max_batch_size > 0; -1 where the size follows a free input
+  // dim.
+  Shape output_dims;
+  // > 0: requests carry a leading batch dim of 1..max_batch_size rows. 0: the model does
+  // not batch; input_dims are the whole request shape (Triton's semantics).
+  int64_t max_batch_size = 0;
+  // num_threads = intra_op_threads. The Model must be loaded with these options (see
+  // ModelOptionsFromConfig) for its plans to use that many threads.
+  ModelOptions model_options;
+  SchedulerOptions scheduler_options;
+  VersionPolicy version_policy;
+  // Legal but doubtful settings (e.g. more worker threads than CPUs), for the caller to log.
+  std::vector<std::string> warnings;
+};
+
+// Parses `config_pbtxt` (protobuf text format). Errors read "config.pbtxt:LINE:COL: ..."
+// (1-based); a Triton field seqserve does not implement is named: "config.pbtxt:3:1: field
+// 'backend' is not supported by seqserve".
+absl::StatusOr<inference::ModelConfig> ParseModelConfig(const std::filesystem::path& config_pbtxt);
+
+// The same from text already in memory; `file_name` prefixes the errors.
+absl::StatusOr<inference::ModelConfig> ParseModelConfigText(std::string_view text,
+                                                            std::string_view file_name);
+
+// The engine options a model with this (parsed, not yet completed) config is loaded with,
+// so that the Model passed to CompleteModelConfig already compiles plans for the configured
+// intra_op_threads. InvalidArgument for a negative intra_op_threads.
+// The version policy of a parsed config (latest{1} when unset), validated. The repository
+// needs it before any Model exists, to know which versions to load.
+absl::StatusOr<VersionPolicy> VersionPolicyFromConfig(const inference::ModelConfig& config);
+
+absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const inference::ModelConfig& config);
+
+// Validates `config` against `model` and fills every default, with Triton's semantics
+// wherever Triton has one:
+//  - name: must equal `model_name` if given.
+//  - no config.pbtxt (`config_file_present` false): max_batch_size 64 and dynamic batching
+//    with max_queue_delay 0. A config.pbtxt without max_batch_size: 0, no batching; without
+//    dynamic_batching: each request runs alone. dynamic_batching needs max_batch_size > 0.
+//  - exactly one input and one output, TYPE_FP32, named "input"/"output" by default. Input
+//    dims must agree with model.InputDims() (-1 matches anything) or are inferred from it
+//    (with a leading -1 when max_batch_size is 0); output dims come from the model's shape
+//    rule and must agree with any configured ones.
+//  - preferred_batch_size in [1, max_batch_size]; queue policy REJECT only.
+//  - instance_group: KIND_CPU/KIND_AUTO, count >= 1 (unset: 1), groups summed; none:
+//    max(1, available_cpus / intra_op_threads) workers. intra_op_threads: unset means 1.
+//    More worker threads than `available_cpus` is kept, with a warning.
+//  - version_policy: latest { num_versions: 1 } by default.
+// Errors are InvalidArgument, start with "config.pbtxt: " and name the offending values.
+absl::StatusOr<ServingConfig> CompleteModelConfig(inference::ModelConfig config,
+                                                  std::string_view model_name,
+                                                  bool config_file_present, const Model& model,
+                                                  int available_cpus);
+
+}  // namespace seqserve

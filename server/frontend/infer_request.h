@@ -1,0 +1,135 @@
+// One validation of an inference request for both front ends. A front end (gRPC's
+// ModelInferRequest, REST's JSON body) describes its request as an InferRequestView — views
+// into its own storage — and ValidateInferRequest checks it against the model's serving
+// config; PrepareInferRequest adds the repository lookup, the deadline and the failure
+// count, so the rules live here once. The protobuf adapters (DecodeInferRequest,
+// StartInferResponse, AddOutput) are the gRPC side's.
+//
+// Zero-copy: the validated input points straight into the request's storage (the
+// fp32_contents RepeatedField, the raw bytes, the REST decoder's float buffer), copying only
+// raw bytes that are not float-aligned in memory. The request must therefore outlive the
+// validated input. AddOutput hands out the response's own storage for the worker to write
+// into, so the response must not be touched by anyone else meanwhile.
+//
+// Every validation error is INVALID_ARGUMENT and names the tensor, the expected and the
+// actual value. Thread-safe: the functions only read their arguments (AddOutput and
+// StartInferResponse write the response they are given; PrepareInferRequest adds to the
+// version's atomic statistics).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/model.h"
+#include "common/tensor.h"
+#include "proto/grpc_service.pb.h"
+#include "server/config/model_config.h"
+#include "server/repository/model_repository.h"
+
+namespace seqserve {
+
+// An inference request as a front end received it, before validation. Every view points
+// into storage the front end keeps alive until the request is answered.
+struct InferRequestView {
+  struct Input {
+    std::string_view name;
+    std::string_view datatype;
+    std::span<const int64_t> shape;
+    // The data, in one of two forms: typed values (gRPC contents.fp32_contents, REST "data")
+    // or raw little-endian bytes (gRPC raw_input_contents, REST binary data).
+    std::span<const float> values;
+    std::optional<std::string_view> raw_bytes;
+    // What the front end found wrong with where the data is (no data, two forms, a form the
+    // datatype cannot have): reported once name, datatype and shape have been checked.
+    absl::Status data_error;
+  };
+  std::vector<Input> inputs;
+  // The outputs the request names (none: the model's outputs).
+  std::vector<std::string_view> outputs;
+  // The request's "timeout" parameter in microseconds (Triton's meaning), 0 = none; an
+  // error when the front end found it malformed.
+  absl::StatusOr<int64_t> timeout_us = 0;
+  // How error messages name where typed values come from.
+  std::string_view values_field = "contents.fp32_contents";
+};
+
+// A validated request's input, ready for the scheduler.
+struct InferInput {
+  // The request's shape, including the batch dim when the model batches.
+  Shape shape;
+  // NumElements(shape) floats: inside the request, or in `aligned_copy` when raw bytes are
+  // not float-aligned in memory.
+  const float* data = nullptr;
+  // The client sent raw bytes (gRPC: the reply uses raw_output_contents).
+  bool raw = false;
+  // The request's "timeout" parameter (microseconds, Triton's meaning); 0 = none.
+  int64_t timeout_us = 0;
+  std::vector<float> aligned_copy;
+};
+
+// A request's model_version: "" means the server's choice (0); otherwise a positive
+// integer. INVALID_ARGUMENT otherwise.
+absl::StatusOr<int64_t> ParseModelVersion(std::string_view version);
+
+// Checks `request` against `config` (the model `model_name`) and `model`:
+//  - exactly one input, named as configured; datatype "FP32";
+//  - shape: rank = dims + 1 when batching, batch in [1, max_batch_size]; every other dim
+//    equal to the configured one (-1: any positive size);
+//  - the front end's data_error, if any; then as many typed values as elements, or exactly
+//    elements × 4 raw bytes;
+//  - requested outputs, if any, name the configured output, once;
+//  - the engine accepts the shape (model.OutputShape, whose error names the module) when
+//    the configured dims leave sizes free; fully fixed dims were checked when the model
+//    loaded;
+//  - the timeout, if any, is >= 0 (or the front end's error about it).
+absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
+                                                std::string_view model_name,
+                                                const ServingConfig& config, const Model& model);
+
+// A request ready for its version's scheduler.
+struct PreparedRequest {
+  // Held until the request is answered, so the version cannot be retired under it.
+  std::shared_ptr<ServableModel> servable;
+  InferInput input;
+  // Absolute, on the steady clock; 0 = none.
+  int64_t deadline_us = 0;
+};
+
+// What both front ends do before enqueueing: parses `version`, gets the servable from
+// `repository` (NOT_FOUND / UNAVAILABLE as ModelRepository::Get), validates the request
+// and turns the earlier of `client_deadline_us` (steady clock, 0 = none) and the request's
+// timeout into the deadline. A request that fails validation is counted as a failure of
+// the version it named (reason INVALID_ARGUMENT), like every failure after the lookup.
+absl::StatusOr<PreparedRequest> PrepareInferRequest(const ModelRepository& repository,
+                                                    std::string_view model_name,
+                                                    std::string_view version,
+                                                    const InferRequestView& request,
+                                                    int64_t client_deadline_us);
+
+// gRPC's view of `request`: contents.fp32_contents or raw_input_contents (one entry per
+// input, in order), never both, no other contents field; the "timeout" parameter as
+// int64_param or uint64_param.
+InferRequestView ViewOf(const inference::ModelInferRequest& request);
+
+// ValidateInferRequest(ViewOf(request), ...).
+absl::StatusOr<InferInput> DecodeInferRequest(const inference::ModelInferRequest& request,
+                                              std::string_view model_name,
+                                              const ServingConfig& config, const Model& model);
+
+// Fills the reply's header: the request's model_name and id, and the version that served it.
+void StartInferResponse(const inference::ModelInferRequest& request, int64_t version,
+                        inference::ModelInferResponse& response);
+
+// Appends the output tensor of `shape` (configured name, "FP32", shape) to `response` and
+// returns where its NumElements(shape) floats go: raw_output_contents when `raw`, else
+// contents.fp32_contents — storage owned by the response. Throws std::bad_alloc when it
+// cannot be allocated.
+float* AddOutput(const Shape& shape, const ServingConfig& config, bool raw,
+                 inference::ModelInferResponse& response);
+
+}  // namespace seqserve

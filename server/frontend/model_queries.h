@@ -1,0 +1,57 @@
+// The answers both front ends give to the KServe v2 / Triton queries and repository
+// requests, as the protocol's protobuf messages: gRPC sends them as they are, REST as JSON
+// (server/http/proto_json.h). One implementation, so the two protocols cannot drift apart.
+// Errors follow SPEC §7: NOT_FOUND for an unknown model or version, UNAVAILABLE with the
+// load error for a version that cannot serve, INVALID_ARGUMENT for a malformed version or
+// parameter, FAILED_PRECONDITION for repository changes in control mode none.
+// Thread-safe: the functions only read the repository (ModelRepository is thread-safe).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "proto/grpc_service.pb.h"
+#include "server/repository/model_repository.h"
+
+namespace seqserve {
+
+// name "seqserve", the build's version and the Triton extensions common to both protocols.
+inference::ServerMetadataResponse GetServerMetadata();
+
+// Whether the version serves (`version` as in the request: "" = the latest): NOT_FOUND for
+// an unknown model or version; false while it loads, failed or the server shuts down.
+absl::StatusOr<bool> GetModelReady(const ModelRepository& repository, std::string_view name,
+                                   std::string_view version, bool shutting_down);
+
+absl::StatusOr<inference::ModelMetadataResponse> GetModelMetadata(const ModelRepository& repository,
+                                                                  std::string_view name,
+                                                                  std::string_view version);
+
+// The completed (effective) serving config.
+absl::StatusOr<inference::ModelConfig> GetModelConfig(const ModelRepository& repository,
+                                                      std::string_view name,
+                                                      std::string_view version);
+
+// Triton's ModelStatistics: one version, every ready version of `name`, or (name empty)
+// of every model. Counters live with a loaded version, so a reload starts them from zero.
+absl::StatusOr<inference::ModelStatisticsResponse> GetModelStatistics(
+    const ModelRepository& repository, std::string_view name, std::string_view version);
+
+// Triton's RepositoryIndex; `repository_name` must be empty (seqserve serves its
+// repositories as one).
+absl::StatusOr<inference::RepositoryIndexResponse> GetRepositoryIndex(
+    const ModelRepository& repository, std::string_view repository_name, bool ready_only);
+
+// Whether a load (`load`) or unload of `model_name` with these parameter names may go
+// ahead: the repository name is empty, the model name is not, the control mode allows it,
+// and the parameters are ones seqserve honours (unload_dependents for an unload; none for
+// a load: Triton's "config" and "file:" overrides are refused, seqserve loads what is on
+// disk).
+absl::Status CheckRepositoryChange(const ModelRepository& repository,
+                                   std::string_view repository_name, std::string_view model_name,
+                                   bool load, const std::vector<std::string>& parameter_names);
+
+}  // namespace seqserve

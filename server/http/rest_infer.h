@@ -1,0 +1,81 @@
+// The KServe v2 REST inference body, both ways, with Triton's binary tensor extension:
+// DecodeRestInferRequest turns a request body into an InferRequestView for the shared
+// validation (server/frontend/infer_request.h), EncodeRestInferResponse writes the reply.
+//
+// Request: {"id", "parameters": {"timeout", "binary_data_output"}, "inputs": [{"name",
+// "shape", "datatype", "parameters": {"binary_data_size"}, "data"}], "outputs": [{"name",
+// "parameters": {"binary_data"}}]}. "data" is flat or nested (row-major, flattened here);
+// with the Inference-Header-Content-Length header the JSON is that many bytes and the
+// inputs with binary_data_size follow it as raw little-endian bytes, in input order.
+// Other parameters are accepted and ignored, as the gRPC front end does.
+//
+// Speed: the JSON is parsed with simdjson (one parser per thread, reused) and numbers go
+// straight into a float buffer; floats are written with std::to_chars (shortest text that
+// reads back to the same float). simdjson's errors do not say where, so a body it rejects
+// is scanned again by nlohmann::json's SAX parser (no tree is built) for the line, column
+// and what was expected.
+//
+// Errors are INVALID_ARGUMENT and name the JSON path ("inputs[0].shape: ...") or the byte
+// position. Thread-safe: pure functions (the parser is thread-local).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/tensor.h"
+#include "server/frontend/infer_request.h"
+
+namespace seqserve {
+
+// A decoded request: `view` points into the other members and into the body it was decoded
+// from, so both must outlive the view's use. Not movable, hence handed out by unique_ptr.
+struct RestInferRequest {
+  RestInferRequest() = default;
+  RestInferRequest(const RestInferRequest&) = delete;
+  RestInferRequest& operator=(const RestInferRequest&) = delete;
+
+  std::string id;
+  InferRequestView view;
+  // The reply's outputs as binary data: per requested output ("binary_data"), else the
+  // request's "binary_data_output", else JSON.
+  bool binary_output = false;
+
+  // Storage the view points into (deques: elements never move).
+  std::deque<std::string> strings;
+  std::deque<std::vector<int64_t>> shapes;
+  std::deque<std::vector<float>> values;
+};
+
+// `body` is the whole HTTP body; `json_length` is the Inference-Header-Content-Length
+// header's value when the request has one.
+absl::StatusOr<std::unique_ptr<RestInferRequest>> DecodeRestInferRequest(
+    std::string_view body, std::optional<size_t> json_length);
+
+struct RestInferResponse {
+  std::string body;
+  // The JSON's length when binary data follows it (Inference-Header-Content-Length).
+  std::optional<size_t> json_length;
+};
+
+// The reply to `request` from model `model_name` version `version`: one output named
+// `output_name` of `shape` with `data` (NumElements(shape) floats), as JSON "data" or as
+// binary data after the JSON. A NaN or infinity is written as NaN / Infinity / -Infinity
+// (what Python's json module reads and writes; strict JSON has no such numbers).
+RestInferResponse EncodeRestInferResponse(std::string_view model_name, int64_t version,
+                                          const RestInferRequest& request,
+                                          std::string_view output_name, const Shape& shape,
+                                          std::span<const float> data);
+
+// `text` as a quoted JSON string (invalid UTF-8 replaced), for the few strings a front end
+// writes into JSON by hand.
+std::string JsonQuote(std::string_view text);
+
+}  // namespace seqserve

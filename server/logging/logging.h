@@ -1,0 +1,57 @@
+// Logging setup for the seqserve binary: spdlog to stderr, as text or as JSON lines
+// ({"ts": "...", "level": "...", "logger": "...", "msg": "...", <fields>}, UTC timestamps), at
+// one level. Each area's named logger is cloned from the default logger on first use, so it
+// shares this sink, format and level.
+//
+// Structured fields (model, version, request_id, status, ...) go through LogWithFields: JSON
+// lines carry them as keys of their own, text lines as ` key=value` after the message. They
+// travel inside spdlog's message (after a separator byte that text never contains) and the
+// formatter installed by ConfigureLogging takes them apart, so every sink and logger works
+// unchanged.
+//
+// Thread-safety: ConfigureLogging once at startup, before other threads log; LogWithFields
+// from any thread.
+#pragma once
+
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "server/logging/named_logger.h"
+#include "spdlog/spdlog.h"
+
+namespace seqserve {
+
+enum class LogFormat { kText, kJson };
+
+// `level`: trace, debug, info, warn or error. INVALID_ARGUMENT for anything else. Lines go
+// to `sink`, stderr when null (tests pass their own).
+absl::Status ConfigureLogging(std::string_view level, LogFormat format,
+                              std::shared_ptr<spdlog::sinks::sink> sink = nullptr);
+
+// `text` as the contents of a JSON string (quotes, backslashes and control characters
+// escaped); bytes >= 0x80 pass through, so UTF-8 stays UTF-8.
+std::string JsonEscape(std::string_view text);
+
+// One structured field. Numbers are written unquoted in JSON.
+struct LogField {
+  LogField(std::string_view key, std::string_view value) : key(key), value(value) {}
+  LogField(std::string_view key, const std::string& value) : key(key), value(value) {}
+  LogField(std::string_view key, const char* value) : key(key), value(value) {}
+  LogField(std::string_view key, int64_t value);
+  LogField(std::string_view key, int value) : LogField(key, static_cast<int64_t>(value)) {}
+  LogField(std::string_view key, double value);
+
+  std::string_view key;
+  std::string value;
+  bool number = false;
+};
+
+// Logs `message` with `fields` at `level` (nothing is built when the level is off). Fields
+// with an empty value are left out.
+void LogWithFields(spdlog::logger& logger, spdlog::level::level_enum level,
+                   std::string_view message, std::initializer_list<LogField> fields);
+
+}  // namespace seqserve

@@ -1,0 +1,224 @@
+// The model repository and its lifecycle: scans the repository directories, loads model
+// versions in parallel (each LOADING → READY, or UNAVAILABLE with the reason), applies the
+// version policy, and in `poll` / `explicit` control mode picks up new, changed and
+// removed versions or loads and unloads on request. A new or changed version is loaded
+// beside the old one and swapped in atomically: requests in flight on the old one finish;
+// a failed reload keeps the old version serving and reports why. A bad model never stops
+// the others.
+//
+// Lifetime of a served version: Get hands out shared_ptr handles. A version swapped out or
+// unloaded is dropped by the repository, but its Scheduler is stopped only once the last
+// handle is gone (on the repository's own load threads, never on a scheduler worker, which
+// could not join itself). So a request that got a handle is never refused because a reload
+// raced with it. Callers must hold a handle only for the duration of a request: Unload and
+// Stop wait until every handle of the versions they unload is released.
+//
+// Thread-safe. Get and Index only take a short lock; Load, Unload, Poll and Stop are
+// serialised (one repository change at a time) and may block for as long as loads take.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/repository/servable_model.h"
+
+namespace seqserve {
+
+enum class ModelControlMode { kNone, kPoll, kExplicit };
+// "none", "poll" or "explicit", as the --model-control-mode flag spells it.
+const char* ModelControlModeName(ModelControlMode mode);
+
+// Triton's state names: "LOADING", "READY", "UNLOADING", "UNAVAILABLE".
+enum class ModelState { kLoading, kReady, kUnloading, kUnavailable };
+const char* ModelStateName(ModelState state);
+
+struct ModelVersionStatus {
+  std::string name;
+  int64_t version = 0;  // 0 for a model whose versions could not even be listed
+  ModelState state = ModelState::kUnavailable;
+  std::string reason;  // why UNAVAILABLE (the load error), or a failed reload's error
+};
+
+struct RepositoryOptions {
+  std::vector<std::filesystem::path> roots;  // --model-repository (repeatable)
+  ModelControlMode mode = ModelControlMode::kNone;
+  // Explicit mode: the models to load at start (--load-model); "*" loads all.
+  std::vector<std::string> startup_models;
+  // Threads loading versions in parallel.
+  int load_threads = 2;
+  // CPUs the process may use, for default worker sizing (server/config/cpu_budget.h).
+  int available_cpus = 1;
+};
+
+class ModelRepository {
+ public:
+  // Scans the roots and loads what the mode says (all models in none/poll mode, the
+  // startup models in explicit mode), waiting until every load has finished or failed.
+  // Fails only when a root directory is missing or two roots hold the same model name.
+  static absl::StatusOr<std::unique_ptr<ModelRepository>> Create(const RepositoryOptions& options);
+  ~ModelRepository();  // Stop()s
+
+  // The version to serve: `version` 0 means the highest READY version. NOT_FOUND for an
+  // unknown model or version; UNAVAILABLE (with the reason) when it is not READY.
+  absl::StatusOr<std::shared_ptr<ServableModel>> Get(std::string_view name,
+                                                     int64_t version = 0) const;
+
+  // Every known model version (and models that failed before any version was known),
+  // ordered by name and version, plus one entry (version 0, UNAVAILABLE, "not loaded") for
+  // each model directory in the roots that was never loaded — as Triton's RepositoryIndex.
+  std::vector<ModelVersionStatus> Index() const;
+
+  // Explicit and poll mode (FAILED_PRECONDITION in none mode, as Triton): (re)load every
+  // version of `name` its policy selects from disk, always, even when unchanged, waiting for
+  // the result. NOT_FOUND when no root holds `name`; INVALID_ARGUMENT with the errors when
+  // a version fails, which then keeps serving its previous load if it had one.
+  absl::Status Load(std::string_view name);
+  // Explicit and poll mode: unloads every version of `name`, blocking until their requests
+  // have drained (Triton's unload returns at once; blocking lets a caller know the memory
+  // is freed). OK for a model that is not loaded, as Triton. In poll mode the model stays
+  // unloaded (Poll skips it) until Load(name).
+  absl::Status Unload(std::string_view name);
+
+  // Poll mode (FAILED_PRECONDITION otherwise): rescan the roots once (the server calls it
+  // every --repository-poll-secs; tests call it directly). Loads new models and versions,
+  // reloads changed ones, unloads removed ones and applies a changed version policy.
+  // Returns once the loads are done; versions let go drain in the background. A missing
+  // root or a model in two roots fails the whole poll and changes nothing.
+  absl::Status Poll();
+
+  // Called (outside the repository's lock) whenever a model's readiness may have changed,
+  // with the model name and whether any of its versions is READY. Calls never overlap; they
+  // come from the thread of Load/Unload/Poll/Stop (calls may repeat a readiness). The listener
+  // may call Get and Index, not the methods that change the repository. Stop (and so the
+  // destructor) calls it too: what it refers to must outlive the repository.
+  void SetReadinessListener(std::function<void(const std::string& name, bool ready)> listener);
+
+  ModelControlMode mode() const { return options_.mode; }
+
+  // Unloads everything, blocking until queued and in-flight requests have drained and every
+  // handle from Get is released; later Load/Unload/Poll fail with FAILED_PRECONDITION.
+  // Idempotent.
+  void Stop();
+
+ private:
+  // What a file looked like when a load read it, to tell whether it changed since: size,
+  // modification time and inode (a file replaced by rename is a new inode even when size and
+  // mtime agree), plus a content hash for the small text files (model.seq, config.pbtxt).
+  struct FileSignature {
+    bool exists = false;
+    uint64_t size = 0;
+    int64_t mtime_ns = 0;
+    uint64_t inode = 0;
+    uint64_t content_hash = 0;
+    bool operator==(const FileSignature&) const = default;
+  };
+  // The files one version's load depends on.
+  struct VersionSignature {
+    FileSignature config;  // the model's config.pbtxt
+    FileSignature seq;
+    FileSignature weights;
+    bool operator==(const VersionSignature&) const = default;
+  };
+
+  struct VersionEntry {
+    ModelState state = ModelState::kUnavailable;
+    std::string reason;
+    // Chosen by the model's version policy (or named by it but missing on disk). Get finds
+    // only selected versions; an unselected one is listed while it drains, then dropped.
+    bool selected = true;
+    // Set while READY (and while a reload of a READY version is under way).
+    std::shared_ptr<ServableModel> servable;
+    // The files the last load attempt read: a failed load is retried only once they change.
+    std::optional<VersionSignature> attempted;
+    // Raised whenever the entry starts draining or loading, so a drain that finishes late
+    // leaves a newer state alone.
+    uint64_t generation = 0;
+  };
+
+  struct ModelEntry {
+    std::filesystem::path dir;
+    // False once it is gone from disk (poll): dropped when its last version has drained.
+    bool on_disk = true;
+    // Should be loaded: false after Unload until the next Load (Poll skips it meanwhile).
+    bool wanted = true;
+    // config.pbtxt as last read, so that an unchanged broken config is not retried.
+    std::optional<FileSignature> config_attempted;
+    std::map<int64_t, VersionEntry> versions;
+  };
+
+  // A servable the repository has let go of, waiting for its last handle.
+  enum class RetireKind {
+    kReplaced,  // replaced by a reload (or its directory vanished): its entry moved on
+    kUnload,    // Unload or Stop: its entry becomes UNAVAILABLE "unloaded"
+    kForget,    // removed from disk or no longer selected: its entry is dropped
+  };
+  struct Retirement {
+    std::string name;
+    int64_t version = 0;
+    uint64_t generation = 0;
+    RetireKind kind = RetireKind::kReplaced;
+  };
+
+  class WorkPool;  // the load threads (defined in the .cc)
+  struct LoadJob;  // one version to load (defined in the .cc)
+
+  explicit ModelRepository(const RepositoryOptions& options);
+
+  // Signatures of the files as they are now (`exists` false for a missing file).
+  static FileSignature ReadSignature(const std::filesystem::path& file, bool hash_content);
+  static VersionSignature ReadVersionSignature(const FileSignature& config,
+                                               const std::filesystem::path& version_dir);
+
+  // Brings the models in `dirs` (name → directory) in line with their files: loads the
+  // versions their policy selects that are new, failed with other files, or changed (all
+  // of them with `force`) in parallel, swaps them in, then retires versions no longer
+  // selected. Waits for the loads, not for drains. The result joins the load errors.
+  absl::Status SyncModels(const std::map<std::string, std::filesystem::path>& dirs, bool force)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+  // Runs `jobs` on the load threads and waits for all of them.
+  void RunLoads(std::vector<LoadJob>& jobs);
+  // Makes the handle whose release hands the servable to Destroy.
+  std::shared_ptr<ServableModel> MakeHandle(std::unique_ptr<ServableModel> servable);
+  // Records `entry`'s servable as retiring with `kind` and moves its handle into
+  // `released`, for the caller to drop once it no longer holds mu_.
+  void RetireLocked(const std::string& name, int64_t version, VersionEntry& entry, RetireKind kind,
+                    std::vector<std::shared_ptr<ServableModel>>& released)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // On a load thread, once the last handle is gone: stops (drains) the scheduler, deletes
+  // the servable and settles its entry.
+  void Destroy(ServableModel* servable);
+  // Calls the readiness listener for each of `names`.
+  void NotifyReadiness(const std::vector<std::string>& names) ABSL_LOCKS_EXCLUDED(mu_);
+  bool AnyReadyLocked(std::string_view name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  const RepositoryOptions options_;
+
+  // Serialises the operations that change the repository (Load, Unload, Poll, Stop).
+  absl::Mutex control_mu_ ABSL_ACQUIRED_BEFORE(listener_mu_);
+  absl::Mutex listener_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // held while the listener runs
+  std::function<void(const std::string&, bool)> listener_ ABSL_GUARDED_BY(listener_mu_);
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, ModelEntry, std::less<>> models_ ABSL_GUARDED_BY(mu_);
+  // Keyed by the servable's address, until Destroy has deleted it.
+  std::map<uintptr_t, Retirement> retiring_ ABSL_GUARDED_BY(mu_);
+  // Servables made and not yet destroyed: Stop waits for zero before it joins the pool.
+  int64_t live_servables_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Runs loads and Destroy. Made by Create; joined by Stop once no servable is left, so a
+  // handle's release always finds it.
+  std::unique_ptr<WorkPool> pool_;
+};
+
+}  // namespace seqserve

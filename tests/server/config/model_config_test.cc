@@ -1,0 +1,622 @@
+// config.pbtxt parsing (positions, unsupported Triton fields) and completion against real
+// models: every validation rule with its message, the defaults with and without a file,
+// dims inference, and the bundled models/ repository.
+#include "server/config/model_config.h"
+
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <string>
+#include <utility>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace seqserve {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+// A model from model.seq text with zero-filled parameters of the given shapes: shapes are
+// all these tests look at.
+std::shared_ptr<Model> MakeModel(std::string_view seq,
+                                 std::initializer_list<std::pair<std::string, Shape>> params,
+                                 const ModelOptions& options = {}) {
+  TensorMap weights;
+  for (const auto& [name, shape] : params) weights[name] = Tensor(shape);
+  auto model = Model::FromSource(seq, "model.seq", &weights, "model.safetensors", options);
+  EXPECT_TRUE(model.ok()) << model.status();
+  return model.ok() ? *model : nullptr;
+}
+
+std::shared_ptr<Model> Linear784() {
+  return MakeModel("nn.Sequential(nn.Linear(784, 10))",
+                   {{"0.weight", {10, 784}}, {"0.bias", {10}}});
+}
+
+// The seed example: Conv2d(1,20,5), ReLU, Conv2d(20,64,5), ReLU.
+std::shared_ptr<Model> Seed() {
+  return MakeModel("nn.Sequential(nn.Conv2d(1,20,5), nn.ReLU(), nn.Conv2d(20,64,5), nn.ReLU())",
+                   {{"0.weight", {20, 1, 5, 5}},
+                    {"0.bias", {20}},
+                    {"2.weight", {64, 20, 5, 5}},
+                    {"2.bias", {64}}});
+}
+
+inference::ModelConfig Parse(std::string_view text) {
+  auto config = ParseModelConfigText(text, "config.pbtxt");
+  EXPECT_TRUE(config.ok()) << config.status();
+  return config.ok() ? *config : inference::ModelConfig{};
+}
+
+// Parses `text` as the model's config.pbtxt and completes it for a model named "m".
+absl::StatusOr<ServingConfig> Complete(std::string_view text, const Model& model, int cpus = 4) {
+  return CompleteModelConfig(Parse(text), "m", /*config_file_present=*/true, model, cpus);
+}
+
+std::string ErrorOf(const absl::StatusOr<ServingConfig>& serving) {
+  EXPECT_FALSE(serving.ok());
+  return serving.ok() ? "" : std::string(serving.status().message());
+}
+
+std::string ParseErrorOf(std::string_view text) {
+  auto config = ParseModelConfigText(text, "config.pbtxt");
+  EXPECT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  return config.ok() ? "" : std::string(config.status().message());
+}
+
+Shape Dims(const google::protobuf::RepeatedField<int64_t>& dims) {
+  return Shape(dims.begin(), dims.end());
+}
+
+// ---- Parsing -----------------------------------------------------------------------------
+
+TEST(ParseModelConfig, ReadsEveryFieldOfTheSpecExample) {
+  const fs::path path = fs::path(::testing::TempDir()) / "spec_example" / "config.pbtxt";
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << R"(
+name: "lenet"                          # must match the directory if given
+max_batch_size: 64
+input  [ { name: "input"  data_type: TYPE_FP32  dims: [ 1, 28, 28 ] } ]
+output [ { name: "output" } ]
+dynamic_batching {
+  max_queue_delay_microseconds: 200
+  preferred_batch_size: [ 16, 32 ]
+  default_queue_policy {
+    max_queue_size: 1024
+    default_timeout_microseconds: 0
+  }
+}
+instance_group [ { count: 2  kind: KIND_CPU } ]
+intra_op_threads: 1
+version_policy: { specific: { versions: [1,3] } }
+)";
+  auto config = ParseModelConfig(path);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->name(), "lenet");
+  EXPECT_EQ(config->max_batch_size(), 64);
+  ASSERT_EQ(config->input_size(), 1);
+  EXPECT_EQ(config->input(0).data_type(), inference::TYPE_FP32);
+  EXPECT_EQ(Dims(config->input(0).dims()), (Shape{1, 28, 28}));
+  EXPECT_EQ(config->output(0).name(), "output");
+  EXPECT_EQ(config->dynamic_batching().max_queue_delay_microseconds(), 200u);
+  EXPECT_THAT(config->dynamic_batching().preferred_batch_size(), ElementsAre(16, 32));
+  EXPECT_EQ(config->dynamic_batching().default_queue_policy().max_queue_size(), 1024u);
+  EXPECT_EQ(config->instance_group(0).count(), 2);
+  EXPECT_EQ(config->instance_group(0).kind(), inference::ModelInstanceGroup::KIND_CPU);
+  EXPECT_EQ(config->intra_op_threads(), 1);
+  EXPECT_THAT(config->version_policy().specific().versions(), ElementsAre(1, 3));
+}
+
+TEST(ParseModelConfig, SyntaxErrorsGiveOneBasedLineAndColumn) {
+  // Line 2, column 34 is the "}" where the dims list needed "," (or "]").
+  EXPECT_EQ(ParseErrorOf("max_batch_size: 8\n"
+                         "input [ { name: \"x\" dims: [ 1, 2 } ]\n"),
+            "config.pbtxt:2:34: Expected \",\", found \"}\".");
+  // A tab counts to the next multiple of 8, as in protobuf's own messages.
+  EXPECT_THAT(ParseErrorOf("\tmax_batch_size 8"), HasSubstr("config.pbtxt:1:24: "));
+}
+
+TEST(ParseModelConfig, NamesAnUnsupportedTritonField) {
+  EXPECT_EQ(ParseErrorOf("name: \"m\"\n"
+                         "max_batch_size: 8\n"
+                         "backend: \"pytorch\"\n"),
+            "config.pbtxt:3:1: field 'backend' is not supported by seqserve");
+  EXPECT_THAT(ParseErrorOf("sequence_batching { }"),
+              HasSubstr("config.pbtxt:1:1: field 'sequence_batching' is not supported"));
+  EXPECT_THAT(ParseErrorOf("max_batch_size: 4\n  optimization { graph { level: 1 } }"),
+              HasSubstr("config.pbtxt:2:3: field 'optimization' is not supported"));
+}
+
+TEST(ParseModelConfig, NamesUnsupportedFieldsOfNestedMessages) {
+  EXPECT_THAT(ParseErrorOf("input [ { name: \"x\" reshape: { shape: [ 4 ] } } ]"),
+              HasSubstr("config.pbtxt:1:21: field 'reshape' of ModelInput is not supported by "
+                        "seqserve"));
+  EXPECT_THAT(ParseErrorOf("instance_group [ { count: 1 gpus: [ 0 ] } ]"),
+              HasSubstr("field 'gpus' of ModelInstanceGroup is not supported"));
+  EXPECT_THAT(ParseErrorOf("dynamic_batching { preserve_ordering: true }"),
+              HasSubstr("field 'preserve_ordering' of ModelDynamicBatching is not supported"));
+}
+
+TEST(ParseModelConfig, CallsATypoAnUnknownField) {
+  EXPECT_EQ(ParseErrorOf("max_bath_size: 4"),
+            "config.pbtxt:1:1: unknown field 'max_bath_size' in ModelConfig");
+}
+
+TEST(ParseModelConfig, RejectsBadValuesWithTheirPosition) {
+  EXPECT_THAT(ParseErrorOf("dynamic_batching {\n  max_queue_delay_microseconds: -5\n}"),
+              HasSubstr("config.pbtxt:2:33: "));
+  EXPECT_THAT(ParseErrorOf("input [ { data_type: TYPE_FLOAT } ]"),
+              HasSubstr("config.pbtxt:1:22: Unknown enumeration value of \"TYPE_FLOAT\" for "
+                        "field \"data_type\"."));
+  // An unsupported field is located at its name even when its value starts lines later.
+  EXPECT_THAT(ParseErrorOf("max_batch_size: 1\n  # Triton's\n  backend\n\n  : \"onnx\""),
+              HasSubstr("config.pbtxt:3:3: field 'backend' is not supported"));
+  EXPECT_THAT(ParseErrorOf("name: \"a\"\nname: \"b\""), HasSubstr("config.pbtxt:2:"));
+}
+
+TEST(ParseModelConfig, AcceptsCommentsAndAnEmptyFile) {
+  EXPECT_EQ(Parse("# nothing but a comment\n").max_batch_size(), 0);
+  EXPECT_EQ(Parse("").ByteSizeLong(), 0u);
+}
+
+TEST(ParseModelConfig, MissingFileIsNotFound) {
+  auto config = ParseModelConfig(fs::path(::testing::TempDir()) / "nowhere" / "config.pbtxt");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(config.status().message(), HasSubstr("config.pbtxt: cannot read"));
+}
+
+// ---- Defaults ----------------------------------------------------------------------------
+
+TEST(CompleteModelConfig, WithoutAFileBatchesWithoutDelayOnEveryCpu) {
+  auto model = Linear784();
+  auto serving = CompleteModelConfig({}, "mnist", /*config_file_present=*/false, *model, 4);
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  EXPECT_EQ(serving->max_batch_size, 64);
+  EXPECT_EQ(serving->input_name, "input");
+  EXPECT_EQ(serving->output_name, "output");
+  EXPECT_EQ(serving->input_dims, (Shape{784}));
+  EXPECT_EQ(serving->output_dims, (Shape{10}));
+  EXPECT_EQ(serving->model_options.num_threads, 1);
+  EXPECT_EQ(serving->scheduler_options.instance_count, 4);
+  EXPECT_EQ(serving->scheduler_options.batching.max_batch_size, 64);
+  EXPECT_EQ(serving->scheduler_options.batching.max_queue_delay_us, 0);
+  EXPECT_THAT(serving->scheduler_options.batching.preferred_batch_sizes, IsEmpty());
+  EXPECT_EQ(serving->scheduler_options.batching.max_queue_size, 0u);
+  EXPECT_EQ(serving->scheduler_options.default_timeout_us, 0);
+  EXPECT_EQ(serving->version_policy.kind, VersionPolicy::Kind::kLatest);
+  EXPECT_EQ(serving->version_policy.num_versions, 1);
+  EXPECT_THAT(serving->warnings, IsEmpty());
+
+  // The effective values are written back, for the ModelConfig RPC.
+  const inference::ModelConfig& config = serving->config;
+  EXPECT_EQ(config.name(), "mnist");
+  EXPECT_EQ(config.max_batch_size(), 64);
+  EXPECT_TRUE(config.has_dynamic_batching());
+  EXPECT_EQ(config.input(0).name(), "input");
+  EXPECT_EQ(config.input(0).data_type(), inference::TYPE_FP32);
+  EXPECT_EQ(Dims(config.input(0).dims()), (Shape{784}));
+  EXPECT_EQ(config.output(0).name(), "output");
+  EXPECT_EQ(config.output(0).data_type(), inference::TYPE_FP32);
+  EXPECT_EQ(Dims(config.output(0).dims()), (Shape{10}));
+  ASSERT_EQ(config.instance_group_size(), 1);
+  EXPECT_EQ(config.instance_group(0).name(), "mnist_0");
+  EXPECT_EQ(config.instance_group(0).kind(), inference::ModelInstanceGroup::KIND_CPU);
+  EXPECT_EQ(config.instance_group(0).count(), 4);
+  EXPECT_EQ(config.intra_op_threads(), 1);
+  EXPECT_EQ(config.version_policy().latest().num_versions(), 1u);
+}
+
+TEST(CompleteModelConfig, DefaultPoolNeverOversubscribes) {
+  auto model = Linear784();
+  auto one_cpu = CompleteModelConfig({}, "m", false, *model, 1);
+  ASSERT_TRUE(one_cpu.ok()) << one_cpu.status();
+  EXPECT_EQ(one_cpu->scheduler_options.instance_count, 1);
+  auto no_cpu_known = CompleteModelConfig({}, "m", false, *model, 0);
+  ASSERT_TRUE(no_cpu_known.ok()) << no_cpu_known.status();
+  EXPECT_EQ(no_cpu_known->scheduler_options.instance_count, 1);
+
+  // Wider workers, fewer of them: 2 threads each on 5 CPUs -> 2 workers.
+  auto threaded =
+      MakeModel("nn.Sequential(nn.Linear(784, 10))", {{"0.weight", {10, 784}}, {"0.bias", {10}}},
+                ModelOptions{.num_threads = 2});
+  auto wide = Complete("intra_op_threads: 2", *threaded, 5);
+  ASSERT_TRUE(wide.ok()) << wide.status();
+  EXPECT_EQ(wide->model_options.num_threads, 2);
+  EXPECT_EQ(wide->scheduler_options.instance_count, 2);
+  EXPECT_EQ(wide->config.intra_op_threads(), 2);
+  EXPECT_THAT(wide->warnings, IsEmpty());
+}
+
+TEST(CompleteModelConfig, AFileWithoutMaxBatchSizeDoesNotBatch) {
+  auto model = Linear784();
+  auto serving = Complete("", *model);
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  EXPECT_EQ(serving->max_batch_size, 0);
+  EXPECT_FALSE(serving->config.has_dynamic_batching());
+  EXPECT_EQ(serving->scheduler_options.batching.max_batch_size, 0);
+  // No batch dim is added, so the inferred dims let the request carry its own.
+  EXPECT_EQ(serving->input_dims, (Shape{-1, 784}));
+  EXPECT_EQ(serving->output_dims, (Shape{-1, 10}));
+}
+
+TEST(CompleteModelConfig, WithoutDynamicBatchingEachRequestRunsAlone) {
+  auto model = Linear784();
+  auto serving = Complete("max_batch_size: 8", *model);
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  EXPECT_EQ(serving->max_batch_size, 8);  // a request may still carry 8 rows
+  EXPECT_EQ(serving->scheduler_options.batching.max_batch_size, 0);
+  EXPECT_EQ(serving->input_dims, (Shape{784}));
+}
+
+TEST(CompleteModelConfig, NameMustMatchTheDirectory) {
+  auto model = Linear784();
+  EXPECT_EQ(ErrorOf(Complete("name: \"other\"", *model)),
+            "config.pbtxt: name \"other\" does not match the model's directory name \"m\"");
+  auto same = Complete("name: \"m\"", *model);
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->config.name(), "m");
+}
+
+// ---- Inputs and outputs ------------------------------------------------------------------
+
+TEST(CompleteModelConfig, ASequentialHasOneInputAndOneOutput) {
+  auto model = Linear784();
+  EXPECT_EQ(ErrorOf(Complete("input [ { name: \"a\" }, { name: \"b\" } ]", *model)),
+            "config.pbtxt: a Sequential has exactly one input, but 2 are configured: 'a', 'b'");
+  EXPECT_EQ(ErrorOf(Complete("output [ { name: \"y\" }, { name: \"z\" } ]", *model)),
+            "config.pbtxt: a Sequential has exactly one output, but 2 are configured: 'y', 'z'");
+}
+
+TEST(CompleteModelConfig, OnlyFloat32Tensors) {
+  auto model = Linear784();
+  EXPECT_EQ(ErrorOf(Complete("input [ { name: \"x\" data_type: TYPE_INT64 } ]", *model)),
+            "config.pbtxt: input 'x' has data_type TYPE_INT64, but seqserve models compute in "
+            "float32: use TYPE_FP32");
+  EXPECT_EQ(ErrorOf(Complete("output [ { data_type: TYPE_FP16 } ]", *model)),
+            "config.pbtxt: output 'output' has data_type TYPE_FP16, but seqserve models compute "
+            "in float32: use TYPE_FP32");
+}
+
+TEST(CompleteModelConfig, CustomTensorNamesAreKept) {
+  auto model = Linear784();
+  auto serving = Complete("input [ { name: \"pixels\" } ] output [ { name: \"logits\" } ]", *model);
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  EXPECT_EQ(serving->input_name, "pixels");
+  EXPECT_EQ(serving->output_name, "logits");
+}
+
+TEST(CompleteModelConfig, InputDimsMustAgreeWithTheFirstModule) {
+  auto model = Linear784();
+  EXPECT_EQ(ErrorOf(Complete("max_batch_size: 8 input [ { dims: [ 100 ] } ]", *model)),
+            "config.pbtxt: input 'input' dims [100] do not match the dims [784] the first "
+            "module (Linear) implies");
+  auto free = Complete("max_batch_size: 8 input [ { dims: [ -1 ] } ]", *model);
+  ASSERT_TRUE(free.ok()) << free.status();
+  EXPECT_EQ(free->input_dims, (Shape{784}));  // the model knows better than "any"
+
+  auto seed = Seed();
+  EXPECT_EQ(ErrorOf(Complete("max_batch_size: 8 input [ { dims: [ 1, 28 ] } ]", *seed)),
+            "config.pbtxt: input 'input' dims [1, 28] have 2 dims, but the first module "
+            "(Conv2d) takes 3: [1, -1, -1] (the batch dim is not part of dims when "
+            "max_batch_size > 0)");
+  EXPECT_THAT(ErrorOf(Complete("max_batch_size: 8 input [ { dims: [ 3, 28, 28 ] } ]", *seed)),
+              HasSubstr("dims [3, 28, 28] do not match the dims [1, -1, -1]"));
+  auto refined = Complete("max_batch_size: 8 input [ { dims: [ -1, 28, 28 ] } ]", *seed);
+  ASSERT_TRUE(refined.ok()) << refined.status();
+  EXPECT_EQ(refined->input_dims, (Shape{1, 28, 28}));
+  EXPECT_EQ(refined->output_dims, (Shape{64, 20, 20}));
+}
+
+TEST(CompleteModelConfig, WithoutBatchingDimsMayCarryALeadingBatchDim) {
+  auto seed = Seed();
+  auto serving = Complete("input [ { dims: [ -1, 1, 28, 28 ] } ]", *seed);
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  EXPECT_EQ(serving->input_dims, (Shape{-1, 1, 28, 28}));
+  EXPECT_EQ(serving->output_dims, (Shape{-1, 64, 20, 20}));
+  auto unbatched = Complete("input [ { dims: [ 1, 28, 28 ] } ]", *seed);
+  ASSERT_TRUE(unbatched.ok()) << unbatched.status();
+  EXPECT_EQ(unbatched->output_dims, (Shape{64, 20, 20}));
+}
+
+TEST(CompleteModelConfig, InputDimsAreInferredFromTheFirstModule) {
+  auto seed = Seed();
+  auto serving = CompleteModelConfig({}, "seed", false, *seed, 2);
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  EXPECT_EQ(serving->input_dims, (Shape{1, -1, -1}));
+  // The spatial dims follow the free input size; the channels do not.
+  EXPECT_EQ(serving->output_dims, (Shape{64, -1, -1}));
+  EXPECT_EQ(Dims(serving->config.output(0).dims()), (Shape{64, -1, -1}));
+}
+
+TEST(CompleteModelConfig, OutputDimsAreFixedWhenThePoolingMakesThemSo) {
+  auto model = MakeModel(
+      "nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2), "
+      "nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))",
+      {{"0.weight", {8, 3, 3, 3}}, {"0.bias", {8}}, {"5.weight", {4, 8}}, {"5.bias", {4}}});
+  auto serving = CompleteModelConfig({}, "m", false, *model, 2);
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  EXPECT_EQ(serving->input_dims, (Shape{3, -1, -1}));
+  EXPECT_EQ(serving->output_dims, (Shape{4}));
+}
+
+TEST(CompleteModelConfig, InputDimsAreRequiredWhenTheModelImpliesNone) {
+  auto relu = MakeModel("nn.Sequential(nn.ReLU())", {});
+  EXPECT_EQ(ErrorOf(CompleteModelConfig({}, "m", false, *relu, 2)),
+            "config.pbtxt: input dims are required because the first module (ReLU) does not "
+            "imply an input shape");
+  auto dropout_first = MakeModel("nn.Sequential(nn.Dropout(), nn.Flatten())", {});
+  EXPECT_THAT(ErrorOf(Complete("max_batch_size: 4", *dropout_first)),
+              HasSubstr("because the first module (Flatten) does not imply"));
+  auto given = Complete("max_batch_size: 4 input [ { dims: [ 8 ] } ]", *relu);
+  ASSERT_TRUE(given.ok()) << given.status();
+  EXPECT_EQ(given->output_dims, (Shape{8}));
+}
+
+TEST(CompleteModelConfig, ConcreteDimsMustFitEveryModule) {
+  auto seed = Seed();
+  std::string error = ErrorOf(Complete("max_batch_size: 2 input [ { dims: [ 1, 6, 6 ] } ]", *seed));
+  EXPECT_THAT(error, HasSubstr("config.pbtxt: input 'input' dims [1, 6, 6] do not fit the "
+                               "model: "));
+  EXPECT_THAT(error, HasSubstr("(Conv2d)"));  // the engine names the module
+}
+
+TEST(CompleteModelConfig, FreeDimsThatNoSizeFitsNeedConcreteDims) {
+  // LeNet's Linear(400) takes only 28x28 images, which the Conv2d in front does not imply.
+  auto lenet = Model::Load(fs::path(SEQSERVE_SOURCE_DIR) / "models/lenet/1");
+  ASSERT_TRUE(lenet.ok()) << lenet.status();
+  EXPECT_THAT(ErrorOf(CompleteModelConfig({}, "lenet", false, **lenet, 2)),
+              HasSubstr("config.pbtxt: input 'input' dims [1, -1, -1] leave sizes free (-1), "
+                        "but at most one of the sizes from 32 to 512 tried there fits the "
+                        "model (7 (Linear): expected"));
+}
+
+TEST(CompleteModelConfig, DimsMustBePositiveOrFree) {
+  auto model = Linear784();
+  EXPECT_EQ(ErrorOf(Complete("input [ { dims: [ 0, 784 ] } ]", *model)),
+            "config.pbtxt: input 'input' dims [0, 784] may hold only positive sizes and -1 "
+            "(any size)");
+  EXPECT_THAT(ErrorOf(Complete("input [ { dims: [ -2, 784 ] } ]", *model)),
+              HasSubstr("may hold only positive sizes"));
+}
+
+TEST(CompleteModelConfig, OutputDimsMustAgreeWithTheModel) {
+  auto model = Linear784();
+  EXPECT_EQ(ErrorOf(Complete("max_batch_size: 4 output [ { dims: [ 20 ] } ]", *model)),
+            "config.pbtxt: output 'output' dims [20] do not match the model's output dims [10] "
+            "for input dims [784]");
+  EXPECT_THAT(ErrorOf(Complete("max_batch_size: 4 output [ { dims: [ 1, 10 ] } ]", *model)),
+              HasSubstr("dims [1, 10] do not match the model's output dims [10]"));
+  auto free = Complete("max_batch_size: 4 output [ { dims: [ -1 ] } ]", *model);
+  ASSERT_TRUE(free.ok()) << free.status();
+  EXPECT_EQ(Dims(free->config.output(0).dims()), (Shape{10}));
+}
+
+TEST(CompleteModelConfig, BatchingNeedsTheBatchDimToSurvive) {
+  // Flatten(0) folds the batch into the features: rows of different requests would mix.
+  auto model = MakeModel("nn.Sequential(nn.Flatten(0), nn.Linear(784, 10))",
+                         {{"1.weight", {10, 784}}, {"1.bias", {10}}});
+  EXPECT_THAT(ErrorOf(Complete("max_batch_size: 4 input [ { dims: [ 784 ] } ]", *model)),
+              HasSubstr("max_batch_size is 4, so dim 0 of input 'input' is the batch dim, but "
+                        "the model does not keep it as dim 0 of its output"));
+  auto unbatched = Complete("input [ { dims: [ 784 ] } ]", *model);
+  EXPECT_TRUE(unbatched.ok()) << unbatched.status();
+}
+
+TEST(CompleteModelConfig, ImageFormats) {
+  auto seed = Seed();
+  EXPECT_THAT(
+      ErrorOf(Complete("max_batch_size: 2 input [ { format: FORMAT_NHWC dims: [ 1, -1, -1 ] } ]",
+                       *seed)),
+      HasSubstr("input 'input' has format FORMAT_NHWC, but PyTorch modules take channels first"));
+  EXPECT_TRUE(Complete("max_batch_size: 2 input [ { format: FORMAT_NCHW } ]", *seed).ok());
+  auto model = Linear784();
+  EXPECT_THAT(ErrorOf(Complete("max_batch_size: 2 input [ { format: FORMAT_NCHW } ]", *model)),
+              HasSubstr("has format FORMAT_NCHW, which needs dims (C, H, W), but its dims are "
+                        "[784]"));
+}
+
+// ---- Batching and queueing ---------------------------------------------------------------
+
+TEST(CompleteModelConfig, DynamicBatchingNeedsABatchDim) {
+  auto model = Linear784();
+  EXPECT_THAT(ErrorOf(Complete("dynamic_batching { }", *model)),
+              HasSubstr("config.pbtxt: dynamic_batching needs max_batch_size > 0"));
+  EXPECT_EQ(ErrorOf(Complete("max_batch_size: -1", *model)),
+            "config.pbtxt: max_batch_size must be >= 0, got -1");
+}
+
+TEST(CompleteModelConfig, DynamicBatchingMapsToTheScheduler) {
+  auto model = Linear784();
+  auto serving = Complete(R"(
+    max_batch_size: 64
+    dynamic_batching {
+      max_queue_delay_microseconds: 200
+      preferred_batch_size: [ 32, 16, 16 ]
+      default_queue_policy { max_queue_size: 1024 default_timeout_microseconds: 5000 }
+    })",
+                          *model);
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  const BatchPolicy& batching = serving->scheduler_options.batching;
+  EXPECT_EQ(batching.max_batch_size, 64);
+  EXPECT_EQ(batching.max_queue_delay_us, 200);
+  EXPECT_THAT(batching.preferred_batch_sizes, ElementsAre(16, 32));
+  EXPECT_EQ(batching.max_queue_size, 1024u);
+  EXPECT_EQ(serving->scheduler_options.default_timeout_us, 5000);
+  EXPECT_THAT(serving->config.dynamic_batching().preferred_batch_size(), ElementsAre(16, 32));
+  EXPECT_TRUE(serving->config.dynamic_batching().default_queue_policy().allow_timeout_override());
+}
+
+TEST(CompleteModelConfig, PreferredBatchSizesLieWithinMaxBatchSize) {
+  auto model = Linear784();
+  EXPECT_EQ(
+      ErrorOf(Complete("max_batch_size: 8 dynamic_batching { preferred_batch_size: 16 }", *model)),
+      "config.pbtxt: dynamic_batching preferred_batch_size 16 is outside [1, "
+      "max_batch_size 8]");
+  EXPECT_THAT(
+      ErrorOf(Complete("max_batch_size: 8 dynamic_batching { preferred_batch_size: 0 }", *model)),
+      HasSubstr("preferred_batch_size 0 is outside [1, max_batch_size 8]"));
+  EXPECT_THAT(
+      ErrorOf(Complete("max_batch_size: 8 dynamic_batching { preferred_batch_size: -4 }", *model)),
+      HasSubstr("preferred_batch_size -4 is outside"));
+}
+
+TEST(CompleteModelConfig, QueuePolicyLimits) {
+  auto model = Linear784();
+  EXPECT_THAT(ErrorOf(Complete("max_batch_size: 8 dynamic_batching { "
+                               "max_queue_delay_microseconds: 18446744073709551615 }",
+                               *model)),
+              HasSubstr("max_queue_delay_microseconds 18446744073709551615 is beyond"));
+  EXPECT_THAT(ErrorOf(Complete("max_batch_size: 8 dynamic_batching { default_queue_policy { "
+                               "timeout_action: DELAY } }",
+                               *model)),
+              HasSubstr("timeout_action DELAY is not supported by seqserve"));
+  EXPECT_THAT(ErrorOf(Complete("max_batch_size: 8 dynamic_batching { default_queue_policy { "
+                               "allow_timeout_override: false } }",
+                               *model)),
+              HasSubstr("allow_timeout_override: false is not supported by seqserve"));
+  EXPECT_TRUE(Complete("max_batch_size: 8 dynamic_batching { default_queue_policy { "
+                       "timeout_action: REJECT allow_timeout_override: true } }",
+                       *model)
+                  .ok());
+}
+
+// ---- Workers -----------------------------------------------------------------------------
+
+TEST(CompleteModelConfig, InstanceGroupsRunOnTheCpu) {
+  auto model = Linear784();
+  EXPECT_EQ(ErrorOf(Complete("instance_group [ { name: \"g\" kind: KIND_GPU } ]", *model)),
+            "config.pbtxt: instance_group 'g' has kind KIND_GPU, but seqserve runs models on the "
+            "CPU only: use KIND_CPU");
+  EXPECT_THAT(ErrorOf(Complete("instance_group [ { kind: KIND_MODEL } ]", *model)),
+              HasSubstr("instance_group 'm_0' has kind KIND_MODEL"));
+  EXPECT_EQ(ErrorOf(Complete("instance_group [ { count: -1 } ]", *model)),
+            "config.pbtxt: instance_group 'm_0' count must be >= 1, got -1");
+}
+
+TEST(CompleteModelConfig, InstanceGroupCountsAddUp) {
+  auto model = Linear784();
+  auto serving =
+      Complete("instance_group [ { count: 2 kind: KIND_CPU }, { kind: KIND_AUTO } ]", *model, 8);
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  EXPECT_EQ(serving->scheduler_options.instance_count, 3);  // a group without count has 1
+  EXPECT_EQ(serving->config.instance_group(0).name(), "m_0");
+  EXPECT_EQ(serving->config.instance_group(1).name(), "m_1");
+  EXPECT_EQ(serving->config.instance_group(1).count(), 1);
+  EXPECT_EQ(serving->config.instance_group(1).kind(), inference::ModelInstanceGroup::KIND_CPU);
+  EXPECT_THAT(serving->warnings, IsEmpty());
+
+  EXPECT_EQ(ErrorOf(Complete("instance_group [ { count: 5000 } ]", *model)),
+            "config.pbtxt: instance_group counts add up to 5000 workers; at most 4096 are "
+            "allowed");
+}
+
+TEST(CompleteModelConfig, OversubscriptionIsKeptButWarned) {
+  auto model =
+      MakeModel("nn.Sequential(nn.Linear(784, 10))", {{"0.weight", {10, 784}}, {"0.bias", {10}}},
+                ModelOptions{.num_threads = 2});
+  auto serving = Complete("intra_op_threads: 2 instance_group [ { count: 8 } ]", *model, 4);
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  EXPECT_EQ(serving->scheduler_options.instance_count, 8);
+  EXPECT_THAT(serving->warnings,
+              ElementsAre("8 workers x 2 intra_op_threads = 16 threads exceed the 4 CPUs this "
+                          "process may use; they will contend for cores"));
+}
+
+TEST(CompleteModelConfig, IntraOpThreads) {
+  auto model = Linear784();
+  EXPECT_EQ(ErrorOf(Complete("intra_op_threads: -1", *model)),
+            "config.pbtxt: intra_op_threads must be >= 1, got -1");
+  // A model loaded with other thread settings than the config's is an integration slip.
+  auto mismatched = Complete("intra_op_threads: 3", *model, 8);
+  ASSERT_TRUE(mismatched.ok()) << mismatched.status();
+  EXPECT_THAT(mismatched->warnings,
+              ElementsAre(HasSubstr("the model was loaded with 1 threads per execution, but "
+                                    "intra_op_threads is 3")));
+  auto options = ModelOptionsFromConfig(Parse("intra_op_threads: 3"));
+  ASSERT_TRUE(options.ok());
+  EXPECT_EQ(options->num_threads, 3);
+  EXPECT_EQ(ModelOptionsFromConfig({})->num_threads, 1);
+}
+
+// ---- Versions ----------------------------------------------------------------------------
+
+TEST(CompleteModelConfig, VersionPolicies) {
+  auto model = Linear784();
+  auto latest = Complete("version_policy { latest { num_versions: 2 } }", *model);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->version_policy.kind, VersionPolicy::Kind::kLatest);
+  EXPECT_EQ(latest->version_policy.num_versions, 2);
+  auto all = Complete("version_policy { all { } }", *model);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->version_policy.kind, VersionPolicy::Kind::kAll);
+  auto specific = Complete("version_policy { specific { versions: [ 3, 1, 3 ] } }", *model);
+  ASSERT_TRUE(specific.ok()) << specific.status();
+  EXPECT_EQ(specific->version_policy.kind, VersionPolicy::Kind::kSpecific);
+  EXPECT_THAT(specific->version_policy.versions, ElementsAre(1, 3));
+  EXPECT_THAT(specific->config.version_policy().specific().versions(), ElementsAre(1, 3));
+
+  EXPECT_EQ(ErrorOf(Complete("version_policy { latest { } }", *model)),
+            "config.pbtxt: version_policy latest needs num_versions >= 1");
+  EXPECT_EQ(ErrorOf(Complete("version_policy { specific { } }", *model)),
+            "config.pbtxt: version_policy specific lists no versions");
+  EXPECT_THAT(ErrorOf(Complete("version_policy { specific { versions: 0 } }", *model)),
+              HasSubstr("specific version 0 is not a version"));
+}
+
+TEST(VersionPolicy, SelectsFromTheVersionsOnDisk) {
+  const std::vector<int64_t> on_disk = {5, 1, 2};
+  EXPECT_THAT((VersionPolicy{}.Select(on_disk)), ElementsAre(5));
+  EXPECT_THAT((VersionPolicy{VersionPolicy::Kind::kLatest, 2, {}}.Select(on_disk)),
+              ElementsAre(2, 5));
+  EXPECT_THAT((VersionPolicy{VersionPolicy::Kind::kLatest, 9, {}}.Select(on_disk)),
+              ElementsAre(1, 2, 5));
+  EXPECT_THAT((VersionPolicy{VersionPolicy::Kind::kAll, 0, {}}.Select(on_disk)),
+              ElementsAre(1, 2, 5));
+  EXPECT_THAT((VersionPolicy{VersionPolicy::Kind::kSpecific, 0, {1, 3}}.Select(on_disk)),
+              ElementsAre(1));
+  EXPECT_THAT(VersionPolicy{}.Select({}), IsEmpty());
+}
+
+// ---- The bundled repository --------------------------------------------------------------
+
+struct Bundled {
+  std::string name;
+  int64_t max_batch_size;
+  Shape input_dims;
+  Shape output_dims;
+};
+
+TEST(CompleteModelConfig, BundledModelsParseAndComplete) {
+  for (const Bundled& expected : {
+           Bundled{"lenet", 64, {1, 28, 28}, {10}},
+           Bundled{"mlp", 128, {1, 28, 28}, {10}},
+           Bundled{"seed", 32, {1, -1, -1}, {64, -1, -1}},
+       }) {
+    SCOPED_TRACE(expected.name);
+    const fs::path dir = fs::path(SEQSERVE_SOURCE_DIR) / "models" / expected.name;
+    auto config = ParseModelConfig(dir / "config.pbtxt");
+    ASSERT_TRUE(config.ok()) << config.status();
+    auto options = ModelOptionsFromConfig(*config);
+    ASSERT_TRUE(options.ok()) << options.status();
+    auto model = Model::Load(dir / "1", *options);
+    ASSERT_TRUE(model.ok()) << model.status();
+    auto serving = CompleteModelConfig(*config, expected.name, true, **model, 2);
+    ASSERT_TRUE(serving.ok()) << serving.status();
+    EXPECT_EQ(serving->max_batch_size, expected.max_batch_size);
+    EXPECT_EQ(serving->input_dims, expected.input_dims);
+    EXPECT_EQ(serving->output_dims, expected.output_dims);
+    EXPECT_TRUE(serving->config.has_dynamic_batching());
+    EXPECT_GT(serving->scheduler_options.batching.max_queue_delay_us, 0);
+    EXPECT_EQ(serving->scheduler_options.instance_count, 2);
+    EXPECT_THAT(serving->warnings, IsEmpty());
+  }
+}
+
+}  // namespace
+}  // namespace seqserve
