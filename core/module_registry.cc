@@ -7,6 +7,7 @@
 #include "core/modules/linear.h"
 // module headers
 #include "core/modules/adaptive_pooling.h"
+#include "core/modules/lp_pooling.h"
 #include "core/modules/pooling.h"
 #include "core/modules/prelu.h"
 #include "core/modules/reshape.h"
@@ -35,6 +36,13 @@ constexpr std::pair<std::string_view, ModuleFactory> kModules[] = {
     {"AdaptiveAvgPool1d", &MakeAdaptiveAvgPool1d},
     {"AdaptiveAvgPool2d", &MakeAdaptiveAvgPool2d},
     {"AdaptiveMaxPool2d", &MakeAdaptiveMaxPool2d},
+    {"MaxPool3d", &MakeMaxPool3d},
+    {"AvgPool3d", &MakeAvgPool3d},
+    {"LPPool1d", &MakeLPPool1d},
+    {"LPPool2d", &MakeLPPool2d},
+    {"AdaptiveAvgPool3d", &MakeAdaptiveAvgPool3d},
+    {"AdaptiveMaxPool1d", &MakeAdaptiveMaxPool1d},
+    {"AdaptiveMaxPool3d", &MakeAdaptiveMaxPool3d},
     {"Flatten", &MakeFlatten},
     {"Unflatten", &MakeUnflatten},
     {"Softmax", &MakeSoftmax},
