@@ -8,6 +8,7 @@
 // module headers
 #include "core/modules/adaptive_pooling.h"
 #include "core/modules/lp_pooling.h"
+#include "core/modules/padding.h"
 #include "core/modules/pooling.h"
 #include "core/modules/prelu.h"
 #include "core/modules/reshape.h"
@@ -43,6 +44,21 @@ constexpr std::pair<std::string_view, ModuleFactory> kModules[] = {
     {"AdaptiveAvgPool3d", &MakeAdaptiveAvgPool3d},
     {"AdaptiveMaxPool1d", &MakeAdaptiveMaxPool1d},
     {"AdaptiveMaxPool3d", &MakeAdaptiveMaxPool3d},
+    {"ZeroPad1d", &MakeZeroPad1d},
+    {"ZeroPad2d", &MakeZeroPad2d},
+    {"ZeroPad3d", &MakeZeroPad3d},
+    {"ConstantPad1d", &MakeConstantPad1d},
+    {"ConstantPad2d", &MakeConstantPad2d},
+    {"ConstantPad3d", &MakeConstantPad3d},
+    {"ReflectionPad1d", &MakeReflectionPad1d},
+    {"ReflectionPad2d", &MakeReflectionPad2d},
+    {"ReflectionPad3d", &MakeReflectionPad3d},
+    {"ReplicationPad1d", &MakeReplicationPad1d},
+    {"ReplicationPad2d", &MakeReplicationPad2d},
+    {"ReplicationPad3d", &MakeReplicationPad3d},
+    {"CircularPad1d", &MakeCircularPad1d},
+    {"CircularPad2d", &MakeCircularPad2d},
+    {"CircularPad3d", &MakeCircularPad3d},
     {"Flatten", &MakeFlatten},
     {"Unflatten", &MakeUnflatten},
     {"Softmax", &MakeSoftmax},
