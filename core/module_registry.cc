@@ -7,6 +7,7 @@
 #include "core/modules/linear.h"
 // module headers
 #include "core/modules/adaptive_pooling.h"
+#include "core/modules/fold.h"
 #include "core/modules/lp_pooling.h"
 #include "core/modules/padding.h"
 #include "core/modules/pooling.h"
@@ -68,6 +69,10 @@ constexpr std::pair<std::string_view, ModuleFactory> kModules[] = {
     {"Conv2d", &MakeConv2d},
     {"ConvTranspose1d", &MakeConvTranspose1d},
     {"ConvTranspose2d", &MakeConvTranspose2d},
+    {"Conv3d", &MakeConv3d},
+    {"ConvTranspose3d", &MakeConvTranspose3d},
+    {"Unfold", &MakeUnfold},
+    {"Fold", &MakeFold},
     {"BatchNorm1d", &MakeBatchNorm1d},
     {"BatchNorm2d", &MakeBatchNorm2d},
     {"LayerNorm", &MakeLayerNorm},
