@@ -7,6 +7,9 @@
 #include "core/modules/linear.h"
 // module headers
 #include "core/modules/adaptive_pooling.h"
+#include "core/modules/fold.h"
+#include "core/modules/lp_pooling.h"
+#include "core/modules/padding.h"
 #include "core/modules/pooling.h"
 #include "core/modules/prelu.h"
 #include "core/modules/reshape.h"
@@ -35,6 +38,28 @@ constexpr std::pair<std::string_view, ModuleFactory> kModules[] = {
     {"AdaptiveAvgPool1d", &MakeAdaptiveAvgPool1d},
     {"AdaptiveAvgPool2d", &MakeAdaptiveAvgPool2d},
     {"AdaptiveMaxPool2d", &MakeAdaptiveMaxPool2d},
+    {"MaxPool3d", &MakeMaxPool3d},
+    {"AvgPool3d", &MakeAvgPool3d},
+    {"LPPool1d", &MakeLPPool1d},
+    {"LPPool2d", &MakeLPPool2d},
+    {"AdaptiveAvgPool3d", &MakeAdaptiveAvgPool3d},
+    {"AdaptiveMaxPool1d", &MakeAdaptiveMaxPool1d},
+    {"AdaptiveMaxPool3d", &MakeAdaptiveMaxPool3d},
+    {"ZeroPad1d", &MakeZeroPad1d},
+    {"ZeroPad2d", &MakeZeroPad2d},
+    {"ZeroPad3d", &MakeZeroPad3d},
+    {"ConstantPad1d", &MakeConstantPad1d},
+    {"ConstantPad2d", &MakeConstantPad2d},
+    {"ConstantPad3d", &MakeConstantPad3d},
+    {"ReflectionPad1d", &MakeReflectionPad1d},
+    {"ReflectionPad2d", &MakeReflectionPad2d},
+    {"ReflectionPad3d", &MakeReflectionPad3d},
+    {"ReplicationPad1d", &MakeReplicationPad1d},
+    {"ReplicationPad2d", &MakeReplicationPad2d},
+    {"ReplicationPad3d", &MakeReplicationPad3d},
+    {"CircularPad1d", &MakeCircularPad1d},
+    {"CircularPad2d", &MakeCircularPad2d},
+    {"CircularPad3d", &MakeCircularPad3d},
     {"Flatten", &MakeFlatten},
     {"Unflatten", &MakeUnflatten},
     {"Softmax", &MakeSoftmax},
@@ -44,6 +69,10 @@ constexpr std::pair<std::string_view, ModuleFactory> kModules[] = {
     {"Conv2d", &MakeConv2d},
     {"ConvTranspose1d", &MakeConvTranspose1d},
     {"ConvTranspose2d", &MakeConvTranspose2d},
+    {"Conv3d", &MakeConv3d},
+    {"ConvTranspose3d", &MakeConvTranspose3d},
+    {"Unfold", &MakeUnfold},
+    {"Fold", &MakeFold},
     {"BatchNorm1d", &MakeBatchNorm1d},
     {"BatchNorm2d", &MakeBatchNorm2d},
     {"LayerNorm", &MakeLayerNorm},

@@ -8,7 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/module_args.h"
-#include "core/modules/pooling.h"
+#include "core/modules/pool_common.h"
+#include "core/modules/pool_kernels.h"
 #include "common/status_macros.h"
 
 namespace seqserve {
@@ -19,7 +20,8 @@ struct AdaptiveOptions {
   PoolKind kind = PoolKind::kAvg;
   // One entry per spatial axis; nullopt keeps the input's size (PyTorch's None).
   std::vector<std::optional<int64_t>> output_size;
-  // adaptive_max_pool2d also rejects an empty channel dim when batched.
+  // Besides the spatial dims, ATen rejects an empty channel dim when batched (the max
+  // pools, and the 3-d average pool).
   bool nonzero_batched_channels = false;
 };
 
@@ -35,9 +37,17 @@ class AdaptivePool : public Module {
     for (size_t i = ok ? in.size() - rank : 0; ok && i < in.size(); ++i) ok = in[i] != 0;
     if (ok && o_.nonzero_batched_channels && in.size() == rank + 2) ok = in[1] != 0;
     if (!ok) {
-      std::string expected =
-          rank == 1 ? "2D (C, L) or 3D (N, C, L) input with non-zero L"
-                    : "3D (C, H, W) or 4D (N, C, H, W) input with non-zero H and W";
+      std::vector<std::string> names;
+      for (size_t a = 0; a < rank; ++a) {
+        names.emplace_back(PoolAxisName(static_cast<int>(rank), a));
+      }
+      std::string expected = absl::StrCat(PoolInputRanks(static_cast<int>(rank)), " with non-zero ");
+      if (rank == 1) {
+        absl::StrAppend(&expected, names[0]);
+      } else {
+        absl::StrAppend(&expected, absl::StrJoin(names.begin(), names.end() - 1, ", "), " and ",
+                        names.back());
+      }
       if (o_.nonzero_batched_channels) absl::StrAppend(&expected, " (and C when batched)");
       return absl::InvalidArgumentError(
           absl::StrCat("expected ", expected, ", got ", ShapeToString(in)));
@@ -65,6 +75,10 @@ class AdaptivePool : public Module {
     return flops;
   }
 
+  std::optional<Shape> InputDims() const override {
+    return Shape(o_.output_size.size() + 1, -1);
+  }
+
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,
                                     const Fusion& /*fusion*/) const override {
     SEQ_ASSIGN_OR_RETURN(Shape out_shape, OutputShape(in.shape));
@@ -72,8 +86,7 @@ class AdaptivePool : public Module {
     std::vector<PoolWindows> windows;
     bool uniform = true;
     OneDnnPooling pool;
-    pool.algorithm = o_.kind == PoolKind::kMax ? dnnl::algorithm::pooling_max
-                                                : dnnl::algorithm::pooling_avg_exclude_padding;
+    pool.algorithm = dnnl::algorithm::pooling_avg_exclude_padding;
     for (size_t a = 0; a < rank; ++a) {
       const size_t d = in.shape.size() - rank + a;
       const int64_t in_size = in.shape[d];
@@ -87,7 +100,8 @@ class AdaptivePool : public Module {
       pool.padding.push_back(0);
     }
     if (in.shape == out_shape) return in;
-    if (uniform) return AddOneDnnPooling(builder, in, pool, out_shape);
+    // oneDNN's max pooling drops NaN and answers -FLT_MAX for bins of -inf.
+    if (uniform && o_.kind == PoolKind::kAvg) return AddOneDnnPooling(builder, in, pool, out_shape);
     return AddWindowPooling(builder, in, o_.kind, windows, out_shape);
   }
 
@@ -107,12 +121,19 @@ absl::Status CheckPositive(const ModuleArgs& args, const std::vector<int64_t>& s
   return absl::OkStatus();
 }
 
-// An int for both axes, or a tuple/list of two entries, each an int or None.
-absl::StatusOr<std::vector<std::optional<int64_t>>> OutputSize2d(const ModuleArgs& args) {
+// An int for every axis, or a tuple/list of `rank` entries, each an int or None (2-d and
+// 3-d), or an int or a tuple of one int (1-d).
+absl::StatusOr<std::vector<std::optional<int64_t>>> OutputSize(const ModuleArgs& args,
+                                                               size_t rank) {
+  if (rank == 1) {
+    SEQ_ASSIGN_OR_RETURN(std::vector<int64_t> size, args.IntTuple("output_size", 1));
+    SEQ_RETURN_IF_ERROR(CheckPositive(args, size));
+    return std::vector<std::optional<int64_t>>{size[0]};
+  }
   const SeqValue& v = args.Get("output_size");
   if (v.kind == SeqValue::Kind::kInt) {
-    SEQ_RETURN_IF_ERROR(CheckPositive(args, {v.int_value, v.int_value}));
-    return std::vector<std::optional<int64_t>>(2, v.int_value);
+    SEQ_RETURN_IF_ERROR(CheckPositive(args, std::vector<int64_t>(rank, v.int_value)));
+    return std::vector<std::optional<int64_t>>(rank, v.int_value);
   }
   const bool sequence = v.kind == SeqValue::Kind::kTuple || v.kind == SeqValue::Kind::kList;
   std::vector<std::optional<int64_t>> sizes;
@@ -128,9 +149,9 @@ absl::StatusOr<std::vector<std::optional<int64_t>>> OutputSize2d(const ModuleArg
       break;
     }
   }
-  if (!sequence || sizes.size() != 2 || v.items.size() != 2) {
+  if (!sequence || sizes.size() != rank || v.items.size() != rank) {
     return args.Error("output_size",
-                      absl::StrCat("expected an int or a tuple of 2 ints or Nones, got ",
+                      absl::StrCat("expected an int or a tuple of ", rank, " ints or Nones, got ",
                                    v.Describe(),
                                    sequence ? absl::StrCat(" of ", v.items.size()) : ""));
   }
@@ -138,24 +159,18 @@ absl::StatusOr<std::vector<std::optional<int64_t>>> OutputSize2d(const ModuleArg
   return sizes;
 }
 
-absl::StatusOr<std::unique_ptr<Module>> MakeAdaptive2d(const SeqCall& call, std::string_view file,
-                                                       std::string type, PoolKind kind) {
+absl::StatusOr<std::unique_ptr<Module>> MakeAdaptive(const SeqCall& call, std::string_view file,
+                                                     std::string type, PoolKind kind,
+                                                     size_t rank) {
   std::vector<ArgSpec> signature = {Required("output_size")};
   if (kind == PoolKind::kMax) signature.push_back(Default("return_indices", BoolValue(false)));
   SEQ_ASSIGN_OR_RETURN(ModuleArgs args, ModuleArgs::Bind(call, type, signature, file));
   AdaptiveOptions options;
   options.type = std::move(type);
   options.kind = kind;
-  options.nonzero_batched_channels = kind == PoolKind::kMax;
-  SEQ_ASSIGN_OR_RETURN(options.output_size, OutputSize2d(args));
-  if (kind == PoolKind::kMax) {
-    SEQ_ASSIGN_OR_RETURN(bool return_indices, args.Bool("return_indices"));
-    if (return_indices) {
-      return args.Error("return_indices",
-                        "return_indices=True makes the module return (output, indices), which "
-                        "a Sequential cannot pass to the next module");
-    }
-  }
+  options.nonzero_batched_channels = kind == PoolKind::kMax || rank == 3;
+  SEQ_ASSIGN_OR_RETURN(options.output_size, OutputSize(args, rank));
+  if (kind == PoolKind::kMax) SEQ_RETURN_IF_ERROR(RejectReturnIndices(args));
   return std::make_unique<AdaptivePool>(std::move(options));
 }
 
@@ -163,25 +178,32 @@ absl::StatusOr<std::unique_ptr<Module>> MakeAdaptive2d(const SeqCall& call, std:
 
 absl::StatusOr<std::unique_ptr<Module>> MakeAdaptiveAvgPool1d(const SeqCall& call,
                                                               std::string_view file) {
-  SEQ_ASSIGN_OR_RETURN(ModuleArgs args, ModuleArgs::Bind(call, "AdaptiveAvgPool1d",
-                                                         {Required("output_size")}, file));
-  SEQ_ASSIGN_OR_RETURN(std::vector<int64_t> size, args.IntTuple("output_size", 1));
-  SEQ_RETURN_IF_ERROR(CheckPositive(args, size));
-  AdaptiveOptions options;
-  options.type = "AdaptiveAvgPool1d";
-  options.kind = PoolKind::kAvg;
-  options.output_size = {size[0]};
-  return std::make_unique<AdaptivePool>(std::move(options));
+  return MakeAdaptive(call, file, "AdaptiveAvgPool1d", PoolKind::kAvg, 1);
 }
 
 absl::StatusOr<std::unique_ptr<Module>> MakeAdaptiveAvgPool2d(const SeqCall& call,
                                                               std::string_view file) {
-  return MakeAdaptive2d(call, file, "AdaptiveAvgPool2d", PoolKind::kAvg);
+  return MakeAdaptive(call, file, "AdaptiveAvgPool2d", PoolKind::kAvg, 2);
+}
+
+absl::StatusOr<std::unique_ptr<Module>> MakeAdaptiveAvgPool3d(const SeqCall& call,
+                                                              std::string_view file) {
+  return MakeAdaptive(call, file, "AdaptiveAvgPool3d", PoolKind::kAvg, 3);
+}
+
+absl::StatusOr<std::unique_ptr<Module>> MakeAdaptiveMaxPool1d(const SeqCall& call,
+                                                              std::string_view file) {
+  return MakeAdaptive(call, file, "AdaptiveMaxPool1d", PoolKind::kMax, 1);
 }
 
 absl::StatusOr<std::unique_ptr<Module>> MakeAdaptiveMaxPool2d(const SeqCall& call,
                                                               std::string_view file) {
-  return MakeAdaptive2d(call, file, "AdaptiveMaxPool2d", PoolKind::kMax);
+  return MakeAdaptive(call, file, "AdaptiveMaxPool2d", PoolKind::kMax, 2);
+}
+
+absl::StatusOr<std::unique_ptr<Module>> MakeAdaptiveMaxPool3d(const SeqCall& call,
+                                                              std::string_view file) {
+  return MakeAdaptive(call, file, "AdaptiveMaxPool3d", PoolKind::kMax, 3);
 }
 
 }  // namespace seqserve

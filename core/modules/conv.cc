@@ -89,8 +89,8 @@ class Conv : public Module {
   }
 
   // Unbatched (C, *spatial) output has its channels on axis 0, where no BatchNorm
-  // normalises (BatchNorm2d rejects 3D input, BatchNorm1d reads (C, L) as (N, C)); only
-  // activations fuse then.
+  // normalises (BatchNorm2d rejects 3D input, BatchNorm1d reads (C, L) as (N, C), and
+  // BatchNorm2d reads (C, D, H, W) as (N, C, H, W)); only activations fuse then.
   int FusableChannelAxis(const Shape& in) const override {
     return IsBatched(in, c_.spatial_dims) ? 1 : 0;
   }
@@ -246,6 +246,10 @@ absl::StatusOr<std::unique_ptr<Module>> MakeConv1d(const SeqCall& call, std::str
 
 absl::StatusOr<std::unique_ptr<Module>> MakeConv2d(const SeqCall& call, std::string_view file) {
   return MakeConv(call, file, "Conv2d", 2);
+}
+
+absl::StatusOr<std::unique_ptr<Module>> MakeConv3d(const SeqCall& call, std::string_view file) {
+  return MakeConv(call, file, "Conv3d", 3);
 }
 
 }  // namespace seqserve

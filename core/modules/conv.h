@@ -1,4 +1,4 @@
-// torch.nn.Conv1d and Conv2d (one N-d implementation) on (N, C, *spatial) or unbatched
+// torch.nn.Conv1d, Conv2d and Conv3d (one N-d implementation) on (N, C, *spatial) or unbatched
 // (C, *spatial) input: a oneDNN direct convolution with layouts chosen by oneDNN (blocked
 // activations stay blocked from one convolution to the next), weights reordered once into
 // the layout it prefers, a following BatchNorm folded into weights and bias, and
@@ -17,5 +17,6 @@ namespace seqserve {
 
 absl::StatusOr<std::unique_ptr<Module>> MakeConv1d(const SeqCall& call, std::string_view file);
 absl::StatusOr<std::unique_ptr<Module>> MakeConv2d(const SeqCall& call, std::string_view file);
+absl::StatusOr<std::unique_ptr<Module>> MakeConv3d(const SeqCall& call, std::string_view file);
 
 }  // namespace seqserve

@@ -110,6 +110,7 @@ dnnl::memory::format_tag BlockedTag(int spatial_dims) {
   const auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
   const bool wide = (isa & avx512) == avx512;
   if (spatial_dims == 1) return wide ? tag::nCw16c : tag::nCw8c;
+  if (spatial_dims == 3) return wide ? tag::nCdhw16c : tag::nCdhw8c;
   return wide ? tag::nChw16c : tag::nChw8c;
 }
 

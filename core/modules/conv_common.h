@@ -1,4 +1,4 @@
-// What Conv1d/Conv2d and ConvTranspose1d/ConvTranspose2d share: binding their common
+// What Conv1d/2d/3d and ConvTranspose1d/2d/3d share: binding their common
 // constructor arguments with PyTorch's checks, the input-rank and channel checks of their
 // forward, the batched view oneDNN computes on, and the weight cache key that tells a
 // folded BatchNorm apart. Stateless functions; thread-safe.
@@ -20,7 +20,8 @@
 namespace seqserve {
 
 // The arguments every convolution has, validated. Spatial vectors have one entry per
-// spatial dim (1 for Conv1d, 2 for Conv2d), in PyTorch's order (height, width).
+// spatial dim (1 for Conv1d, 2 for Conv2d, 3 for Conv3d), in PyTorch's order (depth,
+// height, width).
 struct ConvArgs {
   int spatial_dims = 0;
   int64_t in_channels = 0;
@@ -57,7 +58,7 @@ dnnl::memory::dims BatchedDims(const Shape& shape, int spatial_dims);
 std::vector<int64_t> SpatialDims(const Shape& in, int spatial_dims);
 
 // The activation layout of oneDNN's blocked jit convolutions on this CPU: channels in
-// blocks of 16 with AVX-512 (nCw16c, nChw16c), of 8 otherwise (nCw8c, nChw8c).
+// blocks of 16 with AVX-512 (nCw16c, nChw16c, nCdhw16c), of 8 otherwise (nCw8c, ...).
 dnnl::memory::format_tag BlockedTag(int spatial_dims);
 
 // The primitive descriptor of `make_desc(src_md, dst_md)` (a function from memory descs

@@ -183,21 +183,30 @@ class ConvTranspose : public Module {
     Shape shape = {c_.in_channels, out_per_group};
     shape.insert(shape.end(), kernel.begin(), kernel.end());
     Tensor w(shape);
-    // Spatial sizes as (height, width); 1-d kernels have height 1.
-    const int64_t kh = c_.spatial_dims == 2 ? c_.kernel[0] : 1;
-    const int64_t kw = c_.kernel.back();
-    const int64_t grown_kh = c_.spatial_dims == 2 ? kernel[0] : 1;
-    const int64_t grown_kw = kernel.back();
+    int64_t taps = 1, grown_taps = 1;
+    for (int i = 0; i < c_.spatial_dims; ++i) {
+      taps *= c_.kernel[i];
+      grown_taps *= kernel[i];
+    }
+    // Where each of PyTorch's taps lands in the grown kernel (row-major in both).
+    std::vector<int64_t> grown_index(static_cast<size_t>(taps));
+    for (int64_t t = 0; t < taps; ++t) {
+      int64_t rest = t, index = 0, grown_stride = 1;
+      for (int i = c_.spatial_dims - 1; i >= 0; --i) {
+        index += (rest % c_.kernel[i]) * grown_stride;
+        rest /= c_.kernel[i];
+        grown_stride *= kernel[i];
+      }
+      grown_index[static_cast<size_t>(t)] = index;
+    }
     for (int64_t i = 0; i < c_.in_channels; ++i) {
       const int64_t group = i / in_per_group;
       for (int64_t oo = 0; oo < out_per_group; ++oo) {
         const float scale =
             fusion.affine != nullptr ? fusion.affine->scale[group * out_per_group + oo] : 1.f;
-        const float* from = weight_.data.data() + (i * out_per_group + oo) * kh * kw;
-        float* to = w.data.data() + (i * out_per_group + oo) * grown_kh * grown_kw;
-        for (int64_t y = 0; y < kh; ++y) {
-          for (int64_t x = 0; x < kw; ++x) to[y * grown_kw + x] = from[y * kw + x] * scale;
-        }
+        const float* from = weight_.data.data() + (i * out_per_group + oo) * taps;
+        float* to = w.data.data() + (i * out_per_group + oo) * grown_taps;
+        for (int64_t t = 0; t < taps; ++t) to[grown_index[static_cast<size_t>(t)]] = from[t] * scale;
       }
     }
     return w;
@@ -270,6 +279,11 @@ absl::StatusOr<std::unique_ptr<Module>> MakeConvTranspose1d(const SeqCall& call,
 absl::StatusOr<std::unique_ptr<Module>> MakeConvTranspose2d(const SeqCall& call,
                                                             std::string_view file) {
   return MakeConvTranspose(call, file, "ConvTranspose2d", 2);
+}
+
+absl::StatusOr<std::unique_ptr<Module>> MakeConvTranspose3d(const SeqCall& call,
+                                                            std::string_view file) {
+  return MakeConvTranspose(call, file, "ConvTranspose3d", 3);
 }
 
 }  // namespace seqserve

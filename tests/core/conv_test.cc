@@ -362,7 +362,7 @@ TEST(Conv, PaddingModesPadAsFPad) {
 // takes unbatched input too, with the result of the batch of one. So unbatched sample k
 // must give PyTorch's batched answer for it.
 TEST(Conv, UnbatchedCircularPaddingGivesPyTorchsBatchedAnswer) {
-  for (const char* name : {"conv_circular", "conv1d_circular"}) {
+  for (const char* name : {"conv_circular", "conv1d_circular", "conv3d_circular"}) {
     const fs::path dir = fs::path(SEQSERVE_TEST_DATA_DIR) / "golden" / name;
     absl::StatusOr<std::shared_ptr<Model>> model = Model::Load(dir);
     ASSERT_TRUE(model.ok()) << model.status();

@@ -1,7 +1,8 @@
-// MaxPool1d/2d, AvgPool1d/2d and the adaptive pools: PyTorch's argument validation, shape
-// rules (ceil_mode, unbatched inputs, errors), FLOPs, and hand-derivable numerics for the
-// cases the plain-layout kernels compute (the PyTorch comparisons are the pool_* goldens
-// run by golden_test.cc).
+// MaxPool1d/2d/3d, AvgPool1d/2d/3d and the 2-d adaptive pools: PyTorch's argument
+// validation, shape rules (ceil_mode, unbatched inputs, errors), FLOPs, hand-derivable
+// numerics for the cases the window kernels compute, NaN and infinities as PyTorch treats
+// them, and the layouts pools run on (the PyTorch comparisons are the pool_* goldens run by
+// golden_test.cc; LPPool and the other adaptive pools have their own tests).
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -394,6 +395,183 @@ TEST(Pooling, PoolsAfterAConvolutionInItsBlockedLayout) {
   EXPECT_FALSE(Contains(steps, "(MaxPool2d) reorder")) << steps;
   EXPECT_FALSE(Contains(steps, "(AvgPool2d) reorder")) << steps;
   EXPECT_FALSE(Contains(steps, "(AdaptiveAvgPool2d) reorder")) << steps;
+}
+
+// ---------------------------------------------------------------------------------------
+// MaxPool3d and AvgPool3d
+
+TEST(Pooling3d, AcceptsPyTorchSignatures) {
+  for (const char* module : {
+           "nn.MaxPool3d(3)",
+           "nn.MaxPool3d((3, 2, 1), (2, 1, 1), (1, 1, 0), (1, 2, 1), False, True)",
+           "nn.MaxPool3d((2,), 2)",
+           "nn.MaxPool3d(kernel_size=2, stride=None, padding=1, dilation=3, "
+           "return_indices=False, ceil_mode=False)",
+           "nn.AvgPool3d(3, None, 1, True, False, 2)",
+           "nn.AvgPool3d(kernel_size=[2, 3, 2], stride=(), padding=(1, 1, 0), "
+           "count_include_pad=True, divisor_override=None)",
+       }) {
+    EXPECT_NE(MustLoad(module), nullptr) << module;
+  }
+}
+
+TEST(Pooling3d, RejectsWhatPyTorchRejects) {
+  EXPECT_TRUE(Contains(LoadError("nn.MaxPool3d(0)"),
+                       "MaxPool3d: argument 'kernel_size': kernel size should be greater than "
+                       "zero, but got kT: 0 kH: 0 kW: 0"));
+  EXPECT_TRUE(Contains(LoadError("nn.AvgPool3d(2, (1, 0, 1))"),
+                       "AvgPool3d: argument 'stride': stride should be greater than zero, but "
+                       "got dT: 1 dH: 0 dW: 1"));
+  EXPECT_TRUE(Contains(LoadError("nn.MaxPool3d(2, dilation=(1, 1, 0))"),
+                       "dilation should be greater than zero, but got dilationT: 1 dilationH: 1 "
+                       "dilationW: 0"));
+  // The 3-d pools compare the padding with the undilated kernel (pool3d_shape_check)...
+  EXPECT_TRUE(Contains(LoadError("nn.MaxPool3d(3, padding=2, dilation=2)"),
+                       "MaxPool3d: argument 'padding': pad should be at most half of kernel size "
+                       "(its dilation aside), but got pad=2, kernel_size=3 and dilation=2"));
+  // ...where the 2-d ones take the dilated one.
+  EXPECT_NE(MustLoad("nn.MaxPool2d(3, padding=2, dilation=2)"), nullptr);
+  EXPECT_TRUE(Contains(LoadError("nn.AvgPool3d(2, padding=2)"),
+                       "AvgPool3d: argument 'padding': pad should be at most half of effective "
+                       "kernel size"));
+  EXPECT_TRUE(Contains(LoadError("nn.AvgPool3d(2, divisor_override=0)"),
+                       "AvgPool3d: argument 'divisor_override': divisor must be not zero"));
+  EXPECT_TRUE(Contains(LoadError("nn.MaxPool3d(2, return_indices=True)"),
+                       "MaxPool3d: argument 'return_indices': return_indices=True makes the "
+                       "module return (output, indices)"));
+  EXPECT_TRUE(Contains(LoadError("nn.MaxPool3d((2, 2))"), "MaxPool3d: argument 'kernel_size'"));
+  EXPECT_TRUE(Contains(LoadError("nn.AvgPool3d(2, padding=(1, 1))"),
+                       "AvgPool3d: argument 'padding'"));
+}
+
+TEST(Pooling3d, OutputShapesFollowPyTorch) {
+  EXPECT_EQ(ShapeOf("nn.MaxPool3d(2)", {1, 3, 4, 6, 5}), "[1, 3, 2, 3, 2]");
+  EXPECT_EQ(ShapeOf("nn.MaxPool3d(2)", {3, 4, 5, 6}), "[3, 2, 2, 3]");
+  EXPECT_EQ(ShapeOf("nn.MaxPool3d(3, 2, 1, ceil_mode=True)", {1, 2, 6, 7, 8}), "[1, 2, 4, 4, 5]");
+  EXPECT_EQ(ShapeOf("nn.MaxPool3d((2, 3, 2), (1, 2, 1), 1, (2, 1, 3), ceil_mode=True)",
+                    {2, 5, 6, 7}),
+            "[2, 5, 4, 6]");
+  EXPECT_EQ(ShapeOf("nn.AvgPool3d(2, 1, 1, ceil_mode=True)", {1, 16, 3, 4, 4}),
+            "[1, 16, 4, 5, 5]");
+  // Max pooling takes an input smaller than its kernel when the padding makes up for it.
+  EXPECT_EQ(ShapeOf("nn.MaxPool3d(3, padding=1)", {1, 1, 2, 4, 4}), "[1, 1, 1, 2, 2]");
+  EXPECT_EQ(ShapeOf("nn.MaxPool3d(2)", {0, 2, 3, 3, 3}), "[0, 2, 1, 1, 1]");
+}
+
+TEST(Pooling3d, ShapeErrorsNameExpectedAndActual) {
+  EXPECT_EQ(ShapeOf("nn.MaxPool3d(2)", {3, 4, 5}),
+            "0 (MaxPool3d): expected 4D (C, D, H, W) or 5D (N, C, D, H, W) input with non-zero "
+            "C, D, H and W, got [3, 4, 5]");
+  EXPECT_EQ(ShapeOf("nn.AvgPool3d(2)", {2, 0, 3, 3, 3}),
+            "0 (AvgPool3d): expected 4D (C, D, H, W) or 5D (N, C, D, H, W) input with non-zero "
+            "C, D, H and W, got [2, 0, 3, 3, 3]");
+  // avg_pool3d wants the unpadded input at least as large as the kernel.
+  EXPECT_EQ(ShapeOf("nn.AvgPool3d(3, padding=1)", {1, 1, 2, 4, 4}),
+            "0 (AvgPool3d): expected an input at least as large as the kernel (kT: 3 kH: 3 "
+            "kW: 3) before padding, got [1, 1, 2, 4, 4]");
+  EXPECT_EQ(ShapeOf("nn.MaxPool3d(7)", {2, 6, 6, 6}),
+            "0 (MaxPool3d): Output size is too small: expected an input with D >= 7 and H >= 7 "
+            "and W >= 7, got [2, 6, 6, 6] (calculated output size [2, 0, 0, 0])");
+}
+
+TEST(Pooling3d, FlopsAndInputDims) {
+  EXPECT_EQ(MustLoad("nn.MaxPool3d(2)")->root().Flops({1, 2, 4, 4, 4}), 2 * 2 * 2 * 2 * 8);
+  EXPECT_EQ(MustLoad("nn.AvgPool3d(3, 1, 1)")->root().Flops({2, 3, 3, 3}), 2 * 27 * 27);
+  EXPECT_EQ(MustLoad("nn.MaxPool3d(2)")->InputDims(), (Shape{-1, -1, -1, -1}));
+  EXPECT_EQ(MustLoad("nn.AvgPool2d(2)")->InputDims(), (Shape{-1, -1, -1}));
+  EXPECT_EQ(MustLoad("nn.MaxPool1d(2)")->InputDims(), (Shape{-1, -1}));
+}
+
+TEST(Pooling3d, KernelsComputeHandDerivedWindows) {
+  // 2x2x3 ramp, window (2, 1, 2) stride 1: the max is the last tap, the mean the mean of
+  // the first and last.
+  std::vector<float> ramp(12);
+  for (int i = 0; i < 12; ++i) ramp[i] = static_cast<float>(i);
+  ExpectValues(RunModule("nn.MaxPool3d((2, 1, 2), 1)", {1, 2, 2, 3}, ramp), {7, 8, 10, 11});
+  ExpectValues(RunModule("nn.AvgPool3d((2, 1, 2), 1)", {1, 2, 2, 3}, ramp),
+               {3.5, 4.5, 6.5, 7.5});
+  // ceil_mode adds a depth window [2, 4) over 3 planes, which PyTorch clips to [2, 3): the
+  // divisor of the (2, 2, 3) window is 1 * 2 * 3 there, 2 * 2 * 3 for the first.
+  std::vector<float> ramp18(18);
+  for (int i = 0; i < 18; ++i) ramp18[i] = static_cast<float>(i);
+  ExpectValues(RunModule("nn.AvgPool3d((2, 2, 3), (2, 1, 1), ceil_mode=True)", {1, 3, 2, 3},
+                         ramp18),
+               {66 / 12.f, (12 + 13 + 14 + 15 + 16 + 17) / 6.f});
+}
+
+// ---------------------------------------------------------------------------------------
+// NaN and infinities, as PyTorch: a NaN in a max window wins; a window of -inf is -inf
+// (oneDNN's max pooling answers NaN-free maxima and -FLT_MAX there, so max pools never run
+// on it); an average of inf and -inf is NaN.
+
+TEST(PoolingNaN, MaxPoolPropagatesNaNAndKeepsMinusInfinity) {
+  const std::vector<float> x = {1, kNaN, -kInf, -kInf,  //
+                                2, 3, -kInf, -kInf};
+  ExpectValues(RunModule("nn.MaxPool2d(2)", {1, 1, 2, 4}, x), {kNaN, -kInf});
+  ExpectValues(RunModule("nn.MaxPool1d(2)", {2, 4}, x), {kNaN, -kInf, 3, -kInf});
+  ExpectValues(RunModule("nn.MaxPool3d((1, 2, 2))", {1, 1, 2, 4}, x), {kNaN, -kInf});
+  ExpectValues(RunModule("nn.MaxPool2d((1, 2), ceil_mode=True)", {1, 1, 1, 3}, {kInf, kNaN, 5}),
+               {kNaN, 5});
+  ExpectValues(RunModule("nn.AdaptiveMaxPool2d((1, 2))", {1, 2, 4}, x), {kNaN, -kInf});
+}
+
+TEST(PoolingNaN, AveragesOfInfinitiesFollowIEEE) {
+  ExpectValues(RunModule("nn.AvgPool2d((1, 2))", {1, 1, 1, 6}, {kInf, -kInf, kInf, 1, kNaN, 1}),
+               {kNaN, kInf, kNaN});
+  ExpectValues(RunModule("nn.AvgPool1d(2, ceil_mode=True)", {1, 3}, {-kInf, 2, -kInf}),
+               {-kInf, -kInf});
+  ExpectValues(RunModule("nn.AvgPool3d(1, divisor_override=2)", {1, 1, 1, 2}, {kInf, 4}),
+               {kInf, 2});
+}
+
+// ---------------------------------------------------------------------------------------
+// Layouts and threads
+
+TEST(Pooling3d, PoolsAfterAConvolutionInItsBlockedLayout) {
+  TensorMap weights;
+  weights["0.weight"] = Tensor({20, 2, 3, 3, 3});
+  weights["0.bias"] = Tensor({20});
+  const std::string steps =
+      StepNames("nn.Sequential(nn.Conv3d(2, 20, 3), nn.MaxPool3d(2, ceil_mode=True), "
+                "nn.AvgPool3d(2, 1, 1, ceil_mode=True), nn.AdaptiveAvgPool3d((2, 3, 2)), "
+                "nn.AdaptiveMaxPool3d(1))",
+                weights, {2, 2, 9, 10, 11});
+  EXPECT_FALSE(Contains(steps, "Pool3d) reorder")) << steps;
+  EXPECT_TRUE(Contains(steps, "2 (AvgPool3d)\n")) << steps;
+}
+
+// The window kernels split rows across threads, on plain and on blocked layouts; every
+// output element is computed the same way whatever the split.
+TEST(Pooling3d, TwoThreadsGiveTheSameAnswerAsOne) {
+  const std::string seq =
+      "nn.Sequential(nn.Conv3d(2, 20, 3, padding=1), nn.MaxPool3d(2, ceil_mode=True), "
+      "nn.AvgPool3d(3, 1, 1, ceil_mode=True), nn.AdaptiveAvgPool3d((3, 5, 4)), "
+      "nn.Flatten(0, 1), nn.MaxPool2d(2, 1, 1, dilation=2), nn.AdaptiveMaxPool2d((3, 2)))";
+  TensorMap weights;
+  weights["0.weight"] = Tensor({20, 2, 3, 3, 3});
+  weights["0.bias"] = Tensor({20});
+  for (int64_t i = 0; i < weights["0.weight"].numel(); ++i) {
+    weights["0.weight"].data[i] = static_cast<float>((i * 37) % 19) / 19.f - 0.5f;
+  }
+  Tensor input({2, 2, 13, 14, 15});
+  for (int64_t i = 0; i < input.numel(); ++i) {
+    input.data[i] = static_cast<float>((i * 7919) % 1009) / 1009.f;
+  }
+  std::vector<Tensor> outputs;
+  for (int threads : {1, 2}) {
+    ModelOptions options;
+    options.num_threads = threads;
+    auto model = Model::FromSource(seq, "model.seq", &weights, "model.safetensors", options);
+    ASSERT_TRUE(model.ok()) << model.status();
+    Executor executor(CpuEngine());
+    absl::StatusOr<Tensor> out = (*model)->Run(executor, input);
+    ASSERT_TRUE(out.ok()) << out.status();
+    outputs.push_back(*std::move(out));
+  }
+  ASSERT_EQ(outputs[0].shape, outputs[1].shape);
+  for (int64_t i = 0; i < outputs[0].numel(); ++i) {
+    ASSERT_EQ(outputs[0].data[i], outputs[1].data[i]) << "element " << i;
+  }
 }
 
 }  // namespace

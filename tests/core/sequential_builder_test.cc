@@ -100,8 +100,8 @@ TEST(SequentialBuilder, AcceptsAnEmptySequential) {
 }
 
 TEST(SequentialBuilder, RejectsUnknownModulesListingTheSupportedOnes) {
-  const std::string error = BuildError("nn.Sequential(\n  nn.Conv3d(1, 2, 3))");
-  EXPECT_EQ(error.rfind("model.seq:2:3: unknown module 'nn.Conv3d'; supported: Sequential, ", 0),
+  const std::string error = BuildError("nn.Sequential(\n  nn.Conv4d(1, 2, 3))");
+  EXPECT_EQ(error.rfind("model.seq:2:3: unknown module 'nn.Conv4d'; supported: Sequential, ", 0),
             0u)
       << error;
   EXPECT_NE(error.find("Linear"), std::string::npos);

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+import torch21
+
 DATA_DIR = os.path.join(os.path.dirname(__file__), "..", "data", "golden")
 
 
@@ -32,6 +34,8 @@ class Case:
     atol: float = 1e-5
     init: str = "default"         # "default": PyTorch init plus randomised norms; "none"
     input_shift: float = 0.0      # added to the inputs (a large common offset tests statistics)
+    specials: tuple = ()          # values (NaN, +-inf) that replace a fraction of the inputs
+    special_fraction: float = 0.0
 
 
 def write_safetensors(path, tensors):
@@ -58,8 +62,9 @@ def write_safetensors(path, tensors):
 
 
 def build(seq):
-    scope = {"nn": nn, "torch": torch, "OrderedDict": collections.OrderedDict, "collections": collections}
-    scope.update({k: getattr(nn, k) for k in dir(nn) if k[:1].isupper()})
+    nn21 = torch21.nn_namespace()  # torch.nn plus the 2.1 modules 1.13 lacks (see torch21.py)
+    scope = {"nn": nn21, "torch": torch, "OrderedDict": collections.OrderedDict, "collections": collections}
+    scope.update({k: getattr(nn21, k) for k in dir(nn21) if k[:1].isupper()})
     return eval(seq, scope)
 
 
@@ -103,6 +108,12 @@ def generate(case):
         x = torch.randn(*shape) * case.input_scale
         if case.input_shift:
             x = x + case.input_shift
+        if case.specials:
+            # Each element, with probability special_fraction, becomes one of the specials.
+            hit = torch.rand(*shape) < case.special_fraction
+            pick = torch.randint(len(case.specials), shape)
+            values = torch.tensor(case.specials, dtype=torch.float32)[pick]
+            x = torch.where(hit, values, x)
         with torch.no_grad():
             y = model(x)
         np.save(os.path.join(out_dir, f"input_{k}.npy"), x.numpy().astype(np.float32))
