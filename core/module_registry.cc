@@ -39,6 +39,8 @@ constexpr std::pair<std::string_view, ModuleFactory> kModules[] = {
     {"Unflatten", &MakeUnflatten},
     {"Softmax", &MakeSoftmax},
     {"LogSoftmax", &MakeLogSoftmax},
+    {"Softmin", &MakeSoftmin},
+    {"Softmax2d", &MakeSoftmax2d},
     {"PReLU", &MakePReLU},
     {"Conv1d", &MakeConv1d},
     {"Conv2d", &MakeConv2d},
@@ -66,6 +68,10 @@ constexpr std::pair<std::string_view, ModuleFactory> kModules[] = {
     {"Softsign", &MakeSoftsign},
     {"Tanhshrink", &MakeTanhshrink},
     {"LogSigmoid", &MakeLogSigmoid},
+    {"RReLU", &MakeRReLU},
+    {"Hardshrink", &MakeHardshrink},
+    {"Softshrink", &MakeSoftshrink},
+    {"Threshold", &MakeThreshold},
 };
 
 }  // namespace

@@ -50,7 +50,7 @@ class PReLU : public Module {
   // A single weight a is a leaky ReLU with slope a, which fuses as a post-op.
   std::optional<std::vector<EltwiseOp>> AsEltwise() const override {
     if (num_ != 1 || weight_.data.size() != 1) return std::nullopt;
-    return std::vector<EltwiseOp>{{dnnl::algorithm::eltwise_relu, weight_.data[0], 0.f}};
+    return LeakyReluOps(weight_.data[0]);
   }
 
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,

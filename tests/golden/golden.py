@@ -32,6 +32,7 @@ class Case:
     atol: float = 1e-5
     init: str = "default"         # "default": PyTorch init plus randomised norms; "none"
     input_shift: float = 0.0      # added to the inputs (a large common offset tests statistics)
+    specials: int = 0             # this many input elements become NaN, +Inf, -Inf (in turn)
 
 
 def write_safetensors(path, tensors):
@@ -103,6 +104,11 @@ def generate(case):
         x = torch.randn(*shape) * case.input_scale
         if case.input_shift:
             x = x + case.input_shift
+        if case.specials:
+            flat = x.view(-1)
+            values = [float("nan"), float("inf"), float("-inf")]
+            for i, pos in enumerate(torch.randperm(flat.numel())[:case.specials].tolist()):
+                flat[pos] = values[i % 3]
         with torch.no_grad():
             y = model(x)
         np.save(os.path.join(out_dir, f"input_{k}.npy"), x.numpy().astype(np.float32))
