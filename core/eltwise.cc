@@ -12,9 +12,4 @@ std::vector<EltwiseOp> ReluOps() {
   return {{dnnl::algorithm::eltwise_elu, 0.f, 0.f}, {dnnl::algorithm::eltwise_linear, 1.f, 0.f}};
 }
 
-std::vector<EltwiseOp> LeakyReluOps(float slope) {
-  if (slope == 0.f) return ReluOps();
-  return {{dnnl::algorithm::eltwise_relu, slope, 0.f}};
-}
-
 }  // namespace seqserve

@@ -24,8 +24,4 @@ dnnl::post_ops MakePostOps(const std::vector<EltwiseOp>& ops);
 // a -0 for x <= 0), and linear(1, 0) then turns -0 into +0.
 std::vector<EltwiseOp> ReluOps();
 
-// x > 0 ? x : slope * x (LeakyReLU, RReLU in eval, PReLU with one weight), which oneDNN's
-// eltwise_relu computes with NaN kept when slope != 0; ReluOps() when slope == 0.
-std::vector<EltwiseOp> LeakyReluOps(float slope);
-
 }  // namespace seqserve

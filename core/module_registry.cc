@@ -16,6 +16,7 @@
 #include "core/modules/batch_norm.h"
 #include "core/modules/group_norm.h"
 #include "core/modules/layer_norm.h"
+#include "core/modules/glu.h"
 
 namespace seqserve {
 namespace {
@@ -72,6 +73,7 @@ constexpr std::pair<std::string_view, ModuleFactory> kModules[] = {
     {"Hardshrink", &MakeHardshrink},
     {"Softshrink", &MakeSoftshrink},
     {"Threshold", &MakeThreshold},
+    {"GLU", &MakeGLU},
 };
 
 }  // namespace

@@ -54,28 +54,43 @@ struct TanhshrinkFn {
   float operator()(float x) const { return x - std::tanh(x); }
 };
 
-// Comparisons written so that NaN falls through to x, as in PyTorch (whose clamp and
-// relu propagate NaN), and without branches, so that the loops vectorise.
+// The functors below take a float or a vec::Float4 (elementwise.h). Comparisons are written
+// so that NaN falls through to x, as in PyTorch (whose clamp and relu propagate NaN).
 struct ReluFn {
-  float operator()(float x) const { return x < 0.f ? 0.f : x; }
+  template <typename T>
+  T operator()(T x) const {
+    return x < 0.f ? Splat<T>(0.f) : x;
+  }
+};
+
+// x > 0 ? x : slope * x, as PyTorch computes LeakyReLU: NaN stays NaN, and with slope 0,
+// -Inf gives NaN (-Inf * 0).
+struct LeakyReluFn {
+  float slope;
+  template <typename T>
+  T operator()(T x) const {
+    return x > 0.f ? x : x * slope;
+  }
 };
 
 // torch.clamp(x, lo, hi): ReLU6 and Hardtanh.
 struct ClipFn {
   float lo;
   float hi;
-  float operator()(float x) const {
-    const float y = x < lo ? lo : x;
-    return y > hi ? hi : y;
+  template <typename T>
+  T operator()(T x) const {
+    const T y = x < lo ? Splat<T>(lo) : x;
+    return y > hi ? Splat<T>(hi) : y;
   }
 };
 
 // PyTorch's hardsigmoid: min(max(x + 3, 0), 6) / 6.
 struct HardsigmoidFn {
-  float operator()(float x) const {
-    float t = x + 3.f;
-    t = t < 0.f ? 0.f : t;
-    t = t > 6.f ? 6.f : t;
+  template <typename T>
+  T operator()(T x) const {
+    T t = x + 3.f;
+    t = t < 0.f ? Splat<T>(0.f) : t;
+    t = t > 6.f ? Splat<T>(6.f) : t;
     return t / 6.f;
   }
 };
@@ -83,15 +98,19 @@ struct HardsigmoidFn {
 // torch.nn.Hardshrink: 0 where -lambd <= x <= lambd, else x (NaN stays NaN).
 struct HardshrinkFn {
   float lambd;
-  float operator()(float x) const { return x >= -lambd && x <= lambd ? 0.f : x; }
+  template <typename T>
+  T operator()(T x) const {
+    return x >= -lambd && x <= lambd ? Splat<T>(0.f) : x;
+  }
 };
 
 // torch.nn.Softshrink: x - lambd above lambd, x + lambd below -lambd, else 0. PyTorch 2.1's
 // CPU kernel gives 0 for NaN too (no comparison holds), and so does this.
 struct SoftshrinkFn {
   float lambd;
-  float operator()(float x) const {
-    const float above = x > lambd ? x - lambd : 0.f;
+  template <typename T>
+  T operator()(T x) const {
+    const T above = x > lambd ? x - lambd : Splat<T>(0.f);
     return x < -lambd ? x + lambd : above;
   }
 };
@@ -100,11 +119,24 @@ struct SoftshrinkFn {
 struct ThresholdFn {
   float threshold;
   float value;
-  float operator()(float x) const { return x <= threshold ? value : x; }
+  template <typename T>
+  T operator()(T x) const {
+    return x <= threshold ? Splat<T>(value) : x;
+  }
 };
 
 std::unique_ptr<Module> Eltwise(std::string type, std::vector<EltwiseOp> ops) {
   return std::make_unique<EltwiseActivation>(std::move(type), std::move(ops));
+}
+
+// oneDNN's eltwise_relu computes a leaky ReLU exactly, NaN included, unless the slope is 0:
+// then it is a max with 0 (NaN becomes 0), and no other oneDNN op gives PyTorch's -Inf * 0 =
+// NaN, so a slope of 0 runs as a kernel and does not fuse.
+std::unique_ptr<Module> LeakyRelu(std::string type, float slope) {
+  if (slope == 0.f) {
+    return std::make_unique<KernelActivation<LeakyReluFn>>(std::move(type), LeakyReluFn{slope});
+  }
+  return Eltwise(std::move(type), {{algorithm::eltwise_relu, slope, 0.f}});
 }
 
 // Binds a signature whose only arguments are ignored ones such as `inplace`.
@@ -152,7 +184,7 @@ absl::StatusOr<std::unique_ptr<Module>> MakeLeakyReLU(const SeqCall& call, std::
                                         file));
   SEQ_ASSIGN_OR_RETURN(double slope, args.Float("negative_slope"));
   SEQ_RETURN_IF_ERROR(args.Bool("inplace").status());
-  return Eltwise("LeakyReLU", LeakyReluOps(static_cast<float>(slope)));
+  return LeakyRelu("LeakyReLU", static_cast<float>(slope));
 }
 
 // In eval mode RReLU is a leaky ReLU with the mean slope (lower + upper) / 2.
@@ -171,7 +203,7 @@ absl::StatusOr<std::unique_ptr<Module>> MakeRReLU(const SeqCall& call, std::stri
     return args.Error("upper", absl::StrCat("Lower bound should be less than or equal to the "
                                             "upper bound (lower=", lower, ", upper=", upper, ")"));
   }
-  return Eltwise("RReLU", LeakyReluOps(static_cast<float>((lower + upper) / 2.0)));
+  return LeakyRelu("RReLU", static_cast<float>((lower + upper) / 2.0));
 }
 
 absl::StatusOr<std::unique_ptr<Module>> MakeELU(const SeqCall& call, std::string_view file) {

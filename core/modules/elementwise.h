@@ -11,10 +11,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "core/module.h"
+#include "core/modules/float4.h"
 #include "core/parallel.h"
 #include "core/plan_builder.h"
 
@@ -24,6 +26,27 @@ namespace seqserve {
 // a blocked layout such as a Conv's nChw16c. An elementwise kernel that maps 0 to 0 may then
 // run over the whole buffer as it is laid out, without a reorder.
 bool IsDenseLayout(const dnnl::memory::desc& md);
+
+// `v` as a T: a float, or a vec::Float4 of four copies. For functors written once for both.
+template <typename T>
+T Splat(float v) {
+  return T{} + v;
+}
+
+// y[i] = fn(x[i]) for i in [begin, end). A functor that also takes a vec::Float4 (a template
+// operator(), its selects written as `cond ? a : b`, which are blends on vectors) runs four
+// lanes at a time; others are left to the compiler (GCC vectorises branch-free arithmetic,
+// but not selects of operations that may trap, under the default -ftrapping-math).
+template <typename Fn>
+void ElementwiseRange(const Fn& fn, const float* x, float* y, int64_t begin, int64_t end) {
+  if constexpr (std::is_invocable_r_v<vec::Float4, const Fn&, vec::Float4>) {
+    int64_t i = begin;
+    for (; i + vec::kLanes <= end; i += vec::kLanes) vec::Store(y + i, fn(vec::Load(x + i)));
+    for (; i < end; ++i) y[i] = fn(x[i]);
+  } else {
+    for (int64_t i = begin; i < end; ++i) y[i] = fn(x[i]);
+  }
+}
 
 // y = fn(x) for every element of `in`, in place unless `in` is the plan's input. Runs on the
 // incoming layout when fn(+0) is +0 (padding stays zero), else on plain layout.
@@ -37,7 +60,7 @@ PlanValue AddElementwiseKernel(PlanBuilder& builder, const PlanValue& in, Fn fn)
   builder.AddKernel(
       [fn, n](const float* x, float* y, int threads) {
         ParallelFor(n, threads, [&](int64_t begin, int64_t end) {
-          for (int64_t i = begin; i < end; ++i) y[i] = fn(x[i]);
+          ElementwiseRange(fn, x, y, begin, end);
         });
       },
       src, dst);

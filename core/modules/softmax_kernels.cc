@@ -1,69 +1,26 @@
 #include "core/modules/softmax_kernels.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
-#include <cstring>
 
+#include "core/modules/float4.h"
 #include "core/parallel.h"
 
 namespace seqserve {
 namespace {
 
-// Hand-vectorised: without -fno-trapping-math GCC will not if-convert, and so not vectorise,
-// a scalar exp's range clamp.
-
-// Four floats: GCC/Clang vector extensions, one SSE register on baseline x86-64.
-using Float4 = float __attribute__((vector_size(16)));
-using Int4 = int32_t __attribute__((vector_size(16)));
-constexpr int kLanes = 4;
+using namespace vec;  // NOLINT(build/namespaces): the kernels' vector vocabulary
 
 // Parallel chunks of at least ~16K elements: below that threads cost more than they save.
 constexpr int64_t kMinChunkElements = 16384;
 
-Float4 Broadcast(float v) { return Float4{} + v; }
-Float4 Load(const float* p) {
-  Float4 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-void Store(float* p, Float4 v) { std::memcpy(p, &v, sizeof(v)); }
-// The first `count` (< kLanes) lanes; the others are 0.
-Float4 LoadPartial(const float* p, int count) {
-  Float4 v{};
-  for (int j = 0; j < count; ++j) v[j] = p[j];
-  return v;
-}
-void StorePartial(float* p, Float4 v, int count) {
-  for (int j = 0; j < count; ++j) p[j] = v[j];
-}
-// NaN in `a` gives b: maxima skip NaN, which reaches the sum instead.
-Float4 Max(Float4 a, Float4 b) { return a > b ? a : b; }
 float MaxOfLanes(Float4 v, float max) {
   for (int j = 0; j < kLanes; ++j) max = std::max(max, v[j]);
   return max;
 }
 float SumOfLanes(Float4 v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 
-// exp(x) for x <= 0, the terms of a max-subtracted sum (Cephes' expf: x = n ln2 + r with
-// |r| <= ln2 / 2, a degree-7 polynomial for exp(r), 2^n from the exponent bits); accurate to
-// ~1.5 ulp. Below -87 it returns exp(-87) ~ 1.6e-38 instead of underflowing, which a sum
-// holding exp(0) = 1 cannot notice. NaN stays NaN.
-Float4 ExpNonPositive(Float4 x) {
-  x = x < -87.f ? Broadcast(-87.f) : x;
-  const Int4 n = __builtin_convertvector(x * 1.44269504088896341f - 0.5f, Int4);  // round
-  const Float4 nf = __builtin_convertvector(n, Float4);
-  const Float4 r = (x - nf * 0.693359375f) - nf * -2.12194440e-4f;  // ln2 split in hi + lo
-  Float4 p = Broadcast(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.f;
-  return p * std::bit_cast<Float4>((n + 127) << 23);
-}
-float ExpNonPositive(float x) { return ExpNonPositive(Broadcast(x))[0]; }
+float ExpNonPositiveOrZeroScalar(float x) { return ExpNonPositiveOrZero(Broadcast(x))[0]; }
 
 // (log_)softmax of sign * x over one contiguous row of n elements; y may equal x.
 template <bool kLog>
@@ -76,13 +33,13 @@ void SoftmaxRow(const float* x, float* y, int64_t n, float sign) {
   for (int64_t k = full; k < n; ++k) max = std::max(max, x[k] * sign);
   Float4 vsum{};
   for (int64_t k = 0; k < full; k += kLanes) {
-    const Float4 e = ExpNonPositive(Load(x + k) * sign - max);
+    const Float4 e = ExpNonPositiveOrZero(Load(x + k) * sign - max);
     if (!kLog) Store(y + k, e);
     vsum += e;
   }
   float sum = SumOfLanes(vsum);
   if (rest > 0) {
-    const Float4 e = ExpNonPositive(LoadPartial(x + full, rest) * sign - max);
+    const Float4 e = ExpNonPositiveOrZero(LoadPartial(x + full, rest) * sign - max);
     if (!kLog) StorePartial(y + full, e, rest);
     for (int j = 0; j < rest; ++j) sum += e[j];
   }
@@ -113,7 +70,7 @@ void SoftmaxColumns(const float* x, float* y, int64_t n, int64_t inner, int coun
   for (int64_t k = 0; k < n; ++k) max = Max(load(x + k * inner) * sign, max);
   Float4 sum{};
   for (int64_t k = 0; k < n; ++k) {
-    const Float4 e = ExpNonPositive(load(x + k * inner) * sign - max);
+    const Float4 e = ExpNonPositiveOrZero(load(x + k * inner) * sign - max);
     if (!kLog) store(y + k * inner, e);
     sum += e;
   }
@@ -154,12 +111,12 @@ void SoftmaxBlockedPosition(const float* x, float* y, int64_t blocks, int block,
   float sum = 0;
   for_each(
       [&](int64_t o) {
-        const Float4 e = ExpNonPositive(Load(x + o) * sign - max);
+        const Float4 e = ExpNonPositiveOrZero(Load(x + o) * sign - max);
         if (!kLog) Store(y + o, e);
         vsum += e;
       },
       [&](int64_t o) {
-        const float e = ExpNonPositive(x[o] * sign - max);
+        const float e = ExpNonPositiveOrZeroScalar(x[o] * sign - max);
         if (!kLog) y[o] = e;
         sum += e;
       });

@@ -34,7 +34,7 @@ for name, act in ACTIVATIONS:
     CASES.append(Case(f"nan_{name}_after_linear", f"nn.Sequential(nn.Linear(7, 6), {act})",
                       [(8, 7), (2, 5, 7)], input_scale=3.0, specials=3))
     CASES.append(Case(f"nan_{name}_after_conv", f"nn.Sequential(nn.Conv2d(3, 20, 3), {act})",
-                      [(2, 3, 9, 8), (3, 7, 7)], input_scale=3.0, specials=4))
+                      [(2, 3, 9, 8), (3, 7, 8)], input_scale=3.0, specials=4))
 
 CASES += [
     Case("nan_softmax", "nn.Sequential(nn.Softmax(dim=-1))", [(6, 5), (4, 3, 4)], specials=8),
@@ -51,5 +51,22 @@ CASES += [
     Case("nan_layer_norm", "nn.Sequential(nn.LayerNorm(6))", [(8, 6), (2, 7, 6)], specials=5),
     Case("nan_group_norm", "nn.Sequential(nn.GroupNorm(2, 4))", [(6, 4, 3), (2, 4, 2, 3)], specials=3),
     Case("nan_linear_chain", "nn.Sequential(nn.Linear(7, 6), nn.ReLU(), nn.Linear(6, 5), nn.Tanh())", [(8, 7)],
+         specials=3),
+]
+
+# The activations issue 10 adds.
+for name, act in [("hardshrink", "nn.Hardshrink()"), ("softshrink", "nn.Softshrink()"),
+                  ("threshold", "nn.Threshold(0.1, 20)"), ("rrelu", "nn.RReLU()"),
+                  ("leaky_relu_zero", "nn.LeakyReLU(0.0)"), ("glu", "nn.GLU(-1)")]:
+    CASES.append(Case(f"nan_{name}", f"nn.Sequential({act})", [(4, 50), (3, 7, 6)], input_scale=4.0,
+                      specials=24))
+    CASES.append(Case(f"nan_{name}_after_linear", f"nn.Sequential(nn.Linear(7, 6), {act})",
+                      [(8, 7), (2, 5, 7)], input_scale=3.0, specials=3))
+    CASES.append(Case(f"nan_{name}_after_conv", f"nn.Sequential(nn.Conv2d(3, 20, 3), {act})",
+                      [(2, 3, 9, 8), (3, 7, 8)], input_scale=3.0, specials=4))
+CASES += [
+    Case("nan_softmin", "nn.Sequential(nn.Softmin(dim=-1))", [(6, 5), (4, 3, 4)], specials=8),
+    Case("nan_softmax2d", "nn.Sequential(nn.Softmax2d())", [(2, 4, 3, 5), (4, 3, 4)], specials=8),
+    Case("nan_log_softmax_after_conv", "nn.Sequential(nn.Conv2d(3, 20, 3), nn.LogSoftmax(dim=1))", [(2, 3, 9, 8)],
          specials=3),
 ]
