@@ -17,6 +17,8 @@
 #include "core/modules/group_norm.h"
 #include "core/modules/layer_norm.h"
 #include "core/modules/glu.h"
+#include "core/modules/instance_norm.h"
+#include "core/modules/local_response_norm.h"
 
 namespace seqserve {
 namespace {
@@ -27,6 +29,8 @@ constexpr std::pair<std::string_view, ModuleFactory> kModules[] = {
     {"Dropout1d", &MakeDropout1d},
     {"Dropout2d", &MakeDropout2d},
     {"AlphaDropout", &MakeAlphaDropout},
+    {"Dropout3d", &MakeDropout3d},
+    {"FeatureAlphaDropout", &MakeFeatureAlphaDropout},
     {"Linear", &MakeLinear},
     // module table
     {"MaxPool1d", &MakeMaxPool1d},
@@ -49,6 +53,11 @@ constexpr std::pair<std::string_view, ModuleFactory> kModules[] = {
     {"ConvTranspose2d", &MakeConvTranspose2d},
     {"BatchNorm1d", &MakeBatchNorm1d},
     {"BatchNorm2d", &MakeBatchNorm2d},
+    {"BatchNorm3d", &MakeBatchNorm3d},
+    {"InstanceNorm1d", &MakeInstanceNorm1d},
+    {"InstanceNorm2d", &MakeInstanceNorm2d},
+    {"InstanceNorm3d", &MakeInstanceNorm3d},
+    {"LocalResponseNorm", &MakeLocalResponseNorm},
     {"LayerNorm", &MakeLayerNorm},
     {"GroupNorm", &MakeGroupNorm},
     {"ReLU", &MakeReLU},

@@ -71,12 +71,13 @@ def seed_of(name):
 def randomise(model):
     """Makes BatchNorm statistics and affine parameters non-trivial (PyTorch's init leaves
     them at 0/1, which would hide folding mistakes); other parameters keep PyTorch's init."""
+    norms = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
     for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+        if isinstance(m, norms):
             if m.running_mean is not None:
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
-        if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)):
+        if isinstance(m, norms + (nn.LayerNorm, nn.GroupNorm)):
             if getattr(m, "weight", None) is not None:
                 m.weight.data.uniform_(0.5, 1.5)
             if getattr(m, "bias", None) is not None:
