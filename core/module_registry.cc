@@ -19,6 +19,8 @@
 #include "core/modules/glu.h"
 #include "core/modules/instance_norm.h"
 #include "core/modules/local_response_norm.h"
+#include "core/modules/pixel_shuffle.h"
+#include "core/modules/upsample.h"
 
 namespace seqserve {
 namespace {
@@ -42,6 +44,12 @@ constexpr std::pair<std::string_view, ModuleFactory> kModules[] = {
     {"AdaptiveMaxPool2d", &MakeAdaptiveMaxPool2d},
     {"Flatten", &MakeFlatten},
     {"Unflatten", &MakeUnflatten},
+    {"PixelShuffle", &MakePixelShuffle},
+    {"PixelUnshuffle", &MakePixelUnshuffle},
+    {"ChannelShuffle", &MakeChannelShuffle},
+    {"Upsample", &MakeUpsample},
+    {"UpsamplingNearest2d", &MakeUpsamplingNearest2d},
+    {"UpsamplingBilinear2d", &MakeUpsamplingBilinear2d},
     {"Softmax", &MakeSoftmax},
     {"LogSoftmax", &MakeLogSoftmax},
     {"Softmin", &MakeSoftmin},
