@@ -16,15 +16,19 @@ namespace {
 using dnnl::algorithm;
 
 // An activation oneDNN computes as a chain of eltwise ops.
+// `fusable` false: it runs as standalone eltwise steps only.
 class EltwiseActivation : public Module {
  public:
-  EltwiseActivation(std::string type, std::vector<EltwiseOp> ops)
-      : type_(std::move(type)), ops_(std::move(ops)) {}
+  EltwiseActivation(std::string type, std::vector<EltwiseOp> ops, bool fusable = true)
+      : type_(std::move(type)), ops_(std::move(ops)), fusable_(fusable) {}
 
   std::string_view type() const override { return type_; }
   absl::StatusOr<Shape> OutputShape(const Shape& in) const override { return in; }
   int64_t Flops(const Shape& in) const override { return NumElements(in); }
-  std::optional<std::vector<EltwiseOp>> AsEltwise() const override { return ops_; }
+  std::optional<std::vector<EltwiseOp>> AsEltwise() const override {
+    if (!fusable_) return std::nullopt;
+    return ops_;
+  }
 
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,
                                     const Fusion& /*fusion*/) const override {
@@ -34,6 +38,7 @@ class EltwiseActivation : public Module {
  private:
   std::string type_;
   std::vector<EltwiseOp> ops_;
+  bool fusable_;
 };
 
 // torch.nn.Softplus: log1p(exp(beta x)) / beta, and x itself where beta x > threshold.
@@ -263,8 +268,13 @@ absl::StatusOr<std::unique_ptr<Module>> MakeMish(const SeqCall& call, std::strin
   return MakeInplaceOnly(call, file, "Mish", {{algorithm::eltwise_mish, 0.f, 0.f}});
 }
 
+// Without AVX2, oneDNN 2.6's gemm convolution computes a fused logistic post-op with NaN
+// turned into 0 (found with ONEDNN_MAX_CPU_ISA=AVX and SSE41); there Sigmoid does not fuse.
 absl::StatusOr<std::unique_ptr<Module>> MakeSigmoid(const SeqCall& call, std::string_view file) {
-  return MakeNoArgs(call, file, "Sigmoid", {{algorithm::eltwise_logistic, 0.f, 0.f}});
+  SEQ_RETURN_IF_ERROR(BindFlags(call, file, "Sigmoid", {}));
+  const bool fusable = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx2;
+  return std::make_unique<EltwiseActivation>(
+      "Sigmoid", std::vector<EltwiseOp>{{algorithm::eltwise_logistic, 0.f, 0.f}}, fusable);
 }
 
 absl::StatusOr<std::unique_ptr<Module>> MakeTanh(const SeqCall& call, std::string_view file) {

@@ -70,3 +70,13 @@ CASES += [
     Case("nan_log_softmax_after_conv", "nn.Sequential(nn.Conv2d(3, 20, 3), nn.LogSoftmax(dim=1))", [(2, 3, 9, 8)],
          specials=3),
 ]
+
+# oneDNN runs some convolutions (here grouped and depthwise Conv1d) as gemm with its own
+# post-op code: fused activations must keep NaN there too.
+for name, act in [("relu", "nn.ReLU()"), ("sigmoid", "nn.Sigmoid()"), ("gelu", "nn.GELU()"),
+                  ("elu", "nn.ELU()"), ("tanh", "nn.Tanh()"), ("silu", "nn.SiLU()"),
+                  ("leaky_relu", "nn.LeakyReLU(0.1)")]:
+    CASES.append(Case(f"nan_{name}_after_gemm_conv",
+                      f"nn.Sequential(nn.Conv1d(4, 8, 5, stride=2, padding=2, dilation=2, groups=2), {act},"
+                      f" nn.Conv1d(8, 8, 7, padding=3, groups=8), {act})",
+                      [(2, 4, 19)], input_scale=3.0, specials=3))
