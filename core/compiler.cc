@@ -81,21 +81,8 @@ absl::StatusOr<PlanValue> CompileLayers(PlanBuilder& builder, const std::vector<
           next = j + 1;
         }
       }
-      absl::StatusOr<PlanValue> out;
-      if (std::optional<std::vector<EltwiseOp>> ops = module.AsEltwise()) {
-        // Consecutive standalone activations run as one chain.
-        std::vector<EltwiseOp> chain = *ops;
-        for (size_t j = next_real(next); builder.fuse() && j < layers.size();
-             j = next_real(j + 1)) {
-          std::optional<std::vector<EltwiseOp>> more = layers[j].module->AsEltwise();
-          if (!more) break;
-          chain.insert(chain.end(), more->begin(), more->end());
-          next = j + 1;
-        }
-        out = builder.Eltwise(value, chain);
-      } else {
-        out = module.Compile(builder, value, fusion);
-      }
+      // A standalone activation compiles itself: oneDNN eltwise steps, or a kernel.
+      absl::StatusOr<PlanValue> out = module.Compile(builder, value, fusion);
       if (!out.ok()) return AtLayer(layer, out.status());
       value = *std::move(out);
       i = next;

@@ -8,4 +8,8 @@ dnnl::post_ops MakePostOps(const std::vector<EltwiseOp>& ops) {
   return post_ops;
 }
 
+std::vector<EltwiseOp> ReluOps() {
+  return {{dnnl::algorithm::eltwise_elu, 0.f, 0.f}, {dnnl::algorithm::eltwise_linear, 1.f, 0.f}};
+}
+
 }  // namespace seqserve

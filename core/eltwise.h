@@ -18,4 +18,10 @@ struct EltwiseOp {
 // The post_ops attribute for a chain (each with scale 1).
 dnnl::post_ops MakePostOps(const std::vector<EltwiseOp>& ops);
 
+// max(x, 0) as PyTorch computes it: NaN stays NaN, -Inf gives 0. oneDNN 2.6's eltwise_relu
+// with alpha 0 is a max instruction that turns NaN into 0, standalone and as a post-op (and
+// so do clip, clip_v2 and binary max); elu with alpha 0 keeps NaN (x > 0 ? x : 0 * (e^x - 1),
+// a -0 for x <= 0), and linear(1, 0) then turns -0 into +0.
+std::vector<EltwiseOp> ReluOps();
+
 }  // namespace seqserve

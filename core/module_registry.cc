@@ -19,6 +19,11 @@
 #include "core/modules/batch_norm.h"
 #include "core/modules/group_norm.h"
 #include "core/modules/layer_norm.h"
+#include "core/modules/glu.h"
+#include "core/modules/instance_norm.h"
+#include "core/modules/local_response_norm.h"
+#include "core/modules/pixel_shuffle.h"
+#include "core/modules/upsample.h"
 
 namespace seqserve {
 namespace {
@@ -95,6 +100,27 @@ constexpr std::pair<std::string_view, ModuleFactory> kModules[] = {
     {"Softsign", &MakeSoftsign},
     {"Tanhshrink", &MakeTanhshrink},
     {"LogSigmoid", &MakeLogSigmoid},
+    // Issue 10: activations, norms, dropouts and vision modules.
+    {"RReLU", &MakeRReLU},
+    {"Hardshrink", &MakeHardshrink},
+    {"Softshrink", &MakeSoftshrink},
+    {"Threshold", &MakeThreshold},
+    {"GLU", &MakeGLU},
+    {"Softmin", &MakeSoftmin},
+    {"Softmax2d", &MakeSoftmax2d},
+    {"BatchNorm3d", &MakeBatchNorm3d},
+    {"InstanceNorm1d", &MakeInstanceNorm1d},
+    {"InstanceNorm2d", &MakeInstanceNorm2d},
+    {"InstanceNorm3d", &MakeInstanceNorm3d},
+    {"LocalResponseNorm", &MakeLocalResponseNorm},
+    {"Dropout3d", &MakeDropout3d},
+    {"FeatureAlphaDropout", &MakeFeatureAlphaDropout},
+    {"PixelShuffle", &MakePixelShuffle},
+    {"PixelUnshuffle", &MakePixelUnshuffle},
+    {"ChannelShuffle", &MakeChannelShuffle},
+    {"Upsample", &MakeUpsample},
+    {"UpsamplingNearest2d", &MakeUpsamplingNearest2d},
+    {"UpsamplingBilinear2d", &MakeUpsamplingBilinear2d},
 };
 
 }  // namespace

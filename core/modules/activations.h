@@ -1,7 +1,10 @@
-// Elementwise activations. Those oneDNN computes (ReLU, GELU, SiLU, ...) are expressed as
-// eltwise op chains, which the compiler fuses into a preceding Conv/Linear as post-ops;
-// the others (Softplus with its threshold, Softsign, Tanhshrink) run as vectorisable
-// kernels on plain layout. Thread-safe after construction.
+// Elementwise activations. Those oneDNN computes exactly as PyTorch does, NaN and Inf
+// included (GELU, SiLU, LeakyReLU, ...), are expressed as eltwise op chains, which the
+// compiler fuses into a preceding Conv/Linear as post-ops; ReLU fuses too (see ReluOps) but
+// runs standalone as a one-pass kernel. The others run as vectorisable kernels
+// (elementwise.h): those oneDNN lacks (Softplus with its threshold, Softsign, Tanhshrink,
+// Hardshrink, Softshrink, Threshold) and the clamps (ReLU6, Hardtanh, Hardsigmoid), whose
+// oneDNN ops turn NaN into a bound. Thread-safe after construction.
 #pragma once
 
 #include <memory>
@@ -32,5 +35,9 @@ absl::StatusOr<std::unique_ptr<Module>> MakeSoftplus(const SeqCall& call, std::s
 absl::StatusOr<std::unique_ptr<Module>> MakeSoftsign(const SeqCall& call, std::string_view file);
 absl::StatusOr<std::unique_ptr<Module>> MakeTanhshrink(const SeqCall& call, std::string_view file);
 absl::StatusOr<std::unique_ptr<Module>> MakeLogSigmoid(const SeqCall& call, std::string_view file);
+absl::StatusOr<std::unique_ptr<Module>> MakeRReLU(const SeqCall& call, std::string_view file);
+absl::StatusOr<std::unique_ptr<Module>> MakeHardshrink(const SeqCall& call, std::string_view file);
+absl::StatusOr<std::unique_ptr<Module>> MakeSoftshrink(const SeqCall& call, std::string_view file);
+absl::StatusOr<std::unique_ptr<Module>> MakeThreshold(const SeqCall& call, std::string_view file);
 
 }  // namespace seqserve

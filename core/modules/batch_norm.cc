@@ -13,11 +13,9 @@
 #include "common/status_macros.h"
 
 namespace seqserve {
-namespace {
 
 using dnnl::memory;
 
-// y = x * scale[c] + shift[c] on plain (N, C, S) data.
 void ChannelAffineKernel(const float* x, float* y, int64_t batch, int64_t channels,
                          int64_t positions, const float* scale, const float* shift,
                          int num_threads) {
@@ -49,9 +47,11 @@ void ChannelAffineKernel(const float* x, float* y, int64_t batch, int64_t channe
       std::max<int64_t>(1, 4096 / positions));
 }
 
+namespace {
+
 class BatchNorm : public Module {
  public:
-  // `ranks`: the input ranks PyTorch's _check_input_dim accepts ({2, 3} or {4}).
+  // `ranks`: the input ranks PyTorch's _check_input_dim accepts ({2, 3}, {4} or {5}).
   BatchNorm(std::string type, std::vector<int> ranks, int64_t num_features, double eps, bool affine)
       : type_(std::move(type)),
         ranks_(std::move(ranks)),
@@ -101,7 +101,7 @@ class BatchNorm : public Module {
     for (int r : ranks_) rank_ok = rank_ok || r == rank;
     if (!rank_ok) {
       // PyTorch's own words, plus the shape.
-      const std::string expected = ranks_.size() == 2 ? "2D or 3D" : "4D";
+      const std::string expected = ranks_.size() == 2 ? "2D or 3D" : absl::StrCat(ranks_[0], "D");
       return absl::InvalidArgumentError(absl::StrCat("expected ", expected, " input (got ", rank,
                                                      "D input ", ShapeToString(in), ")"));
     }
@@ -117,9 +117,11 @@ class BatchNorm : public Module {
   int64_t Flops(const Shape& in) const override { return 2 * NumElements(in); }
 
   std::optional<Shape> InputDims() const override {
-    // BatchNorm1d: the (N, C) form, as after a Linear.
+    // BatchNorm1d: the (N, C) form, as after a Linear; 2d/3d: (C, H, W), (C, D, H, W).
     if (ranks_.size() == 2) return Shape{channels_};
-    return Shape{channels_, -1, -1};
+    Shape dims(ranks_[0] - 1, -1);
+    dims[0] = channels_;
+    return dims;
   }
 
   const ChannelAffine* AsChannelAffine() const override { return channel_affine_.get(); }
@@ -233,6 +235,13 @@ absl::StatusOr<std::unique_ptr<Module>> MakeBatchNorm1d(const SeqCall& call,
 absl::StatusOr<std::unique_ptr<Module>> MakeBatchNorm2d(const SeqCall& call,
                                                         std::string_view file) {
   return MakeBatchNorm(call, file, "BatchNorm2d", {4});
+}
+
+// Folds into a preceding Conv3d as BatchNorm2d into a Conv2d: the compiler folds any
+// AsChannelAffine module after a producer whose output channels are on axis 1.
+absl::StatusOr<std::unique_ptr<Module>> MakeBatchNorm3d(const SeqCall& call,
+                                                        std::string_view file) {
+  return MakeBatchNorm(call, file, "BatchNorm3d", {5});
 }
 
 }  // namespace seqserve

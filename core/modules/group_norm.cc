@@ -13,7 +13,6 @@
 #include "common/status_macros.h"
 
 namespace seqserve {
-namespace {
 
 // Input (N, C, S) as blocks of `group_channels` x `positions` contiguous floats, one per
 // (sample, group); `weight`/`bias` (C floats each) are both null or both set.
@@ -43,6 +42,8 @@ void GroupNormBlocks(const float* x, float* y, int64_t blocks, int64_t groups,
       },
       RowsPerChunk(block_size));
 }
+
+namespace {
 
 class GroupNorm : public Module {
  public:

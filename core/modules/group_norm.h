@@ -5,6 +5,7 @@
 // Thread-safe after SetParams.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string_view>
 
@@ -15,5 +16,12 @@
 namespace seqserve {
 
 absl::StatusOr<std::unique_ptr<Module>> MakeGroupNorm(const SeqCall& call, std::string_view file);
+
+// The kernel, shared with InstanceNorm (one channel per group): normalises plain (N, C, S)
+// input as `blocks` = N * groups blocks of `group_channels` x `positions` contiguous floats,
+// then applies `weight` and `bias` (C floats each; both null or both set). y may equal x.
+void GroupNormBlocks(const float* x, float* y, int64_t blocks, int64_t groups,
+                     int64_t group_channels, int64_t positions, double eps, const float* weight,
+                     const float* bias, int num_threads);
 
 }  // namespace seqserve

@@ -77,4 +77,14 @@ absl::StatusOr<std::unique_ptr<Module>> MakeAlphaDropout(const SeqCall& call,
   return MakeDropoutLike(call, file, "AlphaDropout", {});
 }
 
+// PyTorch 2.x only warns when Dropout3d's input is not 4-D or 5-D, and returns it in eval.
+absl::StatusOr<std::unique_ptr<Module>> MakeDropout3d(const SeqCall& call, std::string_view file) {
+  return MakeDropoutLike(call, file, "Dropout3d", {});
+}
+
+absl::StatusOr<std::unique_ptr<Module>> MakeFeatureAlphaDropout(const SeqCall& call,
+                                                                std::string_view file) {
+  return MakeDropoutLike(call, file, "FeatureAlphaDropout", {});
+}
+
 }  // namespace seqserve

@@ -18,5 +18,8 @@ absl::StatusOr<std::unique_ptr<Module>> MakeDropout1d(const SeqCall& call, std::
 absl::StatusOr<std::unique_ptr<Module>> MakeDropout2d(const SeqCall& call, std::string_view file);
 absl::StatusOr<std::unique_ptr<Module>> MakeAlphaDropout(const SeqCall& call,
                                                          std::string_view file);
+absl::StatusOr<std::unique_ptr<Module>> MakeDropout3d(const SeqCall& call, std::string_view file);
+absl::StatusOr<std::unique_ptr<Module>> MakeFeatureAlphaDropout(const SeqCall& call,
+                                                                std::string_view file);
 
 }  // namespace seqserve

@@ -28,7 +28,10 @@ inline Moments ComputeMoments(const float* x, int64_t n) {
     sum_sq += d * d;
   }
   const double mean = sum / static_cast<double>(n);
-  return {shift + mean, std::max(0.0, sum_sq / static_cast<double>(n) - mean * mean)};
+  // Rounding can make the variance slightly negative; NaN (from NaN or Inf inputs) must stay
+  // NaN, so that the whole row becomes NaN as in PyTorch (std::max(0.0, NaN) would be 0).
+  const double variance = sum_sq / static_cast<double>(n) - mean * mean;
+  return {shift + mean, variance < 0 ? 0.0 : variance};
 }
 
 // Rows per parallel chunk so that a chunk holds at least ~4096 elements.

@@ -47,9 +47,10 @@ class PReLU : public Module {
 
   int64_t Flops(const Shape& in) const override { return NumElements(in); }
 
-  // A single weight a is a leaky ReLU with slope a, which fuses as a post-op.
+  // A single weight a is a leaky ReLU with slope a, which fuses as a post-op; except a == 0,
+  // where PyTorch's a * x makes -Inf NaN and no oneDNN eltwise op does (see LeakyReLU).
   std::optional<std::vector<EltwiseOp>> AsEltwise() const override {
-    if (num_ != 1 || weight_.data.size() != 1) return std::nullopt;
+    if (num_ != 1 || weight_.data.size() != 1 || weight_.data[0] == 0.f) return std::nullopt;
     return std::vector<EltwiseOp>{{dnnl::algorithm::eltwise_relu, weight_.data[0], 0.f}};
   }
 

@@ -1,234 +1,112 @@
 #include "core/modules/softmax.h"
 
-#include <algorithm>
-#include <bit>
-#include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/module_args.h"
 #include "core/modules/reshape.h"
-#include "core/parallel.h"
+#include "core/modules/softmax_kernels.h"
 #include "common/status_macros.h"
 
 namespace seqserve {
 namespace {
 
-using dnnl::memory;
+enum class Kind { kSoftmax, kLogSoftmax, kSoftmin, kSoftmax2d };
 
-// oneDNN 2.6 falls back to its reference softmax (~100x slower) unless the axis is the
-// innermost dense dimension or the blocked channel axis.
-bool IsReference(const dnnl::primitive_desc& pd) {
-  return absl::StartsWith(pd.impl_info_str(), "ref");
-}
-
-// Dense layout of `dims` with `axis` innermost and the other dims row-major around it.
-memory::desc AxisInnermost(const memory::dims& dims, int axis) {
-  memory::dims strides(dims.size());
-  memory::dim stride = std::max<memory::dim>(dims[axis], 1);
-  strides[axis] = 1;
-  for (size_t i = dims.size(); i-- > 0;) {
-    if (static_cast<int>(i) == axis) continue;
-    strides[i] = stride;
-    stride *= std::max<memory::dim>(dims[i], 1);
+std::string_view KindName(Kind kind) {
+  switch (kind) {
+    case Kind::kSoftmax: return "Softmax";
+    case Kind::kLogSoftmax: return "LogSoftmax";
+    case Kind::kSoftmin: return "Softmin";
+    case Kind::kSoftmax2d: return "Softmax2d";
   }
-  return memory::desc(dims, memory::data_type::f32, strides);
+  return "";
 }
 
-// LogSoftmax runs as a kernel rather than oneDNN's softmax_log: oneDNN 2.6 approximates
-// log(sum) to ~1.5e-6 absolute, which shifts whole rows (a dominant class comes out as
-// +1.4e-6, a probability above 1, where PyTorch gives 0 or a tiny negative). The kernel
-// computes PyTorch's (x - max) - log(sum(exp(x - max))) with an exp accurate to ~1.5 ulp and
-// std::log. It is vectorised by hand: without -fno-trapping-math GCC will not if-convert,
-// and so not vectorise, a scalar exp's range clamp.
-
-// Four floats: GCC/Clang vector extensions, one SSE register on baseline x86-64.
-using Float4 = float __attribute__((vector_size(16)));
-using Int4 = int32_t __attribute__((vector_size(16)));
-constexpr int kLanes = 4;
-
-Float4 Broadcast(float v) { return Float4{} + v; }
-Float4 Load(const float* p) {
-  Float4 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-void Store(float* p, Float4 v) { std::memcpy(p, &v, sizeof(v)); }
-// The first `count` (< kLanes) lanes; the others are 0.
-Float4 LoadPartial(const float* p, int count) {
-  Float4 v{};
-  for (int j = 0; j < count; ++j) v[j] = p[j];
-  return v;
-}
-void StorePartial(float* p, Float4 v, int count) {
-  for (int j = 0; j < count; ++j) p[j] = v[j];
-}
-Float4 Max(Float4 a, Float4 b) { return a > b ? a : b; }
-
-// exp(x) for x <= 0, the terms of a max-subtracted sum (Cephes' expf: x = n ln2 + r with
-// |r| <= ln2 / 2, a degree-7 polynomial for exp(r), 2^n from the exponent bits). Below -87
-// it returns exp(-87) ~ 1.6e-38 instead of underflowing, which a sum holding exp(0) = 1
-// cannot notice. NaN stays NaN.
-Float4 ExpNonPositive(Float4 x) {
-  x = x < -87.f ? Broadcast(-87.f) : x;
-  const Int4 n = __builtin_convertvector(x * 1.44269504088896341f - 0.5f, Int4);  // round
-  const Float4 nf = __builtin_convertvector(n, Float4);
-  const Float4 r = (x - nf * 0.693359375f) - nf * -2.12194440e-4f;  // ln2 split in hi + lo
-  Float4 p = Broadcast(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.f;
-  return p * std::bit_cast<Float4>((n + 127) << 23);
-}
-
-// log_softmax of one contiguous row of n elements; y may equal x.
-void LogSoftmaxRow(const float* x, float* y, int64_t n) {
-  const int64_t full = n - n % kLanes;
-  Float4 vmax = Broadcast(-INFINITY);
-  for (int64_t k = 0; k < full; k += kLanes) vmax = Max(Load(x + k), vmax);
-  float max = -INFINITY;
-  for (int j = 0; j < kLanes; ++j) max = std::max(max, vmax[j]);
-  for (int64_t k = full; k < n; ++k) max = std::max(max, x[k]);
-  // NaN inputs drop out of the max but reach the sum, so the row becomes NaN as in PyTorch.
-  Float4 vsum{};
-  for (int64_t k = 0; k < full; k += kLanes) vsum += ExpNonPositive(Load(x + k) - max);
-  float sum = 0;
-  for (int j = 0; j < kLanes; ++j) sum += vsum[j];
-  const int rest = static_cast<int>(n - full);
-  if (rest > 0) {
-    const Float4 e = ExpNonPositive(LoadPartial(x + full, rest) - max);
-    for (int j = 0; j < rest; ++j) sum += e[j];
+// The channel block size when `md` is a Conv's channel-blocked layout (nCw16c, nChw8c, ...)
+// of a (N, C, *) value, dense, with channels on md dim `axis` == 1; else 0.
+int64_t ChannelBlock(const dnnl::memory::desc& md, int axis) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (axis != 1 || d.ndims < 2 || d.format_kind != dnnl_blocked || d.data_type != dnnl_f32 ||
+      d.offset0 != 0) {
+    return 0;
   }
-  const float log_sum = std::log(sum);
-  for (int64_t k = 0; k < full; k += kLanes) Store(y + k, (Load(x + k) - max) - log_sum);
-  for (int64_t k = full; k < n; ++k) y[k] = (x[k] - max) - log_sum;
-}
-
-// log_softmax over k of x[k * inner + j] for the lanes j < count (kLanes when kFull), one
-// independent softmax per lane; y may equal x.
-template <bool kFull>
-void LogSoftmaxColumns(const float* x, float* y, int64_t n, int64_t inner, int count) {
-  auto load = [count](const float* p) { return kFull ? Load(p) : LoadPartial(p, count); };
-  Float4 max = Broadcast(-INFINITY);
-  for (int64_t k = 0; k < n; ++k) max = Max(load(x + k * inner), max);
-  Float4 sum{};
-  for (int64_t k = 0; k < n; ++k) sum += ExpNonPositive(load(x + k * inner) - max);
-  Float4 log_sum{};
-  for (int j = 0; j < count; ++j) log_sum[j] = std::log(sum[j]);
-  for (int64_t k = 0; k < n; ++k) {
-    const Float4 out = (load(x + k * inner) - max) - log_sum;
-    if (kFull) {
-      Store(y + k * inner, out);
-    } else {
-      StorePartial(y + k * inner, out, count);
-    }
+  const dnnl_blocking_desc_t& blocking = d.format_desc.blocking;
+  if (blocking.inner_nblks != 1 || blocking.inner_idxs[0] != 1 || blocking.inner_blks[0] % 4 != 0) {
+    return 0;
   }
-}
-
-// log_softmax over the middle dim of a plain (outer, n, inner) tensor.
-KernelFn LogSoftmaxKernel(int64_t outer, int64_t n, int64_t inner) {
-  // Parallel chunks of at least ~16K elements: below that threads cost more than they save.
-  constexpr int64_t kMinChunkElements = 16384;
-  if (inner == 1) {
-    const int64_t min_rows = std::max<int64_t>(1, kMinChunkElements / std::max<int64_t>(n, 1));
-    return [outer, n, min_rows](const float* x, float* y, int threads) {
-      ParallelFor(
-          outer, threads,
-          [&](int64_t begin, int64_t end) {
-            for (int64_t o = begin; o < end; ++o) LogSoftmaxRow(x + o * n, y + o * n, n);
-          },
-          min_rows);
-    };
+  const int64_t block = blocking.inner_blks[0];
+  // Strides: batch, channel block, then the spatial dims row-major, each times the block.
+  int64_t expected = block;
+  for (int i = d.ndims - 1; i >= 2; --i) {
+    if (d.padded_dims[i] != d.dims[i]) return 0;
+    if (d.dims[i] != 1 && blocking.strides[i] != expected) return 0;
+    expected *= d.dims[i];
   }
-  // Work items: kLanes-wide column groups of each outer slice, the last one maybe partial.
-  const int64_t groups = (inner + kLanes - 1) / kLanes;
-  const int64_t min_items =
-      std::max<int64_t>(1, kMinChunkElements / std::max<int64_t>(n * kLanes, 1));
-  return [outer, n, inner, groups, min_items](const float* x, float* y, int threads) {
-    ParallelFor(
-        outer * groups, threads,
-        [&](int64_t begin, int64_t end) {
-          for (int64_t item = begin; item < end; ++item) {
-            const int64_t o = item / groups;
-            const int64_t j = item % groups * kLanes;
-            const int64_t offset = o * n * inner + j;
-            if (j + kLanes <= inner) {
-              LogSoftmaxColumns<true>(x + offset, y + offset, n, inner, kLanes);
-            } else {
-              LogSoftmaxColumns<false>(x + offset, y + offset, n, inner,
-                                       static_cast<int>(inner - j));
-            }
-          }
-        },
-        min_items);
-  };
+  if (d.dims[1] != 1 && blocking.strides[1] != expected) return 0;
+  expected *= d.padded_dims[1] / block;
+  if (d.dims[0] != 1 && blocking.strides[0] != expected) return 0;
+  return block;
 }
 
 class Softmax : public Module {
  public:
-  // `dim`: nullopt for PyTorch's legacy implicit choice.
-  Softmax(bool log, std::optional<int64_t> dim) : log_(log), dim_(dim) {}
+  // `dim`: nullopt for PyTorch's legacy implicit choice (Softmax2d: always -3).
+  Softmax(Kind kind, std::optional<int64_t> dim) : kind_(kind), dim_(dim) {}
 
-  std::string_view type() const override { return log_ ? "LogSoftmax" : "Softmax"; }
+  std::string_view type() const override { return KindName(kind_); }
 
   absl::StatusOr<Shape> OutputShape(const Shape& in) const override {
     SEQ_RETURN_IF_ERROR(Axis(in).status());
     return in;
   }
 
-  // Per element: max, subtract, exp, sum, then normalise (divide, or subtract the log).
-  int64_t Flops(const Shape& in) const override { return 5 * NumElements(in); }
+  // Per element: max, subtract, exp, sum, then normalise (multiply, or subtract the log),
+  // plus the negation of Softmin.
+  int64_t Flops(const Shape& in) const override {
+    return (kind_ == Kind::kSoftmin ? 6 : 5) * NumElements(in);
+  }
 
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,
                                     const Fusion& /*fusion*/) const override {
     SEQ_ASSIGN_OR_RETURN(int axis, Axis(in.shape));
     if (NumElements(in.shape) == 0) return in;  // nothing to normalise
-    if (log_) return CompileLog(builder, in, axis);
-    // A rank-0 value has md dims {1}; an unbatched one may have extra leading unit dims.
-    const int md_axis =
-        in.shape.empty() ? 0 : axis + in.md.data.ndims - static_cast<int>(in.shape.size());
-    auto make_pd = [&](const memory::desc& md) {
-      dnnl::softmax_v2_forward::desc desc(dnnl::prop_kind::forward_inference,
-                                          dnnl::algorithm::softmax_accurate, md, md, md_axis);
-      return dnnl::softmax_v2_forward::primitive_desc(desc, PlanBuilder::Attr(), builder.engine());
-    };
-    PlanValue src = in;
-    dnnl::softmax_v2_forward::primitive_desc pd = make_pd(src.md);
-    if (IsReference(pd)) {
-      src = builder.Convert(in, AxisInnermost(in.md.dims(), md_axis));
-      pd = make_pd(src.md);
+    const bool log = kind_ == Kind::kLogSoftmax;
+    const float sign = kind_ == Kind::kSoftmin ? -1.f : 1.f;
+    const int rank = static_cast<int>(in.shape.size());
+    // A Conv's blocked output, normalised over its channels: in place, no reorder. (An
+    // unbatched value's md carries an extra leading unit dim.)
+    const int md_axis = rank == 0 ? 0 : axis + in.md.data.ndims - rank;
+    if (const int64_t block = ChannelBlock(in.md, md_axis); block > 0) {
+      const dnnl::memory::dims dims = in.md.dims();
+      int64_t positions = 1;
+      for (size_t d = 2; d < dims.size(); ++d) positions *= dims[d];
+      PlanValue dst = builder.InPlace(in);
+      builder.AddKernel(BlockedChannelSoftmaxKernel(log, sign, dims[0], dims[1], block, positions),
+                        in, dst);
+      return dst;
     }
-    PlanValue dst = builder.InPlace(src);
-    dst.md = pd.dst_desc();
-    builder.AddPrimitive(pd, dnnl::softmax_v2_forward(pd),
-                         {ValueArg(DNNL_ARG_SRC, src), ValueArg(DNNL_ARG_DST, dst)});
-    return dst;
-  }
-
- private:
-  // On plain layout: a blocked Conv output is reordered first.
-  static PlanValue CompileLog(PlanBuilder& builder, const PlanValue& in, int axis) {
     PlanValue src = builder.Plain(in);
     PlanValue dst = builder.InPlace(src);
     int64_t outer = 1;
     int64_t inner = 1;
     for (int d = 0; d < axis; ++d) outer *= in.shape[d];
-    for (size_t d = axis + 1; d < in.shape.size(); ++d) inner *= in.shape[d];
-    const int64_t n = in.shape.empty() ? 1 : in.shape[axis];
-    builder.AddKernel(LogSoftmaxKernel(outer, n, inner), src, dst);
+    for (int d = axis + 1; d < rank; ++d) inner *= in.shape[d];
+    const int64_t n = rank == 0 ? 1 : in.shape[axis];
+    builder.AddKernel(SoftmaxKernel(log, sign, outer, n, inner), src, dst);
     return dst;
   }
 
+ private:
   absl::StatusOr<int> Axis(const Shape& in) const {
     const int rank = static_cast<int>(in.size());
+    if (kind_ == Kind::kSoftmax2d && rank != 3 && rank != 4) {
+      return absl::InvalidArgumentError(absl::StrCat("expected input to be 3D or 4D, got ", rank,
+                                                     "D input ", ShapeToString(in), " instead"));
+    }
     // torch.nn.functional._get_softmax_dim (PyTorch warns that it is deprecated).
     const int64_t dim = dim_.value_or(rank == 0 || rank == 1 || rank == 3 ? 0 : 1);
     absl::StatusOr<int> axis = WrapDimOrError(dim, rank, /*wrap_scalar=*/true);
@@ -239,29 +117,40 @@ class Softmax : public Module {
     return axis;
   }
 
-  bool log_;
+  Kind kind_;
   std::optional<int64_t> dim_;
 };
 
+// Softmax, LogSoftmax, Softmin: (dim=None).
 absl::StatusOr<std::unique_ptr<Module>> MakeSoftmaxLike(const SeqCall& call, std::string_view file,
-                                                        bool log) {
-  SEQ_ASSIGN_OR_RETURN(ModuleArgs args, ModuleArgs::Bind(call, log ? "LogSoftmax" : "Softmax",
+                                                        Kind kind) {
+  SEQ_ASSIGN_OR_RETURN(ModuleArgs args, ModuleArgs::Bind(call, KindName(kind),
                                                          {Default("dim", NoneValue())}, file));
   std::optional<int64_t> dim;
   if (!args.IsNone("dim")) {
     SEQ_ASSIGN_OR_RETURN(dim, args.Int("dim"));
   }
-  return std::make_unique<Softmax>(log, dim);
+  return std::make_unique<Softmax>(kind, dim);
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Module>> MakeSoftmax(const SeqCall& call, std::string_view file) {
-  return MakeSoftmaxLike(call, file, /*log=*/false);
+  return MakeSoftmaxLike(call, file, Kind::kSoftmax);
 }
 
 absl::StatusOr<std::unique_ptr<Module>> MakeLogSoftmax(const SeqCall& call, std::string_view file) {
-  return MakeSoftmaxLike(call, file, /*log=*/true);
+  return MakeSoftmaxLike(call, file, Kind::kLogSoftmax);
+}
+
+absl::StatusOr<std::unique_ptr<Module>> MakeSoftmin(const SeqCall& call, std::string_view file) {
+  return MakeSoftmaxLike(call, file, Kind::kSoftmin);
+}
+
+// Softmax2d(): softmax over the channels (dim -3) of a (C, H, W) or (N, C, H, W) input.
+absl::StatusOr<std::unique_ptr<Module>> MakeSoftmax2d(const SeqCall& call, std::string_view file) {
+  SEQ_RETURN_IF_ERROR(ModuleArgs::Bind(call, "Softmax2d", {}, file).status());
+  return std::make_unique<Softmax>(Kind::kSoftmax2d, -3);
 }
 
 }  // namespace seqserve

@@ -138,5 +138,23 @@ TEST(GoldenCoverage, EveryModuleOfTheSpecHasAPyTorchGolden) {
   }
 }
 
+// The modules issue 10 adds to the activations, norms, dropouts and vision modules.
+TEST(GoldenCoverage, EveryNewActivationNormAndVisionModuleHasAPyTorchGolden) {
+  const std::vector<std::string> modules = {
+      "RReLU", "Hardshrink", "Softshrink", "Threshold", "GLU", "Softmin", "Softmax2d",
+      "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm",
+      "Dropout3d", "FeatureAlphaDropout", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle",
+      "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"};
+  std::string all;
+  for (const std::string& name : CaseNames()) {
+    std::ifstream file(GoldenDir() / name / "model.seq");
+    all += std::string(std::istreambuf_iterator<char>(file), {});
+  }
+  for (const std::string& m : modules) {
+    EXPECT_TRUE(std::regex_search(all, std::regex("\\b" + m + "\\(")))
+        << m << " has no golden case";
+  }
+}
+
 }  // namespace
 }  // namespace seqserve

@@ -9,11 +9,11 @@ from golden import Case
 
 NAN, INF = float("nan"), float("inf")
 # A fifth of the inputs NaN, inf or -inf.
-SPECIALS = dict(specials=(NAN, INF, -INF), special_fraction=0.2)
+SPECIALS = dict(special_values=(NAN, INF, -INF), special_fraction=0.2)
 # Fewer for the averages, whose windows are larger and any one special decides.
-FEW_SPECIALS = dict(specials=(NAN, INF, -INF), special_fraction=0.03)
+FEW_SPECIALS = dict(special_values=(NAN, INF, -INF), special_fraction=0.03)
 # Most inputs -inf, so that many windows hold nothing else.
-MOSTLY_NEG_INF = dict(specials=(-INF,), special_fraction=0.7)
+MOSTLY_NEG_INF = dict(special_values=(-INF,), special_fraction=0.7)
 
 # Hardtanh(-5, -1) makes every input negative, so a max pool that took padding for 0 fails.
 NEGATIVE = "nn.Hardtanh(-5.0, -1.0), "
@@ -224,7 +224,7 @@ CASES = [
     Case("pool_nan_avg", "nn.Sequential(nn.AvgPool2d(3, 2, 1, ceil_mode=True), nn.AvgPool2d(2))",
          [(2, 3, 9, 10)], **FEW_SPECIALS),
     Case("pool_nan_avg_onednn", "nn.Sequential(nn.AvgPool2d(2), nn.AvgPool1d(2, count_include_pad=False))",
-         [(2, 8, 8)], specials=(INF, -INF), special_fraction=0.1),
+         [(2, 8, 8)], special_values=(INF, -INF), special_fraction=0.1),
     Case("pool_nan_avg3d", "nn.Sequential(nn.AvgPool3d(2, divisor_override=3), nn.AdaptiveAvgPool3d((2, 1, 3)))",
          [(2, 2, 4, 6, 6)], **FEW_SPECIALS),
     Case("pool_nan_adaptive_avg", "nn.Sequential(nn.AdaptiveAvgPool2d((3, 5)))", [(2, 2, 7, 9)], **FEW_SPECIALS),
@@ -232,6 +232,6 @@ CASES = [
     # After a convolution in blocked layout: NaN spreads through the convolution first.
     Case("pool_nan_after_conv",
          "nn.Sequential(nn.Conv2d(3, 20, 1, bias=False), nn.MaxPool2d(2), nn.AdaptiveMaxPool2d((2, 3)))",
-         [(2, 3, 8, 12)], specials=(NAN, -INF), special_fraction=0.01),
+         [(2, 3, 8, 12)], special_values=(NAN, -INF), special_fraction=0.01),
 ]
 

@@ -34,8 +34,12 @@ class Case:
     atol: float = 1e-5
     init: str = "default"         # "default": PyTorch init plus randomised norms; "none"
     input_shift: float = 0.0      # added to the inputs (a large common offset tests statistics)
-    specials: tuple = ()          # values (NaN, +-inf) that replace a fraction of the inputs
+    specials: int = 0             # this many input elements become NaN, +Inf, -Inf (in turn)
+    special_values: tuple = ()    # or: values (NaN, +-inf) that replace a fraction of the inputs
     special_fraction: float = 0.0
+    # reference(model, x) -> expected output, where PyTorch 2.1 differs from the generator's
+    # PyTorch (1.13): equivalent functional code, explained by the case. None: model(x).
+    reference: object = None
 
 
 def write_safetensors(path, tensors):
@@ -75,12 +79,13 @@ def seed_of(name):
 def randomise(model):
     """Makes BatchNorm statistics and affine parameters non-trivial (PyTorch's init leaves
     them at 0/1, which would hide folding mistakes); other parameters keep PyTorch's init."""
+    norms = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
     for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+        if isinstance(m, norms):
             if m.running_mean is not None:
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
-        if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)):
+        if isinstance(m, norms + (nn.LayerNorm, nn.GroupNorm)):
             if getattr(m, "weight", None) is not None:
                 m.weight.data.uniform_(0.5, 1.5)
             if getattr(m, "bias", None) is not None:
@@ -109,15 +114,20 @@ def generate(case):
         if case.input_shift:
             x = x + case.input_shift
         if case.specials:
-            # Each element, with probability special_fraction, becomes one of the specials.
+            flat = x.view(-1)
+            values = [float("nan"), float("inf"), float("-inf")]
+            for i, pos in enumerate(torch.randperm(flat.numel())[:case.specials].tolist()):
+                flat[pos] = values[i % 3]
+        if case.special_values:
+            # Each element, with probability special_fraction, becomes one of the values.
             hit = torch.rand(*shape) < case.special_fraction
-            pick = torch.randint(len(case.specials), shape)
-            values = torch.tensor(case.specials, dtype=torch.float32)[pick]
+            pick = torch.randint(len(case.special_values), shape)
+            values = torch.tensor(case.special_values, dtype=torch.float32)[pick]
             x = torch.where(hit, values, x)
         with torch.no_grad():
-            y = model(x)
+            y = case.reference(model, x) if case.reference else model(x)
         np.save(os.path.join(out_dir, f"input_{k}.npy"), x.numpy().astype(np.float32))
-        np.save(os.path.join(out_dir, f"expected_{k}.npy"), y.numpy().astype(np.float32))
+        np.save(os.path.join(out_dir, f"expected_{k}.npy"), np.ascontiguousarray(y.numpy(), dtype=np.float32))
     with open(os.path.join(out_dir, "case.json"), "w") as f:
         json.dump({"rtol": case.rtol, "atol": case.atol, "torch": torch.__version__}, f)
         f.write("\n")
