@@ -7,6 +7,11 @@ CASES = [
     # BatchNorm3d: 5-D only; affine or not; after a ReLU (plain layout).
     Case("norm2_bn3d", "nn.Sequential(nn.BatchNorm3d(4))", [(2, 4, 3, 5, 6), (1, 4, 2, 2, 2)]),
     Case("norm2_bn3d_noaffine", "nn.Sequential(nn.BatchNorm3d(3, eps=1e-3, affine=False))", [(2, 3, 2, 3, 4)]),
+    # Folded into the Conv3d / ConvTranspose3d before it (with the ReLU fused after).
+    Case("norm2_conv3d_bn3d", "nn.Sequential(nn.Conv3d(3, 20, 3, padding=1), nn.BatchNorm3d(20), nn.ReLU())",
+         [(2, 3, 4, 5, 6), (1, 3, 3, 2, 5)]),
+    Case("norm2_convt3d_bn3d", "nn.Sequential(nn.ConvTranspose3d(4, 6, 2, stride=2), nn.BatchNorm3d(6))",
+         [(2, 4, 2, 3, 2)]),
     Case("norm2_bn3d_relu", "nn.Sequential(nn.ReLU(), nn.BatchNorm3d(5, momentum=None), nn.ReLU6())",
          [(2, 5, 3, 3, 3)], input_scale=3.0),
 
