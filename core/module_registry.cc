@@ -16,6 +16,7 @@
 #include "core/modules/batch_norm.h"
 #include "core/modules/group_norm.h"
 #include "core/modules/layer_norm.h"
+#include "core/modules/embedding.h"
 
 namespace seqserve {
 namespace {
@@ -66,6 +67,8 @@ constexpr std::pair<std::string_view, ModuleFactory> kModules[] = {
     {"Softsign", &MakeSoftsign},
     {"Tanhshrink", &MakeTanhshrink},
     {"LogSigmoid", &MakeLogSigmoid},
+    {"Embedding", &MakeEmbedding},
+    {"EmbeddingBag", &MakeEmbeddingBag},
 };
 
 }  // namespace

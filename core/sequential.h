@@ -39,6 +39,7 @@ class Sequential : public Module {
   absl::StatusOr<Shape> OutputShape(const Shape& in) const override;
   int64_t Flops(const Shape& in) const override;
   std::optional<Shape> InputDims() const override;
+  std::vector<DType> InputDTypes() const override;
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,
                                     const Fusion& fusion) const override;
 

@@ -79,7 +79,9 @@ TEST_P(GoldenTest, MatchesPyTorch) {
   Executor executor(CpuEngine());
   int inputs = 0;
   for (int k = 0; fs::exists(dir / ("input_" + std::to_string(k) + ".npy")); ++k, ++inputs) {
-    absl::StatusOr<Tensor> input = ReadNpy(dir / ("input_" + std::to_string(k) + ".npy"));
+    // float32, or int64/int32 ids for models that start with an Embedding.
+    absl::StatusOr<TypedTensor> input =
+        ReadTypedNpy(dir / ("input_" + std::to_string(k) + ".npy"));
     absl::StatusOr<Tensor> expected = ReadNpy(dir / ("expected_" + std::to_string(k) + ".npy"));
     ASSERT_TRUE(input.ok() && expected.ok());
     absl::StatusOr<Shape> shape = (*model)->OutputShape(input->shape);
@@ -87,7 +89,7 @@ TEST_P(GoldenTest, MatchesPyTorch) {
     EXPECT_EQ(*shape, expected->shape) << "shape inference for input " << k;
     // Twice: the second run reuses the cached plan and the executor's buffers.
     for (int repeat = 0; repeat < 2; ++repeat) {
-      absl::StatusOr<Tensor> output = (*model)->Run(executor, *input);
+      absl::StatusOr<Tensor> output = (*model)->Run(executor, input->view());
       ASSERT_TRUE(output.ok()) << output.status();
       ExpectClose(*output, *expected, tol,
                   GetParam().name + " input " + std::to_string(k) + " " +
@@ -120,7 +122,8 @@ TEST(GoldenCoverage, EveryModuleOfTheSpecHasAPyTorchGolden) {
       "BatchNorm2d", "LayerNorm", "GroupNorm", "Dropout", "Dropout1d", "Dropout2d",
       "AlphaDropout", "Flatten", "Unflatten", "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU",
       "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid",
-      "Hardtanh", "Softplus", "Softsign", "Tanhshrink", "LogSigmoid", "Softmax", "LogSoftmax"};
+      "Hardtanh", "Softplus", "Softsign", "Tanhshrink", "LogSigmoid", "Softmax", "LogSoftmax",
+      "Embedding", "EmbeddingBag"};
   std::string all;
   for (const std::string& name : CaseNames()) {
     std::ifstream file(GoldenDir() / name / "model.seq");
