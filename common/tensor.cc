@@ -17,7 +17,7 @@ std::string ShapeToString(const Shape& shape) {
   return s + "]";
 }
 
-std::string_view DTypeName(DType dtype) {
+const char* DTypeName(DType dtype) {
   switch (dtype) {
     case DType::kFloat32: return "float32";
     case DType::kInt64: return "int64";

@@ -42,7 +42,7 @@ struct Tensor {
 enum class DType { kFloat32, kInt64, kInt32 };
 
 // NumPy's name: "float32", "int64", "int32".
-std::string_view DTypeName(DType dtype);
+const char* DTypeName(DType dtype);
 size_t DTypeSize(DType dtype);
 
 // A read-only view of a dense row-major tensor of any DType, in native byte order. Borrows
