@@ -57,13 +57,13 @@ Executor::Binding& Executor::Bind(const Plan& plan) {
         binding.args[s].emplace(arg.arg, arg.constant);
       } else {
         dnnl::memory m(arg.md, engine_, DNNL_MEMORY_NONE);
-        binding.activations.emplace_back(m, arg.buffer);
+        binding.activations.push_back({m, arg.buffer, arg.offset_bytes});
         binding.args[s].emplace(arg.arg, m);
       }
     }
     if (step.scratchpad_md.get_size() > 0) {
       dnnl::memory m(step.scratchpad_md, engine_, DNNL_MEMORY_NONE);
-      binding.activations.emplace_back(m, -1);
+      binding.activations.push_back({m, -1, 0});
       binding.args[s].emplace(DNNL_ARG_SCRATCHPAD, m);
     }
   }
@@ -76,14 +76,14 @@ Executor::Binding& Executor::Bind(const Plan& plan) {
 void Executor::PointActivations(const Plan& plan, Binding& binding, const void* input,
                                 float* output) {
   const bool arena_moved = binding.arena_generation != arena_generation_;
-  for (auto& [memory, buffer] : binding.activations) {
+  for (auto& [memory, buffer, offset_bytes] : binding.activations) {
     if (buffer < 0) {
       if (arena_moved) memory.set_data_handle(scratchpad_.data());
       continue;
     }
     const PlanBuffer::Kind kind = plan.buffers()[buffer].kind;
     if (arena_moved || kind != PlanBuffer::Kind::kArena) {
-      memory.set_data_handle(BufferAddress(plan, buffer, input, output));
+      memory.set_data_handle(BufferAddress(plan, buffer, input, output) + offset_bytes);
     }
   }
   binding.arena_generation = arena_generation_;

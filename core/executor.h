@@ -57,7 +57,12 @@ class Executor {
     uint64_t plan_id = 0;
     uint64_t arena_generation = 0;
     std::vector<std::unordered_map<int, dnnl::memory>> args;  // per step (oneDNN steps)
-    std::vector<std::pair<dnnl::memory, int>> activations;   // memory, buffer index
+    struct Activation {
+      dnnl::memory memory;
+      int buffer;  // -1: the scratchpad
+      size_t offset_bytes;
+    };
+    std::vector<Activation> activations;
   };
 
   Binding& Bind(const Plan& plan);

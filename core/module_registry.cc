@@ -17,6 +17,7 @@
 #include "core/modules/group_norm.h"
 #include "core/modules/layer_norm.h"
 #include "core/modules/embedding.h"
+#include "core/modules/transformer.h"
 
 namespace seqserve {
 namespace {
@@ -69,6 +70,8 @@ constexpr std::pair<std::string_view, ModuleFactory> kModules[] = {
     {"LogSigmoid", &MakeLogSigmoid},
     {"Embedding", &MakeEmbedding},
     {"EmbeddingBag", &MakeEmbeddingBag},
+    {"TransformerEncoderLayer", &MakeTransformerEncoderLayer},
+    {"TransformerEncoder", &MakeTransformerEncoder},
 };
 
 }  // namespace

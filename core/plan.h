@@ -31,6 +31,7 @@ struct StepArg {
   int arg = 0;  // DNNL_ARG_*; for kernels DNNL_ARG_SRC / DNNL_ARG_DST
   dnnl::memory::desc md;
   int buffer = -1;          // index into Plan::buffers(), or -1 for a constant
+  size_t offset_bytes = 0;  // where `md` starts inside the buffer (a view of part of it)
   dnnl::memory constant;    // set when buffer == -1
 };
 

@@ -52,6 +52,16 @@ StepArg ValueArg(int arg, const PlanValue& value) {
   return a;
 }
 
+StepArg ViewArg(int arg, const PlanValue& value, const dnnl::memory::desc& md,
+                size_t offset_bytes) {
+  StepArg a;
+  a.arg = arg;
+  a.md = md;
+  a.buffer = value.buffer;
+  a.offset_bytes = offset_bytes;
+  return a;
+}
+
 StepArg ConstArg(int arg, const dnnl::memory& constant) {
   StepArg a;
   a.arg = arg;
@@ -213,7 +223,9 @@ absl::StatusOr<std::shared_ptr<const Plan>> PlanBuilder::Finish(const PlanValue&
   bool direct = result.buffer != kInputBuffer;
   for (const PlanStep& step : plan_->steps_) {
     for (const StepArg& arg : step.args) {
-      if (arg.buffer == result.buffer && arg.md.get_size() > output_bytes) direct = false;
+      if (arg.buffer == result.buffer && arg.offset_bytes + arg.md.get_size() > output_bytes) {
+        direct = false;
+      }
     }
   }
   if (!direct) {
@@ -233,7 +245,7 @@ absl::StatusOr<std::shared_ptr<const Plan>> PlanBuilder::Finish(const PlanValue&
     for (const StepArg& arg : plan_->steps_[s].args) {
       if (arg.buffer < 0) continue;
       PlanBuffer& buffer = plan_->buffers_[arg.buffer];
-      buffer.size_bytes = std::max(buffer.size_bytes, arg.md.get_size());
+      buffer.size_bytes = std::max(buffer.size_bytes, arg.offset_bytes + arg.md.get_size());
       if (first[arg.buffer] < 0) first[arg.buffer] = s;
       last[arg.buffer] = s;
     }

@@ -37,6 +37,10 @@ bool IsPlain(const dnnl::memory::desc& md);
 
 // Activation and constant arguments for AddPrimitive.
 StepArg ValueArg(int arg, const PlanValue& value);
+// Part of `value`'s buffer seen through `md` from `offset_bytes` on (attention reads the
+// queries, keys and values as strided views of one projection's output).
+StepArg ViewArg(int arg, const PlanValue& value, const dnnl::memory::desc& md,
+                size_t offset_bytes);
 StepArg ConstArg(int arg, const dnnl::memory& constant);
 
 class PlanBuilder {

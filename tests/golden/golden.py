@@ -68,7 +68,8 @@ def write_safetensors(path, tensors):
 
 
 def build(seq):
-    scope = {"nn": nn, "torch": torch, "OrderedDict": collections.OrderedDict, "collections": collections}
+    scope = {"nn": nn, "torch": torch, "F": torch.nn.functional, "OrderedDict": collections.OrderedDict,
+             "collections": collections}
     scope.update({k: getattr(nn, k) for k in dir(nn) if k[:1].isupper()})
     return eval(seq, scope)
 
