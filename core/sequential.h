@@ -30,6 +30,10 @@ class Sequential : public Module {
   const std::vector<std::pair<std::string, std::unique_ptr<Module>>>& children() const {
     return children_;
   }
+  // Moves the children out (for the builder's slicing, `+`, .extend and .insert).
+  std::vector<std::pair<std::string, std::unique_ptr<Module>>> TakeChildren() {
+    return std::move(children_);
+  }
 
   // Leaves in execution order, paths prefixed with `prefix` ("" for the root).
   std::vector<Layer> Flatten(const std::string& prefix = "") const;
