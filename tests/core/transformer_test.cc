@@ -2,12 +2,16 @@
 // from torch's transformer.py / activation.py where it has them), state_dict names (as
 // torch 1.13 lists them for the same modules; bias=False leaves out exactly the biases, as
 // 2.1 does), shape rules, FLOPs, and the plan a layer compiles to (nine oneDNN steps, no
-// reorders). The numerics against real PyTorch are the transformer_* goldens of golden_test.cc.
+// reorders). The numerics against real PyTorch are the transformer_* goldens of golden_test.cc
+// and the bundled text classifier's samples.
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/npy.h"
 #include "core/engine.h"
 #include "core/executor.h"
 #include "core/model.h"
@@ -250,6 +254,35 @@ TEST(TransformerEncoder, WithNoLayersIsItsNorm) {
   // (x - 2) / sqrt(1 + 1e-5) * w + b with w = (0.5, 0.51), b = (0.5, 0.51).
   EXPECT_NEAR(out->data[0], -1 / std::sqrt(1 + 1e-5) * 0.5 + 0.5, 1e-6);
   EXPECT_NEAR(out->data[1], 1 / std::sqrt(1 + 1e-5) * 0.51 + 0.51, 1e-6);
+}
+
+// The bundled text classifier (models/make_models.py, trained and evaluated by real PyTorch):
+// its four samples of int64 ids give PyTorch's scores, and the predicted classes are the
+// labels of the synthetic task.
+TEST(TextClassifier, ReproducesPyTorchOnItsBundledSamples) {
+  const std::filesystem::path data(SEQSERVE_TEST_DATA_DIR);
+  auto model = Model::Load(data / "models" / "textclass" / "1");
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_THAT((*model)->InputDTypes(), ElementsAre(DType::kInt64, DType::kInt32));
+  EXPECT_EQ((*model)->InputDims(), Shape{-1});
+  absl::StatusOr<TypedTensor> input = ReadTypedNpy(data / "bundled" / "textclass" / "input.npy");
+  absl::StatusOr<Tensor> expected = ReadNpy(data / "bundled" / "textclass" / "expected.npy");
+  absl::StatusOr<Tensor> labels = ReadNpy(data / "bundled" / "textclass" / "labels.npy");
+  ASSERT_TRUE(input.ok() && expected.ok() && labels.ok());
+  ASSERT_EQ(input->shape, (Shape{4, 128}));
+  Executor executor(CpuEngine());
+  absl::StatusOr<Tensor> out = (*model)->Run(executor, input->view());
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->shape, (Shape{4, 4}));
+  for (int64_t i = 0; i < out->numel(); ++i) {
+    EXPECT_NEAR(out->data[i], expected->data[i], 1e-4 + 1e-4 * std::fabs(expected->data[i]));
+  }
+  for (int64_t row = 0; row < 4; ++row) {
+    const float* scores = out->data.data() + 4 * row;
+    EXPECT_EQ(std::max_element(scores, scores + 4) - scores,
+              static_cast<int64_t>(labels->data[row]))
+        << "sample " << row;
+  }
 }
 
 }  // namespace
