@@ -194,6 +194,7 @@ class HeaderParser {
 
 // Element type of the data as the descr names it.
 struct NpyDType {
+  char kind;           // 'f' (IEEE float) or 'i' (signed integer)
   size_t size_bytes;   // 4 or 8
   bool little_endian;  // byte order of the file's data
 };
@@ -214,8 +215,9 @@ std::optional<NpyDType> ParseDescr(std::string_view descr) {
     default:
       return std::nullopt;
   }
-  if (descr.substr(1) == "f4") return NpyDType{4, little};
-  if (descr.substr(1) == "f8") return NpyDType{8, little};
+  const std::string_view type = descr.substr(1);
+  if (type == "f4" || type == "i4") return NpyDType{type[0], 4, little};
+  if (type == "f8" || type == "i8") return NpyDType{type[0], 8, little};
   return std::nullopt;
 }
 
@@ -258,9 +260,18 @@ absl::StatusOr<std::vector<uint8_t>> ReadFile(const std::filesystem::path& path)
   return bytes;
 }
 
-}  // namespace
+// A parsed .npy file: its element type, shape and data (pointing into the file's bytes).
+struct NpyArray {
+  NpyDType dtype;
+  std::string descr;
+  Shape shape;
+  size_t numel = 0;
+  const uint8_t* data = nullptr;
+};
 
-absl::StatusOr<Tensor> ParseNpy(std::span<const uint8_t> bytes, std::string_view name) {
+// The header and the location of the data; `supported` names the accepted dtypes in errors.
+absl::StatusOr<NpyArray> ParseNpyArray(std::span<const uint8_t> bytes, std::string_view name,
+                                       bool allow_ints) {
   if (bytes.size() < kPreambleV1Bytes ||
       std::memcmp(bytes.data(), kMagic.data(), kMagic.size()) != 0) {
     return Invalid(name, "not a NumPy .npy file (no \\x93NUMPY magic)");
@@ -315,9 +326,11 @@ absl::StatusOr<Tensor> ParseNpy(std::span<const uint8_t> bytes, std::string_view
 
   std::optional<NpyDType> dtype;
   if (descr->kind == PyValue::Kind::kString) dtype = ParseDescr(descr->text);
-  if (!dtype) {
+  if (!dtype || (dtype->kind == 'i' && !allow_ints)) {
     return Invalid(name, absl::StrCat("dtype '", descr->text, "' is not supported; expected ",
-                                      "float32 (or float64, which is converted)"));
+                                      allow_ints ? "float32 (or float64, which is converted), "
+                                                   "int64 or int32"
+                                                 : "float32 (or float64, which is converted)"));
   }
   if (fortran_order->kind != PyValue::Kind::kBool) {
     return Invalid(name, absl::StrCat("fortran_order ", fortran_order->text, " is not a bool"));
@@ -361,39 +374,41 @@ absl::StatusOr<Tensor> ParseNpy(std::span<const uint8_t> bytes, std::string_view
                                       actual_bytes, " (trailing data)"));
   }
 
-  const uint8_t* data = bytes.data() + preamble + header_bytes;
-  std::vector<float> values(static_cast<size_t>(numel));
-  if (dtype->size_bytes == 4) {
-    if (dtype->little_endian && std::endian::native == std::endian::little) {
+  return NpyArray{*dtype, descr->text, std::move(shape), static_cast<size_t>(numel),
+                  bytes.data() + preamble + header_bytes};
+}
+
+// The values of a float32 or float64 array as float32.
+std::vector<float> DecodeFloats(const NpyArray& array) {
+  std::vector<float> values(array.numel);
+  const uint8_t* data = array.data;
+  const bool little = array.dtype.little_endian;
+  if (array.dtype.size_bytes == 4) {
+    if (little && std::endian::native == std::endian::little) {
       // An empty vector's data() may be null, which memcpy must not see even for 0 bytes.
-      if (!values.empty()) std::memcpy(values.data(), data, expected_bytes);
+      if (!values.empty()) std::memcpy(values.data(), data, values.size() * sizeof(float));
     } else {
       for (size_t i = 0; i < values.size(); ++i) {
-        values[i] = std::bit_cast<float>(Load<uint32_t>(data + 4 * i, dtype->little_endian));
+        values[i] = std::bit_cast<float>(Load<uint32_t>(data + 4 * i, little));
       }
     }
   } else {
     for (size_t i = 0; i < values.size(); ++i) {
-      values[i] = static_cast<float>(
-          std::bit_cast<double>(Load<uint64_t>(data + 8 * i, dtype->little_endian)));
+      values[i] = static_cast<float>(std::bit_cast<double>(Load<uint64_t>(data + 8 * i, little)));
     }
   }
-  return Tensor(std::move(shape), std::move(values));
+  return values;
 }
 
-absl::StatusOr<Tensor> ReadNpy(const std::filesystem::path& path) {
-  absl::StatusOr<std::vector<uint8_t>> bytes = ReadFile(path);
-  if (!bytes.ok()) return bytes.status();
-  return ParseNpy(*bytes, path.string());
-}
-
-std::string EncodeNpy(const Tensor& tensor) {
+// The NumPy header of an array of `shape` with element type `descr` ('<f4'), as np.save
+// writes it: magic, version, header length, the dict, padding to 64 bytes.
+std::string EncodeHeader(std::string_view descr, const Shape& shape) {
   // Exactly what np.save writes: keys sorted, repr() of each value, growth padding, then
   // spaces and '\n' up to the next 64-byte boundary.
-  std::string dict = absl::StrCat(
-      "{'descr': '<f4', 'fortran_order': False, 'shape': ", ShapeRepr(tensor.shape), ", }");
-  if (!tensor.shape.empty()) {
-    const size_t digits = absl::StrCat(tensor.shape[0]).size();
+  std::string dict = absl::StrCat("{'descr': '", AbslView(descr),
+                                  "', 'fortran_order': False, 'shape': ", ShapeRepr(shape), ", }");
+  if (!shape.empty()) {
+    const size_t digits = absl::StrCat(shape[0]).size();
     if (digits < kGrowthAxisMaxDigits) dict.append(kGrowthAxisMaxDigits - digits, ' ');
   }
   // Version 1.0 has a 16-bit header length; NumPy falls back to 2.0 for longer headers
@@ -418,20 +433,23 @@ std::string EncodeNpy(const Tensor& tensor) {
   out += dict;
   out.append(padding, ' ');
   out.push_back('\n');
-
-  const size_t data_start = out.size();
-  out.resize(data_start + tensor.data.size() * sizeof(float));
-  for (size_t i = 0; i < tensor.data.size(); ++i) {
-    const uint32_t bits = std::bit_cast<uint32_t>(tensor.data[i]);
-    for (size_t b = 0; b < 4; ++b) {
-      out[data_start + 4 * i + b] = static_cast<char>((bits >> (8 * b)) & 0xFF);
-    }
-  }
   return out;
 }
 
-absl::Status WriteNpy(const std::filesystem::path& path, const Tensor& tensor) {
-  const std::string bytes = EncodeNpy(tensor);
+// Appends `count` values of `size` bytes each, from native to little-endian byte order.
+void AppendLittleEndian(std::string& out, const uint8_t* data, size_t count, size_t size) {
+  const size_t start = out.size();
+  out.resize(start + count * size);
+  if (std::endian::native == std::endian::little) {
+    if (count > 0) std::memcpy(out.data() + start, data, count * size);
+    return;
+  }
+  for (size_t i = 0; i < count; ++i) {
+    for (size_t b = 0; b < size; ++b) out[start + i * size + b] = static_cast<char>(data[i * size + size - 1 - b]);
+  }
+}
+
+absl::Status WriteBytes(const std::filesystem::path& path, const std::string& bytes) {
   const std::string name = path.string();
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", name));
@@ -449,6 +467,77 @@ absl::Status WriteNpy(const std::filesystem::path& path, const Tensor& tensor) {
   // close() is where NFS and full disks report deferred write errors.
   if (::close(fd) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot write ", name));
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor> ParseNpy(std::span<const uint8_t> bytes, std::string_view name) {
+  absl::StatusOr<NpyArray> array = ParseNpyArray(bytes, name, /*allow_ints=*/false);
+  if (!array.ok()) return array.status();
+  std::vector<float> values = DecodeFloats(*array);
+  return Tensor(std::move(array->shape), std::move(values));
+}
+
+absl::StatusOr<TypedTensor> ParseTypedNpy(std::span<const uint8_t> bytes, std::string_view name) {
+  absl::StatusOr<NpyArray> array = ParseNpyArray(bytes, name, /*allow_ints=*/true);
+  if (!array.ok()) return array.status();
+  TypedTensor out;
+  out.shape = std::move(array->shape);
+  if (array->dtype.kind == 'f') {
+    out.dtype = DType::kFloat32;
+    const std::vector<float> values = DecodeFloats(*array);
+    out.bytes.resize(values.size() * sizeof(float));
+    if (!values.empty()) std::memcpy(out.bytes.data(), values.data(), out.bytes.size());
+    return out;
+  }
+  const size_t size = array->dtype.size_bytes;
+  out.dtype = size == 8 ? DType::kInt64 : DType::kInt32;
+  out.bytes.resize(array->numel * size);
+  if (array->dtype.little_endian == (std::endian::native == std::endian::little)) {
+    if (!out.bytes.empty()) std::memcpy(out.bytes.data(), array->data, out.bytes.size());
+  } else {
+    for (size_t i = 0; i < array->numel; ++i) {
+      for (size_t b = 0; b < size; ++b) out.bytes[i * size + b] = array->data[i * size + size - 1 - b];
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<Tensor> ReadNpy(const std::filesystem::path& path) {
+  absl::StatusOr<std::vector<uint8_t>> bytes = ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  return ParseNpy(*bytes, path.string());
+}
+
+absl::StatusOr<TypedTensor> ReadTypedNpy(const std::filesystem::path& path) {
+  absl::StatusOr<std::vector<uint8_t>> bytes = ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  return ParseTypedNpy(*bytes, path.string());
+}
+
+std::string EncodeNpy(const Tensor& tensor) {
+  std::string out = EncodeHeader("<f4", tensor.shape);
+  AppendLittleEndian(out, reinterpret_cast<const uint8_t*>(tensor.data.data()), tensor.data.size(),
+                     sizeof(float));
+  return out;
+}
+
+std::string EncodeNpy(const TypedTensor& tensor) {
+  const std::string_view descr = tensor.dtype == DType::kInt64   ? "<i8"
+                                 : tensor.dtype == DType::kInt32 ? "<i4"
+                                                                 : "<f4";
+  std::string out = EncodeHeader(descr, tensor.shape);
+  AppendLittleEndian(out, tensor.bytes.data(), tensor.bytes.size() / DTypeSize(tensor.dtype),
+                     DTypeSize(tensor.dtype));
+  return out;
+}
+
+absl::Status WriteNpy(const std::filesystem::path& path, const Tensor& tensor) {
+  return WriteBytes(path, EncodeNpy(tensor));
+}
+
+absl::Status WriteNpy(const std::filesystem::path& path, const TypedTensor& tensor) {
+  return WriteBytes(path, EncodeNpy(tensor));
 }
 
 }  // namespace seqserve

@@ -17,6 +17,28 @@ std::string ShapeToString(const Shape& shape) {
   return s + "]";
 }
 
+const char* DTypeName(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return "float32";
+    case DType::kInt64: return "int64";
+    case DType::kInt32: return "int32";
+  }
+  return "?";
+}
+
+size_t DTypeSize(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return 4;
+    case DType::kInt64: return 8;
+    case DType::kInt32: return 4;
+  }
+  return 0;
+}
+
+TensorView View(const Tensor& tensor) {
+  return TensorView{DType::kFloat32, tensor.shape, tensor.data.data()};
+}
+
 int WrapDim(int64_t dim, int rank) {
   if (dim < -rank || dim >= rank) return -1;
   return static_cast<int>(dim < 0 ? dim + rank : dim);

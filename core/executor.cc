@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <new>
 
@@ -23,13 +24,13 @@ bool AlignedBuffer::Reserve(size_t bytes) {
 
 Executor::Executor(const dnnl::engine& engine) : engine_(engine), stream_(engine) {}
 
-uint8_t* Executor::BufferAddress(const Plan& plan, int buffer, const float* input,
+uint8_t* Executor::BufferAddress(const Plan& plan, int buffer, const void* input,
                                  float* output) const {
   const PlanBuffer& b = plan.buffers()[buffer];
   switch (b.kind) {
     case PlanBuffer::Kind::kInput:
       // oneDNN takes non-const handles; plans never write to the input buffer.
-      return reinterpret_cast<uint8_t*>(const_cast<float*>(input));
+      return static_cast<uint8_t*>(const_cast<void*>(input));
     case PlanBuffer::Kind::kOutput:
       return reinterpret_cast<uint8_t*>(output);
     case PlanBuffer::Kind::kArena:
@@ -56,13 +57,13 @@ Executor::Binding& Executor::Bind(const Plan& plan) {
         binding.args[s].emplace(arg.arg, arg.constant);
       } else {
         dnnl::memory m(arg.md, engine_, DNNL_MEMORY_NONE);
-        binding.activations.emplace_back(m, arg.buffer);
+        binding.activations.push_back({m, arg.buffer, arg.offset_bytes});
         binding.args[s].emplace(arg.arg, m);
       }
     }
     if (step.scratchpad_md.get_size() > 0) {
       dnnl::memory m(step.scratchpad_md, engine_, DNNL_MEMORY_NONE);
-      binding.activations.emplace_back(m, -1);
+      binding.activations.push_back({m, -1, 0});
       binding.args[s].emplace(DNNL_ARG_SCRATCHPAD, m);
     }
   }
@@ -72,23 +73,32 @@ Executor::Binding& Executor::Bind(const Plan& plan) {
   return bindings_.front();
 }
 
-void Executor::PointActivations(const Plan& plan, Binding& binding, const float* input,
+void Executor::PointActivations(const Plan& plan, Binding& binding, const void* input,
                                 float* output) {
   const bool arena_moved = binding.arena_generation != arena_generation_;
-  for (auto& [memory, buffer] : binding.activations) {
+  for (auto& [memory, buffer, offset_bytes] : binding.activations) {
     if (buffer < 0) {
       if (arena_moved) memory.set_data_handle(scratchpad_.data());
       continue;
     }
     const PlanBuffer::Kind kind = plan.buffers()[buffer].kind;
     if (arena_moved || kind != PlanBuffer::Kind::kArena) {
-      memory.set_data_handle(BufferAddress(plan, buffer, input, output));
+      memory.set_data_handle(BufferAddress(plan, buffer, input, output) + offset_bytes);
     }
   }
   binding.arena_generation = arena_generation_;
 }
 
-absl::Status Executor::Run(const Plan& plan, const float* input, float* output) {
+absl::Status Executor::Run(const Plan& plan, const TensorView& view, float* output) {
+  if (view.dtype != plan.input_dtype() ||
+      !std::equal(view.shape.begin(), view.shape.end(), plan.input_shape().begin(),
+                  plan.input_shape().end())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input is ", DTypeName(view.dtype), " ",
+        ShapeToString(Shape(view.shape.begin(), view.shape.end())), ", but the plan was compiled for ",
+        DTypeName(plan.input_dtype()), " ", ShapeToString(plan.input_shape())));
+  }
+  const void* input = view.data;
   // OpenMP's thread count is per calling thread; plans were compiled for this count.
   thread_local int current_threads = 0;
   if (current_threads != plan.num_threads()) {
@@ -106,6 +116,15 @@ absl::Status Executor::Run(const Plan& plan, const float* input, float* output) 
       const PlanStep& step = steps[s];
       if (step.primitive) {
         step.primitive.execute(stream_, binding.args[s]);
+      } else if (step.input_kernel) {
+        auto* dst = reinterpret_cast<float*>(BufferAddress(plan, step.args[1].buffer, input, output));
+        absl::Status status =
+            step.input_kernel(BufferAddress(plan, step.args[0].buffer, input, output), dst,
+                              plan.num_threads());
+        if (!status.ok()) {
+          stream_.wait();
+          return absl::Status(status.code(), absl::StrCat(step.name, ": ", status.message()));
+        }
       } else {
         const auto* src = reinterpret_cast<const float*>(
             BufferAddress(plan, step.args[0].buffer, input, output));

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/tensor.h"
 #include "core/plan.h"
 #include "dnnl.hpp"
 
@@ -37,9 +38,15 @@ class Executor {
  public:
   explicit Executor(const dnnl::engine& engine);
 
-  // Runs `plan`: reads NumElements(plan.input_shape()) floats at `input`, writes
-  // NumElements(plan.output_shape()) floats at `output`. oneDNN errors become INTERNAL.
-  absl::Status Run(const Plan& plan, const float* input, float* output);
+  // Runs `plan` on `input`, which must have the plan's input dtype and shape (else
+  // INVALID_ARGUMENT); writes NumElements(plan.output_shape()) floats at `output`. An input
+  // the plan rejects (an id out of range) is INVALID_ARGUMENT naming the step; oneDNN
+  // errors become INTERNAL.
+  absl::Status Run(const Plan& plan, const TensorView& input, float* output);
+  // The same for a float32 plan: reads NumElements(plan.input_shape()) floats at `input`.
+  absl::Status Run(const Plan& plan, const float* input, float* output) {
+    return Run(plan, TensorView{DType::kFloat32, plan.input_shape(), input}, output);
+  }
 
   // Bytes this executor holds for activations and scratchpad.
   size_t workspace_bytes() const { return arena_.size() + scratchpad_.size(); }
@@ -50,12 +57,17 @@ class Executor {
     uint64_t plan_id = 0;
     uint64_t arena_generation = 0;
     std::vector<std::unordered_map<int, dnnl::memory>> args;  // per step (oneDNN steps)
-    std::vector<std::pair<dnnl::memory, int>> activations;   // memory, buffer index
+    struct Activation {
+      dnnl::memory memory;
+      int buffer;  // -1: the scratchpad
+      size_t offset_bytes;
+    };
+    std::vector<Activation> activations;
   };
 
   Binding& Bind(const Plan& plan);
-  void PointActivations(const Plan& plan, Binding& binding, const float* input, float* output);
-  uint8_t* BufferAddress(const Plan& plan, int buffer, const float* input, float* output) const;
+  void PointActivations(const Plan& plan, Binding& binding, const void* input, float* output);
+  uint8_t* BufferAddress(const Plan& plan, int buffer, const void* input, float* output) const;
 
   static constexpr size_t kMaxBindings = 16;
 

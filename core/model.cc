@@ -1,5 +1,6 @@
 #include "core/model.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -7,6 +8,7 @@
 #include <omp.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/compiler.h"
 #include "core/engine.h"
 #include "core/plan_builder.h"
@@ -38,6 +40,31 @@ class ScopedThreads {
  private:
   int previous_;
 };
+
+std::string LayerName(const Layer& layer) {
+  return absl::StrCat(layer.path, " (", std::string(layer.module->type()), ")");
+}
+
+// A module that takes integer ids (Embedding) can only be the first that computes: every
+// module before it would produce float32.
+absl::Status CheckIdModulesComeFirst(const std::vector<Layer>& layers, std::string_view seq_file) {
+  const Layer* first = nullptr;
+  for (const Layer& layer : layers) {
+    if (layer.module->IsIdentity()) continue;
+    if (first == nullptr) {
+      first = &layer;
+      continue;
+    }
+    const std::vector<DType> dtypes = layer.module->InputDTypes();
+    if (std::find(dtypes.begin(), dtypes.end(), DType::kFloat32) == dtypes.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          std::string(seq_file), ": ", LayerName(layer),
+          " takes integer ids, so it must be the model's first module; here it follows ",
+          LayerName(*first), ", whose output is float32"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -81,6 +108,7 @@ absl::StatusOr<std::shared_ptr<Model>> Model::FromSource(std::string_view seq_te
       }
     }
   }
+  SEQ_RETURN_IF_ERROR(CheckIdModulesComeFirst(root->Flatten(), seq_file));
   return std::shared_ptr<Model>(new Model(std::move(root), options));
 }
 
@@ -112,13 +140,13 @@ size_t Model::cached_plans() const {
   return plans_.size();
 }
 
-absl::StatusOr<std::shared_ptr<const Plan>> Model::GetPlan(const Shape& input) {
+absl::StatusOr<std::shared_ptr<const Plan>> Model::GetPlan(const Shape& input, DType dtype) {
   auto lookup = [&]() -> std::shared_ptr<const Plan> {
     absl::MutexLock lock(&mu_);
     for (auto it = plans_.begin(); it != plans_.end(); ++it) {
-      if (it->first == input) {
+      if (it->shape == input && it->dtype == dtype) {
         plans_.splice(plans_.begin(), plans_, it);
-        return plans_.front().second;
+        return plans_.front().plan;
       }
     }
     return nullptr;
@@ -126,18 +154,33 @@ absl::StatusOr<std::shared_ptr<const Plan>> Model::GetPlan(const Shape& input) {
   if (std::shared_ptr<const Plan> plan = lookup()) return plan;
   absl::MutexLock compile_lock(&compile_mu_);
   if (std::shared_ptr<const Plan> plan = lookup()) return plan;
-  SEQ_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, Compile(input));
+  SEQ_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, Compile(input, dtype));
   absl::MutexLock lock(&mu_);
-  plans_.emplace_front(input, plan);
+  plans_.push_front(CachedPlan{input, dtype, plan});
   if (plans_.size() > options_.plan_cache_capacity) plans_.pop_back();
   return plan;
 }
 
-absl::StatusOr<std::shared_ptr<const Plan>> Model::Compile(const Shape& input) {
+absl::StatusOr<std::shared_ptr<const Plan>> Model::Compile(const Shape& input, DType dtype) {
+  const std::vector<DType> accepted = InputDTypes();
+  if (std::find(accepted.begin(), accepted.end(), dtype) == accepted.end()) {
+    std::vector<std::string> names;
+    for (DType d : accepted) names.push_back(DTypeName(d));
+    std::string first;
+    for (const Layer& layer : layers_) {
+      if (layer.module->IsIdentity()) continue;
+      first = absl::StrCat(", as its first module ", layer.path, " (",
+                           std::string(layer.module->type()), ") does");
+      break;
+    }
+    return absl::InvalidArgumentError(absl::StrCat("the model takes ",
+                                                   absl::StrJoin(names, " or "), " input", first,
+                                                   "; got ", DTypeName(dtype)));
+  }
   SEQ_RETURN_IF_ERROR(InferShapes(layers_, input).status());
   ScopedThreads threads(options_.num_threads);
   try {
-    PlanBuilder builder(CpuEngine(), options_.num_threads, weights_, input);
+    PlanBuilder builder(CpuEngine(), options_.num_threads, weights_, input, dtype);
     builder.set_fuse(options_.fuse);
     SEQ_ASSIGN_OR_RETURN(PlanValue out, CompileLayers(builder, layers_, builder.input()));
     return builder.Finish(out);
@@ -147,9 +190,14 @@ absl::StatusOr<std::shared_ptr<const Plan>> Model::Compile(const Shape& input) {
 }
 
 absl::StatusOr<Tensor> Model::Run(Executor& executor, const Tensor& input) {
-  SEQ_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, GetPlan(input.shape));
+  return Run(executor, View(input));
+}
+
+absl::StatusOr<Tensor> Model::Run(Executor& executor, const TensorView& input) {
+  SEQ_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan,
+                       GetPlan(Shape(input.shape.begin(), input.shape.end()), input.dtype));
   Tensor output(plan->output_shape());
-  SEQ_RETURN_IF_ERROR(executor.Run(*plan, input.data.data(), output.data.data()));
+  SEQ_RETURN_IF_ERROR(executor.Run(*plan, input, output.data.data()));
   return output;
 }
 

@@ -55,15 +55,21 @@ class Model {
   int64_t NumParams() const;
   // The input dims (without batch) the first module implies, -1 where any size fits.
   std::optional<Shape> InputDims() const { return root_->InputDims(); }
+  // The input element types the model takes, preferred first: {float32}, or {int64, int32}
+  // when it starts with Embedding or EmbeddingBag.
+  std::vector<DType> InputDTypes() const { return root_->InputDTypes(); }
 
   // PyTorch's output shape for `input`, or an error naming the module path.
   absl::StatusOr<Shape> OutputShape(const Shape& input) const;
 
-  // The plan for `input` (compiled on first use; cached).
-  absl::StatusOr<std::shared_ptr<const Plan>> GetPlan(const Shape& input);
+  // The plan for an input of shape `input` and element type `dtype` (compiled on first use;
+  // cached). A dtype the model does not take is INVALID_ARGUMENT.
+  absl::StatusOr<std::shared_ptr<const Plan>> GetPlan(const Shape& input,
+                                                      DType dtype = DType::kFloat32);
 
   // One forward pass (convenience for tools and tests).
   absl::StatusOr<Tensor> Run(Executor& executor, const Tensor& input);
+  absl::StatusOr<Tensor> Run(Executor& executor, const TensorView& input);
 
   // Bytes held by reordered constants.
   size_t weight_bytes() const { return weights_.bytes(); }
@@ -71,7 +77,7 @@ class Model {
 
  private:
   Model(std::unique_ptr<Sequential> root, const ModelOptions& options);
-  absl::StatusOr<std::shared_ptr<const Plan>> Compile(const Shape& input);
+  absl::StatusOr<std::shared_ptr<const Plan>> Compile(const Shape& input, DType dtype);
 
   std::unique_ptr<Sequential> root_;
   std::vector<Layer> layers_;  // borrowed from root_
@@ -80,7 +86,12 @@ class Model {
 
   mutable absl::Mutex mu_;
   // Most recently used first.
-  std::list<std::pair<Shape, std::shared_ptr<const Plan>>> plans_ ABSL_GUARDED_BY(mu_);
+  struct CachedPlan {
+    Shape shape;
+    DType dtype;
+    std::shared_ptr<const Plan> plan;
+  };
+  std::list<CachedPlan> plans_ ABSL_GUARDED_BY(mu_);
   absl::Mutex compile_mu_;  // one compile at a time, so a burst compiles each shape once
 };
 

@@ -64,6 +64,10 @@ class Module {
   // The input dims (without batch) a model starting with this module takes, -1 where any
   // size fits: Linear(784, 10) -> [784], Conv2d(1, ...) -> [1, -1, -1]. nullopt: no rule.
   virtual std::optional<Shape> InputDims() const { return std::nullopt; }
+  // The element types this module takes, preferred first. Modules compute in float32;
+  // Embedding and EmbeddingBag take integer ids instead (int64, int32), so a model that
+  // starts with one takes ids, and nothing else may come before them.
+  virtual std::vector<DType> InputDTypes() const { return {DType::kFloat32}; }
 
   // Modules that compute nothing at inference (Identity, Dropout*).
   virtual bool IsIdentity() const { return false; }

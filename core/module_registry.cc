@@ -24,6 +24,8 @@
 #include "core/modules/local_response_norm.h"
 #include "core/modules/pixel_shuffle.h"
 #include "core/modules/upsample.h"
+#include "core/modules/embedding.h"
+#include "core/modules/transformer.h"
 
 namespace seqserve {
 namespace {
@@ -121,6 +123,10 @@ constexpr std::pair<std::string_view, ModuleFactory> kModules[] = {
     {"Upsample", &MakeUpsample},
     {"UpsamplingNearest2d", &MakeUpsamplingNearest2d},
     {"UpsamplingBilinear2d", &MakeUpsamplingBilinear2d},
+    {"Embedding", &MakeEmbedding},
+    {"EmbeddingBag", &MakeEmbeddingBag},
+    {"TransformerEncoderLayer", &MakeTransformerEncoderLayer},
+    {"TransformerEncoder", &MakeTransformerEncoder},
 };
 
 }  // namespace

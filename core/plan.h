@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "common/tensor.h"
 #include "dnnl.hpp"
 
@@ -30,6 +31,7 @@ struct StepArg {
   int arg = 0;  // DNNL_ARG_*; for kernels DNNL_ARG_SRC / DNNL_ARG_DST
   dnnl::memory::desc md;
   int buffer = -1;          // index into Plan::buffers(), or -1 for a constant
+  size_t offset_bytes = 0;  // where `md` starts inside the buffer (a view of part of it)
   dnnl::memory constant;    // set when buffer == -1
 };
 
@@ -37,17 +39,24 @@ struct StepArg {
 // dense row-major. `src == dst` when the step runs in place.
 using KernelFn = std::function<void(const float* src, float* dst, int num_threads)>;
 
+// A kernel that reads the model's input in the plan's input dtype (integer ids for
+// Embedding), writes dense floats, and may reject the input: INVALID_ARGUMENT for an id out
+// of range, found before it is used (never a read out of bounds).
+using InputKernelFn = std::function<absl::Status(const void* src, float* dst, int num_threads)>;
+
 struct PlanStep {
   std::string name;          // "features.0 (Conv2d)", "reorder", ...
   dnnl::primitive primitive; // set for oneDNN steps
   dnnl::memory::desc scratchpad_md;  // the primitive's scratchpad (empty when none)
   KernelFn kernel;           // set for kernel steps
+  InputKernelFn input_kernel;  // set for steps that read the model's (integer) input
   std::vector<StepArg> args;
 };
 
 class Plan {
  public:
   const Shape& input_shape() const { return input_shape_; }
+  DType input_dtype() const { return input_dtype_; }
   const Shape& output_shape() const { return output_shape_; }
   int num_threads() const { return num_threads_; }
   size_t arena_bytes() const { return arena_bytes_; }
@@ -62,6 +71,7 @@ class Plan {
   Plan() = default;
 
   Shape input_shape_;
+  DType input_dtype_ = DType::kFloat32;
   Shape output_shape_;
   int num_threads_ = 1;
   size_t arena_bytes_ = 0;

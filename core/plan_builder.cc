@@ -52,6 +52,16 @@ StepArg ValueArg(int arg, const PlanValue& value) {
   return a;
 }
 
+StepArg ViewArg(int arg, const PlanValue& value, const dnnl::memory::desc& md,
+                size_t offset_bytes) {
+  StepArg a;
+  a.arg = arg;
+  a.md = md;
+  a.buffer = value.buffer;
+  a.offset_bytes = offset_bytes;
+  return a;
+}
+
 StepArg ConstArg(int arg, const dnnl::memory& constant) {
   StepArg a;
   a.arg = arg;
@@ -61,13 +71,24 @@ StepArg ConstArg(int arg, const dnnl::memory& constant) {
 }
 
 PlanBuilder::PlanBuilder(const dnnl::engine& engine, int num_threads, WeightCache& weights,
-                         const Shape& input_shape)
+                         const Shape& input_shape, DType input_dtype)
     : engine_(engine), num_threads_(num_threads), weights_(weights), plan_(new Plan()) {
   plan_->input_shape_ = input_shape;
+  plan_->input_dtype_ = input_dtype;
   plan_->num_threads_ = num_threads;
   int input_buffer = AddBuffer();
   plan_->buffers_[input_buffer].kind = PlanBuffer::Kind::kInput;
-  input_ = PlanValue{input_shape, PlainDesc(input_shape), input_buffer};
+  if (input_dtype == DType::kFloat32) {
+    input_ = PlanValue{input_shape, PlainDesc(input_shape), input_buffer};
+  } else {
+    // oneDNN has no int64; ids are only read by input kernels, which need just the bytes.
+    const dnnl::memory::dim bytes =
+        std::max<dnnl::memory::dim>(1, NumElements(input_shape) * DTypeSize(input_dtype));
+    input_ = PlanValue{input_shape,
+                       dnnl::memory::desc({bytes}, dnnl::memory::data_type::u8,
+                                          dnnl::memory::format_tag::a),
+                       input_buffer, input_dtype};
+  }
 }
 
 void PlanBuilder::SetCurrentModule(std::string path, std::string type) {
@@ -148,6 +169,15 @@ void PlanBuilder::AddKernel(KernelFn kernel, const PlanValue& src, const PlanVal
   AddStep(std::move(step));
 }
 
+void PlanBuilder::AddInputKernel(InputKernelFn kernel, const PlanValue& src,
+                                 const PlanValue& dst) {
+  PlanStep step;
+  step.name = CurrentName();
+  step.input_kernel = std::move(kernel);
+  step.args = {ValueArg(DNNL_ARG_SRC, src), ValueArg(DNNL_ARG_DST, dst)};
+  AddStep(std::move(step));
+}
+
 PlanValue PlanBuilder::Eltwise(const PlanValue& v, const std::vector<EltwiseOp>& ops) {
   PlanValue current = v;
   for (const EltwiseOp& op : ops) {
@@ -193,7 +223,9 @@ absl::StatusOr<std::shared_ptr<const Plan>> PlanBuilder::Finish(const PlanValue&
   bool direct = result.buffer != kInputBuffer;
   for (const PlanStep& step : plan_->steps_) {
     for (const StepArg& arg : step.args) {
-      if (arg.buffer == result.buffer && arg.md.get_size() > output_bytes) direct = false;
+      if (arg.buffer == result.buffer && arg.offset_bytes + arg.md.get_size() > output_bytes) {
+        direct = false;
+      }
     }
   }
   if (!direct) {
@@ -213,13 +245,13 @@ absl::StatusOr<std::shared_ptr<const Plan>> PlanBuilder::Finish(const PlanValue&
     for (const StepArg& arg : plan_->steps_[s].args) {
       if (arg.buffer < 0) continue;
       PlanBuffer& buffer = plan_->buffers_[arg.buffer];
-      buffer.size_bytes = std::max(buffer.size_bytes, arg.md.get_size());
+      buffer.size_bytes = std::max(buffer.size_bytes, arg.offset_bytes + arg.md.get_size());
       if (first[arg.buffer] < 0) first[arg.buffer] = s;
       last[arg.buffer] = s;
     }
   }
   plan_->buffers_[kInputBuffer].size_bytes =
-      static_cast<size_t>(NumElements(plan_->input_shape_)) * sizeof(float);
+      static_cast<size_t>(NumElements(plan_->input_shape_)) * DTypeSize(plan_->input_dtype_);
 
   // First-fit placement in order of first use; a buffer may reuse the bytes of any buffer
   // whose last use came strictly before its first.

@@ -26,6 +26,9 @@ struct PlanValue {
   Shape shape;
   dnnl::memory::desc md;
   int buffer = -1;
+  // kFloat32, except for a model's input of integer ids, which only a module whose
+  // InputDTypes() includes them reads (through AddInputKernel); `md` then just spans its bytes.
+  DType dtype = DType::kFloat32;
 };
 
 // Dense row-major f32 layout of `dims` (dims {1} for a rank-0 shape).
@@ -34,12 +37,16 @@ bool IsPlain(const dnnl::memory::desc& md);
 
 // Activation and constant arguments for AddPrimitive.
 StepArg ValueArg(int arg, const PlanValue& value);
+// Part of `value`'s buffer seen through `md` from `offset_bytes` on (attention reads the
+// queries, keys and values as strided views of one projection's output).
+StepArg ViewArg(int arg, const PlanValue& value, const dnnl::memory::desc& md,
+                size_t offset_bytes);
 StepArg ConstArg(int arg, const dnnl::memory& constant);
 
 class PlanBuilder {
  public:
   PlanBuilder(const dnnl::engine& engine, int num_threads, WeightCache& weights,
-              const Shape& input_shape);
+              const Shape& input_shape, DType input_dtype = DType::kFloat32);
 
   const dnnl::engine& engine() const { return engine_; }
   int num_threads() const { return num_threads_; }
@@ -76,6 +83,8 @@ class PlanBuilder {
                     std::vector<StepArg> args);
   // Adds a kernel reading plain `src` and writing plain `dst` (may be the same buffer).
   void AddKernel(KernelFn kernel, const PlanValue& src, const PlanValue& dst);
+  // Adds a kernel reading the plan's input `src` in its own dtype and writing plain `dst`.
+  void AddInputKernel(InputKernelFn kernel, const PlanValue& src, const PlanValue& dst);
   // A chain of eltwise primitives on `v`, in place where allowed.
   PlanValue Eltwise(const PlanValue& v, const std::vector<EltwiseOp>& ops);
 

@@ -42,11 +42,13 @@ struct SeqKeywordArg {
 };
 
 // `name(args, kwargs)`, or `receiver.name(args, kwargs)` for a method call on the result
-// of another call (only `.append` is meaningful to the builder).
+// of another call. Python's operators on a call are method calls too, as Python defines
+// them: `a + b` is `a.__add__(b)`, `a[i]` is `a.__getitem__(i)` and `a[1:3]` is
+// `a.__getitem__(slice(1, 3, None))`, the slice a plain call named "slice" of 3 arguments.
 struct SeqCall {
   // For a plain call the dotted name as written, e.g. "nn.Conv2d", "torch.nn.ReLU",
   // "Sequential", "OrderedDict", "collections.OrderedDict". For a method call, the method
-  // name alone ("append").
+  // name alone ("append", "__getitem__").
   std::string name;
   SourceLoc loc;                        // of the first character of the callee
   std::shared_ptr<SeqValue> receiver;   // set only for method calls

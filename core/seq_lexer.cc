@@ -13,7 +13,7 @@ namespace seqserve {
 namespace {
 
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
-constexpr std::string_view kPunctuation = "()[],.=+-*/%";
+constexpr std::string_view kPunctuation = "()[],.=+-*/%:";
 
 bool IsIdentStart(char c) { return absl::ascii_isalpha(c) || c == '_'; }
 bool IsIdentChar(char c) { return absl::ascii_isalnum(c) || c == '_'; }

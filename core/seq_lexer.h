@@ -17,7 +17,7 @@ struct SeqToken {
     kInt,     // int_magnitude holds the value; the sign is a separate '-' token
     kFloat,   // float_value
     kString,  // text holds the decoded contents
-    kPunct,   // one of ( ) [ ] , . = + - * / % ** //; text holds it
+    kPunct,   // one of ( ) [ ] , . = + - * / % ** // :; text holds it
     kEnd,     // end of input
     kError,   // lexical error: text holds the message (without the location prefix)
   };

@@ -85,13 +85,37 @@ class Parser {
   absl::StatusOr<SeqValue> ParseExpr(int depth) {
     if (depth > kMaxNesting) return NestingError(Peek().loc);
     absl::StatusOr<SeqValue> left = ParseTerm(depth);
+    int chain = depth;  // `a + b + c` on calls nests a level per `+`, like a method chain
     while (left.ok() && (Peek().IsOperator("+") || Peek().IsOperator("-"))) {
       const SeqToken& op = Next();
       absl::StatusOr<SeqValue> right = ParseTerm(depth);
       if (!right.ok()) return right.status();
+      if (op.text == "+" && (left->kind == SeqValue::Kind::kCall ||
+                             right->kind == SeqValue::Kind::kCall)) {
+        if (++chain > kMaxNesting) return NestingError(op.loc);
+        SourceLoc start = left->loc;
+        left = MethodCall("__add__", op.loc, *std::move(left), {*std::move(right)});
+        left->loc = start;
+        continue;
+      }
       left = Arithmetic(op, *left, *right);
     }
     return left;
+  }
+
+  // `receiver.name(args)` as a value located at `loc`.
+  static SeqValue MethodCall(std::string name, SourceLoc loc, SeqValue receiver,
+                             std::vector<SeqValue> args) {
+    auto call = std::make_shared<SeqCall>();
+    call->name = std::move(name);
+    call->loc = loc;
+    call->receiver = std::make_shared<SeqValue>(std::move(receiver));
+    call->args = std::move(args);
+    SeqValue value;
+    value.kind = SeqValue::Kind::kCall;
+    value.loc = loc;
+    value.call = std::move(call);
+    return value;
   }
 
   absl::StatusOr<SeqValue> ParseTerm(int depth) {
@@ -263,7 +287,12 @@ class Parser {
         return value;
       case Kind::kName: return ParseName(depth);
       case Kind::kPunct:
-        if (tok.IsPunct('(')) return ParseParenthesized(depth);
+        if (tok.IsPunct('(')) {
+          absl::StatusOr<SeqValue> inner = ParseParenthesized(depth);
+          // `(a + b).append(c)`, `(a + b)[1:]`: methods and subscripts of a call's result.
+          if (!inner.ok() || inner->kind != SeqValue::Kind::kCall) return inner;
+          return ParseMethodCalls(*std::move(inner), depth);
+        }
         if (tok.IsPunct('[')) return ParseList(depth);
         break;
       default: break;
@@ -308,10 +337,20 @@ class Parser {
     return ParseMethodCalls(std::move(value), depth);
   }
 
-  // `receiver.append(x).append(y)`: each link nests the previous value one level deeper in
-  // the tree, so the chain counts against the nesting limit.
+  // `receiver.append(x).append(y)[1:]`: each link nests the previous value one level deeper
+  // in the tree, so the chain counts against the nesting limit.
   absl::StatusOr<SeqValue> ParseMethodCalls(SeqValue value, int depth) {
-    while (Peek().IsPunct('.')) {
+    while (Peek().IsPunct('.') || Peek().IsPunct('[')) {
+      if (Peek().IsPunct('[')) {
+        const SeqToken& open = Next();
+        if (++depth > kMaxNesting) return NestingError(open.loc);
+        absl::StatusOr<SeqValue> index = ParseSubscript(open.loc, depth);
+        if (!index.ok()) return index.status();
+        SourceLoc start = value.loc;
+        value = MethodCall("__getitem__", open.loc, std::move(value), {*std::move(index)});
+        value.loc = start;
+        continue;
+      }
       const SeqToken& dot = Next();
       if (++depth > kMaxNesting) return NestingError(dot.loc);
       const SeqToken& method = Peek();
@@ -335,6 +374,56 @@ class Parser {
       value.loc = start;
       value.call = std::move(call);
     }
+    return value;
+  }
+
+  // After the '[' of a subscript: an expression, or a slice `start:stop:step` (each part
+  // optional) as the call slice(start, stop, step); then ']'.
+  absl::StatusOr<SeqValue> ParseSubscript(SourceLoc open, int depth) {
+    auto close = [&]() -> absl::Status {
+      if (Peek().IsPunct(']')) {
+        Next();
+        return absl::OkStatus();
+      }
+      return Unexpected(Peek(), absl::StrCat("expected ']' to close the '[' opened at ",
+                                             LocString(open)));
+    };
+    // An omitted part is None, located where it would have been.
+    auto part = [&](bool omitted) -> absl::StatusOr<SeqValue> {
+      if (!omitted) return ParseExpr(depth + 1);
+      SeqValue none;
+      none.loc = Peek().loc;
+      return none;
+    };
+    const bool no_start = Peek().IsPunct(':');
+    if (!no_start && Peek().IsPunct(']')) {
+      return Unexpected(Peek(), "expected an index or a slice inside '[]'");
+    }
+    absl::StatusOr<SeqValue> start = part(no_start);
+    if (!start.ok()) return start.status();
+    if (!Peek().IsPunct(':')) {
+      if (absl::Status status = close(); !status.ok()) return status;
+      return start;
+    }
+    auto slice = std::make_shared<SeqCall>();
+    slice->name = "slice";
+    slice->loc = start->loc;
+    slice->args.push_back(*std::move(start));
+    for (int i = 0; i < 2; ++i) {  // stop, then step
+      if (i == 1 && !Peek().IsPunct(':')) {
+        slice->args.push_back(*part(true));
+        break;
+      }
+      Next();  // ':'
+      absl::StatusOr<SeqValue> next = part(Peek().IsPunct(':') || Peek().IsPunct(']'));
+      if (!next.ok()) return next.status();
+      slice->args.push_back(*std::move(next));
+    }
+    if (absl::Status status = close(); !status.ok()) return status;
+    SeqValue value;
+    value.kind = SeqValue::Kind::kCall;
+    value.loc = slice->loc;
+    value.call = std::move(slice);
     return value;
   }
 

@@ -75,6 +75,13 @@ std::optional<Shape> Sequential::InputDims() const {
   return std::nullopt;
 }
 
+std::vector<DType> Sequential::InputDTypes() const {
+  for (const Layer& layer : Flatten()) {
+    if (!layer.module->IsIdentity()) return layer.module->InputDTypes();
+  }
+  return {DType::kFloat32};
+}
+
 absl::StatusOr<PlanValue> Sequential::Compile(PlanBuilder& builder, const PlanValue& in,
                                               const Fusion& /*fusion*/) const {
   return CompileLayers(builder, Flatten(builder.current_path()), in);

@@ -30,6 +30,10 @@ class Sequential : public Module {
   const std::vector<std::pair<std::string, std::unique_ptr<Module>>>& children() const {
     return children_;
   }
+  // Moves the children out (for the builder's slicing, `+`, .extend and .insert).
+  std::vector<std::pair<std::string, std::unique_ptr<Module>>> TakeChildren() {
+    return std::move(children_);
+  }
 
   // Leaves in execution order, paths prefixed with `prefix` ("" for the root).
   std::vector<Layer> Flatten(const std::string& prefix = "") const;
@@ -39,6 +43,7 @@ class Sequential : public Module {
   absl::StatusOr<Shape> OutputShape(const Shape& in) const override;
   int64_t Flops(const Shape& in) const override;
   std::optional<Shape> InputDims() const override;
+  std::vector<DType> InputDTypes() const override;
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,
                                     const Fusion& fusion) const override;
 

@@ -1,6 +1,7 @@
 // Builds the module tree of a model from the parsed model.seq expression: nn.Sequential
-// with positional children or an OrderedDict, nesting, chained .append(...), and every
-// leaf through the module registry. Thread-safe (pure function).
+// with positional children or an OrderedDict, nesting, Sequential's own API (.append,
+// .extend, .insert, indexing, slicing, +) with PyTorch's child names, and every leaf through
+// the module registry. Thread-safe (pure function).
 #pragma once
 
 #include <memory>
@@ -12,7 +13,8 @@
 
 namespace seqserve {
 
-// `root` must be an nn.Sequential (possibly with .append calls). `file` names errors.
+// `root` must evaluate to an nn.Sequential (possibly after method calls, slicing or +).
+// `file` names errors.
 absl::StatusOr<std::unique_ptr<Sequential>> BuildSequential(const SeqValue& root,
                                                             std::string_view file);
 

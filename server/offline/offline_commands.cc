@@ -97,12 +97,18 @@ int RunCheckCommand(const CheckOptions& options) {
   absl::StatusOr<std::vector<Shape>> shapes = InferShapes(layers, *input);
   if (!shapes.ok()) return PrintError(shapes.status()), 1;
 
+  const std::vector<DType> dtypes = (*model)->InputDTypes();
   const Clock::time_point compile_start = Clock::now();
-  absl::StatusOr<std::shared_ptr<const Plan>> plan = (*model)->GetPlan(*input);
+  absl::StatusOr<std::shared_ptr<const Plan>> plan = (*model)->GetPlan(*input, dtypes[0]);
   if (!plan.ok()) return PrintError(plan.status()), 1;
   const double compile_ms = MillisSince(compile_start);
 
-  fmt::print("model {}\ninput {}\n\n", dir->string(), ShapeToString(*input));
+  std::string input_dtype = DTypeName(dtypes[0]);
+  for (size_t i = 1; i < dtypes.size(); ++i) {
+    input_dtype += absl::StrCat(i == 1 ? " (or " : ", ", DTypeName(dtypes[i]));
+  }
+  if (dtypes.size() > 1) input_dtype += ")";
+  fmt::print("model {}\ninput {} {}\n\n", dir->string(), ShapeToString(*input), input_dtype);
   fmt::print("{:<24} {:<18} {:<22} {:>12} {:>16}\n", "path", "type", "output shape", "params",
              "FLOPs");
   int64_t total_params = 0, total_flops = 0;
@@ -128,7 +134,7 @@ int RunCheckCommand(const CheckOptions& options) {
 int RunRunCommand(const RunOptions& options) {
   absl::StatusOr<std::filesystem::path> dir = ResolveVersionDir(options.model_dir, options.version);
   if (!dir.ok()) return PrintError(dir.status()), 1;
-  absl::StatusOr<Tensor> input = ReadNpy(options.input_path);
+  absl::StatusOr<TypedTensor> input = ReadTypedNpy(options.input_path);
   if (!input.ok()) return PrintError(input.status()), 1;
   ModelOptions model_options;
   model_options.num_threads = options.num_threads;
@@ -136,14 +142,14 @@ int RunRunCommand(const RunOptions& options) {
   if (!model.ok()) return PrintError(model.status()), 1;
   Executor executor(CpuEngine());
   const Clock::time_point start = Clock::now();
-  absl::StatusOr<Tensor> output = (*model)->Run(executor, *input);
+  absl::StatusOr<Tensor> output = (*model)->Run(executor, input->view());
   if (!output.ok()) return PrintError(output.status()), 1;
   const double run_ms = MillisSince(start);
   absl::Status written = WriteNpy(options.output_path, *output);
   if (!written.ok()) return PrintError(written), 1;
-  fmt::print("{} {} -> {} {} ({:.2f} ms including compile)\n", options.input_path,
-             ShapeToString(input->shape), options.output_path, ShapeToString(output->shape),
-             run_ms);
+  fmt::print("{} {} {} -> {} {} ({:.2f} ms including compile)\n", options.input_path,
+             DTypeName(input->dtype), ShapeToString(input->shape), options.output_path,
+             ShapeToString(output->shape), run_ms);
   return 0;
 }
 

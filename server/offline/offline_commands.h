@@ -1,6 +1,7 @@
 // The offline subcommands of the seqserve binary: `check` validates a model and prints its
-// layers; `run` runs one forward pass from a .npy file to a .npy file. Both print to
-// stdout, report errors to stderr, and return the process exit code.
+// input (shape and dtype) and its layers; `run` runs one forward pass from a .npy file
+// (float32, or int64/int32 ids for a model that starts with an Embedding) to a float32 .npy
+// file. Both print to stdout, report errors to stderr, and return the process exit code.
 #pragma once
 
 #include <cstdint>

@@ -4,6 +4,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -102,6 +103,94 @@ TEST(Npy, RejectsNumpyInt64Golden) {
             path.string() +
                 ": dtype '<i8' is not supported; expected float32 (or float64, "
                 "which is converted)");
+}
+
+TEST(Npy, ReadsNumpyIntegerGoldensTyped) {
+  absl::StatusOr<TypedTensor> t = ReadTypedNpy(kGoldenDir / "i64_3.npy");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->dtype, DType::kInt64);
+  EXPECT_EQ(t->shape, (Shape{3}));
+  std::vector<int64_t> i64(3);
+  ASSERT_EQ(t->bytes.size(), sizeof(int64_t) * 3);
+  std::memcpy(i64.data(), t->bytes.data(), t->bytes.size());
+  EXPECT_THAT(i64, ElementsAre(1, 2, 3));
+
+  t = ReadTypedNpy(kGoldenDir / "i64_big_2.npy");
+  ASSERT_TRUE(t.ok()) << t.status();
+  std::vector<int64_t> big(2);
+  ASSERT_EQ(t->bytes.size(), sizeof(int64_t) * 2);
+  std::memcpy(big.data(), t->bytes.data(), t->bytes.size());
+  EXPECT_THAT(big, ElementsAre(-(int64_t{1} << 40), int64_t{1} << 62));
+
+  t = ReadTypedNpy(kGoldenDir / "i32_2x2.npy");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->dtype, DType::kInt32);
+  EXPECT_EQ(t->shape, (Shape{2, 2}));
+  std::vector<int32_t> i32(4);
+  ASSERT_EQ(t->bytes.size(), sizeof(int32_t) * 4);
+  std::memcpy(i32.data(), t->bytes.data(), t->bytes.size());
+  EXPECT_THAT(i32, ElementsAre(-1, 0, 7, 2147483647));
+}
+
+TEST(Npy, TypedReaderConvertsFloat64AndKeepsFloat32) {
+  absl::StatusOr<TypedTensor> t = ReadTypedNpy(kGoldenDir / "f64_4.npy");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->dtype, DType::kFloat32);
+  std::vector<float> values(4);
+  ASSERT_EQ(t->bytes.size(), sizeof(float) * 4);
+  std::memcpy(values.data(), t->bytes.data(), t->bytes.size());
+  EXPECT_THAT(values, ElementsAre(0.1f, -2.5f, std::numeric_limits<float>::infinity(), 3.0f));
+  EXPECT_EQ(EncodeNpy(*ReadTypedNpy(kGoldenDir / "f32_2x3.npy")),
+            ReadBytes(kGoldenDir / "f32_2x3.npy"));
+}
+
+TEST(Npy, TypedReaderReadsBigEndianIntegers) {
+  absl::StatusOr<TypedTensor> t =
+      ParseTypedNpy(MakeNpy("{'descr': '>i8', 'fortran_order': False, 'shape': (2,), }",
+                            Encode<int64_t>({5, -300}, /*big_endian=*/true)),
+                    "be.npy");
+  ASSERT_TRUE(t.ok()) << t.status();
+  std::vector<int64_t> values(2);
+  std::memcpy(values.data(), t->bytes.data(), 16);
+  EXPECT_THAT(values, ElementsAre(5, -300));
+}
+
+TEST(Npy, TypedReaderRejectsOtherDtypesNamingTheSupportedOnes) {
+  for (const char* descr : {"|b1", "<f2", "|u1", "<u8", "<i2"}) {
+    const std::string dict =
+        std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (1,), }";
+    absl::StatusOr<TypedTensor> t = ParseTypedNpy(MakeNpy(dict, Bytes(16)), "x.npy");
+    ASSERT_FALSE(t.ok());
+    EXPECT_EQ(t.status().message(),
+              std::string("x.npy: dtype '") + descr +
+                  "' is not supported; expected float32 (or float64, which is converted), int64 "
+                  "or int32");
+  }
+}
+
+TEST(Npy, EncodeOfIntegersIsByteIdenticalToNpSave) {
+  TypedTensor i64{DType::kInt64, {3}, {}};
+  for (int64_t v : {1, 2, 3}) {
+    const auto* p = reinterpret_cast<const uint8_t*>(&v);
+    i64.bytes.insert(i64.bytes.end(), p, p + sizeof(v));
+  }
+  EXPECT_EQ(EncodeNpy(i64), ReadBytes(kGoldenDir / "i64_3.npy"));
+  TypedTensor i32{DType::kInt32, {2, 2}, {}};
+  for (int32_t v : {-1, 0, 7, 2147483647}) {
+    const auto* p = reinterpret_cast<const uint8_t*>(&v);
+    i32.bytes.insert(i32.bytes.end(), p, p + sizeof(v));
+  }
+  EXPECT_EQ(EncodeNpy(i32), ReadBytes(kGoldenDir / "i32_2x2.npy"));
+
+  const std::filesystem::path path = std::filesystem::path(::testing::TempDir()) /
+                                     ("typed." + std::to_string(::getpid()) + ".npy");
+  ASSERT_TRUE(WriteNpy(path, i32).ok());
+  absl::StatusOr<TypedTensor> back = ReadTypedNpy(path);
+  std::filesystem::remove(path);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->dtype, DType::kInt32);
+  EXPECT_EQ(back->shape, i32.shape);
+  EXPECT_EQ(back->bytes, i32.bytes);
 }
 
 TEST(Npy, EncodeIsByteIdenticalToNpSave) {

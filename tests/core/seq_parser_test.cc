@@ -182,6 +182,81 @@ TEST(SeqParser, ParsesLongerAppendChainsInnermostFirst) {
   EXPECT_EQ(CallOf(*inner.receiver).name, "Sequential");
 }
 
+TEST(SeqParser, ParsesSubscriptsAsGetitemAndSlicesAsSliceCalls) {
+  SeqValue root = Parse("Sequential(ReLU())[1:-1][::2][0]");
+  const SeqCall& index = CallOf(root);
+  EXPECT_EQ(index.name, "__getitem__");
+  ExpectLoc(index.loc, 1, 30);
+  ExpectLoc(root.loc, 1, 1);
+  ASSERT_EQ(index.args.size(), 1u);
+  ExpectInt(index.args[0], 0);
+  const SeqCall& step = CallOf(*index.receiver);
+  EXPECT_EQ(step.name, "__getitem__");
+  const SeqCall& slice = CallOf(step.args[0]);
+  EXPECT_EQ(slice.name, "slice");
+  ASSERT_EQ(slice.args.size(), 3u);
+  EXPECT_EQ(slice.args[0].kind, Kind::kNone);
+  EXPECT_EQ(slice.args[1].kind, Kind::kNone);
+  ExpectInt(slice.args[2], 2);
+  const SeqCall& range = CallOf(CallOf(*step.receiver).args[0]);
+  EXPECT_EQ(range.name, "slice");
+  ExpectInt(range.args[0], 1);
+  ExpectInt(range.args[1], -1);
+  EXPECT_EQ(range.args[2].kind, Kind::kNone);
+  for (const char* text : {"S()[:]", "S()[1:]", "S()[:2]", "S()[::]", "S()[1::]", "S()[:2:]"}) {
+    EXPECT_EQ(CallOf(CallOf(Parse(text)).args[0]).args.size(), 3u) << text;
+  }
+}
+
+TEST(SeqParser, ParsesPlusOfCallsAsAddAndMethodsOnParentheses) {
+  SeqValue root = Parse("(Sequential(ReLU()) + Sequential(Tanh()) + Sequential())[1:].append(X())");
+  const SeqCall& append = CallOf(root);
+  EXPECT_EQ(append.name, "append");
+  const SeqCall& slice = CallOf(*append.receiver);
+  EXPECT_EQ(slice.name, "__getitem__");
+  const SeqCall& outer = CallOf(*slice.receiver);
+  EXPECT_EQ(outer.name, "__add__");
+  ExpectLoc(outer.loc, 1, 42);
+  EXPECT_EQ(CallOf(outer.args[0]).args.size(), 0u);
+  const SeqCall& inner = CallOf(*outer.receiver);
+  EXPECT_EQ(inner.name, "__add__");
+  ExpectLoc(inner.loc, 1, 21);
+  EXPECT_EQ(CallOf(*inner.receiver).name, "Sequential");
+  EXPECT_EQ(CallOf(inner.args[0]).name, "Sequential");
+  // Numbers still fold, and a number next to a call is left for the builder to refuse.
+  ExpectInt(CallOf(Parse("Linear(2 + 3, 1)")).args[0], 5);
+  EXPECT_EQ(CallOf(Parse("1 + S()")).name, "__add__");
+}
+
+TEST(SeqParser, RejectsBadSubscripts) {
+  EXPECT_EQ(ParseError("S()[]"), "model.seq:1:5: syntax error: expected an index or a slice "
+                                 "inside '[]', got ']'");
+  EXPECT_EQ(ParseError("S()[1"), "model.seq:1:6: syntax error: expected ']' to close the '[' "
+                                 "opened at 1:4, got end of input");
+  EXPECT_EQ(ParseError("S()[1:2:3:4]"), "model.seq:1:10: syntax error: expected ']' to close "
+                                        "the '[' opened at 1:4, got ':'");
+  EXPECT_EQ(ParseError("S()[1, 2]"), "model.seq:1:6: syntax error: expected ']' to close the '[' "
+                                     "opened at 1:4, got ','");
+  EXPECT_EQ(ParseError("Linear(4: 5)"), "model.seq:1:9: syntax error: expected ',' or ')' in the "
+                                        "call to 'Linear' opened at 1:1, got ':'");
+}
+
+TEST(SeqParser, CountsPlusChainsAndSubscriptsAgainstTheNestingLimit) {
+  std::string sum = "S()";
+  for (int i = 0; i < 200; ++i) sum += "+S()";
+  Parse(sum);
+  sum += "+S()";
+  EXPECT_EQ(ParseError(sum), "model.seq:1:" + std::to_string(4 + 200 * 4) +
+                                 ": nesting deeper than 200 levels");
+  // As for .append chains: 199 subscripts with their index fit, the 200th index does not.
+  std::string subscripts = "S()";
+  for (int i = 0; i < 199; ++i) subscripts += "[0]";
+  Parse(subscripts);
+  subscripts += "[0]";
+  EXPECT_EQ(ParseError(subscripts), "model.seq:1:" + std::to_string(4 + 199 * 3 + 1) +
+                                        ": nesting deeper than 200 levels");
+}
+
 TEST(SeqParser, ParsesNestedSequential) {
   SeqValue root =
       Parse("nn.Sequential(nn.Sequential(nn.Linear(4, 4), nn.GELU()), nn.Linear(4, 1))  # nesting");

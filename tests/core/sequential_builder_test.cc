@@ -147,10 +147,151 @@ TEST(SequentialBuilder, RejectsKeywordsAndBadAppends) {
   EXPECT_EQ(BuildError("nn.Sequential().append(nn.ReLU(), nn.Tanh())"),
             "model.seq:1:17: Sequential.append() takes exactly one module (2 given)");
   EXPECT_EQ(BuildError("nn.Sequential().extend(nn.ReLU())"),
-            "model.seq:1:17: unsupported method '.extend()'; a Sequential supports only "
-            ".append(module)");
+            "model.seq:1:24: Sequential.extend(): expected a list of modules or a Sequential, got "
+            "call to ReLU ('ReLU' object is not iterable)");
+  EXPECT_EQ(BuildError("nn.Sequential().pop(0)"),
+            "model.seq:1:17: unsupported method '.pop()'; a Sequential supports .append(module), "
+            ".extend(modules), .insert(index, module), indexing, slicing and +");
   EXPECT_EQ(BuildError("nn.ReLU().append(nn.ReLU())"),
             "model.seq:1:1: .append() must follow an nn.Sequential(...), not nn.ReLU");
+}
+
+// --- The rest of Sequential's API. Every expected child name and state_dict key below is
+// what torch 1.13 gives for the same expression (its container.py is PyTorch 2.1's for these
+// methods): `[(n, type(m).__name__) for n, m in seq.named_children()]`, `seq.state_dict()`.
+
+constexpr const char* kFour = "nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.Tanh())";
+constexpr const char* kNamed =
+    "nn.Sequential(OrderedDict([('a', nn.Linear(4, 8)), ('b', nn.ReLU()), ('c', nn.Linear(8, "
+    "3))]))";
+
+std::vector<std::string> LeavesOf(const std::string& text) {
+  auto seq = Build(text);
+  EXPECT_TRUE(seq.ok()) << text << ": " << seq.status();
+  return seq.ok() ? Leaves(**seq) : std::vector<std::string>{};
+}
+
+std::vector<std::string> KeysOf(const std::string& text) {
+  auto seq = Build(text);
+  EXPECT_TRUE(seq.ok()) << text << ": " << seq.status();
+  return seq.ok() ? ParamKeys(**seq) : std::vector<std::string>{};
+}
+
+using Names = std::vector<std::string>;
+
+TEST(SequentialApi, SlicingKeepsTheChildrensNames) {
+  EXPECT_EQ(LeavesOf(std::string(kFour) + "[1:]"), (Names{"1:ReLU", "2:Linear", "3:Tanh"}));
+  EXPECT_EQ(KeysOf(std::string(kFour) + "[1:]"), (Names{"2.weight", "2.bias"}));
+  EXPECT_EQ(LeavesOf(std::string(kFour) + "[::2]"), (Names{"0:Linear", "2:Linear"}));
+  EXPECT_EQ(KeysOf(std::string(kFour) + "[::-1]"),
+            (Names{"2.weight", "2.bias", "0.weight", "0.bias"}));
+  EXPECT_EQ(LeavesOf(std::string(kFour) + "[-100:2]"), (Names{"0:Linear", "1:ReLU"}));
+  EXPECT_EQ(LeavesOf(std::string(kFour) + "[5:]"), Names{});
+  EXPECT_EQ(LeavesOf(std::string(kFour) + "[1:][1:]"), (Names{"2:Linear", "3:Tanh"}));
+  EXPECT_EQ(LeavesOf(std::string(kFour) + "[3:0:-2]"), (Names{"3:Tanh", "1:ReLU"}));
+  EXPECT_EQ(LeavesOf(std::string(kFour) + "[1:3:9223372036854775807]"), (Names{"1:ReLU"}));
+  EXPECT_EQ(LeavesOf(std::string(kFour) + "[::-9223372036854775807 - 1]"), (Names{"3:Tanh"}));
+  EXPECT_EQ(LeavesOf(std::string(kNamed) + "[1:]"), (Names{"b:ReLU", "c:Linear"}));
+  EXPECT_EQ(KeysOf(std::string(kNamed) + "[1:].append(nn.Linear(3, 2))"),
+            (Names{"c.weight", "c.bias", "2.weight", "2.bias"}));
+}
+
+TEST(SequentialApi, IndexingGivesTheModuleItself) {
+  EXPECT_EQ(KeysOf("nn.Sequential(nn.Sequential(nn.Linear(4, 8), nn.ReLU())[0], "
+                   "nn.Sequential(nn.Linear(8, 2))[-1])"),
+            (Names{"0.weight", "0.bias", "1.weight", "1.bias"}));
+  // A nested Sequential picked by index is a Sequential, so it can be the model.
+  EXPECT_EQ(LeavesOf("nn.Sequential(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), nn.Tanh())[0]"),
+            (Names{"0:Linear", "1:ReLU"}));
+  EXPECT_EQ(BuildError(std::string(kFour) + "[0]"),
+            "model.seq:1:1: the model must be an nn.Sequential(...), but this expression gives a "
+            "Linear (indexing gives the module itself; a slice such as [0:1] keeps a Sequential)");
+}
+
+TEST(SequentialApi, ExtendAppendsEachModuleWithPositionalNames) {
+  EXPECT_EQ(KeysOf("nn.Sequential(nn.Linear(4, 8)).extend([nn.ReLU(), nn.Linear(8, 2)])"),
+            (Names{"0.weight", "0.bias", "2.weight", "2.bias"}));
+  EXPECT_EQ(LeavesOf("nn.Sequential(nn.Linear(4, 8)).extend(nn.Sequential(OrderedDict(r=nn.ReLU(), "
+                     "o=nn.Linear(8, 2))))"),
+            (Names{"0:Linear", "1:ReLU", "2:Linear"}));
+  EXPECT_EQ(LeavesOf("nn.Sequential().extend((nn.ReLU(),)).extend([])"), (Names{"0:ReLU"}));
+}
+
+TEST(SequentialApi, InsertShiftsNamesAsPyTorch) {
+  EXPECT_EQ(LeavesOf("nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2)).insert(1, nn.ReLU())"),
+            (Names{"0:Linear", "1:ReLU", "2:Linear"}));
+  EXPECT_EQ(KeysOf("nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2)).insert(-1, nn.ReLU())"),
+            (Names{"0.weight", "0.bias", "2.weight", "2.bias"}));
+  EXPECT_EQ(KeysOf("nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2)).insert(2, nn.ReLU())"),
+            (Names{"0.weight", "0.bias", "1.weight", "1.bias"}));
+  EXPECT_EQ(LeavesOf("nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2)).insert(-2, nn.ReLU())"),
+            (Names{"0:ReLU", "1:Linear", "2:Linear"}));
+  // At the end, with any names: PyTorch just adds str(len).
+  EXPECT_EQ(LeavesOf("nn.Sequential(OrderedDict(a=nn.Linear(4, 8), b=nn.Linear(8, 2)))"
+                     ".insert(2, nn.ReLU())"),
+            (Names{"a:Linear", "b:Linear", "2:ReLU"}));
+}
+
+TEST(SequentialApi, AddRenumbersAndChains) {
+  EXPECT_EQ(LeavesOf("nn.Sequential(nn.Linear(4, 8), nn.ReLU()) + "
+                     "nn.Sequential(OrderedDict(out=nn.Linear(8, 2)))"),
+            (Names{"0:Linear", "1:ReLU", "2:Linear"}));
+  EXPECT_EQ(KeysOf("(nn.Sequential(nn.Linear(4, 8)) + nn.Sequential(nn.ReLU()))"
+                   ".append(nn.Linear(8, 2))"),
+            (Names{"0.weight", "0.bias", "2.weight", "2.bias"}));
+  EXPECT_EQ(LeavesOf("nn.Sequential(nn.ReLU()) + nn.Sequential(nn.Tanh()) + "
+                     "nn.Sequential(nn.Sequential(nn.GELU()))[0:1]"),
+            (Names{"0:ReLU", "1:Tanh", "2.0:GELU"}));
+  EXPECT_EQ(LeavesOf("nn.Sequential(nn.Sequential(nn.ReLU()) + nn.Sequential(nn.Tanh()), "
+                     "(nn.Sequential(nn.Tanh()) + nn.Sequential())[0])"),
+            (Names{"0.0:ReLU", "0.1:Tanh", "1:Tanh"}));
+}
+
+TEST(SequentialApi, RejectsWhatPyTorchRejects) {
+  EXPECT_EQ(BuildError("nn.Sequential(nn.Linear(4, 8))[1]"),
+            "model.seq:1:32: IndexError: index 1 is out of range");
+  EXPECT_EQ(BuildError("nn.Sequential(nn.Linear(4, 8)).insert(3, nn.ReLU())"),
+            "model.seq:1:39: IndexError: Index out of range: 3");
+  EXPECT_EQ(BuildError("nn.Sequential(nn.Linear(4, 8))[::0]"),
+            "model.seq:1:34: ValueError: slice step cannot be zero");
+  EXPECT_EQ(BuildError("nn.Sequential(nn.Linear(4, 8)) + nn.ReLU()"),
+            "model.seq:1:34: ValueError: add operator supports only objects of Sequential class, "
+            "but ReLU is given");
+  EXPECT_EQ(BuildError("nn.Sequential(nn.ReLU()[0])"),
+            "model.seq:1:24: TypeError: 'ReLU' object is not subscriptable");
+  EXPECT_EQ(BuildError("nn.Sequential(nn.ReLU() + nn.Sequential())"),
+            "model.seq:1:25: ValueError: add operator supports only objects of Sequential class, "
+            "but ReLU is given");
+  EXPECT_EQ(BuildError("nn.Sequential(nn.ReLU())['0']"),
+            "model.seq:1:26: a Sequential index must be an int, got str");
+  EXPECT_EQ(BuildError("nn.Sequential(nn.ReLU())[0:1.5]"),
+            "model.seq:1:28: slice indices must be an int or None, got float");
+  EXPECT_EQ(BuildError("nn.Sequential(nn.ReLU()).insert(nn.ReLU(), 0)"),
+            "model.seq:1:33: Sequential.insert(): the index must be an int, got call to ReLU");
+  EXPECT_EQ(BuildError("nn.Sequential(nn.ReLU()).insert(0)"),
+            "model.seq:1:26: Sequential.insert() takes an index and a module (1 given)");
+  EXPECT_EQ(BuildError("nn.Sequential(nn.ReLU()).extend([nn.ReLU()], [])"),
+            "model.seq:1:26: Sequential.extend() takes exactly one list of modules (2 given)");
+  EXPECT_EQ(BuildError("nn.Sequential(nn.ReLU()) - nn.Sequential()"),
+            "model.seq:1:26: unsupported operand types for -: call to Sequential and call to "
+            "Sequential");
+}
+
+TEST(SequentialApi, RefusesWhatPyTorchWouldDoSilentlyWrong) {
+  // PyTorch raises KeyError: '1' here.
+  EXPECT_EQ(BuildError("nn.Sequential(OrderedDict(a=nn.Linear(4, 8), b=nn.Linear(8, 2)))"
+                       ".insert(0, nn.ReLU())"),
+            "model.seq:1:66: Sequential.insert(): PyTorch moves the child named \"1\" up, and "
+            "there is none (it raises KeyError: '1'); insert needs children named 0, 1, ...");
+  // PyTorch silently replaces the Linear named "2" with the new module.
+  EXPECT_EQ(BuildError("nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))[1:]"
+                       ".append(nn.ReLU())"),
+            "model.seq:1:71: Sequential.append(): the new module's name \"2\" (the Sequential's "
+            "length) is already taken by a child, which PyTorch would silently replace");
+  EXPECT_EQ(BuildError("nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))[1:]"
+                       ".insert(2, nn.ReLU())"),
+            "model.seq:1:64: Sequential.insert(): with these child names PyTorch would overwrite "
+            "a child (insert needs children named 0, 1, ...)");
 }
 
 TEST(SequentialBuilder, ReportsArgumentErrorsOfLeaves) {

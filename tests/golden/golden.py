@@ -11,6 +11,7 @@ import collections
 import hashlib
 import json
 import os
+import re
 import shutil
 import struct
 from dataclasses import dataclass, field
@@ -40,6 +41,15 @@ class Case:
     # reference(model, x) -> expected output, where PyTorch 2.1 differs from the generator's
     # PyTorch (1.13): equivalent functional code, explained by the case. None: model(x).
     reference: object = None
+    input_dtype: str = "float32"  # "int64" / "int32": ids for Embedding, uniform in [0, id_high)
+    id_high: int = 0
+    inputs: list = None           # explicit inputs (nested lists), instead of random ones
+    # For arguments PyTorch 1.13 lacks (TransformerEncoderLayer's bias=False, 2.1): the
+    # expression 1.13 evaluates instead of `seq`, and regexes of the state_dict keys the 2.1
+    # module does not have. Those parameters are zeroed before the forward pass and left out of
+    # model.safetensors: a module without a bias computes what it computes with a zero bias.
+    torch_seq: str = None
+    absent_params: tuple = ()
 
 
 def write_safetensors(path, tensors):
@@ -67,7 +77,7 @@ def write_safetensors(path, tensors):
 
 def build(seq):
     nn21 = torch21.nn_namespace()  # torch.nn plus the 2.1 modules 1.13 lacks (see torch21.py)
-    scope = {"nn": nn21, "torch": torch, "OrderedDict": collections.OrderedDict, "collections": collections}
+    scope = {"nn": nn21, "torch": torch, "F": torch.nn.functional, "OrderedDict": collections.OrderedDict, "collections": collections}
     scope.update({k: getattr(nn21, k) for k in dir(nn21) if k[:1].isupper()})
     return eval(seq, scope)
 
@@ -92,41 +102,70 @@ def randomise(model):
                 m.bias.data.uniform_(-0.5, 0.5)
         if isinstance(m, nn.PReLU):
             m.weight.data.uniform_(0.05, 0.5)
+        if isinstance(m, nn.MultiheadAttention):
+            # PyTorch initialises these biases to zero, which would hide a missing bias.
+            if m.in_proj_bias is not None:
+                m.in_proj_bias.data.uniform_(-0.5, 0.5)
+            if m.out_proj.bias is not None:
+                m.out_proj.bias.data.uniform_(-0.5, 0.5)
+        if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.padding_idx is not None:
+            # A zero padding row would hide whether EmbeddingBag leaves it out of the bag.
+            m.weight.data[m.padding_idx].uniform_(1.0, 2.0)
+
+
+def make_input(case, k, shape):
+    dtype = {"float32": torch.float32, "int64": torch.int64, "int32": torch.int32}[case.input_dtype]
+    if case.inputs is not None:
+        return torch.tensor(case.inputs[k], dtype=dtype)
+    if dtype != torch.float32:
+        return torch.randint(0, case.id_high, shape, dtype=dtype)
+    x = torch.randn(*shape) * case.input_scale
+    if case.input_shift:
+        x = x + case.input_shift
+    if case.specials:
+        flat = x.view(-1)
+        values = [float("nan"), float("inf"), float("-inf")]
+        for i, pos in enumerate(torch.randperm(flat.numel())[:case.specials].tolist()):
+            flat[pos] = values[i % 3]
+    if case.special_values:
+        # Each element, with probability special_fraction, becomes one of the values.
+        hit = torch.rand(*shape) < case.special_fraction
+        pick = torch.randint(len(case.special_values), shape)
+        values = torch.tensor(case.special_values, dtype=torch.float32)[pick]
+        x = torch.where(hit, values, x)
+    return x
 
 
 def generate(case):
     torch.manual_seed(seed_of(case.name))
-    model = build(case.seq)
+    model = build(case.torch_seq or case.seq)
     if case.init == "default":
         with torch.no_grad():
             randomise(model)
+    absent = [key for key in model.state_dict()
+              if any(re.fullmatch(pattern, key) for pattern in case.absent_params)]
+    assert bool(absent) == bool(case.absent_params), f"{case.name}: absent_params match {absent}"
+    with torch.no_grad():
+        for key in absent:
+            model.state_dict()[key].zero_()
     model.eval()
     out_dir = os.path.join(DATA_DIR, case.name)
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir)
     with open(os.path.join(out_dir, "model.seq"), "w") as f:
         f.write(case.seq.strip() + "\n")
-    state = model.state_dict()
+    state = {key: value for key, value in model.state_dict().items() if key not in absent}
     if state:
         write_safetensors(os.path.join(out_dir, "model.safetensors"), state)
     for k, shape in enumerate(case.shapes):
-        x = torch.randn(*shape) * case.input_scale
-        if case.input_shift:
-            x = x + case.input_shift
-        if case.specials:
-            flat = x.view(-1)
-            values = [float("nan"), float("inf"), float("-inf")]
-            for i, pos in enumerate(torch.randperm(flat.numel())[:case.specials].tolist()):
-                flat[pos] = values[i % 3]
-        if case.special_values:
-            # Each element, with probability special_fraction, becomes one of the values.
-            hit = torch.rand(*shape) < case.special_fraction
-            pick = torch.randint(len(case.special_values), shape)
-            values = torch.tensor(case.special_values, dtype=torch.float32)[pick]
-            x = torch.where(hit, values, x)
+        x = make_input(case, k, shape)
         with torch.no_grad():
-            y = case.reference(model, x) if case.reference else model(x)
-        np.save(os.path.join(out_dir, f"input_{k}.npy"), x.numpy().astype(np.float32))
+            y = case.reference(model, x) if case.reference else model(x)  # eval, no_grad: fast paths
+        if any(isinstance(m, nn.TransformerEncoderLayer) for m in model.modules()):
+            # The fast path (torch._transformer_encoder_layer_fwd) and the Python one agree.
+            y_slow = model(x).detach()  # grad enabled: the fast path is off
+            assert torch.allclose(y, y_slow, rtol=1e-4, atol=1e-5), f"{case.name}: fast != slow path"
+        np.save(os.path.join(out_dir, f"input_{k}.npy"), x.numpy())
         np.save(os.path.join(out_dir, f"expected_{k}.npy"), np.ascontiguousarray(y.numpy(), dtype=np.float32))
     with open(os.path.join(out_dir, "case.json"), "w") as f:
         json.dump({"rtol": case.rtol, "atol": case.atol, "torch": torch.__version__}, f)
