@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "common/status_macros.h"
+#include "server/config/config_parser.h"
 #include "server/config/model_config.h"
 #include "server/repository/model_dir.h"
 #include "server/logging/named_logger.h"
