@@ -216,7 +216,7 @@ absl::StatusOr<PreparedRequest> PrepareInferRequest(const ModelRepository& repos
   absl::StatusOr<InferInput> input =
       ValidateInferRequest(request, model_name, model.config, *model.model);
   if (!input.ok()) {
-    model.scheduler->stats().AddFailure(input.status().code(), 0);
+    model.stats.AddFailure(input.status().code(), 0);
     return input.status();
   }
 

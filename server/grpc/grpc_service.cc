@@ -77,7 +77,7 @@ class InferTaskBase : public InferTask {
     try {
       return AddOutput(shape, servable_->config, input_.raw, response());
     } catch (const std::exception&) {
-      return nullptr;  // the scheduler fails the task with INTERNAL
+      return nullptr;  // the batch runner fails the task with INTERNAL
     }
   }
 

@@ -83,7 +83,7 @@ class HttpInferTask final : public InferTask {
       outcome_->output.resize(static_cast<size_t>(NumElements(shape)));
       return outcome_->output.data();
     } catch (const std::exception&) {
-      return nullptr;  // the scheduler fails the task with INTERNAL
+      return nullptr;  // the batch runner fails the task with INTERNAL
     }
   }
 

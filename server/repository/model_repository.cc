@@ -127,17 +127,7 @@ absl::StatusOr<std::unique_ptr<ServableModel>> LoadServable(
                                        " failed: ", plan.status().message()));
     }
   }
-  SchedulerOptions scheduler_options = serving.scheduler_options;
-  if (scheduler_options.model_name.empty()) scheduler_options.model_name = name;
-  SEQ_ASSIGN_OR_RETURN(std::unique_ptr<Scheduler> scheduler,
-                       Scheduler::Create(model, scheduler_options));
-  auto servable = std::make_unique<ServableModel>();
-  servable->name = name;
-  servable->version = version;
-  servable->config = std::move(serving);
-  servable->model = std::move(model);
-  servable->scheduler = std::move(scheduler);
-  return servable;
+  return ServableModel::Create(name, version, std::move(serving), std::move(model));
 }
 
 std::string Plural(int64_t n, std::string_view word) {

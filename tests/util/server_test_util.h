@@ -19,14 +19,12 @@
 #include "gtest/gtest.h"
 #include "server/scheduling/infer_task.h"
 #include "server/server.h"
+#include "tests/util/gate.h"
 #include "tests/util/temp_dir.h"
 
 namespace seqserve::testing {
 
 namespace fs = std::filesystem;
-
-// Bounds every wait on the server, so a bug fails the test instead of hanging it.
-inline constexpr absl::Duration kGuard = absl::Seconds(60);
 
 inline void WriteFile(const fs::path& path, const std::string& text) {
   fs::create_directories(path.parent_path());
@@ -62,13 +60,6 @@ inline Tensor LoadNpy(const std::string& model, const std::string& name) {
 
 // ---- Holding a worker -------------------------------------------------------------------
 
-struct Gate {
-  absl::Notification entered;
-  absl::Notification release;
-  absl::Notification finished;
-  absl::Status status;  // written before `finished`
-};
-
 // A task put straight into a scheduler: a zero image whose MutableOutput blocks until the
 // gate opens (when `block`), so the worker running it is held.
 class GateTask : public InferTask {
@@ -96,19 +87,6 @@ class GateTask : public InferTask {
   const Shape shape_{1, 1, 28, 28};
   const std::vector<float> input_ = std::vector<float>(784, 0.0f);
   std::vector<float> output_;
-};
-
-// Opens the gate when the test leaves its scope, so a failing test never leaves a worker
-// blocked (which would hang the server's shutdown).
-class GateOpener {
- public:
-  explicit GateOpener(std::shared_ptr<Gate> gate) : gate_(std::move(gate)) {}
-  ~GateOpener() {
-    if (!gate_->release.HasBeenNotified()) gate_->release.Notify();
-  }
-
- private:
-  std::shared_ptr<Gate> gate_;
 };
 
 // Puts `task` straight into `model`'s scheduler.
