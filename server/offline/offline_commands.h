@@ -1,6 +1,7 @@
 // The offline subcommands of the seqserve binary: `check` validates a model and prints its
-// layers; `run` runs one forward pass from a .npy file to a .npy file. Both print to
-// stdout, report errors to stderr, and return the process exit code.
+// layers; `run` runs one forward pass from a .npy file to a .npy file; `modules` prints the
+// module types model.seq may use. They print to stdout, report errors to stderr, and return
+// the process exit code.
 #pragma once
 
 #include <cstdint>
@@ -25,5 +26,7 @@ struct RunOptions {
 
 int RunCheckCommand(const CheckOptions& options);
 int RunRunCommand(const RunOptions& options);
+// The engine's module registry (core/module_registry.h), one type per line, in table order.
+int RunModulesCommand();
 
 }  // namespace seqserve

@@ -2,7 +2,7 @@
 // line must be a JSON object with ts, level, logger and msg), the chosen port read from its
 // log, inference over gRPC, then SIGTERM with requests still queued: every request is
 // answered and the process exits 0. Also the command-line errors and the offline
-// subcommand. Waits are on pipes and gRPC calls, each bounded by a guard timeout.
+// subcommands. Waits are on pipes and gRPC calls, each bounded by a guard timeout.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -25,6 +25,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/npy.h"
+#include "core/module_registry.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -167,6 +168,14 @@ TEST(SeqserveBinary, OfflineCheckStillWorks) {
   Child child({"check", (fs::path(SEQSERVE_SOURCE_DIR) / "models" / "lenet").string()});
   EXPECT_EQ(child.Wait(), 0) << child.output();
   EXPECT_THAT(child.output(), ::testing::HasSubstr("Conv2d"));
+}
+
+TEST(SeqserveBinary, ModulesPrintsTheEnginesRegistryOnePerLine) {
+  Child child({"modules"});
+  EXPECT_EQ(child.Wait(), 0) << child.output();
+  std::string expected;
+  for (const std::string& type : ModuleTypes()) absl::StrAppend(&expected, type, "\n");
+  EXPECT_EQ(child.output(), expected);
 }
 
 TEST(SeqserveBinary, ServesThenDrainsQueuedRequestsOnSigterm) {
