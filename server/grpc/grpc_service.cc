@@ -12,6 +12,7 @@
 #include "server/scheduling/clock.h"
 #include "server/grpc/grpc_status.h"
 #include "server/frontend/infer_request.h"
+#include "server/grpc/grpc_codec.h"
 #include "server/scheduling/infer_task.h"
 #include "server/frontend/model_queries.h"
 #include "server/logging/named_logger.h"
@@ -71,7 +72,7 @@ grpc::ServerUnaryReactor* FinishWith(grpc::CallbackServerContext* context, const
 class InferTaskBase : public InferTask {
  public:
   const Shape& input_shape() const override { return input_.shape; }
-  const float* input_data() const override { return input_.data; }
+  const float* input_data() const override { return input_.floats(); }
 
   float* MutableOutput(const Shape& shape) override {
     try {

@@ -75,7 +75,7 @@ class HttpInferTask final : public InferTask {
       : input_(input), outcome_(std::move(outcome)) {}
 
   const Shape& input_shape() const override { return input_.shape; }
-  const float* input_data() const override { return input_.data; }
+  const float* input_data() const override { return input_.floats(); }
 
   float* MutableOutput(const Shape& shape) override {
     try {

@@ -225,7 +225,7 @@ absl::Status DecodeInput(dom::element element, size_t index, RestInferRequest& r
       }
       values.reserve(static_cast<size_t>(elements));
       input.data_error = AppendNumbers(*array, values, absl::StrCat(path, ".data"));
-      input.values = values;
+      input.values = std::as_bytes(std::span<const float>(values));
     }
   }
   return absl::OkStatus();

@@ -7,6 +7,7 @@
 #include "server/http/http_service.h"
 
 #include <cstring>
+#include <span>
 #include <map>
 #include <sstream>
 #include <string>
@@ -637,8 +638,10 @@ TEST(RestInferCodec, DecodesNestedDataAndKeepsViewsValid) {
   EXPECT_EQ(view.inputs[0].datatype, "FP32");
   EXPECT_EQ(std::vector<int64_t>(view.inputs[0].shape.begin(), view.inputs[0].shape.end()),
             (std::vector<int64_t>{2, 2}));
-  EXPECT_EQ(std::vector<float>(view.inputs[0].values.begin(), view.inputs[0].values.end()),
-            (std::vector<float>{1.0f, 2.5f, -300.0f, 4.0f}));
+  const std::span<const std::byte> bytes = view.inputs[0].values;
+  std::vector<float> values(bytes.size() / sizeof(float));
+  std::memcpy(values.data(), bytes.data(), bytes.size());
+  EXPECT_EQ(values, (std::vector<float>{1.0f, 2.5f, -300.0f, 4.0f}));
   ASSERT_EQ(view.outputs.size(), 1u);
   EXPECT_EQ(view.outputs[0], "out");
   EXPECT_EQ(*view.timeout_us, 7);
