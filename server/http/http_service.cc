@@ -10,8 +10,10 @@
 #include "absl/synchronization/notification.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "server/frontend/access_log.h"
 #include "server/frontend/infer_request.h"
 #include "server/scheduling/infer_task.h"
+#include "server/logging/json_text.h"
 #include "server/logging/logging.h"
 #include "server/frontend/model_queries.h"
 #include "server/http/proto_json.h"
@@ -22,11 +24,6 @@ namespace {
 
 spdlog::logger& Log() {
   static const std::shared_ptr<spdlog::logger> logger = NamedLogger("http");
-  return *logger;
-}
-
-spdlog::logger& AccessLog() {
-  static const std::shared_ptr<spdlog::logger> logger = NamedLogger("access");
   return *logger;
 }
 
@@ -265,19 +262,20 @@ void HttpService::Route(httplib::Server& server) {
       const double duration_ms = std::chrono::duration<double, std::milli>(
                                      std::chrono::steady_clock::now() - access_record.start)
                                      .count();
-      const spdlog::level::level_enum level =
-          response.status >= 500 ? spdlog::level::warn : spdlog::level::info;
-      LogWithFields(
-          AccessLog(), level, absl::StrCat(request.method, " ", request.path),
-          {{"protocol", "http"},
-           {"status", response.status},
-           {"duration_ms", duration_ms},
-           {"model", access_record.model},
-           {"version", access_record.version},
-           {"request_id", access_record.request_id},
-           {"bytes_in", static_cast<int64_t>(request.get_header_value<uint64_t>("Content-Length"))},
-           {"bytes_out", static_cast<int64_t>(response.body.size())},
-           {"peer", request.remote_addr}});
+      const std::string what = absl::StrCat(request.method, " ", request.path);
+      AccessEntry entry;
+      entry.protocol = "http";
+      entry.request = what;
+      entry.status = int64_t{response.status};
+      entry.server_error = response.status >= 500;
+      entry.duration_ms = duration_ms;
+      entry.model = access_record.model;
+      entry.version = access_record.version;
+      entry.request_id = access_record.request_id;
+      entry.bytes_in = static_cast<int64_t>(request.get_header_value<uint64_t>("Content-Length"));
+      entry.bytes_out = static_cast<int64_t>(response.body.size());
+      entry.peer = request.remote_addr;
+      LogAccess(entry);
     });
   }
 

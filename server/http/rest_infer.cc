@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "server/logging/json_text.h"
 #include "simdjson.h"
 
 namespace seqserve {
@@ -368,11 +369,6 @@ char* WriteFloat(char* out, float value) {
 }
 
 }  // namespace
-
-std::string JsonQuote(std::string_view text) {
-  return nlohmann::json(std::string(text))
-      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
 
 absl::StatusOr<std::unique_ptr<RestInferRequest>> DecodeRestInferRequest(
     std::string_view body, std::optional<size_t> json_length) {
