@@ -30,8 +30,6 @@ spdlog::logger& Log() {
   return *logger;
 }
 
-absl::Status ShuttingDownError() { return absl::UnavailableError("server is shutting down"); }
-
 // The client's gRPC deadline on the scheduler's (steady) clock; 0 when there is none.
 int64_t ClientDeadlineMicros(const grpc::CallbackServerContext& context) {
   const std::chrono::system_clock::time_point deadline = context.deadline();
@@ -350,24 +348,11 @@ class InferStream final
 
 // ---- The service ------------------------------------------------------------------------
 
-GrpcInferenceService::GrpcInferenceService(ModelRepository& repository)
-    : repository_(repository), admin_thread_([this] { AdminLoop(); }) {}
+GrpcInferenceService::GrpcInferenceService(ModelRepository& repository,
+                                           const ServingState& state, ModelControl& control)
+    : repository_(repository), state_(state), control_(control) {}
 
-GrpcInferenceService::~GrpcInferenceService() { StopAdmin(); }
-
-void GrpcInferenceService::BeginShutdown() {
-  shutting_down_.store(true, std::memory_order_release);
-  ready_.store(false, std::memory_order_relaxed);
-}
-
-void GrpcInferenceService::StopAdmin() {
-  {
-    absl::MutexLock lock(&admin_mu_);
-    admin_stopping_ = true;
-  }
-  absl::MutexLock lock(&admin_join_mu_);
-  if (admin_thread_.joinable()) admin_thread_.join();
-}
+GrpcInferenceService::~GrpcInferenceService() = default;
 
 void GrpcInferenceService::CloseStreams() {
   std::vector<InferStream*> open;
@@ -395,31 +380,6 @@ bool GrpcInferenceService::RegisterStream(InferStream* stream) {
 void GrpcInferenceService::UnregisterStream(InferStream* stream) {
   absl::MutexLock lock(&streams_mu_);
   streams_.erase(stream);
-}
-
-bool GrpcInferenceService::RunOnAdminThread(std::function<void()> job) {
-  absl::MutexLock lock(&admin_mu_);
-  if (admin_stopping_) return false;
-  admin_jobs_.push_back(std::move(job));
-  return true;
-}
-
-void GrpcInferenceService::AdminLoop() {
-  while (true) {
-    std::function<void()> job;
-    {
-      absl::MutexLock lock(&admin_mu_);
-      admin_mu_.Await(absl::Condition(
-          +[](GrpcInferenceService* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->admin_mu_) {
-            return s->admin_stopping_ || !s->admin_jobs_.empty();
-          },
-          this));
-      if (admin_jobs_.empty()) return;
-      job = std::move(admin_jobs_.front());
-      admin_jobs_.pop_front();
-    }
-    job();
-  }
 }
 
 // ---- Inference ----------------------------------------------------------------------------
@@ -492,7 +452,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ServerReady(
     grpc::CallbackServerContext* context, const inference::ServerReadyRequest*,
     inference::ServerReadyResponse* response) {
   return FinishWith(context, "ServerReady", [&] {
-    response->set_ready(ready());
+    response->set_ready(state_.ready());
     return absl::OkStatus();
   });
 }
@@ -590,35 +550,10 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ChangeRepository(
     grpc::CallbackServerContext* context, const std::string& repository_name,
     const std::string& model_name, bool load, const std::vector<std::string>& parameters) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::Status status =
-      CheckRepositoryChange(repository_, repository_name, model_name, load, parameters);
-  if (status.ok() && shutting_down()) status = ShuttingDownError();
-  if (!status.ok()) {
-    reactor->Finish(ToGrpcStatus(status));
-    return reactor;
-  }
-  // Loads and unloads block until the model is loaded or drained: never on a gRPC thread.
-  const bool queued = RunOnAdminThread([this, reactor, model_name, load] {
-    absl::Status result;
-    bool stopping = false;
-    {
-      absl::MutexLock lock(&admin_mu_);
-      stopping = admin_stopping_;
-    }
-    if (stopping) {
-      result = ShuttingDownError();
-    } else {
-      try {
-        result = load ? repository_.Load(model_name) : repository_.Unload(model_name);
-      } catch (const std::exception& e) {
-        result = absl::InternalError(absl::StrCat(load ? "load" : "unload", " of '", model_name,
-                                                  "': unexpected error: ", e.what()));
-        Log().error("{}", std::string(result.message()));
-      }
-    }
-    reactor->Finish(ToGrpcStatus(result));
-  });
-  if (!queued) reactor->Finish(ToGrpcStatus(ShuttingDownError()));
+  // Finished on the control thread: loads and unloads block until the model is loaded or
+  // drained, never on a gRPC thread.
+  control_.Change(repository_name, model_name, load, parameters,
+                  [reactor](const absl::Status& status) { reactor->Finish(ToGrpcStatus(status)); });
   return reactor;
 }
 

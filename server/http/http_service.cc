@@ -27,8 +27,6 @@ spdlog::logger& Log() {
   return *logger;
 }
 
-absl::Status ShuttingDownError() { return absl::UnavailableError("server is shutting down"); }
-
 constexpr char kJson[] = "application/json";
 
 void SendJson(httplib::Response& response, int status, std::string body) {
@@ -167,13 +165,16 @@ int HttpStatusFromCode(absl::StatusCode code) {
   }
 }
 
-HttpService::HttpService(const HttpOptions& options, ModelRepository& repository)
-    : options_(options), repository_(repository) {}
+HttpService::HttpService(const HttpOptions& options, ModelRepository& repository,
+                         const ServingState& state, ModelControl& control)
+    : options_(options), repository_(repository), state_(state), control_(control) {}
 
 HttpService::~HttpService() { Stop(); }
 
 absl::StatusOr<std::unique_ptr<HttpService>> HttpService::Start(const HttpOptions& options,
-                                                                ModelRepository& repository) {
+                                                                ModelRepository& repository,
+                                                                const ServingState& state,
+                                                                ModelControl& control) {
   if (options.port < 0 || options.port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("HTTP port must be in [0, 65535], got ", options.port));
@@ -186,7 +187,7 @@ absl::StatusOr<std::unique_ptr<HttpService>> HttpService::Start(const HttpOption
     return absl::InvalidArgumentError(
         absl::StrCat("HTTP threads must be at least 1, got ", options.thread_count));
   }
-  std::unique_ptr<HttpService> service(new HttpService(options, repository));
+  std::unique_ptr<HttpService> service(new HttpService(options, repository, state, control));
   auto server = std::make_unique<httplib::Server>();
   const size_t threads = static_cast<size_t>(options.thread_count);
   server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -200,11 +201,6 @@ absl::StatusOr<std::unique_ptr<HttpService>> HttpService::Start(const HttpOption
   if (!listener.ok()) return listener.status();
   service->listener_ = std::move(*listener);
   return service;
-}
-
-void HttpService::BeginShutdown() {
-  shutting_down_.store(true, std::memory_order_release);
-  ready_.store(false, std::memory_order_relaxed);
 }
 
 void HttpService::Stop() {
@@ -284,7 +280,8 @@ void HttpService::Route(httplib::Server& server) {
     SendJson(response, 200, R"({"live":true})");
   });
   server.Get("/v2/health/ready", [this](const Request&, Response& response) {
-    SendJson(response, ready() ? 200 : 400, ready() ? R"({"ready":true})" : R"({"ready":false})");
+    const bool ready = state_.ready();
+    SendJson(response, ready ? 200 : 400, ready ? R"({"ready":true})" : R"({"ready":false})");
   });
   server.Get("/v2/?", [](const Request&, Response& response) {
     inference::ServerMetadataResponse metadata = GetServerMetadata();
@@ -450,9 +447,7 @@ void HttpService::RepositoryChangeHandler(const httplib::Request& request,
     }
     for (const auto& [name, value] : given.items()) parameters.push_back(name);
   }
-  absl::Status status = CheckRepositoryChange(repository_, "", model, load, parameters);
-  if (status.ok() && shutting_down()) status = ShuttingDownError();
-  if (status.ok()) status = load ? repository_.Load(model) : repository_.Unload(model);
+  const absl::Status status = control_.ChangeAndWait("", model, load, parameters);
   if (!status.ok()) return SendError(response, status);
   response.status = 200;
 }
