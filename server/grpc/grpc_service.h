@@ -1,8 +1,9 @@
 // The KServe v2 / Triton gRPC front end: `inference.GRPCInferenceService` on gRPC's
-// callback API. No thread per request and no blocking in a reaction: an inference request is
-// decoded and validated on the gRPC thread that received it (server/frontend/infer_request.h), handed
-// to its model version's Scheduler as an InferTask, and answered (reactor Finish, or a
-// stream write) by the worker that ran it. Repository loads and unloads, which block for as
+// callback API, one override per RPC. No thread per request and no blocking in a reaction:
+// an inference request is decoded (grpc_codec.h) and validated (frontend/infer_request.h) on
+// the gRPC thread that received it, handed to its model version's Scheduler as a
+// GrpcInferTask, and answered (reactor Finish, or a stream write: infer_stream.h) by the
+// worker that ran it. Repository loads and unloads, which block for as
 // long as a load takes, go through the ModelControl both protocols share, whose thread
 // finishes the call. Readiness and shutdown are the server's one ServingState.
 //
@@ -31,8 +32,8 @@
 
 namespace seqserve {
 
+class GrpcInferTask;
 class InferStream;
-class InferTaskBase;
 
 class GrpcInferenceService final : public inference::GRPCInferenceService::CallbackService {
  public:
@@ -91,8 +92,8 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
 
   // Resolves the task's model version, validates its request and enqueues it; a task that
   // fails any of that is answered at once with the error.
-  void Submit(std::unique_ptr<InferTaskBase> task);
-  absl::Status Prepare(InferTaskBase& task);
+  void Submit(std::unique_ptr<GrpcInferTask> task);
+  absl::Status Prepare(GrpcInferTask& task);
 
   // Load and Unload share everything but the direction.
   grpc::ServerUnaryReactor* ChangeRepository(grpc::CallbackServerContext* context,

@@ -1,7 +1,7 @@
 // The KServe v2 REST front end (SPEC §6) on cpp-httplib, beside the gRPC one and sharing
-// its rules: requests are decoded from JSON (server/http/rest_infer.h), validated and enqueued
-// through server/frontend/infer_request.h, answered by server/frontend/model_queries.h — the same code the
-// gRPC service runs — and converted to JSON. Endpoints:
+// its rules: requests are decoded from JSON (http/rest_infer.h, REST's codec), validated and
+// enqueued through frontend/infer_request.h, answered by frontend/model_queries.h — the
+// same code the gRPC service runs — and converted to JSON. Endpoints:
 //
 //   GET  /v2/health/live                       200 {"live":true}
 //   GET  /v2/health/ready                      200 {"ready":true} | 400 {"ready":false}
