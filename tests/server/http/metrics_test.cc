@@ -35,6 +35,7 @@ namespace seqserve {
 namespace {
 
 using ::testing::HasSubstr;
+using client::Client;
 using namespace seqserve::testing;  // NOLINT: the shared test helpers
 using json = nlohmann::json;
 
