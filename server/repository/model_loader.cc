@@ -9,16 +9,11 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "server/config/model_config.h"
-#include "server/logging/named_logger.h"
+#include "server/repository/repository_log.h"
 #include "spdlog/spdlog.h"
 
 namespace seqserve {
 namespace {
-
-spdlog::logger& Log() {
-  static const std::shared_ptr<spdlog::logger> logger = NamedLogger("repository");
-  return *logger;
-}
 
 std::string Plural(int64_t n, std::string_view word) {
   return absl::StrCat(n, " ", std::string(word), n == 1 ? "" : "s");
@@ -32,7 +27,7 @@ absl::StatusOr<std::unique_ptr<ServableModel>> Load(const LoadRequest& request) 
                        CompleteModelConfig(request.config, request.name, request.config_present,
                                            *model, request.available_cpus));
   for (const std::string& warning : serving.warnings) {
-    Log().warn("{} version {}: {}", request.name, request.version, warning);
+    RepositoryLog().warn("{} version {}: {}", request.name, request.version, warning);
   }
   // Compile the plan for one request now, so the first request does not pay for it and a
   // model oneDNN cannot compile fails its load. With free (-1) dims the shape of the first
@@ -66,18 +61,19 @@ absl::StatusOr<std::unique_ptr<ServableModel>> LoadVersion(const LoadRequest& re
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   if (servable.ok()) {
     const ServingConfig& config = (*servable)->config;
-    Log().info("{} {} version {} in {:.1f} ms: {} x {}, {}", request.reload ? "reloaded" : "loaded",
-               request.name, request.version, ms,
-               Plural(config.scheduler_options.instance_count, "worker"),
-               Plural(config.model_options.num_threads, "thread"),
-               config.max_batch_size > 0 ? absl::StrCat("max batch ", config.max_batch_size)
-                                         : std::string("no batching"));
+    RepositoryLog().info("{} {} version {} in {:.1f} ms: {} x {}, {}",
+                         request.reload ? "reloaded" : "loaded", request.name, request.version, ms,
+                         Plural(config.scheduler_options.instance_count, "worker"),
+                         Plural(config.model_options.num_threads, "thread"),
+                         config.max_batch_size > 0
+                             ? absl::StrCat("max batch ", config.max_batch_size)
+                             : std::string("no batching"));
   } else if (request.reload) {
-    Log().error("failed to reload {} version {}, still serving the previous load: {}",
-                request.name, request.version, std::string(servable.status().message()));
+    RepositoryLog().error("failed to reload {} version {}, still serving the previous load: {}",
+                          request.name, request.version, std::string(servable.status().message()));
   } else {
-    Log().error("failed to load {} version {}: {}", request.name, request.version,
-                std::string(servable.status().message()));
+    RepositoryLog().error("failed to load {} version {}: {}", request.name, request.version,
+                          std::string(servable.status().message()));
   }
   return servable;
 }

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
-#include "server/logging/named_logger.h"
+#include "server/repository/repository_log.h"
 #include "spdlog/spdlog.h"
 
 namespace seqserve {
@@ -20,11 +20,6 @@ namespace fs = std::filesystem;
 
 constexpr char kUnloaded[] = "unloaded";
 constexpr char kNotLoaded[] = "not loaded";
-
-spdlog::logger& Log() {
-  static const std::shared_ptr<spdlog::logger> logger = NamedLogger("repository");
-  return *logger;
-}
 
 std::string Plural(int64_t n, std::string_view word) {
   return absl::StrCat(n, " ", std::string(word), n == 1 ? "" : "s");
@@ -85,7 +80,8 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(
       auto it = found.find(name);
       if (it == found.end()) {
         // As Triton: logged, and the server starts with the models it has.
-        Log().error("cannot load model '{}' (--load-model): no model repository holds it", name);
+        RepositoryLog().error("cannot load model '{}' (--load-model): no model repository holds it",
+                              name);
         continue;
       }
       load[name] = it->second.front();
@@ -108,8 +104,9 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(
       }
     }
   }
-  Log().info("model repository ({} control): {} of {} ready",
-             ModelControlModeName(options.mode), ready, Plural(versions, "model version"));
+  RepositoryLog().info("model repository ({} control): {} of {} ready",
+                       ModelControlModeName(options.mode), ready,
+                       Plural(versions, "model version"));
   return repository;
 }
 
@@ -184,9 +181,9 @@ void ModelRepository::Destroy(ServableModel* servable) {
   }
   // Readiness does not change here: an UNLOADING version was not READY either.
   if (kind == RetireKind::kReplaced) {
-    Log().debug("released the previous load of {} version {}", name, version);
+    RepositoryLog().debug("released the previous load of {} version {}", name, version);
   } else {
-    Log().info("unloaded {} version {}", name, version);
+    RepositoryLog().info("unloaded {} version {}", name, version);
   }
 }
 
@@ -294,7 +291,7 @@ absl::Status ModelRepository::Load(std::string_view name) {
         absl::StrCat("unknown model '", std::string(name), "': no model repository holds it"));
   }
   if (it->second.size() > 1) return DuplicateError(it->first, it->second);
-  Log().info("loading {} (requested)", it->first);
+  RepositoryLog().info("loading {} (requested)", it->first);
   return SyncModels({{it->first, it->second.front()}}, /*force=*/true);
 }
 
@@ -325,7 +322,7 @@ absl::Status ModelRepository::Unload(std::string_view name) {
       }
     }
   }
-  Log().info("unloading {} (requested)", std::string(name));
+  RepositoryLog().info("unloading {} (requested)", std::string(name));
   released.clear();
   NotifyReadiness({std::string(name)});
 
@@ -385,7 +382,7 @@ absl::Status ModelRepository::Poll() {
     }
   }
   for (const std::string& name : removed) {
-    Log().info("unloading {}: its directory is gone from the model repository", name);
+    RepositoryLog().info("unloading {}: its directory is gone from the model repository", name);
   }
   released.clear();
   NotifyReadiness(removed);
@@ -427,7 +424,7 @@ void ModelRepository::Stop() {
   }
   // No servable is left to hand itself to the pool, so it can go.
   pool_.reset();
-  if (!names.empty()) Log().info("model repository stopped: every model unloaded");
+  if (!names.empty()) RepositoryLog().info("model repository stopped: every model unloaded");
 }
 
 }  // namespace seqserve

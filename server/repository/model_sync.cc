@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/blocking_counter.h"
-#include "server/logging/named_logger.h"
 #include "server/repository/model_repository.h"
+#include "server/repository/repository_log.h"
 #include "spdlog/spdlog.h"
 
 namespace seqserve {
@@ -20,11 +20,6 @@ namespace fs = std::filesystem;
 
 constexpr char kNoVersions[] = "no version directories";
 constexpr char kReloadFailed[] = "reload failed, still serving the previous load: ";
-
-spdlog::logger& Log() {
-  static const std::shared_ptr<spdlog::logger> logger = NamedLogger("repository");
-  return *logger;
-}
 
 }  // namespace
 
@@ -54,7 +49,7 @@ absl::Status ModelRepository::SyncModels(const std::map<std::string, fs::path>& 
     unloading = RetireDeselectedLocked(plan.deselected, released);
   }
   for (const std::string& what : unloading) {
-    Log().info("unloading {}: its version policy no longer selects it", what);
+    RepositoryLog().info("unloading {}: its version policy no longer selects it", what);
   }
   released.clear();
   NotifyReadiness(plan.touched);
@@ -141,10 +136,11 @@ void ModelRepository::PlanUnreadableConfigLocked(const DiskModel& found, ModelEn
     }
   }
   if (serving) {
-    Log().error("failed to reload {}, still serving the previous load: {}", found.name, error);
+    RepositoryLog().error("failed to reload {}, still serving the previous load: {}", found.name,
+                          error);
     return;
   }
-  Log().error("failed to load {}: {}", found.name, error);
+  RepositoryLog().error("failed to load {}: {}", found.name, error);
   // Without a config the versions to serve are unknown: one entry tells why. Versions
   // still draining stay listed until they are gone.
   std::erase_if(model.versions, [](const auto& item) { return item.second.selected; });

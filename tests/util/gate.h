@@ -5,10 +5,13 @@
 
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/tensor.h"
+#include "server/scheduling/infer_task.h"
 
 namespace seqserve::testing {
 
@@ -35,6 +38,35 @@ class GateOpener {
 
  private:
   std::shared_ptr<Gate> gate_;
+};
+
+// A task put straight into a scheduler: a zero image whose MutableOutput blocks until the
+// gate opens (when `block`), so the worker running it is held.
+class GateTask : public InferTask {
+ public:
+  explicit GateTask(std::shared_ptr<Gate> gate, bool block = true)
+      : gate_(std::move(gate)), block_(block) {}
+  const Shape& input_shape() const override { return shape_; }
+  const float* input_data() const override { return input_.data(); }
+  float* MutableOutput(const Shape& shape) override {
+    if (block_) {
+      gate_->entered.Notify();
+      gate_->release.WaitForNotification();
+    }
+    output_.resize(static_cast<size_t>(NumElements(shape)));
+    return output_.data();
+  }
+  void Finish(const absl::Status& status) override {
+    gate_->status = status;
+    gate_->finished.Notify();
+  }
+
+ private:
+  std::shared_ptr<Gate> gate_;  // shared: the task may outlive a failed test's scope
+  const bool block_;
+  const Shape shape_{1, 1, 28, 28};
+  const std::vector<float> input_ = std::vector<float>(784, 0.0f);
+  std::vector<float> output_;
 };
 
 }  // namespace seqserve::testing

@@ -4,7 +4,6 @@
 #include "server/repository/model_scan.h"
 
 #include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -17,17 +16,13 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-void Write(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path) << text;
-}
+using testing::WriteFile;
 
 TEST(ScanRoots, ListsModelDirectoriesOfEveryRootButHiddenOnesAndFiles) {
   testing::TempDir a("scan_a"), b("scan_b");
   fs::create_directories(a.path() / "lenet");
   fs::create_directories(a.path() / ".git");
-  Write(a.path() / "README", "not a model");
+  WriteFile(a.path() / "README", "not a model");
   fs::create_directories(b.path() / "mlp");
   auto dirs = ScanRoots({a.path(), b.path()});
   ASSERT_TRUE(dirs.ok()) << dirs.status();
@@ -61,13 +56,13 @@ TEST(ReadSignature, AReplacedFileHasAnotherSignatureEvenWithTheSameSize) {
   testing::TempDir dir("scan_signature");
   const fs::path file = dir.path() / "model.seq";
   EXPECT_FALSE(ReadSignature(file, true).exists);
-  Write(file, "nn.ReLU()");
+  WriteFile(file, "nn.ReLU()");
   const FileSignature first = ReadSignature(file, /*hash_content=*/true);
   EXPECT_TRUE(first.exists);
   EXPECT_EQ(first.size, 9u);
   EXPECT_EQ(ReadSignature(file, true), first);
   // Same length, other text, put in place by rename as deployment tools do.
-  Write(dir.path() / "new.seq", "nn.GELU()");
+  WriteFile(dir.path() / "new.seq", "nn.GELU()");
   fs::rename(dir.path() / "new.seq", file);
   EXPECT_NE(ReadSignature(file, true), first);
 }
@@ -75,9 +70,9 @@ TEST(ReadSignature, AReplacedFileHasAnotherSignatureEvenWithTheSameSize) {
 TEST(ReadDiskModel, ReadsTheConfigItsPolicyAndTheVersions) {
   testing::TempDir dir("scan_model");
   const fs::path model = dir.path() / "m";
-  Write(model / "config.pbtxt", "version_policy { all { } }\n");
-  Write(model / "1" / "model.seq", "nn.Sequential(nn.ReLU())\n");
-  Write(model / "3" / "model.seq", "nn.Sequential(nn.ReLU())\n");
+  WriteFile(model / "config.pbtxt", "version_policy { all { } }\n");
+  WriteFile(model / "1" / "model.seq", "nn.Sequential(nn.ReLU())\n");
+  WriteFile(model / "3" / "model.seq", "nn.Sequential(nn.ReLU())\n");
   fs::create_directories(model / "not_a_version");
   const DiskModel found = ReadDiskModel("m", model);
   EXPECT_EQ(found.name, "m");
@@ -93,7 +88,7 @@ TEST(ReadDiskModel, ReadsTheConfigItsPolicyAndTheVersions) {
 TEST(ReadDiskModel, ABrokenConfigIsItsPolicysError) {
   testing::TempDir dir("scan_broken");
   const fs::path model = dir.path() / "m";
-  Write(model / "config.pbtxt", "backend: \"onnx\"\n");
+  WriteFile(model / "config.pbtxt", "backend: \"onnx\"\n");
   const DiskModel found = ReadDiskModel("m", model);
   ASSERT_FALSE(found.policy.ok());
   EXPECT_THAT(found.policy.status().message(), HasSubstr("field 'backend' is not supported"));
