@@ -18,7 +18,9 @@ uint64_t NanosBetween(int64_t start_ns, int64_t end_ns) {
 }
 
 // Microseconds as nanoseconds, never negative.
-uint64_t MicrosToNanos(int64_t us) { return static_cast<uint64_t>(std::max<int64_t>(0, us)) * 1000; }
+uint64_t MicrosToNanos(int64_t us) {
+  return static_cast<uint64_t>(std::max<int64_t>(0, us)) * 1000;
+}
 
 // Elements per row: the product of the dims after the batch dim.
 int64_t RowElements(const Shape& shape) {

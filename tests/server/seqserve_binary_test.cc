@@ -189,8 +189,8 @@ TEST(SeqserveBinary, ServesThenDrainsQueuedRequestsOnSigterm) {
   {
     grpc::ClientContext context;
     ModelInferResponse response;
-    const grpc::Status status =
-        stub->ModelInfer(&context, MakeRequest("lenet", input, {2}, /*raw=*/true, "unary"), &response);
+    const grpc::Status status = stub->ModelInfer(
+        &context, MakeRequest("lenet", input, {2}, /*raw=*/true, "unary"), &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
     ExpectRow(response, expected, 2);
   }
@@ -200,7 +200,8 @@ TEST(SeqserveBinary, ServesThenDrainsQueuedRequestsOnSigterm) {
   grpc::ClientContext context;
   auto stream = stub->ModelStreamInfer(&context);
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(stream->Write(MakeRequest("slow", input, {i}, /*raw=*/true, absl::StrCat("slow-", i))));
+    ASSERT_TRUE(
+        stream->Write(MakeRequest("slow", input, {i}, /*raw=*/true, absl::StrCat("slow-", i))));
   }
   ASSERT_TRUE(stream->Write(MakeRequest("lenet", input, {3}, /*raw=*/true, "marker")));
   ASSERT_TRUE(stream->WritesDone());

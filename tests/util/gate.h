@@ -1,6 +1,6 @@
-// Waiting without sleeping, and holding a worker: a task that blocks in MutableOutput until the test
-// opens its gate keeps the worker running it busy, so what the test sends meanwhile queues
-// up deterministically.
+// Waiting without sleeping, and holding a worker: a task that blocks in MutableOutput until
+// the test opens its gate keeps the worker running it busy, so what the test sends meanwhile
+// queues up deterministically.
 #pragma once
 
 #include <memory>

@@ -1,8 +1,8 @@
 // What the gRPC front end's tests share besides grpc_requests.h: a client over the
-// generated stubs (KServe v2, grpc.health.v1), and the fixture of one server for a whole suite — started in-process on 127.0.0.1, port 0, in
-// explicit mode with every model of its repository loaded: the bundled lenet, mlp and seed,
-// copies of them with serving configs made for the tests ("toggle", "held", "batched"), and
-// a broken model beside them.
+// generated stubs (KServe v2, grpc.health.v1), and the fixture of one server for a whole
+// suite — started in-process on 127.0.0.1, port 0, in explicit mode with every model of its
+// repository loaded: the bundled lenet, mlp and seed, copies of them with serving configs
+// made for the tests ("toggle", "held", "batched"), and a broken model beside them.
 #pragma once
 
 #include <memory>

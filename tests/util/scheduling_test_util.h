@@ -145,11 +145,13 @@ class TestTask : public InferTask {
 };
 
 inline std::unique_ptr<TestTask> MakeTask(Shape shape, std::vector<float> data, Result* result,
-                                   Countdown* done) {
+                                          Countdown* done) {
   return std::make_unique<TestTask>(Tensor(std::move(shape), std::move(data)), result, done);
 }
 
-inline void ExpectOutput(const Result& result, const Shape& shape, const std::vector<float>& input) {
+// The task finished OK with `shape` and the hand formula's rows for `input`.
+inline void ExpectOutput(const Result& result, const Shape& shape,
+                         const std::vector<float>& input) {
   ASSERT_TRUE(result.status.ok()) << result.status;
   EXPECT_EQ(result.output_shape, shape);
   EXPECT_EQ(result.output, Expected(input));

@@ -97,8 +97,8 @@ struct Outcome {
 // scheduler destroys it (on a worker), so the version cannot go away under it.
 class FrontEndTask : public InferTask {
  public:
-  FrontEndTask(std::shared_ptr<ServableModel> servable, Tensor input, std::function<void(Outcome)> done,
-           Gate* gate)
+  FrontEndTask(std::shared_ptr<ServableModel> servable, Tensor input,
+               std::function<void(Outcome)> done, Gate* gate)
       : servable_(std::move(servable)),
         input_(std::move(input)),
         done_(std::move(done)),
