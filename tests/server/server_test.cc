@@ -2,33 +2,23 @@
 // mode none, start-up failures, hot reload under load, the poll thread, and the shutdown drain
 // of SPEC §9 — through generated stubs, with outputs compared with real PyTorch outputs.
 // Waits are on notifications and scheduler states, never on fixed sleeps.
-#include <stdlib.h>
-
 #include <atomic>
-#include <cmath>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "proto/grpc_service.grpc.pb.h"
 #include "server/server.h"
 #include "tests/util/grpc_test_util.h"
 #include "util/grpc_health_v1.grpc.pb.h"
-#include "util/reflection_messages.pb.h"
 
 namespace seqserve {
 namespace {
@@ -36,9 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
-using inference::ModelInferRequest;
 using inference::ModelInferResponse;
-using inference::ModelStreamInferResponse;
 using ::testing::HasSubstr;
 using namespace seqserve::testing;  // NOLINT: the shared test helpers
 
