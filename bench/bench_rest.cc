@@ -137,7 +137,7 @@ int Codec(const std::string& shape_text, int repetitions) {
   return 0;
 }
 
-// What the scheduler records for one request that ran alone (a batch of one).
+// What the batch runner records for one request that ran alone (a batch of one).
 void RecordRequest(seqserve::ModelStats& stats, uint64_t i) {
   const uint64_t ns = 20'000 + (i * 7919) % 5'000'000;  // spread over the buckets
   stats.AddExecution(1, ns / 10, ns, ns / 20);

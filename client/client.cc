@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 
-namespace seqserve {
+namespace seqserve::client {
 namespace {
 
 // Raw tensor bytes are little-endian on the wire; copying floats verbatim relies on it.
@@ -77,7 +77,7 @@ struct AsyncCall {
 // The ModelStreamInfer reactor. Writes are queued because gRPC allows one outstanding
 // write per stream; one read is always outstanding so answers are never held up.
 class StreamReactor final
-    : public ClientInferStream,
+    : public InferStream,
       public grpc::ClientBidiReactor<inference::ModelInferRequest,
                                      inference::ModelStreamInferResponse> {
  public:
@@ -475,16 +475,16 @@ void Client::StartModelInfer(grpc::ClientContext* context,
   stub_->async()->ModelInfer(context, request, response, std::move(done));
 }
 
-std::unique_ptr<ClientInferStream> Client::OpenRawStream(
-    ClientInferStream::RawCallback on_raw) const {
+std::unique_ptr<InferStream> Client::OpenRawStream(
+    InferStream::RawCallback on_raw) const {
   return std::make_unique<StreamReactor>(*stub_, std::move(on_raw), *this);
 }
 
-std::unique_ptr<ClientInferStream> Client::OpenStream(StreamCallback on_result) const {
+std::unique_ptr<InferStream> Client::OpenStream(StreamCallback on_result) const {
   return OpenRawStream(
       [on_result = std::move(on_result)](const inference::ModelStreamInferResponse& response) {
         on_result(response.infer_response().id(), TensorFromStreamResponse(response, {}));
       });
 }
 
-}  // namespace seqserve
+}  // namespace seqserve::client

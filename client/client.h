@@ -2,7 +2,7 @@
 // (inference.GRPCInferenceService) for health, metadata, repository control and inference
 // with common/tensor.h's Tensor, synchronous, asynchronous and streaming.
 //
-//   auto client = seqserve::Client::Create("localhost:8001");
+//   auto client = seqserve::client::Client::Create("localhost:8001");
 //   if (!client.ok()) return client.status();
 //   absl::StatusOr<seqserve::Tensor> out = (*client)->Infer("lenet", input);
 //
@@ -11,7 +11,7 @@
 //
 // Thread-safety: a Client is thread-safe and cheap to share; all calls may be made from
 // any thread at once. Asynchronous callbacks run on gRPC's own threads: they must not
-// block (issuing another asynchronous call from one is fine). A ClientInferStream is
+// block (issuing another asynchronous call from one is fine). An InferStream is
 // thread-safe for Send; its callback is invoked serially, one response at a time.
 // Destroying a Client while asynchronous calls are outstanding is safe: each call keeps
 // the channel alive and its callback still runs.
@@ -32,7 +32,7 @@
 #include "proto/grpc_service.grpc.pb.h"
 #include "proto/grpc_service.pb.h"
 
-namespace seqserve {
+namespace seqserve::client {
 
 struct ClientOptions {
   // Deadline for calls whose own options give none; 0 = no deadline.
@@ -82,14 +82,12 @@ absl::Status StreamResponseStatus(const inference::ModelStreamInferResponse& res
 // arrive as the server produces them (not necessarily in order) and are matched by id.
 // A per-request error arrives as a response with an error_message and does not end the
 // stream. Destroying an unfinished stream cancels it and waits for gRPC to let go.
-// (Not "InferStream": the server has a class of that name in this namespace, and tests
-// link both.)
-class ClientInferStream {
+class InferStream {
  public:
   // Proto-level callback: one response (or per-request error), valid during the call.
   using RawCallback = std::function<void(const inference::ModelStreamInferResponse&)>;
 
-  virtual ~ClientInferStream() = default;
+  virtual ~InferStream() = default;
 
   // Queues `request` without copying it. It must stay alive and unchanged until its
   // response has arrived or Finish has returned. FAILED_PRECONDITION after Finish.
@@ -154,8 +152,8 @@ class Client {
 
   // Opens a ModelStreamInfer stream. `on_result` gets each answer's id and tensor (or
   // error); `on_raw` the response message itself.
-  std::unique_ptr<ClientInferStream> OpenStream(StreamCallback on_result) const;
-  std::unique_ptr<ClientInferStream> OpenRawStream(ClientInferStream::RawCallback on_raw) const;
+  std::unique_ptr<InferStream> OpenStream(StreamCallback on_result) const;
+  std::unique_ptr<InferStream> OpenRawStream(InferStream::RawCallback on_raw) const;
 
   const std::string& url() const { return url_; }
 
@@ -168,4 +166,4 @@ class Client {
   const std::unique_ptr<inference::GRPCInferenceService::Stub> stub_;
 };
 
-}  // namespace seqserve
+}  // namespace seqserve::client

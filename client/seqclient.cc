@@ -24,7 +24,7 @@
 #include "client/client.h"
 #include "common/npy.h"
 
-namespace seqserve {
+namespace seqserve::client {
 namespace {
 
 constexpr int kExitError = 1;
@@ -179,6 +179,6 @@ int Main(int argc, char** argv) {
 }
 
 }  // namespace
-}  // namespace seqserve
+}  // namespace seqserve::client
 
-int main(int argc, char** argv) { return seqserve::Main(argc, argv); }
+int main(int argc, char** argv) { return seqserve::client::Main(argc, argv); }

@@ -1,6 +1,7 @@
 // seqserve: the server binary. Without a subcommand it serves the model repositories over
 // gRPC and HTTP/REST, with Prometheus metrics (SPEC §5, §6, §8); the subcommands `check` and
-// `run` work offline on a model directory.
+// `run` work offline on a model directory, and `modules` lists the module types model.seq
+// may use.
 //
 // Signals: SIGTERM and SIGINT are blocked in every thread from the start and taken with
 // sigwait by the main thread, so no handler ever runs in the middle of a gRPC or oneDNN
@@ -232,6 +233,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--version", run_version, "version to run (default: latest)");
   run_cmd->add_option("--threads", run.num_threads, "oneDNN threads")->check(CLI::Range(1, 1024));
 
+  CLI::App* modules_cmd =
+      app.add_subcommand("modules", "print the module types model.seq may use, one per line");
+
   CLI11_PARSE(app, argc, argv);
   if (check_cmd->parsed()) {
     if (check_version > 0) check.version = check_version;
@@ -241,5 +245,6 @@ int main(int argc, char** argv) {
     if (run_version > 0) run.version = run_version;
     return seqserve::RunRunCommand(run);
   }
+  if (modules_cmd->parsed()) return seqserve::RunModulesCommand();
   return Serve(serve);
 }

@@ -12,6 +12,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/config/cpu_budget.h"
+#include "server/frontend/model_control.h"
 #include "server/grpc/grpc_access_log.h"
 #include "server/grpc/grpc_service.h"
 #include "server/http/http_service.h"
@@ -91,7 +92,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   Server* self = server.get();
   server->repository_->SetReadinessListener(
       [self](const std::string& name, bool ready) { self->SetModelHealth(name, ready); });
-  server->service_ = std::make_unique<GrpcInferenceService>(*server->repository_);
+  absl::StatusOr<std::unique_ptr<ModelControl>> control =
+      ModelControl::Create(*server->repository_, server->state_);
+  if (!control.ok()) return control.status();
+  server->control_ = std::move(*control);
+  server->service_ = std::make_unique<GrpcInferenceService>(*server->repository_, server->state_,
+                                                            *server->control_);
 
   // Both are process-wide switches read when a server is built.
   grpc::EnableDefaultHealthCheckService(true);
@@ -137,7 +143,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     http_options.thread_count = options.http_thread_count;
     http_options.log_requests = options.log_requests;
     absl::StatusOr<std::unique_ptr<HttpService>> http =
-        HttpService::Start(http_options, *server->repository_);
+        HttpService::Start(http_options, *server->repository_, server->state_, *server->control_);
     if (!http.ok()) return http.status();
     server->http_ = std::move(*http);
   }
@@ -150,8 +156,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     if (!metrics.ok()) return metrics.status();
     server->metrics_ = std::move(*metrics);
   }
-  server->service_->SetReady(true);
-  if (server->http_ != nullptr) server->http_->SetReady(true);
+  server->state_.SetReady(true);
   if (options.control_mode == ModelControlMode::kPoll) {
     server->poll_thread_ = std::thread([self] { self->PollLoop(); });
   }
@@ -159,7 +164,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   return server;
 }
 
-bool Server::ready() const { return service_ != nullptr && service_->ready(); }
+bool Server::ready() const { return state_.ready(); }
 
 int Server::http_port() const { return http_ != nullptr ? http_->port() : 0; }
 
@@ -241,8 +246,7 @@ void Server::Shutdown() {
   }
 
   // Not ready at once, and no new work.
-  if (service_ != nullptr) service_->BeginShutdown();
-  if (http_ != nullptr) http_->BeginShutdown();
+  state_.BeginShutdown();
   {
     absl::MutexLock lock(&health_mu_);
     // Every service NOT_SERVING; the repository's unloads below cannot change that.
@@ -253,7 +257,7 @@ void Server::Shutdown() {
     poll_stop_ = true;
   }
   if (poll_thread_.joinable()) poll_thread_.join();
-  if (service_ != nullptr) service_->StopAdmin();
+  if (control_ != nullptr) control_->Stop();
 
   // Drain: Stop returns once every queued and running request is answered.
   if (repository_ != nullptr) repository_->Stop();

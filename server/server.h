@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "server/frontend/serving_state.h"
 #include "server/repository/model_repository.h"
 
 namespace grpc {
@@ -35,6 +36,7 @@ namespace seqserve {
 class GrpcInferenceService;
 class HttpService;
 class MetricsService;
+class ModelControl;
 
 struct ServerOptions {
   // --model-repository: at least one directory of models.
@@ -122,6 +124,9 @@ class Server {
   grpc::HealthCheckServiceInterface* health_ ABSL_GUARDED_BY(health_mu_) = nullptr;
 
   std::unique_ptr<ModelRepository> repository_;
+  // Ready / shutting down, and the load/unload path: both protocols share them.
+  ServingState state_;
+  std::unique_ptr<ModelControl> control_;
   std::unique_ptr<GrpcInferenceService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;  // destroyed before the service it calls
   std::unique_ptr<HttpService> http_;           // null when not served

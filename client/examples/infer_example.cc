@@ -1,5 +1,5 @@
-// A minimal user of seqserve::client: checks the server, then sends one tensor of ones to
-// a model and prints the output's shape and first value.
+// A minimal user of the seqserve::client library: checks the server, then sends one tensor
+// of ones to a model and prints the output's shape and first value.
 //   infer_example [URL [MODEL [SHAPE]]]     e.g. infer_example localhost:8001 lenet 1,1,28,28
 #include <cstdlib>
 #include <iostream>
@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   std::istringstream dims(argc > 3 ? argv[3] : "1,1,28,28");
   for (std::string d; std::getline(dims, d, ',');) shape.push_back(std::stoll(d));
 
-  auto client = seqserve::Client::Create(url);
+  auto client = seqserve::client::Client::Create(url);
   if (!client.ok()) {
     std::cerr << "error: " << client.status() << "\n";
     return 1;

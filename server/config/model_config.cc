@@ -1,14 +1,8 @@
 #include "server/config/model_config.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <iterator>
-#include <map>
 #include <optional>
-#include <set>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,8 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
-#include "google/protobuf/io/tokenizer.h"
-#include "google/protobuf/text_format.h"
+#include "server/config/config_error.h"
 
 namespace seqserve {
 namespace {
@@ -30,9 +23,6 @@ using inference::ModelInput;
 using inference::ModelInstanceGroup;
 using inference::ModelOutput;
 
-// Errors about a value (rather than a position) name the file by its usual name; the
-// caller adds which model it belongs to.
-constexpr char kConfigFile[] = "config.pbtxt";
 // Without config.pbtxt the model batches: its first dim is taken as the batch dim (as a
 // PyTorch model's is) and up to this many rows go through one execution. Large enough to
 // amortise per-execution overhead, small enough that one batch's latency stays short.
@@ -48,128 +38,6 @@ constexpr int64_t kMaxInstances = 4096;
 // differs between them follows a free input dim. Spread wide so that even a deep stack of
 // stride-2 layers maps them to different sizes; starting small enough for unpadded convs.
 constexpr int64_t kProbeSizes[] = {32, 48, 64, 96, 128, 224, 256, 384, 512};
-
-// Fields of Triton's ModelConfig messages that seqserve leaves out of its ModelConfig, per
-// message: they fail the parse, and knowing them turns "unknown field" (a typo) into "not
-// supported by seqserve" (a Triton feature).
-const std::map<std::string, std::set<std::string>>& TritonOnlyFields() {
-  static const auto* fields = new std::map<std::string, std::set<std::string>>{
-      {"ModelConfig",
-       {"platform", "backend", "runtime", "batch_input", "batch_output", "optimization",
-        "sequence_batching", "ensemble_scheduling", "default_model_filename", "cc_model_filenames",
-        "metric_tags", "parameters", "model_warmup", "model_operations", "model_transaction_policy",
-        "model_repository_agents", "response_cache", "model_metrics"}},
-      {"ModelInput",
-       {"reshape", "is_shape_tensor", "allow_ragged_batch", "optional", "is_non_linear_format_io"}},
-      {"ModelOutput", {"reshape", "label_filename", "is_shape_tensor", "is_non_linear_format_io"}},
-      {"ModelInstanceGroup",
-       {"rate_limiter", "gpus", "secondary_devices", "profile", "passive", "host_policy"}},
-      {"ModelDynamicBatching",
-       {"preserve_ordering", "priority_levels", "default_priority_level", "priority_queue_policy"}},
-  };
-  return *fields;
-}
-
-// The text between `open` and the next '"' after it in `message`, or "".
-std::string QuotedAfter(const std::string& message, std::string_view open) {
-  const size_t at = message.find(open);
-  if (at == std::string::npos) return "";
-  const size_t begin = at + open.size();
-  const size_t end = message.find('"', begin);
-  return end == std::string::npos ? "" : message.substr(begin, end - begin);
-}
-
-// A parse error in seqserve's words, and the name it is about, if any: protobuf reports
-// such errors at the token after the name, so the caller moves the position back to it.
-struct ParseError {
-  std::string message;
-  std::string name;
-};
-
-ParseError ExplainParseError(const std::string& message) {
-  // 'Message type "inference.ModelConfig" has no field named "backend".'
-  const std::string field = QuotedAfter(message, "has no field named \"");
-  if (!field.empty()) {
-    std::string type = QuotedAfter(message, "Message type \"");
-    if (type.rfind("inference.", 0) == 0) type = type.substr(std::strlen("inference."));
-    const std::string where = type == "ModelConfig" ? "" : absl::StrCat(" of ", type);
-    auto triton = TritonOnlyFields().find(type);
-    if (triton != TritonOnlyFields().end() && triton->second.count(field) > 0) {
-      return {absl::StrCat("field '", field, "'", where, " is not supported by seqserve"), field};
-    }
-    return {absl::StrCat("unknown field '", field, "' in ", type), field};
-  }
-  // 'Unknown enumeration value of "TYPE_FLOAT" for field "data_type".'
-  return {message, QuotedAfter(message, "Unknown enumeration value of \"")};
-}
-
-// Protobuf's tokenizer counts columns with a tab advancing to the next multiple of 8.
-size_t NextColumn(char c, size_t column) {
-  return c == '\t' ? column + 8 - column % 8 : column + 1;
-}
-
-// The offset in `text` of a 0-based (line, tokenizer column) position.
-size_t OffsetOf(std::string_view text, int line, int column) {
-  size_t offset = 0;
-  for (int l = 0; l < line && offset < text.size(); ++offset) {
-    if (text[offset] == '\n') ++l;
-  }
-  for (size_t c = 0;
-       offset < text.size() && text[offset] != '\n' && c < static_cast<size_t>(column); ++offset) {
-    c = NextColumn(text[offset], c);
-  }
-  return offset;
-}
-
-// "LINE:COL" (1-based, tokenizer columns) of `offset` in `text`.
-std::string PositionOf(std::string_view text, size_t offset) {
-  size_t line = 0;
-  size_t column = 0;
-  for (size_t i = 0; i < offset && i < text.size(); ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      column = 0;
-    } else {
-      column = NextColumn(text[i], column);
-    }
-  }
-  return absl::StrCat(line + 1, ":", column + 1);
-}
-
-// Keeps the first error (the parser stops there anyway) with its 0-based position.
-class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, google::protobuf::io::ColumnNumber column,
-                const std::string& message) override {
-    if (error_) return;
-    error_ = Error{line, column, message};
-  }
-
-  // "LINE:COL: message" for the first error in `text`; pointing at the offending name
-  // itself when the error is about one.
-  std::optional<std::string> Describe(std::string_view text) const {
-    if (!error_) return std::nullopt;
-    const ParseError explained = ExplainParseError(error_->message);
-    size_t offset = OffsetOf(text, error_->line, error_->column);
-    if (!explained.name.empty()) {
-      const size_t name_at = text.rfind(explained.name, offset);
-      if (name_at != std::string_view::npos) offset = name_at;
-    }
-    return absl::StrCat(PositionOf(text, offset), ": ", explained.message);
-  }
-
- private:
-  struct Error {
-    int line;
-    int column;
-    std::string message;
-  };
-  std::optional<Error> error_;
-};
-
-absl::Status ConfigError(std::string_view message) {
-  return absl::InvalidArgumentError(absl::StrCat(kConfigFile, ": ", std::string(message)));
-}
 
 template <typename Dims>
 std::string DimsString(const Dims& dims) {
@@ -499,107 +367,7 @@ absl::Status CompleteInstanceGroups(ModelConfig& config, int threads, int availa
   return absl::OkStatus();
 }
 
-// Writes the effective policy back into the config, so the ModelConfig RPC shows it.
-absl::Status CompleteVersionPolicy(ModelConfig& config, VersionPolicy& policy) {
-  SEQ_ASSIGN_OR_RETURN(policy, VersionPolicyFromConfig(config));
-  inference::ModelVersionPolicy& proto = *config.mutable_version_policy();
-  switch (policy.kind) {
-    case VersionPolicy::Kind::kLatest:
-      proto.mutable_latest()->set_num_versions(policy.num_versions);
-      break;
-    case VersionPolicy::Kind::kAll:
-      proto.mutable_all();
-      break;
-    case VersionPolicy::Kind::kSpecific:
-      proto.mutable_specific()->mutable_versions()->Assign(policy.versions.begin(),
-                                                           policy.versions.end());
-      break;
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
-
-absl::StatusOr<VersionPolicy> VersionPolicyFromConfig(const inference::ModelConfig& config) {
-  const inference::ModelVersionPolicy& proto = config.version_policy();
-  switch (proto.policy_choice_case()) {
-    case inference::ModelVersionPolicy::POLICY_CHOICE_NOT_SET:
-      return VersionPolicy{VersionPolicy::Kind::kLatest, 1, {}};
-    case inference::ModelVersionPolicy::kLatest:
-      if (proto.latest().num_versions() == 0) {
-        return ConfigError("version_policy latest needs num_versions >= 1");
-      }
-      return VersionPolicy{VersionPolicy::Kind::kLatest, proto.latest().num_versions(), {}};
-    case inference::ModelVersionPolicy::kAll:
-      return VersionPolicy{VersionPolicy::Kind::kAll, 0, {}};
-    case inference::ModelVersionPolicy::kSpecific: {
-      std::vector<int64_t> versions(proto.specific().versions().begin(),
-                                    proto.specific().versions().end());
-      if (versions.empty()) return ConfigError("version_policy specific lists no versions");
-      for (int64_t v : versions) {
-        if (v <= 0) {
-          return ConfigError(absl::StrFormat(
-              "version_policy specific version %d is not a version (versions are positive)", v));
-        }
-      }
-      std::sort(versions.begin(), versions.end());
-      versions.erase(std::unique(versions.begin(), versions.end()), versions.end());
-      return VersionPolicy{VersionPolicy::Kind::kSpecific, 0, std::move(versions)};
-    }
-  }
-  return ConfigError("version_policy has an unknown choice");
-}
-
-std::vector<int64_t> VersionPolicy::Select(const std::vector<int64_t>& available) const {
-  std::vector<int64_t> on_disk;
-  for (int64_t v : available) {
-    if (v > 0) on_disk.push_back(v);
-  }
-  std::sort(on_disk.begin(), on_disk.end());
-  on_disk.erase(std::unique(on_disk.begin(), on_disk.end()), on_disk.end());
-  switch (kind) {
-    case Kind::kAll:
-      return on_disk;
-    case Kind::kLatest: {
-      const size_t keep = static_cast<size_t>(std::max<int64_t>(0, num_versions));
-      if (on_disk.size() > keep) on_disk.erase(on_disk.begin(), on_disk.end() - keep);
-      return on_disk;
-    }
-    case Kind::kSpecific: {
-      std::vector<int64_t> selected;
-      std::set_intersection(on_disk.begin(), on_disk.end(), versions.begin(), versions.end(),
-                            std::back_inserter(selected));
-      return selected;
-    }
-  }
-  return {};
-}
-
-absl::StatusOr<ModelConfig> ParseModelConfigText(std::string_view text,
-                                                 std::string_view file_name) {
-  ModelConfig config;
-  FirstErrorCollector errors;
-  google::protobuf::TextFormat::Parser parser;
-  parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(std::string(text), &config)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(std::string(file_name), ":",
-                     errors.Describe(text).value_or("1:1: not a valid ModelConfig")));
-  }
-  return config;
-}
-
-absl::StatusOr<ModelConfig> ParseModelConfig(const std::filesystem::path& config_pbtxt) {
-  std::ifstream in(config_pbtxt, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrFormat("%s: cannot read %s: %s",
-                                               config_pbtxt.filename().string(),
-                                               config_pbtxt.string(), std::strerror(errno)));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return ParseModelConfigText(text.str(), config_pbtxt.filename().string());
-}
 
 absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const ModelConfig& config) {
   if (config.intra_op_threads() < 0) {
@@ -659,7 +427,7 @@ absl::StatusOr<ServingConfig> CompleteModelConfig(ModelConfig config, std::strin
   SEQ_RETURN_IF_ERROR(CompleteTensors(config, model, serving));
   SEQ_RETURN_IF_ERROR(CompleteDynamicBatching(config, serving.scheduler_options));
   SEQ_RETURN_IF_ERROR(CompleteInstanceGroups(config, threads.num_threads, available_cpus, serving));
-  SEQ_RETURN_IF_ERROR(CompleteVersionPolicy(config, serving.version_policy));
+  SEQ_ASSIGN_OR_RETURN(serving.version_policy, CompleteVersionPolicy(config));
 
   serving.config = std::move(config);
   return serving;

@@ -1,14 +1,15 @@
-// A model's serving configuration: parses config.pbtxt (Triton's ModelConfig subset in
-// proto/model_config.proto) and completes it against the loaded model — input and output
+// A model's serving configuration: completes a parsed config.pbtxt (config_parser.h; Triton's
+// ModelConfig subset in proto/model_config.proto) against the loaded model — input and output
 // names, types and dims checked against (or inferred from) the Sequential, batching, queue,
 // worker-pool and thread defaults filled in so that a model without any config serves
 // well — producing both the effective ModelConfig (what the ModelConfig RPC returns) and
 // the options the engine and the scheduler take.
-// Thread-safe: free functions over values; VersionPolicy is a plain value.
+// Completing includes probing the model's shape rule with a few sizes for free (-1) input
+// dims, to tell which output dims follow them.
+// Thread-safe: free functions over values.
 #pragma once
 
 #include <cstdint>
-#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,24 +18,10 @@
 #include "core/model.h"
 #include "common/tensor.h"
 #include "proto/model_config.pb.h"
+#include "server/config/version_policy.h"
 #include "server/scheduling/scheduler.h"
 
 namespace seqserve {
-
-// Which version directories to serve (Triton's version_policy).
-struct VersionPolicy {
-  enum class Kind { kLatest, kAll, kSpecific };
-  Kind kind = Kind::kLatest;
-  // kLatest: serve the highest `num_versions` versions.
-  int64_t num_versions = 1;
-  // kSpecific: exactly these versions (ascending, distinct).
-  std::vector<int64_t> versions;
-
-  // The versions to serve out of `available` (the versions on disk, any order), ascending.
-  // A specific version that is not on disk is simply not in the result; the caller decides
-  // how to report it.
-  std::vector<int64_t> Select(const std::vector<int64_t>& available) const;
-};
 
 struct ServingConfig {
   // Completed: every default written in, so it shows what is in effect.
@@ -58,22 +45,9 @@ struct ServingConfig {
   std::vector<std::string> warnings;
 };
 
-// Parses `config_pbtxt` (protobuf text format). Errors read "config.pbtxt:LINE:COL: ..."
-// (1-based); a Triton field seqserve does not implement is named: "config.pbtxt:3:1: field
-// 'backend' is not supported by seqserve".
-absl::StatusOr<inference::ModelConfig> ParseModelConfig(const std::filesystem::path& config_pbtxt);
-
-// The same from text already in memory; `file_name` prefixes the errors.
-absl::StatusOr<inference::ModelConfig> ParseModelConfigText(std::string_view text,
-                                                            std::string_view file_name);
-
 // The engine options a model with this (parsed, not yet completed) config is loaded with,
 // so that the Model passed to CompleteModelConfig already compiles plans for the configured
-// intra_op_threads. InvalidArgument for a negative intra_op_threads.
-// The version policy of a parsed config (latest{1} when unset), validated. The repository
-// needs it before any Model exists, to know which versions to load.
-absl::StatusOr<VersionPolicy> VersionPolicyFromConfig(const inference::ModelConfig& config);
-
+// intra_op_threads. INVALID_ARGUMENT for a negative intra_op_threads.
 absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const inference::ModelConfig& config);
 
 // Validates `config` against `model` and fills every default, with Triton's semantics

@@ -2,10 +2,9 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <limits>
-#include <new>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -16,18 +15,6 @@ namespace {
 
 // "1x1x28x28", the way the byte-size messages spell a shape.
 std::string ShapeProduct(const Shape& shape) { return absl::StrJoin(shape, "x"); }
-
-// The contents field other than fp32_contents that holds data, or nullptr.
-const char* OtherContentsField(const inference::InferTensorContents& contents) {
-  if (contents.bool_contents_size() > 0) return "bool_contents";
-  if (contents.int_contents_size() > 0) return "int_contents";
-  if (contents.int64_contents_size() > 0) return "int64_contents";
-  if (contents.uint_contents_size() > 0) return "uint_contents";
-  if (contents.uint64_contents_size() > 0) return "uint64_contents";
-  if (contents.fp64_contents_size() > 0) return "fp64_contents";
-  if (contents.bytes_contents_size() > 0) return "bytes_contents";
-  return nullptr;
-}
 
 absl::Status CheckShape(const InferRequestView::Input& input, const ServingConfig& config,
                         Shape& shape) {
@@ -74,23 +61,19 @@ absl::Status CheckShape(const InferRequestView::Input& input, const ServingConfi
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> ParseTimeout(const inference::ModelInferRequest& request) {
-  const auto it = request.parameters().find("timeout");
-  if (it == request.parameters().end()) return 0;
-  const inference::InferParameter& parameter = it->second;
-  switch (parameter.parameter_choice_case()) {
-    case inference::InferParameter::kInt64Param:
-      return parameter.int64_param();
-    case inference::InferParameter::kUint64Param:
-      return static_cast<int64_t>(std::min<uint64_t>(
-          parameter.uint64_param(), static_cast<uint64_t>(std::numeric_limits<int64_t>::max())));
-    default:
-      return absl::InvalidArgumentError(
-          "parameter 'timeout': expected an integer number of microseconds (int64_param)");
-  }
-}
-
 }  // namespace
+
+size_t DatatypeBytes(std::string_view datatype) {
+  static constexpr std::pair<std::string_view, size_t> kDatatypes[] = {
+      {"BOOL", 1}, {"UINT8", 1},  {"UINT16", 2}, {"UINT32", 4}, {"UINT64", 8},
+      {"INT8", 1}, {"INT16", 2},  {"INT32", 4},  {"INT64", 8},  {"FP16", 2},
+      {"FP32", 4}, {"FP64", 8},   {"BF16", 2},
+  };
+  for (const auto& [name, bytes] : kDatatypes) {
+    if (name == datatype) return bytes;
+  }
+  return 0;
+}
 
 absl::StatusOr<int64_t> ParseModelVersion(std::string_view version) {
   if (version.empty()) return 0;
@@ -127,12 +110,14 @@ absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
         "input '", name, "': expected datatype FP32, got '", std::string(tensor.datatype), "'"));
   }
 
+  const int64_t element_bytes = static_cast<int64_t>(DatatypeBytes(tensor.datatype));
+
   InferInput input;
   if (absl::Status shape = CheckShape(tensor, config, input.shape); !shape.ok()) return shape;
   // Guard the element count against overflow before it is turned into bytes.
   int64_t elements = 1;
   for (const int64_t dim : input.shape) {
-    if (elements > std::numeric_limits<int64_t>::max() / 4 / dim) {
+    if (elements > std::numeric_limits<int64_t>::max() / element_bytes / dim) {
       return absl::InvalidArgumentError(absl::StrCat(
           "input '", name, "': shape ", ShapeToString(input.shape), " has too many elements"));
     }
@@ -140,32 +125,32 @@ absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
   }
 
   if (!tensor.data_error.ok()) return tensor.data_error;
+  input.datatype = std::string(tensor.datatype);
   input.raw = tensor.raw_bytes.has_value();
   if (input.raw) {
     const std::string_view bytes = *tensor.raw_bytes;
-    const int64_t expected_bytes = elements * static_cast<int64_t>(sizeof(float));
+    const int64_t expected_bytes = elements * element_bytes;
     if (static_cast<int64_t>(bytes.size()) != expected_bytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("input '", name, "': expected ", expected_bytes, " bytes (",
-                       ShapeProduct(input.shape), " FP32), got ", bytes.size()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input '", name, "': expected ", expected_bytes, " bytes (", ShapeProduct(input.shape),
+          " ", input.datatype, "), got ", bytes.size()));
     }
-    if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(float) == 0) {
-      input.data = reinterpret_cast<const float*>(bytes.data());
-    } else {
+    input.bytes = std::as_bytes(std::span<const char>(bytes.data(), bytes.size()));
+    if (reinterpret_cast<uintptr_t>(bytes.data()) % static_cast<uintptr_t>(element_bytes) != 0) {
       // gRPC keeps string data aligned, so this is for REST's binary data that follows a JSON
       // header of any length; copying keeps the engine's reads aligned.
-      input.aligned_copy.resize(static_cast<size_t>(elements));
-      std::memcpy(input.aligned_copy.data(), bytes.data(), bytes.size());
-      input.data = input.aligned_copy.data();
+      input.aligned_copy.assign(input.bytes.begin(), input.bytes.end());
+      input.bytes = input.aligned_copy;
     }
   } else {
-    if (static_cast<int64_t>(tensor.values.size()) != elements) {
+    const size_t values = tensor.values.size() / static_cast<size_t>(element_bytes);
+    if (static_cast<int64_t>(values) != elements) {
       return absl::InvalidArgumentError(
           absl::StrCat("input '", name, "': expected ", elements, " values in ",
                        std::string(request.values_field), " (", ShapeProduct(input.shape),
-                       "), got ", tensor.values.size()));
+                       "), got ", values));
     }
-    input.data = tensor.values.data();
+    input.bytes = tensor.values;
   }
 
   for (const std::string_view output : request.outputs) {
@@ -216,7 +201,7 @@ absl::StatusOr<PreparedRequest> PrepareInferRequest(const ModelRepository& repos
   absl::StatusOr<InferInput> input =
       ValidateInferRequest(request, model_name, model.config, *model.model);
   if (!input.ok()) {
-    model.scheduler->stats().AddFailure(input.status().code(), 0);
+    model.stats.AddFailure(input.status().code(), 0);
     return input.status();
   }
 
@@ -231,82 +216,6 @@ absl::StatusOr<PreparedRequest> PrepareInferRequest(const ModelRepository& repos
   prepared.input = std::move(*input);
   prepared.servable = std::move(*servable);
   return prepared;
-}
-
-InferRequestView ViewOf(const inference::ModelInferRequest& request) {
-  InferRequestView view;
-  view.values_field = "contents.fp32_contents";
-  const int raw_count = request.raw_input_contents_size();
-  view.inputs.reserve(static_cast<size_t>(request.inputs_size()));
-  for (int i = 0; i < request.inputs_size(); ++i) {
-    const inference::ModelInferRequest::InferInputTensor& tensor = request.inputs(i);
-    InferRequestView::Input& input = view.inputs.emplace_back();
-    input.name = tensor.name();
-    input.datatype = tensor.datatype();
-    input.shape = std::span<const int64_t>(tensor.shape().data(), tensor.shape_size());
-    input.values = std::span<const float>(tensor.contents().fp32_contents().data(),
-                                          tensor.contents().fp32_contents_size());
-    if (i < raw_count) input.raw_bytes = request.raw_input_contents(i);
-
-    const std::string name = tensor.name();
-    if (const char* other = OtherContentsField(tensor.contents())) {
-      input.data_error = absl::InvalidArgumentError(
-          absl::StrCat("input '", name, "': data in contents.", other,
-                       "; FP32 data goes in contents.fp32_contents or raw_input_contents"));
-    } else if (i == 0 && raw_count > request.inputs_size()) {
-      input.data_error = absl::InvalidArgumentError(
-          absl::StrCat("raw_input_contents has ", raw_count, " entries; the request has ",
-                       request.inputs_size(), request.inputs_size() == 1 ? " input" : " inputs"));
-    } else if (input.raw_bytes.has_value() && !input.values.empty()) {
-      input.data_error = absl::InvalidArgumentError(absl::StrCat(
-          "input '", name,
-          "': data in both raw_input_contents and contents.fp32_contents; send one of them"));
-    } else if (!input.raw_bytes.has_value() && input.values.empty()) {
-      input.data_error = absl::InvalidArgumentError(absl::StrCat(
-          "input '", name, "': no data; send it in contents.fp32_contents or raw_input_contents"));
-    }
-  }
-  view.outputs.reserve(static_cast<size_t>(request.outputs_size()));
-  for (const inference::ModelInferRequest::InferRequestedOutputTensor& output : request.outputs()) {
-    view.outputs.push_back(output.name());
-  }
-  view.timeout_us = ParseTimeout(request);
-  return view;
-}
-
-absl::StatusOr<InferInput> DecodeInferRequest(const inference::ModelInferRequest& request,
-                                              std::string_view model_name,
-                                              const ServingConfig& config, const Model& model) {
-  return ValidateInferRequest(ViewOf(request), model_name, config, model);
-}
-
-void StartInferResponse(const inference::ModelInferRequest& request, int64_t version,
-                        inference::ModelInferResponse& response) {
-  response.set_model_name(request.model_name());
-  response.set_model_version(std::to_string(version));
-  if (!request.id().empty()) response.set_id(request.id());
-}
-
-float* AddOutput(const Shape& shape, const ServingConfig& config, bool raw,
-                 inference::ModelInferResponse& response) {
-  inference::ModelInferResponse::InferOutputTensor* output = response.add_outputs();
-  output->set_name(config.output_name);
-  output->set_datatype("FP32");
-  output->mutable_shape()->Add(shape.begin(), shape.end());
-  const int64_t elements = NumElements(shape);
-  // A protobuf repeated field holds at most INT_MAX values (and a message at most 2 GiB).
-  if (elements > std::numeric_limits<int>::max() / static_cast<int64_t>(sizeof(float))) {
-    throw std::bad_alloc();
-  }
-  if (raw) {
-    std::string* bytes = response.add_raw_output_contents();
-    bytes->resize(static_cast<size_t>(elements) * sizeof(float));
-    return reinterpret_cast<float*>(bytes->data());
-  }
-  google::protobuf::RepeatedField<float>* values =
-      output->mutable_contents()->mutable_fp32_contents();
-  values->Resize(static_cast<int>(elements), 0.0f);
-  return values->mutable_data();
 }
 
 }  // namespace seqserve

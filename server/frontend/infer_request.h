@@ -1,33 +1,36 @@
-// One validation of an inference request for both front ends. A front end (gRPC's
-// ModelInferRequest, REST's JSON body) describes its request as an InferRequestView — views
-// into its own storage — and ValidateInferRequest checks it against the model's serving
-// config; PrepareInferRequest adds the repository lookup, the deadline and the failure
-// count, so the rules live here once. The protobuf adapters (DecodeInferRequest,
-// StartInferResponse, AddOutput) are the gRPC side's.
+// One validation of an inference request for every front end, whatever its protocol. A
+// front end's codec (grpc/grpc_codec.h for ModelInferRequest, http/rest_infer.h for the REST
+// JSON body) describes its request as an InferRequestView — views into its own storage:
+// names, a datatype, a shape and the tensor's bytes — and ValidateInferRequest checks it
+// against the model's serving config; PrepareInferRequest adds the repository lookup, the
+// deadline and the failure count, so the rules live here once.
+//
+// Datatypes: a view carries any KServe v2 datatype and its bytes; the engine computes in
+// float32 today, so validation accepts "FP32" only (the config completion allows only
+// TYPE_FP32 tensors). Another datatype needs a place in the config and the engine, not here.
 //
 // Zero-copy: the validated input points straight into the request's storage (the
 // fp32_contents RepeatedField, the raw bytes, the REST decoder's float buffer), copying only
-// raw bytes that are not float-aligned in memory. The request must therefore outlive the
-// validated input. AddOutput hands out the response's own storage for the worker to write
-// into, so the response must not be touched by anyone else meanwhile.
+// raw bytes that are not aligned for their datatype in memory. The request must therefore
+// outlive the validated input.
 //
 // Every validation error is INVALID_ARGUMENT and names the tensor, the expected and the
-// actual value. Thread-safe: the functions only read their arguments (AddOutput and
-// StartInferResponse write the response they are given; PrepareInferRequest adds to the
-// version's atomic statistics).
+// actual value. Thread-safe: the functions only read their arguments (PrepareInferRequest
+// adds to the version's atomic statistics).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "core/model.h"
 #include "common/tensor.h"
-#include "proto/grpc_service.pb.h"
+#include "core/model.h"
 #include "server/config/model_config.h"
 #include "server/repository/model_repository.h"
 
@@ -40,9 +43,10 @@ struct InferRequestView {
     std::string_view name;
     std::string_view datatype;
     std::span<const int64_t> shape;
-    // The data, in one of two forms: typed values (gRPC contents.fp32_contents, REST "data")
-    // or raw little-endian bytes (gRPC raw_input_contents, REST binary data).
-    std::span<const float> values;
+    // The data, in one of two forms: typed values (gRPC contents.fp32_contents, REST "data"),
+    // as the bytes of `datatype` values in memory; or raw little-endian bytes (gRPC
+    // raw_input_contents, REST binary data).
+    std::span<const std::byte> values;
     std::optional<std::string_view> raw_bytes;
     // What the front end found wrong with where the data is (no data, two forms, a form the
     // datatype cannot have): reported once name, datatype and shape have been checked.
@@ -58,18 +62,32 @@ struct InferRequestView {
   std::string_view values_field = "contents.fp32_contents";
 };
 
-// A validated request's input, ready for the scheduler.
+// Bytes per element of a KServe v2 datatype ("FP32": 4, "INT64": 8, "BOOL": 1, ...); 0 for a
+// name that is not one (and for "BYTES", whose elements have no fixed size).
+size_t DatatypeBytes(std::string_view datatype);
+
+// A validated request's input, ready for the scheduler. Move-only in effect: `bytes` may point
+// into `aligned_copy`, which a move keeps in place and a copy would not.
 struct InferInput {
   // The request's shape, including the batch dim when the model batches.
   Shape shape;
-  // NumElements(shape) floats: inside the request, or in `aligned_copy` when raw bytes are
-  // not float-aligned in memory.
-  const float* data = nullptr;
+  // Its datatype ("FP32").
+  std::string datatype;
+  // NumElements(shape) elements of `datatype`: inside the request, or in `aligned_copy` when
+  // raw bytes are not aligned for the datatype in memory.
+  std::span<const std::byte> bytes;
   // The client sent raw bytes (gRPC: the reply uses raw_output_contents).
   bool raw = false;
   // The request's "timeout" parameter (microseconds, Triton's meaning); 0 = none.
   int64_t timeout_us = 0;
-  std::vector<float> aligned_copy;
+  std::vector<std::byte> aligned_copy;
+
+  InferInput() = default;
+  InferInput(InferInput&&) = default;
+  InferInput& operator=(InferInput&&) = default;
+
+  // The elements of an FP32 input.
+  const float* floats() const { return reinterpret_cast<const float*>(bytes.data()); }
 };
 
 // A request's model_version: "" means the server's choice (0); otherwise a positive
@@ -77,11 +95,11 @@ struct InferInput {
 absl::StatusOr<int64_t> ParseModelVersion(std::string_view version);
 
 // Checks `request` against `config` (the model `model_name`) and `model`:
-//  - exactly one input, named as configured; datatype "FP32";
+//  - exactly one input, named as configured; datatype "FP32" (the configured TYPE_FP32);
 //  - shape: rank = dims + 1 when batching, batch in [1, max_batch_size]; every other dim
 //    equal to the configured one (-1: any positive size);
 //  - the front end's data_error, if any; then as many typed values as elements, or exactly
-//    elements × 4 raw bytes;
+//    elements × DatatypeBytes raw bytes;
 //  - requested outputs, if any, name the configured output, once;
 //  - the engine accepts the shape (model.OutputShape, whose error names the module) when
 //    the configured dims leave sizes free; fully fixed dims were checked when the model
@@ -110,26 +128,5 @@ absl::StatusOr<PreparedRequest> PrepareInferRequest(const ModelRepository& repos
                                                     std::string_view version,
                                                     const InferRequestView& request,
                                                     int64_t client_deadline_us);
-
-// gRPC's view of `request`: contents.fp32_contents or raw_input_contents (one entry per
-// input, in order), never both, no other contents field; the "timeout" parameter as
-// int64_param or uint64_param.
-InferRequestView ViewOf(const inference::ModelInferRequest& request);
-
-// ValidateInferRequest(ViewOf(request), ...).
-absl::StatusOr<InferInput> DecodeInferRequest(const inference::ModelInferRequest& request,
-                                              std::string_view model_name,
-                                              const ServingConfig& config, const Model& model);
-
-// Fills the reply's header: the request's model_name and id, and the version that served it.
-void StartInferResponse(const inference::ModelInferRequest& request, int64_t version,
-                        inference::ModelInferResponse& response);
-
-// Appends the output tensor of `shape` (configured name, "FP32", shape) to `response` and
-// returns where its NumElements(shape) floats go: raw_output_contents when `raw`, else
-// contents.fp32_contents — storage owned by the response. Throws std::bad_alloc when it
-// cannot be allocated.
-float* AddOutput(const Shape& shape, const ServingConfig& config, bool raw,
-                 inference::ModelInferResponse& response);
 
 }  // namespace seqserve

@@ -20,7 +20,7 @@ void CopyDuration(const StatDuration& from, inference::StatisticDuration* to) {
 }
 
 void FillStatistics(const ServableModel& servable, inference::ModelStatistics* out) {
-  const ModelStats& stats = std::as_const(*servable.scheduler).stats();
+  const ModelStats& stats = servable.stats;
   out->set_name(servable.name);
   out->set_version(std::to_string(servable.version));
   out->set_last_inference(stats.last_inference_ms.load(std::memory_order_relaxed));

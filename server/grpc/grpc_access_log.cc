@@ -6,17 +6,12 @@
 #include "absl/status/status.h"
 #include "grpcpp/server_context.h"
 #include "proto/grpc_service.pb.h"
-#include "server/logging/logging.h"
+#include "server/frontend/access_log.h"
 
 namespace seqserve {
 namespace {
 
 using grpc::experimental::InterceptionHookPoints;
-
-spdlog::logger& AccessLog() {
-  static const std::shared_ptr<spdlog::logger> logger = NamedLogger("access");
-  return *logger;
-}
 
 constexpr std::string_view kModelInfer = "/inference.GRPCInferenceService/ModelInfer";
 
@@ -43,19 +38,21 @@ class AccessLogInterceptor final : public grpc::experimental::Interceptor {
               .count();
       const std::string code =
           absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
-      const bool server_error = status.error_code() == grpc::StatusCode::INTERNAL ||
-                                status.error_code() == grpc::StatusCode::UNKNOWN;
       const bool stream = info_->type() == grpc::experimental::ServerRpcInfo::Type::BIDI_STREAMING;
-      LogWithFields(AccessLog(), server_error ? spdlog::level::warn : spdlog::level::info,
-                    info_->method(),
-                    {{"protocol", "grpc"},
-                     {"status", code},
-                     {"duration_ms", duration_ms},
-                     {"model", model_},
-                     {"version", version_},
-                     {"request_id", request_id_},
-                     {"requests", stream ? messages_ : int64_t{1}},
-                     {"peer", info_->server_context()->peer()}});
+      const std::string peer = info_->server_context()->peer();
+      AccessEntry entry;
+      entry.protocol = "grpc";
+      entry.request = info_->method();
+      entry.status = std::string_view(code);
+      entry.server_error = status.error_code() == grpc::StatusCode::INTERNAL ||
+                           status.error_code() == grpc::StatusCode::UNKNOWN;
+      entry.duration_ms = duration_ms;
+      entry.model = model_;
+      entry.version = version_;
+      entry.request_id = request_id_;
+      entry.requests = stream ? messages_ : int64_t{1};
+      entry.peer = peer;
+      LogAccess(entry);
     }
     methods->Proceed();
   }

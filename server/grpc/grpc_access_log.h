@@ -1,5 +1,5 @@
-// The per-request access log of the gRPC front end (`--log-requests`): a server interceptor
-// that writes one line per RPC on the "access" logger when the RPC's status is sent —
+// The gRPC side of the access log (`--log-requests`, frontend/access_log.h): a server
+// interceptor that gathers one entry per RPC and logs it when the RPC's status is sent —
 // method, status code, duration and peer, plus model, version and request_id for
 // ModelInfer, and the number of requests for a ModelStreamInfer stream (one line per
 // stream). Installed only when asked for, so it costs nothing otherwise.

@@ -10,8 +10,10 @@
 #include "absl/synchronization/notification.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "server/frontend/access_log.h"
 #include "server/frontend/infer_request.h"
 #include "server/scheduling/infer_task.h"
+#include "server/logging/json_text.h"
 #include "server/logging/logging.h"
 #include "server/frontend/model_queries.h"
 #include "server/http/proto_json.h"
@@ -24,13 +26,6 @@ spdlog::logger& Log() {
   static const std::shared_ptr<spdlog::logger> logger = NamedLogger("http");
   return *logger;
 }
-
-spdlog::logger& AccessLog() {
-  static const std::shared_ptr<spdlog::logger> logger = NamedLogger("access");
-  return *logger;
-}
-
-absl::Status ShuttingDownError() { return absl::UnavailableError("server is shutting down"); }
 
 constexpr char kJson[] = "application/json";
 
@@ -75,7 +70,7 @@ class HttpInferTask final : public InferTask {
       : input_(input), outcome_(std::move(outcome)) {}
 
   const Shape& input_shape() const override { return input_.shape; }
-  const float* input_data() const override { return input_.data; }
+  const float* input_data() const override { return input_.floats(); }
 
   float* MutableOutput(const Shape& shape) override {
     try {
@@ -83,7 +78,7 @@ class HttpInferTask final : public InferTask {
       outcome_->output.resize(static_cast<size_t>(NumElements(shape)));
       return outcome_->output.data();
     } catch (const std::exception&) {
-      return nullptr;  // the scheduler fails the task with INTERNAL
+      return nullptr;  // the batch runner fails the task with INTERNAL
     }
   }
 
@@ -170,13 +165,16 @@ int HttpStatusFromCode(absl::StatusCode code) {
   }
 }
 
-HttpService::HttpService(const HttpOptions& options, ModelRepository& repository)
-    : options_(options), repository_(repository) {}
+HttpService::HttpService(const HttpOptions& options, ModelRepository& repository,
+                         const ServingState& state, ModelControl& control)
+    : options_(options), repository_(repository), state_(state), control_(control) {}
 
 HttpService::~HttpService() { Stop(); }
 
 absl::StatusOr<std::unique_ptr<HttpService>> HttpService::Start(const HttpOptions& options,
-                                                                ModelRepository& repository) {
+                                                                ModelRepository& repository,
+                                                                const ServingState& state,
+                                                                ModelControl& control) {
   if (options.port < 0 || options.port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("HTTP port must be in [0, 65535], got ", options.port));
@@ -189,7 +187,7 @@ absl::StatusOr<std::unique_ptr<HttpService>> HttpService::Start(const HttpOption
     return absl::InvalidArgumentError(
         absl::StrCat("HTTP threads must be at least 1, got ", options.thread_count));
   }
-  std::unique_ptr<HttpService> service(new HttpService(options, repository));
+  std::unique_ptr<HttpService> service(new HttpService(options, repository, state, control));
   auto server = std::make_unique<httplib::Server>();
   const size_t threads = static_cast<size_t>(options.thread_count);
   server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -203,11 +201,6 @@ absl::StatusOr<std::unique_ptr<HttpService>> HttpService::Start(const HttpOption
   if (!listener.ok()) return listener.status();
   service->listener_ = std::move(*listener);
   return service;
-}
-
-void HttpService::BeginShutdown() {
-  shutting_down_.store(true, std::memory_order_release);
-  ready_.store(false, std::memory_order_relaxed);
 }
 
 void HttpService::Stop() {
@@ -265,19 +258,20 @@ void HttpService::Route(httplib::Server& server) {
       const double duration_ms = std::chrono::duration<double, std::milli>(
                                      std::chrono::steady_clock::now() - access_record.start)
                                      .count();
-      const spdlog::level::level_enum level =
-          response.status >= 500 ? spdlog::level::warn : spdlog::level::info;
-      LogWithFields(
-          AccessLog(), level, absl::StrCat(request.method, " ", request.path),
-          {{"protocol", "http"},
-           {"status", response.status},
-           {"duration_ms", duration_ms},
-           {"model", access_record.model},
-           {"version", access_record.version},
-           {"request_id", access_record.request_id},
-           {"bytes_in", static_cast<int64_t>(request.get_header_value<uint64_t>("Content-Length"))},
-           {"bytes_out", static_cast<int64_t>(response.body.size())},
-           {"peer", request.remote_addr}});
+      const std::string what = absl::StrCat(request.method, " ", request.path);
+      AccessEntry entry;
+      entry.protocol = "http";
+      entry.request = what;
+      entry.status = int64_t{response.status};
+      entry.server_error = response.status >= 500;
+      entry.duration_ms = duration_ms;
+      entry.model = access_record.model;
+      entry.version = access_record.version;
+      entry.request_id = access_record.request_id;
+      entry.bytes_in = static_cast<int64_t>(request.get_header_value<uint64_t>("Content-Length"));
+      entry.bytes_out = static_cast<int64_t>(response.body.size());
+      entry.peer = request.remote_addr;
+      LogAccess(entry);
     });
   }
 
@@ -286,7 +280,8 @@ void HttpService::Route(httplib::Server& server) {
     SendJson(response, 200, R"({"live":true})");
   });
   server.Get("/v2/health/ready", [this](const Request&, Response& response) {
-    SendJson(response, ready() ? 200 : 400, ready() ? R"({"ready":true})" : R"({"ready":false})");
+    const bool ready = state_.ready();
+    SendJson(response, ready ? 200 : 400, ready ? R"({"ready":true})" : R"({"ready":false})");
   });
   server.Get("/v2/?", [](const Request&, Response& response) {
     inference::ServerMetadataResponse metadata = GetServerMetadata();
@@ -452,9 +447,7 @@ void HttpService::RepositoryChangeHandler(const httplib::Request& request,
     }
     for (const auto& [name, value] : given.items()) parameters.push_back(name);
   }
-  absl::Status status = CheckRepositoryChange(repository_, "", model, load, parameters);
-  if (status.ok() && shutting_down()) status = ShuttingDownError();
-  if (status.ok()) status = load ? repository_.Load(model) : repository_.Unload(model);
+  const absl::Status status = control_.ChangeAndWait("", model, load, parameters);
   if (!status.ok()) return SendError(response, status);
   response.status = 200;
 }

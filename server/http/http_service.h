@@ -1,7 +1,7 @@
 // The KServe v2 REST front end (SPEC §6) on cpp-httplib, beside the gRPC one and sharing
-// its rules: requests are decoded from JSON (server/http/rest_infer.h), validated and enqueued
-// through server/frontend/infer_request.h, answered by server/frontend/model_queries.h — the same code the
-// gRPC service runs — and converted to JSON. Endpoints:
+// its rules: requests are decoded from JSON (http/rest_infer.h, REST's codec), validated and
+// enqueued through frontend/infer_request.h, answered by frontend/model_queries.h — the
+// same code the gRPC service runs — and converted to JSON. Endpoints:
 //
 //   GET  /v2/health/live                       200 {"live":true}
 //   GET  /v2/health/ready                      200 {"ready":true} | 400 {"ready":false}
@@ -39,18 +39,20 @@
 // Threads: httplib's thread pool (bounded: `thread_count` threads, each serving one
 // connection at a time, keep-alive included). An inference request blocks its HTTP thread
 // until the model's worker has answered, then the reply is encoded on the HTTP thread, so
-// workers never spend time on JSON. Loads and unloads block their HTTP thread too.
+// workers never spend time on JSON. Loads and unloads run on the ModelControl both
+// protocols share; the HTTP thread waits for the answer. Readiness and shutdown are the
+// server's one ServingState.
 //
-// Thread-safe: httplib calls the handlers from its pool; SetReady, BeginShutdown and Stop
-// may be called from any thread.
+// Thread-safe: httplib calls the handlers from its pool; Stop may be called from any thread.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/frontend/model_control.h"
+#include "server/frontend/serving_state.h"
 #include "server/http/http_listener.h"
 #include "server/repository/model_repository.h"
 
@@ -76,28 +78,25 @@ struct HttpOptions {
 
 class HttpService {
  public:
-  // `repository` must outlive the service. Listens at once; ready() starts false.
+  // `repository`, `state` and `control` must outlive the service. Listens at once.
+  // /v2/health/ready answers state.ready(); once state.shutting_down(), new inference
+  // requests get 503 "server is shutting down" (requests already enqueued finish).
   static absl::StatusOr<std::unique_ptr<HttpService>> Start(const HttpOptions& options,
-                                                            ModelRepository& repository);
+                                                            ModelRepository& repository,
+                                                            const ServingState& state,
+                                                            ModelControl& control);
   ~HttpService();  // Stop()s
 
   int port() const { return listener_->port(); }
 
-  // /v2/health/ready's answer; the server sets it like the gRPC service's.
-  void SetReady(bool ready) { ready_.store(ready, std::memory_order_relaxed); }
-  bool ready() const { return ready_.load(std::memory_order_relaxed); }
-
-  // Shutdown, step 1: not ready; new inference requests and repository changes get 503
-  // "server is shutting down". Requests already enqueued finish. Returns at once.
-  void BeginShutdown();
-  // Step 2, once the repository has drained: stops listening and waits for the requests in
-  // progress (their answers are being written). Idempotent.
+  // Shutdown, once the repository has drained: stops listening and waits for the requests
+  // in progress (their answers are being written). Idempotent.
   void Stop();
 
-  bool shutting_down() const { return shutting_down_.load(std::memory_order_acquire); }
-
  private:
-  HttpService(const HttpOptions& options, ModelRepository& repository);
+  HttpService(const HttpOptions& options, ModelRepository& repository, const ServingState& state,
+              ModelControl& control);
+  bool shutting_down() const { return state_.shutting_down(); }
   void Route(httplib::Server& server);
 
   // POST handlers get the body read by httplib's content reader (see Route).
@@ -111,9 +110,9 @@ class HttpService {
                                httplib::Response& response, bool load);
 
   const HttpOptions options_;
-  ModelRepository& repository_;
-  std::atomic<bool> ready_{false};
-  std::atomic<bool> shutting_down_{false};
+  ModelRepository& repository_;  // outlives the service (see Start)
+  const ServingState& state_;    // likewise
+  ModelControl& control_;        // likewise
   std::unique_ptr<HttpListener> listener_;
 };
 

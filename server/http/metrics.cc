@@ -187,7 +187,7 @@ std::string RenderMetrics(const ModelRepository& repository) {
   auto each_loaded = [&](auto&& write) {
     for (const VersionSample& sample : versions) {
       if (sample.servable != nullptr) {
-        write(sample.labels, std::as_const(*sample.servable->scheduler).stats());
+        write(sample.labels, sample.servable->stats);
       }
     }
   };

@@ -1,7 +1,7 @@
 // Prometheus metrics (SPEC §8) in the text exposition format, served at /metrics on the
 // metrics port. Every value is read at scrape time from the counters and histograms the
-// scheduler keeps in ModelStats — the same ones ModelStatistics reports — so the two never
-// disagree, and nothing is aggregated on the request path.
+// batch runner keeps in each version's ModelStats — the same ones ModelStatistics reports —
+// so the two never disagree, and nothing is aggregated on the request path.
 //
 // Families (labels model, version; HELP and TYPE for each):
 //   seqserve_inference_request_success_total        counter  successful requests

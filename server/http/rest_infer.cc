@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "server/logging/json_text.h"
 #include "simdjson.h"
 
 namespace seqserve {
@@ -225,7 +226,7 @@ absl::Status DecodeInput(dom::element element, size_t index, RestInferRequest& r
       }
       values.reserve(static_cast<size_t>(elements));
       input.data_error = AppendNumbers(*array, values, absl::StrCat(path, ".data"));
-      input.values = values;
+      input.values = std::as_bytes(std::span<const float>(values));
     }
   }
   return absl::OkStatus();
@@ -368,11 +369,6 @@ char* WriteFloat(char* out, float value) {
 }
 
 }  // namespace
-
-std::string JsonQuote(std::string_view text) {
-  return nlohmann::json(std::string(text))
-      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
 
 absl::StatusOr<std::unique_ptr<RestInferRequest>> DecodeRestInferRequest(
     std::string_view body, std::optional<size_t> json_length) {

@@ -74,8 +74,4 @@ RestInferResponse EncodeRestInferResponse(std::string_view model_name, int64_t v
                                           std::string_view output_name, const Shape& shape,
                                           std::span<const float> data);
 
-// `text` as a quoted JSON string (invalid UTF-8 replaced), for the few strings a front end
-// writes into JSON by hand.
-std::string JsonQuote(std::string_view text);
-
 }  // namespace seqserve

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/logging/json_text.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -100,37 +101,6 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
 
 }  // namespace
 
-std::string JsonEscape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 8);
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += absl::StrFormat("\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
 LogField::LogField(std::string_view key, int64_t value)
     : key(key), value(std::to_string(value)), number(true) {}
 
@@ -143,6 +113,11 @@ LogField::LogField(std::string_view key, double value) : key(key), number(true) 
 
 void LogWithFields(spdlog::logger& logger, spdlog::level::level_enum level,
                    std::string_view message, std::initializer_list<LogField> fields) {
+  LogWithFields(logger, level, message, std::span<const LogField>(fields.begin(), fields.size()));
+}
+
+void LogWithFields(spdlog::logger& logger, spdlog::level::level_enum level,
+                   std::string_view message, std::span<const LogField> fields) {
   if (!logger.should_log(level)) return;
   std::string payload(message);
   const bool encoded = field_formatter.load(std::memory_order_relaxed);

@@ -15,6 +15,7 @@
 
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -30,10 +31,6 @@ enum class LogFormat { kText, kJson };
 // to `sink`, stderr when null (tests pass their own).
 absl::Status ConfigureLogging(std::string_view level, LogFormat format,
                               std::shared_ptr<spdlog::sinks::sink> sink = nullptr);
-
-// `text` as the contents of a JSON string (quotes, backslashes and control characters
-// escaped); bytes >= 0x80 pass through, so UTF-8 stays UTF-8.
-std::string JsonEscape(std::string_view text);
 
 // One structured field. Numbers are written unquoted in JSON.
 struct LogField {
@@ -51,6 +48,8 @@ struct LogField {
 
 // Logs `message` with `fields` at `level` (nothing is built when the level is off). Fields
 // with an empty value are left out.
+void LogWithFields(spdlog::logger& logger, spdlog::level::level_enum level,
+                   std::string_view message, std::span<const LogField> fields);
 void LogWithFields(spdlog::logger& logger, spdlog::level::level_enum level,
                    std::string_view message, std::initializer_list<LogField> fields);
 

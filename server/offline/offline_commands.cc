@@ -12,6 +12,7 @@
 #include "core/engine.h"
 #include "core/executor.h"
 #include "core/model.h"
+#include "core/module_registry.h"
 #include "common/npy.h"
 #include "fmt/core.h"
 #include "server/repository/model_dir.h"
@@ -150,6 +151,11 @@ int RunRunCommand(const RunOptions& options) {
   fmt::print("{} {} {} -> {} {} ({:.2f} ms including compile)\n", options.input_path,
              DTypeName(input->dtype), ShapeToString(input->shape), options.output_path,
              ShapeToString(output->shape), run_ms);
+  return 0;
+}
+
+int RunModulesCommand() {
+  for (const std::string& type : ModuleTypes()) fmt::print("{}\n", type);
   return 0;
 }
 

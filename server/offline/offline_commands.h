@@ -1,7 +1,8 @@
 // The offline subcommands of the seqserve binary: `check` validates a model and prints its
 // input (shape and dtype) and its layers; `run` runs one forward pass from a .npy file
 // (float32, or int64/int32 ids for a model that starts with an Embedding) to a float32 .npy
-// file. Both print to stdout, report errors to stderr, and return the process exit code.
+// file; `modules` prints the module types model.seq may use. They print to stdout, report
+// errors to stderr, and return the process exit code.
 #pragma once
 
 #include <cstdint>
@@ -26,5 +27,7 @@ struct RunOptions {
 
 int RunCheckCommand(const CheckOptions& options);
 int RunRunCommand(const RunOptions& options);
+// The engine's module registry (core/module_registry.h), one type per line, in table order.
+int RunModulesCommand();
 
 }  // namespace seqserve

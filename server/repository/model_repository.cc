@@ -1,28 +1,16 @@
 #include "server/repository/model_repository.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
-#include <deque>
-#include <exception>
-#include <fstream>
 #include <iterator>
-#include <set>
-#include <system_error>
-#include <thread>
 #include <tuple>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/blocking_counter.h"
 #include "common/status_macros.h"
-#include "server/config/model_config.h"
-#include "server/repository/model_dir.h"
-#include "server/logging/named_logger.h"
+#include "server/repository/repository_log.h"
 #include "spdlog/spdlog.h"
 
 namespace seqserve {
@@ -30,114 +18,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kConfigFile[] = "config.pbtxt";
-constexpr char kSeqFile[] = "model.seq";
-constexpr char kWeightsFile[] = "model.safetensors";
 constexpr char kUnloaded[] = "unloaded";
 constexpr char kNotLoaded[] = "not loaded";
-constexpr char kNoVersions[] = "no version directories";
-constexpr char kReloadFailed[] = "reload failed, still serving the previous load: ";
-// The text files hashed for change detection are small; a bigger one is compared by size,
-// mtime and inode only, so a poll never reads much.
-constexpr uint64_t kMaxHashedBytes = uint64_t{1} << 20;
-
-spdlog::logger& Log() {
-  static const std::shared_ptr<spdlog::logger> logger = NamedLogger("repository");
-  return *logger;
-}
-
-uint64_t Fnv1a(std::string_view bytes) {
-  uint64_t hash = 14695981039346656037ull;
-  for (char c : bytes) {
-    hash ^= static_cast<unsigned char>(c);
-    hash *= 1099511628211ull;
-  }
-  return hash;
-}
-
-// Model directories by name, each with every root that holds one of that name.
-using ModelDirs = std::map<std::string, std::vector<fs::path>>;
-
-// The subdirectories of every root. Hidden ones (".git", editors' temporaries) are not
-// models. NOT_FOUND naming a root that is not a directory.
-absl::StatusOr<ModelDirs> ScanRoots(const std::vector<fs::path>& roots) {
-  ModelDirs dirs;
-  for (const fs::path& root : roots) {
-    std::error_code ec;
-    if (!fs::is_directory(root, ec)) {
-      return absl::NotFoundError(
-          absl::StrCat("model repository '", root.string(), "' ",
-                       fs::exists(root, ec) ? "is not a directory" : "does not exist"));
-    }
-    for (const fs::directory_entry& entry : fs::directory_iterator(root, ec)) {
-      const std::string name = entry.path().filename().string();
-      std::error_code entry_ec;
-      if (name.empty() || name[0] == '.' || !entry.is_directory(entry_ec)) continue;
-      dirs[name].push_back(entry.path());
-    }
-    if (ec) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot list model repository '", root.string(), "': ", ec.message()));
-    }
-  }
-  return dirs;
-}
-
-absl::Status DuplicateError(const std::string& name, const std::vector<fs::path>& paths) {
-  std::vector<std::string> shown;
-  for (const fs::path& path : paths) shown.push_back(path.string());
-  return absl::InvalidArgumentError(
-      absl::StrCat("model '", name, "' is in ", paths.size(),
-                   " model repositories: ", absl::StrJoin(shown, " and ")));
-}
-
-// As Triton, a model name must be unique across the roots: which one to serve would
-// otherwise depend on the order of the flags.
-absl::Status CheckUnique(const ModelDirs& dirs) {
-  for (const auto& [name, paths] : dirs) {
-    if (paths.size() > 1) return DuplicateError(name, paths);
-  }
-  return absl::OkStatus();
-}
-
-
-// Loads one version up to a running scheduler. Everything that can fail for a bad model
-// fails here, at load time, rather than on the first request.
-absl::StatusOr<std::unique_ptr<ServableModel>> LoadServable(
-    const std::string& name, int64_t version, const fs::path& version_dir,
-    const inference::ModelConfig& config, bool config_present, int available_cpus) {
-  SEQ_ASSIGN_OR_RETURN(ModelOptions model_options, ModelOptionsFromConfig(config));
-  SEQ_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::Load(version_dir, model_options));
-  SEQ_ASSIGN_OR_RETURN(ServingConfig serving,
-                       CompleteModelConfig(config, name, config_present, *model, available_cpus));
-  for (const std::string& warning : serving.warnings) {
-    Log().warn("{} version {}: {}", name, version, warning);
-  }
-  // Compile the plan for one request now, so the first request does not pay for it and a
-  // model oneDNN cannot compile fails its load. With free (-1) dims the shape of the first
-  // request is unknown, so there is nothing to compile yet.
-  Shape warm_up = serving.input_dims;
-  if (serving.max_batch_size > 0) warm_up.insert(warm_up.begin(), 1);
-  if (std::find(warm_up.begin(), warm_up.end(), int64_t{-1}) == warm_up.end()) {
-    absl::StatusOr<std::shared_ptr<const Plan>> plan = model->GetPlan(warm_up);
-    if (!plan.ok()) {
-      return absl::Status(plan.status().code(),
-                          absl::StrCat("warm-up with input ", ShapeToString(warm_up),
-                                       " failed: ", plan.status().message()));
-    }
-  }
-  SchedulerOptions scheduler_options = serving.scheduler_options;
-  if (scheduler_options.model_name.empty()) scheduler_options.model_name = name;
-  SEQ_ASSIGN_OR_RETURN(std::unique_ptr<Scheduler> scheduler,
-                       Scheduler::Create(model, scheduler_options));
-  auto servable = std::make_unique<ServableModel>();
-  servable->name = name;
-  servable->version = version;
-  servable->config = std::move(serving);
-  servable->model = std::move(model);
-  servable->scheduler = std::move(scheduler);
-  return servable;
-}
 
 std::string Plural(int64_t n, std::string_view word) {
   return absl::StrCat(n, " ", std::string(word), n == 1 ? "" : "s");
@@ -171,78 +53,6 @@ const char* ModelStateName(ModelState state) {
   return "UNKNOWN";
 }
 
-// A fixed set of threads running jobs in FIFO order. Jobs still queued when it is destroyed
-// run before the threads are joined.
-class ModelRepository::WorkPool {
- public:
-  static absl::StatusOr<std::unique_ptr<WorkPool>> Create(int threads) {
-    std::unique_ptr<WorkPool> pool(new WorkPool());
-    try {
-      for (int i = 0; i < threads; ++i) {
-        pool->threads_.emplace_back([p = pool.get()] { p->Loop(); });
-      }
-    } catch (const std::system_error& e) {
-      // The destructor joins the threads already started.
-      return absl::ResourceExhaustedError(
-          absl::StrCat("cannot start a model loading thread: ", e.what()));
-    }
-    return pool;
-  }
-
-  ~WorkPool() {
-    {
-      absl::MutexLock lock(&mu_);
-      stopping_ = true;
-    }
-    for (std::thread& thread : threads_) thread.join();
-  }
-
-  // Any thread may submit, including the pool's own. Unlocking wakes a waiting thread (the
-  // mutex re-evaluates their conditions), so nothing touches the pool after the unlock.
-  void Submit(std::function<void()> job) {
-    absl::MutexLock lock(&mu_);
-    jobs_.push_back(std::move(job));
-  }
-
- private:
-  WorkPool() = default;
-
-  bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return stopping_ || !jobs_.empty();
-  }
-
-  void Loop() {
-    for (;;) {
-      std::function<void()> job;
-      {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(this, &WorkPool::HasWorkOrStopping));
-        if (jobs_.empty()) return;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      job();
-    }
-  }
-
-  absl::Mutex mu_;
-  std::deque<std::function<void()>> jobs_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> threads_;
-};
-
-struct ModelRepository::LoadJob {
-  std::string name;
-  int64_t version = 0;
-  fs::path version_dir;
-  std::shared_ptr<const inference::ModelConfig> config;
-  bool config_present = false;
-  VersionSignature signature;
-  // A READY version is being replaced (it keeps serving until the new one is in).
-  bool reload = false;
-  absl::StatusOr<std::shared_ptr<ServableModel>> result = absl::UnknownError("not run");
-};
-
 ModelRepository::ModelRepository(const RepositoryOptions& options) : options_(options) {}
 
 ModelRepository::~ModelRepository() { Stop(); }
@@ -256,7 +66,8 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(
   SEQ_RETURN_IF_ERROR(CheckUnique(found));
 
   std::unique_ptr<ModelRepository> repository(new ModelRepository(options));
-  SEQ_ASSIGN_OR_RETURN(repository->pool_, WorkPool::Create(std::max(1, options.load_threads)));
+  SEQ_ASSIGN_OR_RETURN(repository->pool_,
+                       WorkPool::Create(std::max(1, options.load_threads), "loader"));
 
   std::map<std::string, fs::path> load;
   const bool all = options.mode != ModelControlMode::kExplicit ||
@@ -269,7 +80,8 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(
       auto it = found.find(name);
       if (it == found.end()) {
         // As Triton: logged, and the server starts with the models it has.
-        Log().error("cannot load model '{}' (--load-model): no model repository holds it", name);
+        RepositoryLog().error("cannot load model '{}' (--load-model): no model repository holds it",
+                              name);
         continue;
       }
       load[name] = it->second.front();
@@ -292,247 +104,10 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(
       }
     }
   }
-  Log().info("model repository ({} control): {} of {} ready",
-             ModelControlModeName(options.mode), ready, Plural(versions, "model version"));
+  RepositoryLog().info("model repository ({} control): {} of {} ready",
+                       ModelControlModeName(options.mode), ready,
+                       Plural(versions, "model version"));
   return repository;
-}
-
-ModelRepository::FileSignature ModelRepository::ReadSignature(const fs::path& file,
-                                                              bool hash_content) {
-  FileSignature signature;
-  struct stat info {};
-  if (::stat(file.c_str(), &info) != 0) return signature;
-  signature.exists = true;
-  signature.size = static_cast<uint64_t>(info.st_size);
-  signature.mtime_ns = static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 +
-                       static_cast<int64_t>(info.st_mtim.tv_nsec);
-  signature.inode = static_cast<uint64_t>(info.st_ino);
-  if (hash_content && signature.size <= kMaxHashedBytes) {
-    std::ifstream in(file, std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    signature.content_hash = Fnv1a(bytes);
-  }
-  return signature;
-}
-
-ModelRepository::VersionSignature ModelRepository::ReadVersionSignature(
-    const FileSignature& config, const fs::path& version_dir) {
-  return VersionSignature{config, ReadSignature(version_dir / kSeqFile, /*hash_content=*/true),
-                          ReadSignature(version_dir / kWeightsFile, /*hash_content=*/false)};
-}
-
-absl::Status ModelRepository::SyncModels(const std::map<std::string, fs::path>& dirs, bool force) {
-  // Read the disk first, without the lock: Get must not wait for file I/O.
-  struct DiskModel {
-    std::string name;
-    fs::path dir;
-    FileSignature config_signature;
-    absl::StatusOr<inference::ModelConfig> config;
-    absl::StatusOr<VersionPolicy> policy;
-    std::vector<int64_t> versions;
-    std::map<int64_t, VersionSignature> signatures;
-  };
-  std::vector<DiskModel> disk;
-  for (const auto& [name, dir] : dirs) {
-    DiskModel model{name,
-                    dir,
-                    ReadSignature(dir / kConfigFile, /*hash_content=*/true),
-                    inference::ModelConfig(),
-                    VersionPolicy{},
-                    ListVersions(dir),
-                    {}};
-    if (model.config_signature.exists) model.config = ParseModelConfig(dir / kConfigFile);
-    model.policy = model.config.ok() ? VersionPolicyFromConfig(*model.config) : model.config.status();
-    for (int64_t v : model.versions) {
-      model.signatures[v] = ReadVersionSignature(model.config_signature, dir / std::to_string(v));
-    }
-    disk.push_back(std::move(model));
-  }
-
-  std::vector<LoadJob> jobs;
-  std::vector<std::string> touched;
-  std::vector<std::string> errors;
-  std::vector<std::shared_ptr<ServableModel>> released;
-  // Versions no longer selected: let go only after the loads, so that the version they
-  // make way for is serving first.
-  std::vector<std::pair<std::string, int64_t>> deselected;
-  {
-    absl::MutexLock lock(&mu_);
-    for (DiskModel& found : disk) {
-      touched.push_back(found.name);
-      ModelEntry& model = models_[found.name];
-      model.dir = found.dir;
-      model.on_disk = true;
-      model.wanted = true;
-
-      if (!found.policy.ok()) {
-        // An unchanged broken config was reported already: do not log it on every poll.
-        if (!force && model.config_attempted == found.config_signature) continue;
-        model.config_attempted = found.config_signature;
-        const std::string error(found.policy.status().message());
-        errors.push_back(absl::StrCat("model '", found.name, "': ", error));
-        bool serving = false;
-        for (auto& [version, entry] : model.versions) {
-          if (entry.selected && entry.state == ModelState::kReady) {
-            entry.reason = absl::StrCat(kReloadFailed, error);
-            serving = true;
-          }
-        }
-        if (serving) {
-          Log().error("failed to reload {}, still serving the previous load: {}", found.name,
-                      error);
-          continue;
-        }
-        Log().error("failed to load {}: {}", found.name, error);
-        // Without a config the versions to serve are unknown: one entry tells why. Versions
-        // still draining stay listed until they are gone.
-        std::erase_if(model.versions, [](const auto& item) { return item.second.selected; });
-        VersionEntry& entry = model.versions[0];
-        entry.state = ModelState::kUnavailable;
-        entry.reason = error;
-        continue;
-      }
-      model.config_attempted = found.config_signature;
-
-      auto config = std::make_shared<const inference::ModelConfig>(*found.config);
-      const std::vector<int64_t> selected = found.policy->Select(found.versions);
-      std::set<int64_t> keep(selected.begin(), selected.end());
-      for (int64_t v : selected) {
-        VersionEntry& entry = model.versions[v];
-        const VersionSignature& signature = found.signatures[v];
-        entry.selected = true;
-        if (!force && entry.attempted == signature) continue;
-        if (entry.servable == nullptr) {
-          entry.state = ModelState::kLoading;
-          entry.reason.clear();
-          ++entry.generation;
-        }
-        jobs.push_back(LoadJob{found.name, v, found.dir / std::to_string(v), config,
-                               found.config_signature.exists, signature, entry.servable != nullptr,
-                               absl::UnknownError("not run")});
-      }
-      if (found.policy->kind == VersionPolicy::Kind::kSpecific) {
-        for (int64_t v : found.policy->versions) {
-          if (keep.count(v) > 0) continue;
-          keep.insert(v);
-          VersionEntry& entry = model.versions[v];
-          if (entry.servable != nullptr) {
-            RetireLocked(found.name, v, entry, RetireKind::kReplaced, released);
-          }
-          entry.selected = true;
-          entry.state = ModelState::kUnavailable;
-          entry.reason = absl::StrCat("version_policy specific names version ", v, ", but ",
-                                      (found.dir / std::to_string(v)).string(), " does not exist");
-          entry.attempted.reset();
-        }
-      }
-      if (keep.empty()) {
-        keep.insert(0);
-        VersionEntry& entry = model.versions[0];
-        entry.selected = true;
-        entry.state = ModelState::kUnavailable;
-        entry.reason = kNoVersions;
-      }
-      for (const auto& [version, entry] : model.versions) {
-        if (entry.selected && keep.count(version) == 0)
-          deselected.emplace_back(found.name, version);
-      }
-    }
-  }
-  released.clear();
-  NotifyReadiness(touched);
-
-  RunLoads(jobs);
-
-  std::vector<std::string> unloading;
-  {
-    absl::MutexLock lock(&mu_);
-    for (LoadJob& job : jobs) {
-      auto model = models_.find(job.name);
-      if (model == models_.end()) continue;
-      VersionEntry& entry = model->second.versions[job.version];
-      entry.attempted = job.signature;
-      if (job.result.ok()) {
-        if (entry.servable != nullptr) {
-          RetireLocked(job.name, job.version, entry, RetireKind::kReplaced, released);
-        }
-        entry.servable = *std::move(job.result);
-        entry.state = ModelState::kReady;
-        entry.reason.clear();
-        continue;
-      }
-      const std::string error(job.result.status().message());
-      errors.push_back(absl::StrCat("model '", job.name, "' version ", job.version, ": ", error));
-      if (entry.servable != nullptr) {
-        entry.reason = absl::StrCat(kReloadFailed, error);
-      } else {
-        entry.state = ModelState::kUnavailable;
-        entry.reason = error;
-      }
-    }
-    for (const auto& [name, version] : deselected) {
-      auto model = models_.find(name);
-      if (model == models_.end()) continue;
-      auto entry = model->second.versions.find(version);
-      if (entry == model->second.versions.end() || !entry->second.selected) continue;
-      if (entry->second.servable != nullptr) {
-        unloading.push_back(absl::StrCat(name, " version ", version));
-        RetireLocked(name, version, entry->second, RetireKind::kForget, released);
-        entry->second.selected = false;
-      } else {
-        model->second.versions.erase(entry);
-      }
-    }
-  }
-  for (const std::string& what : unloading) {
-    Log().info("unloading {}: its version policy no longer selects it", what);
-  }
-  released.clear();
-  NotifyReadiness(touched);
-
-  if (errors.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("load failed for ", absl::StrJoin(errors, "; ")));
-}
-
-void ModelRepository::RunLoads(std::vector<LoadJob>& jobs) {
-  absl::BlockingCounter done(static_cast<int>(jobs.size()));
-  for (LoadJob& job : jobs) {
-    pool_->Submit([this, &job, &done] {
-      const auto start = std::chrono::steady_clock::now();
-      absl::StatusOr<std::unique_ptr<ServableModel>> servable;
-      try {
-        servable = LoadServable(job.name, job.version, job.version_dir, *job.config,
-                                job.config_present, options_.available_cpus);
-      } catch (const std::exception& e) {
-        // A bad model must not take the server down, whatever it throws.
-        servable = absl::InternalError(absl::StrCat("unexpected error while loading: ", e.what()));
-      }
-      const double ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-              .count();
-      if (servable.ok()) {
-        const ServingConfig& config = (*servable)->config;
-        Log().info("{} {} version {} in {:.1f} ms: {} x {}, {}", job.reload ? "reloaded" : "loaded",
-                   job.name, job.version, ms,
-                   Plural(config.scheduler_options.instance_count, "worker"),
-                   Plural(config.model_options.num_threads, "thread"),
-                   config.max_batch_size > 0 ? absl::StrCat("max batch ", config.max_batch_size)
-                                             : std::string("no batching"));
-        job.result = MakeHandle(*std::move(servable));
-      } else {
-        if (job.reload) {
-          Log().error("failed to reload {} version {}, still serving the previous load: {}",
-                      job.name, job.version, std::string(servable.status().message()));
-        } else {
-          Log().error("failed to load {} version {}: {}", job.name, job.version,
-                      std::string(servable.status().message()));
-        }
-        job.result = servable.status();
-      }
-      done.DecrementCount();
-    });
-  }
-  done.Wait();
 }
 
 std::shared_ptr<ServableModel> ModelRepository::MakeHandle(
@@ -551,7 +126,7 @@ std::shared_ptr<ServableModel> ModelRepository::MakeHandle(
 
 void ModelRepository::RetireLocked(const std::string& name, int64_t version, VersionEntry& entry,
                                    RetireKind kind,
-                                   std::vector<std::shared_ptr<ServableModel>>& released) {
+                                   Released& released) {
   Retirement retirement{name, version, 0, kind};
   if (kind != RetireKind::kReplaced) {
     ++entry.generation;
@@ -606,9 +181,9 @@ void ModelRepository::Destroy(ServableModel* servable) {
   }
   // Readiness does not change here: an UNLOADING version was not READY either.
   if (kind == RetireKind::kReplaced) {
-    Log().debug("released the previous load of {} version {}", name, version);
+    RepositoryLog().debug("released the previous load of {} version {}", name, version);
   } else {
-    Log().info("unloaded {} version {}", name, version);
+    RepositoryLog().info("unloaded {} version {}", name, version);
   }
 }
 
@@ -716,7 +291,7 @@ absl::Status ModelRepository::Load(std::string_view name) {
         absl::StrCat("unknown model '", std::string(name), "': no model repository holds it"));
   }
   if (it->second.size() > 1) return DuplicateError(it->first, it->second);
-  Log().info("loading {} (requested)", it->first);
+  RepositoryLog().info("loading {} (requested)", it->first);
   return SyncModels({{it->first, it->second.front()}}, /*force=*/true);
 }
 
@@ -728,7 +303,7 @@ absl::Status ModelRepository::Unload(std::string_view name) {
         "or unload models");
   }
   std::vector<uintptr_t> draining;
-  std::vector<std::shared_ptr<ServableModel>> released;
+  Released released;
   {
     absl::MutexLock lock(&mu_);
     if (stopped_) return absl::FailedPreconditionError("the model repository is stopped");
@@ -747,7 +322,7 @@ absl::Status ModelRepository::Unload(std::string_view name) {
       }
     }
   }
-  Log().info("unloading {} (requested)", std::string(name));
+  RepositoryLog().info("unloading {} (requested)", std::string(name));
   released.clear();
   NotifyReadiness({std::string(name)});
 
@@ -775,7 +350,7 @@ absl::Status ModelRepository::Poll() {
 
   std::map<std::string, fs::path> sync;
   std::vector<std::string> removed;
-  std::vector<std::shared_ptr<ServableModel>> released;
+  Released released;
   {
     absl::MutexLock lock(&mu_);
     if (stopped_) return absl::FailedPreconditionError("the model repository is stopped");
@@ -807,7 +382,7 @@ absl::Status ModelRepository::Poll() {
     }
   }
   for (const std::string& name : removed) {
-    Log().info("unloading {}: its directory is gone from the model repository", name);
+    RepositoryLog().info("unloading {}: its directory is gone from the model repository", name);
   }
   released.clear();
   NotifyReadiness(removed);
@@ -825,7 +400,7 @@ void ModelRepository::SetReadinessListener(
 void ModelRepository::Stop() {
   absl::MutexLock control(&control_mu_);
   std::vector<std::string> names;
-  std::vector<std::shared_ptr<ServableModel>> released;
+  Released released;
   {
     absl::MutexLock lock(&mu_);
     if (stopped_) return;
@@ -849,7 +424,7 @@ void ModelRepository::Stop() {
   }
   // No servable is left to hand itself to the pool, so it can go.
   pool_.reset();
-  if (!names.empty()) Log().info("model repository stopped: every model unloaded");
+  if (!names.empty()) RepositoryLog().info("model repository stopped: every model unloaded");
 }
 
 }  // namespace seqserve

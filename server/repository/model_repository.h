@@ -1,10 +1,11 @@
-// The model repository and its lifecycle: scans the repository directories, loads model
-// versions in parallel (each LOADING → READY, or UNAVAILABLE with the reason), applies the
-// version policy, and in `poll` / `explicit` control mode picks up new, changed and
-// removed versions or loads and unloads on request. A new or changed version is loaded
-// beside the old one and swapped in atomically: requests in flight on the old one finish;
-// a failed reload keeps the old version serving and reports why. A bad model never stops
-// the others.
+// The model repository: the lifecycle of every model version — LOADING → READY, or
+// UNAVAILABLE with the reason; UNLOADING while its requests drain — driven by what the
+// roots hold (model_scan.h), loaded in parallel on the repository's WorkPool through the
+// load pipeline (model_loader.h). It applies the version policy, and in `poll` / `explicit`
+// control mode picks up new, changed and removed versions or loads and unloads on request.
+// A new or changed version is loaded beside the old one and swapped in atomically: requests
+// in flight on the old one finish; a failed reload keeps the old version serving and
+// reports why. A bad model never stops the others.
 //
 // Lifetime of a served version: Get hands out shared_ptr handles. A version swapped out or
 // unloaded is dropped by the repository, but its Scheduler is stopped only once the last
@@ -30,7 +31,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "server/repository/model_loader.h"
+#include "server/repository/model_scan.h"
 #include "server/repository/servable_model.h"
+#include "server/repository/work_pool.h"
 
 namespace seqserve {
 
@@ -111,25 +115,6 @@ class ModelRepository {
   void Stop();
 
  private:
-  // What a file looked like when a load read it, to tell whether it changed since: size,
-  // modification time and inode (a file replaced by rename is a new inode even when size and
-  // mtime agree), plus a content hash for the small text files (model.seq, config.pbtxt).
-  struct FileSignature {
-    bool exists = false;
-    uint64_t size = 0;
-    int64_t mtime_ns = 0;
-    uint64_t inode = 0;
-    uint64_t content_hash = 0;
-    bool operator==(const FileSignature&) const = default;
-  };
-  // The files one version's load depends on.
-  struct VersionSignature {
-    FileSignature config;  // the model's config.pbtxt
-    FileSignature seq;
-    FileSignature weights;
-    bool operator==(const VersionSignature&) const = default;
-  };
-
   struct VersionEntry {
     ModelState state = ModelState::kUnavailable;
     std::string reason;
@@ -169,31 +154,59 @@ class ModelRepository {
     RetireKind kind = RetireKind::kReplaced;
   };
 
-  class WorkPool;  // the load threads (defined in the .cc)
-  struct LoadJob;  // one version to load (defined in the .cc)
+  // One version to load, and what came of it.
+  struct LoadJob {
+    LoadRequest request;
+    // The files the load reads, recorded in the entry whatever the result.
+    VersionSignature signature;
+    absl::StatusOr<std::shared_ptr<ServableModel>> result = absl::UnknownError("not run");
+  };
+  // What a sync decided under the lock, to carry out after it.
+  struct SyncPlan {
+    std::vector<LoadJob> jobs;
+    // Models whose readiness may change.
+    std::vector<std::string> touched;
+    // "model 'm' version 2: <load error>", joined into SyncModels' result.
+    std::vector<std::string> errors;
+    // Versions no longer selected: let go only after the loads, so that the version they
+    // make way for is serving first.
+    std::vector<std::pair<std::string, int64_t>> deselected;
+  };
+  using Released = std::vector<std::shared_ptr<ServableModel>>;
 
   explicit ModelRepository(const RepositoryOptions& options);
 
-  // Signatures of the files as they are now (`exists` false for a missing file).
-  static FileSignature ReadSignature(const std::filesystem::path& file, bool hash_content);
-  static VersionSignature ReadVersionSignature(const FileSignature& config,
-                                               const std::filesystem::path& version_dir);
-
-  // Brings the models in `dirs` (name → directory) in line with their files: loads the
-  // versions their policy selects that are new, failed with other files, or changed (all
-  // of them with `force`) in parallel, swaps them in, then retires versions no longer
-  // selected. Waits for the loads, not for drains. The result joins the load errors.
+  // Brings the models in `dirs` (name → directory) in line with their files, in four phases:
+  // read the disk (no lock: Get must not wait for file I/O); plan (under the lock: which
+  // versions are new, failed with other files, or changed — all of them with `force` — and
+  // which are no longer selected); load them in parallel while the versions they replace
+  // keep serving; swap the loaded ones in and retire the deselected. Waits for the loads, not
+  // for drains. The result joins the load errors.
   absl::Status SyncModels(const std::map<std::string, std::filesystem::path>& dirs, bool force)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
-  // Runs `jobs` on the load threads and waits for all of them.
+  // Plans one model: its entries updated to what is on disk, its loads added to `plan`.
+  void PlanModelLocked(const DiskModel& found, bool force, SyncPlan& plan, Released& released)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A model whose config.pbtxt (or version policy) cannot be read: a READY version keeps
+  // serving with the error as its reason; otherwise one entry (version 0) says why.
+  void PlanUnreadableConfigLocked(const DiskModel& found, ModelEntry& model, bool force,
+                                  SyncPlan& plan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs `jobs` on the pool and waits for all of them.
   void RunLoads(std::vector<LoadJob>& jobs);
+  // Swaps each loaded version in (retiring the one it replaces) or records its error.
+  void SwapInLocked(std::vector<LoadJob>& jobs, std::vector<std::string>& errors,
+                    Released& released) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Retires the deselected versions that serve and drops the others; returns the ones let go
+  // of ("lenet version 1"), to log.
+  std::vector<std::string> RetireDeselectedLocked(
+      const std::vector<std::pair<std::string, int64_t>>& deselected, Released& released)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Makes the handle whose release hands the servable to Destroy.
   std::shared_ptr<ServableModel> MakeHandle(std::unique_ptr<ServableModel> servable);
   // Records `entry`'s servable as retiring with `kind` and moves its handle into
   // `released`, for the caller to drop once it no longer holds mu_.
   void RetireLocked(const std::string& name, int64_t version, VersionEntry& entry, RetireKind kind,
-                    std::vector<std::shared_ptr<ServableModel>>& released)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                    Released& released) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // On a load thread, once the last handle is gone: stops (drains) the scheduler, deletes
   // the servable and settles its entry.
   void Destroy(ServableModel* servable);

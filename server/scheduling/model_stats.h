@@ -1,11 +1,11 @@
 // Counters, durations and histograms of one model version, in the shape of Triton's
 // ModelStatistics (success/fail/queue/compute input/infer/output, per batch size) plus the
-// Prometheus histograms of SPEC §8. Updated by the scheduler (and, for requests a front end
-// rejects after finding the version, by the front end) with relaxed atomics: no lock per
-// request, and a mutex only once per batch for the batch-size map. Read by the
-// ModelStatistics RPC, the REST stats endpoint and the Prometheus exporter, so they never
-// disagree. The scheduler records every task it finishes, including those it rejects at
-// Enqueue.
+// Prometheus histograms of SPEC §8. Owned by the version's ServableModel; recorded by its
+// BatchRunner (every task its scheduler finishes, including those refused at Enqueue or
+// dropped from the queue) and, for requests a front end rejects after finding the version,
+// by the front end — with relaxed atomics: no lock per request, and a mutex only once per
+// batch for the batch-size map. Read by the ModelStatistics RPC, the REST stats endpoint and
+// the Prometheus exporter, so they never disagree.
 // Thread-safe; a reader may see one batch's counters partly applied.
 #pragma once
 

@@ -1,28 +1,30 @@
 // The scheduler of one model version: a dynamic batcher (BatchQueue) feeding a pool of
-// workers. Each worker is a thread with its own Executor (oneDNN stream, activation arena,
-// scratchpad) running the model's shared, read-only plans with `intra_op_threads` OpenMP
-// threads. A batch's inputs are gathered into the worker's reusable buffer (a lone task
-// runs straight from its own buffer), its outputs scattered back, so every caller gets
-// exactly its own rows. Tasks are finished (InferTask::Finish) on worker threads, or on
-// the caller's thread when Enqueue rejects them. Thread-safe: every method may be called
-// from any thread, except that the destructor must not race with other calls.
+// worker threads. It knows tasks and nothing of the model: what a batch is run by, and how
+// outcomes are counted, is the BatchProcessor it is given (the BatchRunner in the server,
+// a fake in tests), as TF Serving's shared batch scheduler knows only tasks and a callback.
+//
+// The scheduler finishes every task exactly once (InferTask::Finish): with the outcome the
+// processor gave it, on the worker that ran its batch; with CANCELLED or DEADLINE_EXCEEDED
+// when the queue dropped it; or at once, on the caller's thread, when Enqueue refuses it.
+// Thread-safe: every method may be called from any thread, except that the destructor must
+// not race with other calls.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "core/model.h"
 #include "server/scheduling/batch_queue.h"
 #include "server/scheduling/clock.h"
 #include "server/scheduling/infer_task.h"
-#include "server/scheduling/model_stats.h"
 
 namespace seqserve {
 
@@ -36,22 +38,41 @@ struct SchedulerOptions {
   int64_t default_timeout_us = 0;
 };
 
+// What a Scheduler hands its work to. Both methods are called outside the scheduler's lock
+// and must not call back into the scheduler; neither finishes a task (the scheduler does,
+// right after).
+class BatchProcessor {
+ public:
+  virtual ~BatchProcessor() = default;
+
+  // Runs `batch` (FIFO order, at least one task; all share their non-batch dims), taken
+  // from the queue at `start_us`, on worker `worker` in [0, instance_count): calls with the
+  // same worker never overlap. Writes each task's outcome into `outcomes` (as many as
+  // tasks, all OK on entry); an OK outcome means the task's output has been written.
+  virtual void ProcessBatch(int worker, std::span<const std::unique_ptr<InferTask>> batch,
+                            int64_t start_us, std::span<absl::Status> outcomes) = 0;
+
+  // `task` is about to be finished with `status` (not OK) at `now_us` without a result:
+  // refused by Enqueue, dropped by the queue, or in a batch whose ProcessBatch threw.
+  // Called from any thread.
+  virtual void TaskFailed(const InferTask& task, const absl::Status& status, int64_t now_us) = 0;
+};
+
 class Scheduler {
  public:
-  // `model` was loaded with ModelOptions.num_threads = the intra-op threads per worker.
-  // `clock` must outlive the scheduler (nullptr: the steady clock). Starts the workers;
-  // INVALID_ARGUMENT when the options are out of range, RESOURCE_EXHAUSTED when a thread
-  // cannot start, INTERNAL when oneDNN cannot make a worker's stream.
-  static absl::StatusOr<std::unique_ptr<Scheduler>> Create(std::shared_ptr<Model> model,
-                                                           const SchedulerOptions& options,
+  // `processor` and `clock` must outlive the scheduler (`clock` nullptr: the steady clock).
+  // Starts the workers; INVALID_ARGUMENT when the options are out of range,
+  // RESOURCE_EXHAUSTED when a thread cannot start.
+  static absl::StatusOr<std::unique_ptr<Scheduler>> Create(const SchedulerOptions& options,
+                                                           BatchProcessor& processor,
                                                            const Clock* clock = nullptr);
   ~Scheduler();  // Stop()s
 
   // Takes the task and finishes it exactly once: with the result, or at once (on this
   // thread) with RESOURCE_EXHAUSTED (queue full) or UNAVAILABLE (stopping). Later,
   // DEADLINE_EXCEEDED or CANCELLED when it is dropped before compute, or the error of its
-  // batch's plan or run. With default_timeout_us, its deadline_us becomes at most
-  // now + default_timeout_us.
+  // batch. With default_timeout_us, its deadline_us becomes at most now +
+  // default_timeout_us.
   void Enqueue(std::unique_ptr<InferTask> task);
 
   // Tasks queued, and tasks queued or running.
@@ -69,31 +90,26 @@ class Scheduler {
   // Not from inside a task's Finish (a worker cannot join itself).
   void Stop();
 
-  const ModelStats& stats() const { return stats_; }
-  // Front ends record the requests they reject after finding this version.
-  ModelStats& stats() { return stats_; }
-  const Model& model() const { return *model_; }
-
  private:
-  struct Worker;  // a worker's Executor and reusable buffers (defined in scheduler.cc)
   using Batch = std::vector<std::unique_ptr<InferTask>>;
 
-  Scheduler(std::shared_ptr<Model> model, const SchedulerOptions& options, const Clock* clock);
-  void WorkerLoop(Worker& worker, int index);
+  Scheduler(const SchedulerOptions& options, BatchProcessor& processor, const Clock* clock);
+  void WorkerLoop(int worker);
+  // Runs `batch` on `worker` and finishes its tasks with their outcomes (`outcomes` is the
+  // worker's reusable buffer).
+  void RunBatch(int worker, Batch& batch, int64_t start_us, std::vector<absl::Status>& outcomes);
   // Finishes tasks the queue dropped at `now_us` with CANCELLED or DEADLINE_EXCEEDED.
   void FinishDropped(Batch& dropped, int64_t now_us);
-  // Runs one batch taken at `start_us` and finishes each of its tasks (each entry is reset
-  // once its task is finished; an exception leaves the unfinished ones in place).
-  void RunBatch(Worker& worker, Batch& batch, int64_t start_us);
   // Finishes every task still in `batch` with `status` (not OK).
-  void FailBatch(Batch& batch, const absl::Status& status);
-  // Finishes `task` with `status` (not OK) after recording the failure.
+  void FailAll(Batch& batch, const absl::Status& status);
+  // Finishes `task` with `status` (not OK) after the processor has counted it.
   void Fail(std::unique_ptr<InferTask> task, const absl::Status& status, int64_t now_us);
+  // Finishes `task` with `status`; every Finish goes through here.
+  void Finish(std::unique_ptr<InferTask> task, const absl::Status& status);
 
-  std::shared_ptr<Model> model_;
   const SchedulerOptions options_;
-  const Clock* clock_;  // outlives the scheduler (see Create)
-  ModelStats stats_;
+  BatchProcessor& processor_;  // outlives the scheduler (see Create)
+  const Clock* clock_;         // likewise
 
   mutable absl::Mutex mu_;
   absl::CondVar work_;  // signalled when a task arrives or stopping begins
@@ -105,7 +121,6 @@ class Scheduler {
   std::atomic<int64_t> unfinished_{0};
 
   absl::Mutex join_mu_;  // serialises Stop's joins
-  std::vector<std::unique_ptr<Worker>> worker_states_;  // one per thread, made by Create
   std::vector<std::thread> threads_;  // started by Create, joined by Stop
 };
 

@@ -12,7 +12,7 @@
 #include "gtest/gtest.h"
 #include "tests/util/fake_inference_service.h"
 
-namespace seqserve {
+namespace seqserve::client {
 namespace {
 
 using ::testing::ElementsAre;
@@ -334,4 +334,4 @@ TEST(TensorFromResponse, ReadsRawOrTypedAndRejectsMalformed) {
 }
 
 }  // namespace
-}  // namespace seqserve
+}  // namespace seqserve::client

@@ -14,6 +14,12 @@ function(run)
 endfunction()
 
 run(${CMAKE_COMMAND} --install "${BUILD_DIR}" --component client --prefix "${prefix}")
+# The installed API lives in seqserve::client, so a program may also link the server's
+# seqserve::InferStream without a clash.
+file(READ "${prefix}/include/seqserve/client/client.h" header)
+if(NOT header MATCHES "namespace seqserve::client {" OR NOT header MATCHES "class InferStream {")
+  message(FATAL_ERROR "the installed client.h does not declare seqserve::client::InferStream")
+endif()
 set(flags)
 if(SANITIZE)
   set(flags "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined"

@@ -10,7 +10,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "client/client.h"
-#include "client/load_generator.h"
+#include "client/perf/load_generator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
@@ -20,6 +20,14 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using client::Client;
+using client::InferOptions;
+using client::MakeInferRequest;
+using perf::LoadGenerator;
+using perf::LoadGeneratorOptions;
+using perf::MeasureOptions;
+using perf::MeasureStep;
+using perf::StepResult;
 
 Tensor Ramp(Shape shape, float scale) {
   Tensor t(std::move(shape));

@@ -14,28 +14,17 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/util/fake_inference_service.h"
+#include "tests/util/run_command.h"
 
 namespace seqserve {
 namespace {
 
 using ::testing::HasSubstr;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
+using RunResult = testing::CommandResult;
 
 RunResult RunTool(const std::string& binary, const std::string& args) {
-  RunResult result;
-  const std::string command = absl::StrCat(binary, " ", args, " 2>&1");
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return testing::RunCommand(absl::StrCat(binary, " ", args));
 }
 
 class ToolsTest : public ::testing::Test {

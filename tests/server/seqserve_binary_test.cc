@@ -2,7 +2,7 @@
 // line must be a JSON object with ts, level, logger and msg), the chosen port read from its
 // log, inference over gRPC, then SIGTERM with requests still queued: every request is
 // answered and the process exits 0. Also the command-line errors and the offline
-// subcommand. Waits are on pipes and gRPC calls, each bounded by a guard timeout.
+// subcommands. Waits are on pipes and gRPC calls, each bounded by a guard timeout.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -25,11 +25,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/npy.h"
+#include "core/module_registry.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "proto/grpc_service.grpc.pb.h"
+#include "tests/util/bundled_models.h"
+#include "tests/util/grpc_requests.h"
 #include "tests/util/temp_dir.h"
 
 extern char** environ;
@@ -41,6 +44,11 @@ namespace fs = std::filesystem;
 using inference::ModelInferRequest;
 using inference::ModelInferResponse;
 using inference::ModelStreamInferResponse;
+using testing::ExpectRows;
+using testing::LoadNpy;
+using testing::MakeRequest;
+using testing::OutputValues;
+using testing::WriteFile;
 
 constexpr int kGuardMs = 60000;
 
@@ -115,46 +123,10 @@ class Child {
   std::string output_;
 };
 
-void WriteFile(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path) << text;
-}
-
-Tensor LoadNpy(const std::string& model, const std::string& name) {
-  absl::StatusOr<Tensor> tensor =
-      ReadNpy(fs::path(SEQSERVE_TEST_DATA_DIR) / "bundled" / model / (name + ".npy"));
-  EXPECT_TRUE(tensor.ok()) << tensor.status();
-  return tensor.ok() ? *tensor : Tensor();
-}
-
-ModelInferRequest RowRequest(const std::string& model, const Tensor& input, int row,
-                             const std::string& id) {
-  ModelInferRequest request;
-  request.set_model_name(model);
-  request.set_id(id);
-  ModelInferRequest::InferInputTensor* tensor = request.add_inputs();
-  tensor->set_name("input");
-  tensor->set_datatype("FP32");
-  tensor->add_shape(1);
-  for (size_t i = 1; i < input.shape.size(); ++i) tensor->add_shape(input.shape[i]);
-  const int64_t elements = input.numel() / input.shape[0];
-  request.add_raw_input_contents(
-      std::string(reinterpret_cast<const char*>(input.data.data() + row * elements),
-                  static_cast<size_t>(elements) * sizeof(float)));
-  return request;
-}
-
+// The reply's one raw output must be row `row` of `expected` (PyTorch's).
 void ExpectRow(const ModelInferResponse& response, const Tensor& expected, int row) {
   ASSERT_EQ(response.raw_output_contents_size(), 1);
-  const int64_t elements = expected.numel() / expected.shape[0];
-  const std::string& bytes = response.raw_output_contents(0);
-  ASSERT_EQ(bytes.size(), static_cast<size_t>(elements) * sizeof(float));
-  std::vector<float> got(static_cast<size_t>(elements));
-  std::memcpy(got.data(), bytes.data(), bytes.size());
-  for (int64_t i = 0; i < elements; ++i) {
-    const float want = expected.data[row * elements + i];
-    EXPECT_NEAR(got[i], want, 1e-4f * std::max(1.0f, std::fabs(want))) << "element " << i;
-  }
+  ExpectRows(OutputValues(response), expected, {row});
 }
 
 TEST(SeqserveBinary, WithoutRepositoryFailsWithAClearError) {
@@ -167,6 +139,14 @@ TEST(SeqserveBinary, OfflineCheckStillWorks) {
   Child child({"check", (fs::path(SEQSERVE_SOURCE_DIR) / "models" / "lenet").string()});
   EXPECT_EQ(child.Wait(), 0) << child.output();
   EXPECT_THAT(child.output(), ::testing::HasSubstr("Conv2d"));
+}
+
+TEST(SeqserveBinary, ModulesPrintsTheEnginesRegistryOnePerLine) {
+  Child child({"modules"});
+  EXPECT_EQ(child.Wait(), 0) << child.output();
+  std::string expected;
+  for (const std::string& type : ModuleTypes()) absl::StrAppend(&expected, type, "\n");
+  EXPECT_EQ(child.output(), expected);
 }
 
 TEST(SeqserveBinary, ServesThenDrainsQueuedRequestsOnSigterm) {
@@ -209,8 +189,8 @@ TEST(SeqserveBinary, ServesThenDrainsQueuedRequestsOnSigterm) {
   {
     grpc::ClientContext context;
     ModelInferResponse response;
-    const grpc::Status status =
-        stub->ModelInfer(&context, RowRequest("lenet", input, 2, "unary"), &response);
+    const grpc::Status status = stub->ModelInfer(
+        &context, MakeRequest("lenet", input, {2}, /*raw=*/true, "unary"), &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
     ExpectRow(response, expected, 2);
   }
@@ -220,9 +200,10 @@ TEST(SeqserveBinary, ServesThenDrainsQueuedRequestsOnSigterm) {
   grpc::ClientContext context;
   auto stream = stub->ModelStreamInfer(&context);
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(stream->Write(RowRequest("slow", input, i, absl::StrCat("slow-", i))));
+    ASSERT_TRUE(
+        stream->Write(MakeRequest("slow", input, {i}, /*raw=*/true, absl::StrCat("slow-", i))));
   }
-  ASSERT_TRUE(stream->Write(RowRequest("lenet", input, 3, "marker")));
+  ASSERT_TRUE(stream->Write(MakeRequest("lenet", input, {3}, /*raw=*/true, "marker")));
   ASSERT_TRUE(stream->WritesDone());
   std::map<std::string, ModelStreamInferResponse> answers;
   ModelStreamInferResponse answer;

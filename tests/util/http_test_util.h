@@ -1,11 +1,8 @@
 // What the REST and metrics tests add to server_test_util.h: a repository of the bundled
-// models plus a held and a broken one, server options with every port picked freely, row
-// slices and PyTorch's tolerance, and small cpp-httplib helpers that return the status and
-// the parsed JSON body.
+// models plus a held and a broken one, server options with every port picked freely, and
+// small cpp-httplib helpers that return the status and the parsed JSON body.
 #pragma once
 
-#include <algorithm>
-#include <cmath>
 #include <string>
 #include <vector>
 
@@ -20,43 +17,18 @@ namespace seqserve::testing {
 inline void MakeRepository(const fs::path& root) {
   for (const char* model : {"lenet", "mlp", "seed"}) CopyModel(root, model, model);
   CopyModel(root, "lenet", "held", kHeldConfig);
-  WriteFile(root / "broken" / "1" / "model.seq", "nn.Sequential(nn.Linear(4, 2), nn.Bogus())\n");
+  WriteBrokenModel(root);
 }
 
-inline ServerOptions LocalOptions(const fs::path& repository) {
-  ServerOptions options;
-  options.model_repositories = {repository};
-  options.address = "127.0.0.1";
-  options.grpc_port = 0;
+// LocalOptions with REST and metrics on free ports too, every model loaded at start in
+// explicit mode.
+inline ServerOptions HttpServerOptions(const fs::path& repository) {
+  ServerOptions options = LocalOptions(repository);
   options.http_port = 0;
   options.metrics_port = 0;
   options.control_mode = ModelControlMode::kExplicit;
   options.startup_models = {"*"};
-  options.available_cpus = 2;
-  options.exit_timeout_secs = 30;
   return options;
-}
-
-// Rows [first, first + count) of `tensor`.
-inline Tensor Rows(const Tensor& tensor, int64_t first, int64_t count) {
-  const int64_t row = tensor.numel() / tensor.shape[0];
-  Shape shape = tensor.shape;
-  shape[0] = count;
-  return Tensor(shape, std::vector<float>(tensor.data.begin() + first * row,
-                                          tensor.data.begin() + (first + count) * row));
-}
-
-// `got` must equal `want` within 1e-4 relative (absolute below 1): PyTorch's tolerance.
-inline void ExpectClose(const std::vector<float>& got, const std::vector<float>& want) {
-  ASSERT_EQ(got.size(), want.size());
-  int mismatches = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (std::fabs(got[i] - want[i]) > 1e-4f * std::max(1.0f, std::fabs(want[i])) &&
-        ++mismatches <= 3) {
-      ADD_FAILURE() << "element " << i << ": got " << got[i] << ", PyTorch " << want[i];
-    }
-  }
-  EXPECT_EQ(mismatches, 0);
 }
 
 // ---- HTTP -------------------------------------------------------------------------------

@@ -1,115 +1,36 @@
-// What the server tests share (gRPC, REST, metrics): a temporary repository made of the
-// bundled models with test-made configs, the PyTorch goldens of the bundled models, and a
-// way to hold a model's single worker without sleeping.
+// What the in-process server tests share (gRPC, REST, metrics, the repository's control):
+// server options on free ports, and ways to hold a model's worker and to wait until
+// something another thread caused has reached the server, without sleeping. The bundled
+// models and their goldens are in bundled_models.h, temporary directories in temp_dir.h.
 #pragma once
 
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
-#include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "common/npy.h"
 #include "gtest/gtest.h"
 #include "server/scheduling/infer_task.h"
 #include "server/server.h"
+#include "tests/util/bundled_models.h"
+#include "tests/util/gate.h"
 #include "tests/util/temp_dir.h"
 
 namespace seqserve::testing {
 
-namespace fs = std::filesystem;
-
-// Bounds every wait on the server, so a bug fails the test instead of hanging it.
-inline constexpr absl::Duration kGuard = absl::Seconds(60);
-
-inline void WriteFile(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path) << text;
+// gRPC only, on 127.0.0.1 and a free port, control mode none, two CPUs.
+inline ServerOptions LocalOptions(const fs::path& repository) {
+  ServerOptions options;
+  options.model_repositories = {repository};
+  options.address = "127.0.0.1";
+  options.grpc_port = 0;
+  options.available_cpus = 2;
+  options.exit_timeout_secs = 30;
+  return options;
 }
-
-// Copies models/<from> to <root>/<to>, replacing its config.pbtxt when `config` is given.
-inline void CopyModel(const fs::path& root, const std::string& from, const std::string& to,
-                      const std::string& config = "") {
-  fs::copy(fs::path(SEQSERVE_SOURCE_DIR) / "models" / from, root / to, fs::copy_options::recursive);
-  if (!config.empty()) WriteFile(root / to / "config.pbtxt", config);
-}
-
-// LeNet's input and output, for configs written by tests.
-inline constexpr char kLenetTensors[] =
-    "input [ { name: \"input\" data_type: TYPE_FP32 dims: [ 1, 28, 28 ] } ]\n"
-    "output [ { name: \"output\" data_type: TYPE_FP32 dims: [ 10 ] } ]\n";
-
-// LeNet with one worker and a queue of one: a held worker makes the queue full
-// deterministically.
-inline const std::string kHeldConfig =
-    absl::StrCat("max_batch_size: 8\n", kLenetTensors,
-                 "instance_group [ { count: 1 kind: KIND_CPU } ]\n"
-                 "dynamic_batching { default_queue_policy { max_queue_size: 1 } }\n");
-
-// A bundled model's golden tensor: tests/data/bundled/<model>/<name>.npy (from PyTorch).
-inline Tensor LoadNpy(const std::string& model, const std::string& name) {
-  absl::StatusOr<Tensor> tensor =
-      ReadNpy(fs::path(SEQSERVE_TEST_DATA_DIR) / "bundled" / model / (name + ".npy"));
-  EXPECT_TRUE(tensor.ok()) << tensor.status();
-  return tensor.ok() ? *tensor : Tensor();
-}
-
-// ---- Holding a worker -------------------------------------------------------------------
-
-struct Gate {
-  absl::Notification entered;
-  absl::Notification release;
-  absl::Notification finished;
-  absl::Status status;  // written before `finished`
-};
-
-// A task put straight into a scheduler: a zero image whose MutableOutput blocks until the
-// gate opens (when `block`), so the worker running it is held.
-class GateTask : public InferTask {
- public:
-  explicit GateTask(std::shared_ptr<Gate> gate, bool block = true)
-      : gate_(std::move(gate)), block_(block) {}
-  const Shape& input_shape() const override { return shape_; }
-  const float* input_data() const override { return input_.data(); }
-  float* MutableOutput(const Shape& shape) override {
-    if (block_) {
-      gate_->entered.Notify();
-      gate_->release.WaitForNotification();
-    }
-    output_.resize(static_cast<size_t>(NumElements(shape)));
-    return output_.data();
-  }
-  void Finish(const absl::Status& status) override {
-    gate_->status = status;
-    gate_->finished.Notify();
-  }
-
- private:
-  std::shared_ptr<Gate> gate_;  // shared: the task may outlive a failed test's scope
-  const bool block_;
-  const Shape shape_{1, 1, 28, 28};
-  const std::vector<float> input_ = std::vector<float>(784, 0.0f);
-  std::vector<float> output_;
-};
-
-// Opens the gate when the test leaves its scope, so a failing test never leaves a worker
-// blocked (which would hang the server's shutdown).
-class GateOpener {
- public:
-  explicit GateOpener(std::shared_ptr<Gate> gate) : gate_(std::move(gate)) {}
-  ~GateOpener() {
-    if (!gate_->release.HasBeenNotified()) gate_->release.Notify();
-  }
-
- private:
-  std::shared_ptr<Gate> gate_;
-};
 
 // Puts `task` straight into `model`'s scheduler.
 inline void Enqueue(Server& server, const std::string& model, std::unique_ptr<InferTask> task) {

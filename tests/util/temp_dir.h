@@ -1,12 +1,16 @@
 // A fresh directory under the system's temp dir, removed with everything in it when the
-// object goes away.
+// object goes away; and files written into such directories the way deployment tools write
+// them (a temporary file renamed over the old one, so a reader never sees half a file).
 #pragma once
 
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <system_error>
+
+#include "gtest/gtest.h"
 
 namespace seqserve::testing {
 
@@ -30,5 +34,17 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// Writes `bytes` to `path` (making its directories) through a temporary file renamed over it.
+inline void WriteFile(const std::filesystem::path& path, const std::string& bytes) {
+  std::filesystem::create_directories(path.parent_path());
+  const std::filesystem::path temp = path.string() + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    ASSERT_TRUE(out.good()) << temp;
+  }
+  std::filesystem::rename(temp, path);
+}
 
 }  // namespace seqserve::testing

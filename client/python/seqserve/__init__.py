@@ -9,7 +9,10 @@ Needs grpcio, protobuf and NumPy; torch only for exporting (imported on first us
 """
 from seqserve.client import Client, ServerError
 from seqserve.config import config_pbtxt
-from seqserve.exporter import SUPPORTED_MODULES, ExportError, export, model_seq_text
+# The package seqserve.export holds the exporter; the name seqserve.export is its export()
+# function, which this import binds over the submodule (importing a submodule sets it as an
+# attribute of its package first). `python3 -m seqserve.export` runs seqserve/export/__main__.
+from seqserve.export import SUPPORTED_MODULES, ExportError, export, model_seq_text
 from seqserve.safetensors import load_safetensors, save_safetensors
 
 __all__ = [

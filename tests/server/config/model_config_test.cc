@@ -1,16 +1,15 @@
-// config.pbtxt parsing (positions, unsupported Triton fields) and completion against real
-// models: every validation rule with its message, the defaults with and without a file,
-// dims inference, and the bundled models/ repository.
+// config.pbtxt completion against real models: every validation rule with its message, the
+// defaults with and without a file, dims inference, and the bundled models/ repository.
 #include "server/config/model_config.h"
 
 #include <filesystem>
-#include <fstream>
 #include <initializer_list>
 #include <string>
 #include <utility>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/config/config_parser.h"
 
 namespace seqserve {
 namespace {
@@ -46,15 +45,12 @@ std::shared_ptr<Model> Seed() {
                     {"2.bias", {64}}});
 }
 
-inference::ModelConfig Parse(std::string_view text) {
-  auto config = ParseModelConfigText(text, "config.pbtxt");
-  EXPECT_TRUE(config.ok()) << config.status();
-  return config.ok() ? *config : inference::ModelConfig{};
-}
-
 // Parses `text` as the model's config.pbtxt and completes it for a model named "m".
 absl::StatusOr<ServingConfig> Complete(std::string_view text, const Model& model, int cpus = 4) {
-  return CompleteModelConfig(Parse(text), "m", /*config_file_present=*/true, model, cpus);
+  absl::StatusOr<inference::ModelConfig> config = ParseModelConfigText(text, "config.pbtxt");
+  EXPECT_TRUE(config.ok()) << config.status();
+  if (!config.ok()) return config.status();
+  return CompleteModelConfig(*config, "m", /*config_file_present=*/true, model, cpus);
 }
 
 std::string ErrorOf(const absl::StatusOr<ServingConfig>& serving) {
@@ -62,113 +58,8 @@ std::string ErrorOf(const absl::StatusOr<ServingConfig>& serving) {
   return serving.ok() ? "" : std::string(serving.status().message());
 }
 
-std::string ParseErrorOf(std::string_view text) {
-  auto config = ParseModelConfigText(text, "config.pbtxt");
-  EXPECT_FALSE(config.ok());
-  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
-  return config.ok() ? "" : std::string(config.status().message());
-}
-
 Shape Dims(const google::protobuf::RepeatedField<int64_t>& dims) {
   return Shape(dims.begin(), dims.end());
-}
-
-// ---- Parsing -----------------------------------------------------------------------------
-
-TEST(ParseModelConfig, ReadsEveryFieldOfTheSpecExample) {
-  const fs::path path = fs::path(::testing::TempDir()) / "spec_example" / "config.pbtxt";
-  fs::create_directories(path.parent_path());
-  std::ofstream(path) << R"(
-name: "lenet"                          # must match the directory if given
-max_batch_size: 64
-input  [ { name: "input"  data_type: TYPE_FP32  dims: [ 1, 28, 28 ] } ]
-output [ { name: "output" } ]
-dynamic_batching {
-  max_queue_delay_microseconds: 200
-  preferred_batch_size: [ 16, 32 ]
-  default_queue_policy {
-    max_queue_size: 1024
-    default_timeout_microseconds: 0
-  }
-}
-instance_group [ { count: 2  kind: KIND_CPU } ]
-intra_op_threads: 1
-version_policy: { specific: { versions: [1,3] } }
-)";
-  auto config = ParseModelConfig(path);
-  ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->name(), "lenet");
-  EXPECT_EQ(config->max_batch_size(), 64);
-  ASSERT_EQ(config->input_size(), 1);
-  EXPECT_EQ(config->input(0).data_type(), inference::TYPE_FP32);
-  EXPECT_EQ(Dims(config->input(0).dims()), (Shape{1, 28, 28}));
-  EXPECT_EQ(config->output(0).name(), "output");
-  EXPECT_EQ(config->dynamic_batching().max_queue_delay_microseconds(), 200u);
-  EXPECT_THAT(config->dynamic_batching().preferred_batch_size(), ElementsAre(16, 32));
-  EXPECT_EQ(config->dynamic_batching().default_queue_policy().max_queue_size(), 1024u);
-  EXPECT_EQ(config->instance_group(0).count(), 2);
-  EXPECT_EQ(config->instance_group(0).kind(), inference::ModelInstanceGroup::KIND_CPU);
-  EXPECT_EQ(config->intra_op_threads(), 1);
-  EXPECT_THAT(config->version_policy().specific().versions(), ElementsAre(1, 3));
-}
-
-TEST(ParseModelConfig, SyntaxErrorsGiveOneBasedLineAndColumn) {
-  // Line 2, column 34 is the "}" where the dims list needed "," (or "]").
-  EXPECT_EQ(ParseErrorOf("max_batch_size: 8\n"
-                         "input [ { name: \"x\" dims: [ 1, 2 } ]\n"),
-            "config.pbtxt:2:34: Expected \",\", found \"}\".");
-  // A tab counts to the next multiple of 8, as in protobuf's own messages.
-  EXPECT_THAT(ParseErrorOf("\tmax_batch_size 8"), HasSubstr("config.pbtxt:1:24: "));
-}
-
-TEST(ParseModelConfig, NamesAnUnsupportedTritonField) {
-  EXPECT_EQ(ParseErrorOf("name: \"m\"\n"
-                         "max_batch_size: 8\n"
-                         "backend: \"pytorch\"\n"),
-            "config.pbtxt:3:1: field 'backend' is not supported by seqserve");
-  EXPECT_THAT(ParseErrorOf("sequence_batching { }"),
-              HasSubstr("config.pbtxt:1:1: field 'sequence_batching' is not supported"));
-  EXPECT_THAT(ParseErrorOf("max_batch_size: 4\n  optimization { graph { level: 1 } }"),
-              HasSubstr("config.pbtxt:2:3: field 'optimization' is not supported"));
-}
-
-TEST(ParseModelConfig, NamesUnsupportedFieldsOfNestedMessages) {
-  EXPECT_THAT(ParseErrorOf("input [ { name: \"x\" reshape: { shape: [ 4 ] } } ]"),
-              HasSubstr("config.pbtxt:1:21: field 'reshape' of ModelInput is not supported by "
-                        "seqserve"));
-  EXPECT_THAT(ParseErrorOf("instance_group [ { count: 1 gpus: [ 0 ] } ]"),
-              HasSubstr("field 'gpus' of ModelInstanceGroup is not supported"));
-  EXPECT_THAT(ParseErrorOf("dynamic_batching { preserve_ordering: true }"),
-              HasSubstr("field 'preserve_ordering' of ModelDynamicBatching is not supported"));
-}
-
-TEST(ParseModelConfig, CallsATypoAnUnknownField) {
-  EXPECT_EQ(ParseErrorOf("max_bath_size: 4"),
-            "config.pbtxt:1:1: unknown field 'max_bath_size' in ModelConfig");
-}
-
-TEST(ParseModelConfig, RejectsBadValuesWithTheirPosition) {
-  EXPECT_THAT(ParseErrorOf("dynamic_batching {\n  max_queue_delay_microseconds: -5\n}"),
-              HasSubstr("config.pbtxt:2:33: "));
-  EXPECT_THAT(ParseErrorOf("input [ { data_type: TYPE_FLOAT } ]"),
-              HasSubstr("config.pbtxt:1:22: Unknown enumeration value of \"TYPE_FLOAT\" for "
-                        "field \"data_type\"."));
-  // An unsupported field is located at its name even when its value starts lines later.
-  EXPECT_THAT(ParseErrorOf("max_batch_size: 1\n  # Triton's\n  backend\n\n  : \"onnx\""),
-              HasSubstr("config.pbtxt:3:3: field 'backend' is not supported"));
-  EXPECT_THAT(ParseErrorOf("name: \"a\"\nname: \"b\""), HasSubstr("config.pbtxt:2:"));
-}
-
-TEST(ParseModelConfig, AcceptsCommentsAndAnEmptyFile) {
-  EXPECT_EQ(Parse("# nothing but a comment\n").max_batch_size(), 0);
-  EXPECT_EQ(Parse("").ByteSizeLong(), 0u);
-}
-
-TEST(ParseModelConfig, MissingFileIsNotFound) {
-  auto config = ParseModelConfig(fs::path(::testing::TempDir()) / "nowhere" / "config.pbtxt");
-  ASSERT_FALSE(config.ok());
-  EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(config.status().message(), HasSubstr("config.pbtxt: cannot read"));
 }
 
 // ---- Defaults ----------------------------------------------------------------------------
@@ -538,7 +429,9 @@ TEST(CompleteModelConfig, IntraOpThreads) {
   EXPECT_THAT(mismatched->warnings,
               ElementsAre(HasSubstr("the model was loaded with 1 threads per execution, but "
                                     "intra_op_threads is 3")));
-  auto options = ModelOptionsFromConfig(Parse("intra_op_threads: 3"));
+  inference::ModelConfig three_threads;
+  three_threads.set_intra_op_threads(3);
+  auto options = ModelOptionsFromConfig(three_threads);
   ASSERT_TRUE(options.ok());
   EXPECT_EQ(options->num_threads, 3);
   EXPECT_EQ(ModelOptionsFromConfig({})->num_threads, 1);
@@ -567,20 +460,6 @@ TEST(CompleteModelConfig, VersionPolicies) {
             "config.pbtxt: version_policy specific lists no versions");
   EXPECT_THAT(ErrorOf(Complete("version_policy { specific { versions: 0 } }", *model)),
               HasSubstr("specific version 0 is not a version"));
-}
-
-TEST(VersionPolicy, SelectsFromTheVersionsOnDisk) {
-  const std::vector<int64_t> on_disk = {5, 1, 2};
-  EXPECT_THAT((VersionPolicy{}.Select(on_disk)), ElementsAre(5));
-  EXPECT_THAT((VersionPolicy{VersionPolicy::Kind::kLatest, 2, {}}.Select(on_disk)),
-              ElementsAre(2, 5));
-  EXPECT_THAT((VersionPolicy{VersionPolicy::Kind::kLatest, 9, {}}.Select(on_disk)),
-              ElementsAre(1, 2, 5));
-  EXPECT_THAT((VersionPolicy{VersionPolicy::Kind::kAll, 0, {}}.Select(on_disk)),
-              ElementsAre(1, 2, 5));
-  EXPECT_THAT((VersionPolicy{VersionPolicy::Kind::kSpecific, 0, {1, 3}}.Select(on_disk)),
-              ElementsAre(1));
-  EXPECT_THAT(VersionPolicy{}.Select({}), IsEmpty());
 }
 
 // ---- The bundled repository --------------------------------------------------------------

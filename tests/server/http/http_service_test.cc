@@ -18,7 +18,6 @@
 #include "gtest/gtest.h"
 #include "proto/grpc_service.grpc.pb.h"
 #include "server/logging/logging.h"
-#include "server/http/rest_infer.h"
 #include "spdlog/sinks/ostream_sink.h"
 #include "tests/util/http_test_util.h"
 
@@ -35,7 +34,7 @@ class HttpServiceTest : public ::testing::Test {
   static void SetUpTestSuite() {
     repository_dir_ = new TempDir("seqserve_http");
     MakeRepository(repository_dir_->path());
-    ServerOptions options = LocalOptions(repository_dir_->path());
+    ServerOptions options = HttpServerOptions(repository_dir_->path());
     options.http_max_body_bytes = 1 << 20;  // small, so the 413 test sends little
     absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
@@ -484,7 +483,7 @@ TEST_F(HttpServiceTest, RepositoryIndexLoadAndUnload) {
 TEST(HttpServiceShutdown, DrainsQueuedRequestsAndRefusesNewOnes) {
   TempDir dir("seqserve_http_drain");
   MakeRepository(dir.path());
-  absl::StatusOr<std::unique_ptr<Server>> started = Server::Start(LocalOptions(dir.path()));
+  absl::StatusOr<std::unique_ptr<Server>> started = Server::Start(HttpServerOptions(dir.path()));
   ASSERT_TRUE(started.ok()) << started.status();
   Server& server = **started;
   const int port = server.http_port();
@@ -539,7 +538,7 @@ TEST(HttpServiceAccessLog, OneLinePerRequestOverHttpAndGrpcOnlyWhenAsked) {
   MakeRepository(dir.path());
   const Tensor input = Rows(LoadNpy("lenet", "input"), 0, 1);
   {
-    ServerOptions options = LocalOptions(dir.path());
+    ServerOptions options = HttpServerOptions(dir.path());
     options.log_requests = true;
     absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
@@ -578,7 +577,7 @@ TEST(HttpServiceAccessLog, OneLinePerRequestOverHttpAndGrpcOnlyWhenAsked) {
   // By default: no line per request at info.
   log->str("");
   {
-    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(LocalOptions(dir.path()));
+    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(HttpServerOptions(dir.path()));
     ASSERT_TRUE(server.ok()) << server.status();
     for (int i = 0; i < 3; ++i) {
       ASSERT_EQ(HttpPost((*server)->http_port(), "/v2/models/lenet/infer",
@@ -601,48 +600,6 @@ TEST(HttpServiceStatus, CanonicalMapping) {
   EXPECT_EQ(HttpStatusFromCode(absl::StatusCode::kInternal), 500);
   EXPECT_EQ(HttpStatusFromCode(absl::StatusCode::kUnavailable), 503);
   EXPECT_EQ(HttpStatusFromCode(absl::StatusCode::kDeadlineExceeded), 504);
-}
-
-TEST(RestInferCodec, FloatsRoundTripThroughJson) {
-  // Shortest round-trip text: every float comes back bit for bit.
-  RestInferRequest request;
-  const std::vector<float> values = {0.1f,       -3.4028235e38f, 1.17549435e-38f, 1e-45f,
-                                     123456.79f, 0.0f,           -0.0f,           16777216.0f};
-  const RestInferResponse reply = EncodeRestInferResponse(
-      "m", 2, request, "output", {static_cast<int64_t>(values.size())}, values);
-  const json body = json::parse(reply.body);
-  EXPECT_EQ(body["model_version"], "2");
-  std::vector<float> decoded;
-  for (const json& value : body["outputs"][0]["data"]) decoded.push_back(value.get<float>());
-  ASSERT_EQ(decoded.size(), values.size());
-  for (size_t i = 0; i < values.size(); ++i) {
-    EXPECT_EQ(std::memcmp(&decoded[i], &values[i], sizeof(float)), 0) << values[i];
-  }
-  // Non-finite values as Python's json module writes them.
-  const std::vector<float> special = {std::nanf(""), INFINITY, -INFINITY};
-  EXPECT_THAT(EncodeRestInferResponse("m", 1, request, "o", {3}, special).body,
-              HasSubstr("\"data\":[NaN,Infinity,-Infinity]"));
-}
-
-TEST(RestInferCodec, DecodesNestedDataAndKeepsViewsValid) {
-  absl::StatusOr<std::unique_ptr<RestInferRequest>> request = DecodeRestInferRequest(
-      R"({"id":"a\"b","inputs":[{"name":"in","shape":[2,2],"datatype":"FP32",)"
-      R"("data":[[1,2.5],[-3e2,4]]}],"outputs":[{"name":"out"}],"parameters":{"timeout":7}})",
-      std::nullopt);
-  ASSERT_TRUE(request.ok()) << request.status();
-  const InferRequestView& view = (*request)->view;
-  EXPECT_EQ((*request)->id, "a\"b");
-  ASSERT_EQ(view.inputs.size(), 1u);
-  EXPECT_EQ(view.inputs[0].name, "in");
-  EXPECT_EQ(view.inputs[0].datatype, "FP32");
-  EXPECT_EQ(std::vector<int64_t>(view.inputs[0].shape.begin(), view.inputs[0].shape.end()),
-            (std::vector<int64_t>{2, 2}));
-  EXPECT_EQ(std::vector<float>(view.inputs[0].values.begin(), view.inputs[0].values.end()),
-            (std::vector<float>{1.0f, 2.5f, -300.0f, 4.0f}));
-  ASSERT_EQ(view.outputs.size(), 1u);
-  EXPECT_EQ(view.outputs[0], "out");
-  EXPECT_EQ(*view.timeout_us, 7);
-  EXPECT_FALSE((*request)->binary_output);
 }
 
 }  // namespace

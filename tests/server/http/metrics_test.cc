@@ -28,6 +28,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/util/http_test_util.h"
+#include "tests/util/run_command.h"
 
 extern char** environ;
 
@@ -35,6 +36,7 @@ namespace seqserve {
 namespace {
 
 using ::testing::HasSubstr;
+using client::Client;
 using namespace seqserve::testing;  // NOLINT: the shared test helpers
 using json = nlohmann::json;
 
@@ -138,7 +140,7 @@ class MetricsTest : public ::testing::Test {
     repository_dir_ = new TempDir("seqserve_metrics");
     MakeRepository(repository_dir_->path());
     absl::StatusOr<std::unique_ptr<Server>> server =
-        Server::Start(LocalOptions(repository_dir_->path()));
+        Server::Start(HttpServerOptions(repository_dir_->path()));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = server->release();
     absl::StatusOr<std::unique_ptr<Client>> client =
@@ -347,17 +349,6 @@ std::string FindBinary(const std::string& name) {
   return "";
 }
 
-// Runs `command` with sh, returning its exit status and combined output.
-std::pair<int, std::string> RunShell(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return {-1, "popen failed"};
-  char buffer[4096];
-  for (size_t n; (n = fread(buffer, 1, sizeof(buffer), pipe)) > 0;) output.append(buffer, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
 TEST_F(MetricsTest, PromtoolCheckMetricsFindsNothing) {
   const std::string promtool = FindBinary("promtool");
   if (promtool.empty()) GTEST_SKIP() << "promtool not installed (scripts/setup.sh installs it)";
@@ -368,7 +359,7 @@ TEST_F(MetricsTest, PromtoolCheckMetricsFindsNothing) {
   const fs::path file = dir.path() / "metrics.txt";
   WriteFile(file, Scrape());
   const auto [status, output] =
-      RunShell(absl::StrCat(promtool, " check metrics < ", file.string()));
+      RunCommand(absl::StrCat(promtool, " check metrics < ", file.string()));
   EXPECT_EQ(status, 0) << output;
   EXPECT_EQ(output, "") << "promtool check metrics complained";
 }

@@ -14,7 +14,6 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -31,6 +30,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/scheduling/infer_task.h"
+#include "tests/util/gate.h"
+#include "tests/util/temp_dir.h"
 
 namespace seqserve {
 namespace {
@@ -38,21 +39,11 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
+using testing::Gate;
+using testing::kGuard;
+using testing::WriteFile;
 
-constexpr absl::Duration kGuard = absl::Seconds(60);
 constexpr char kTinySeq[] = "nn.Sequential(nn.Linear(2, 2, bias=False), nn.ReLU())\n";
-
-// Writes `bytes` to `path` through a temporary file renamed over it.
-void WriteFile(const fs::path& path, const std::string& bytes) {
-  fs::create_directories(path.parent_path());
-  const fs::path temp = path.string() + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    ASSERT_TRUE(out.good()) << temp;
-  }
-  fs::rename(temp, path);
-}
 
 // A float32 safetensors file holding `tensors`.
 void WriteSafetensors(const fs::path& path, const std::map<std::string, Tensor>& tensors) {
@@ -102,18 +93,12 @@ struct Outcome {
   std::vector<float> output;
 };
 
-// Holds a worker inside a task until the test releases it.
-struct Gate {
-  absl::Notification entered;
-  absl::Notification release;
-};
-
 // A request as a front end makes it: the task holds the servable's handle until the
 // scheduler destroys it (on a worker), so the version cannot go away under it.
-class TestTask : public InferTask {
+class FrontEndTask : public InferTask {
  public:
-  TestTask(std::shared_ptr<ServableModel> servable, Tensor input, std::function<void(Outcome)> done,
-           Gate* gate)
+  FrontEndTask(std::shared_ptr<ServableModel> servable, Tensor input,
+               std::function<void(Outcome)> done, Gate* gate)
       : servable_(std::move(servable)),
         input_(std::move(input)),
         done_(std::move(done)),
@@ -144,7 +129,7 @@ Outcome Infer(std::shared_ptr<ServableModel> servable) {
   absl::Notification finished;
   Outcome outcome;
   Scheduler& scheduler = *servable->scheduler;
-  scheduler.Enqueue(std::make_unique<TestTask>(
+  scheduler.Enqueue(std::make_unique<FrontEndTask>(
       std::move(servable), Tensor({1, 2}, {1, 1}),
       [&](Outcome o) {
         outcome = std::move(o);
@@ -496,7 +481,7 @@ TEST_F(ModelRepositoryTest, UnloadDrainsARequestInFlight) {
     absl::StatusOr<std::shared_ptr<ServableModel>> servable = repository->Get("tiny");
     ASSERT_TRUE(servable.ok());
     Scheduler& scheduler = *(*servable)->scheduler;
-    scheduler.Enqueue(std::make_unique<TestTask>(
+    scheduler.Enqueue(std::make_unique<FrontEndTask>(
         nullptr, Tensor({1, 2}, {1, 1}),
         [&](Outcome o) {
           outcome = std::move(o);

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import seqserve
-from seqserve import exporter
+from seqserve.export import cli
 
 try:
     import torch
@@ -426,7 +426,7 @@ class CommandLineTest(unittest.TestCase):
     def run_main(self, *argv):
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = exporter.main(list(argv))
+            code = cli.main(list(argv))
         return code, out.getvalue(), err.getvalue()
 
     def test_file_path_with_an_attribute_and_a_json_config(self):

@@ -12,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace seqserve {
+namespace seqserve::perf {
 
 // gRPC / absl canonical codes 0..16; index = code.
 constexpr int kNumStatusCodes = 17;
@@ -96,4 +96,4 @@ double SelfCpuMicros();
 // Another process's user + system CPU time so far, in microseconds, from /proc/PID/stat.
 absl::StatusOr<double> ProcessCpuMicros(int pid);
 
-}  // namespace seqserve
+}  // namespace seqserve::perf

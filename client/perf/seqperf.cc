@@ -25,11 +25,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "client/client.h"
-#include "client/load_generator.h"
-#include "client/perf_report.h"
+#include "client/perf/load_generator.h"
+#include "client/perf/perf_report.h"
 #include "common/npy.h"
 
-namespace seqserve {
+namespace seqserve::perf {
 namespace {
 
 constexpr int kExitError = 1;
@@ -218,16 +218,17 @@ int Main(int argc, char** argv) {
   absl::StatusOr<Tensor> input = MakeInput(shape_text, input_path, batch, seed);
   if (!input.ok()) return Fail(input.status());
 
-  auto client = Client::Create(url);
-  if (!client.ok()) return Fail(client.status());
-  InferOptions infer_options;
+  absl::StatusOr<std::unique_ptr<client::Client>> connection = client::Client::Create(url);
+  if (!connection.ok()) return Fail(connection.status());
+  const client::Client& server = **connection;
+  client::InferOptions infer_options;
   infer_options.version = version;
   infer_options.raw = !typed;
   infer_options.input_name = input_name;
   infer_options.timeout_ms = timeout_ms;
   // One request first, so a wrong model name or shape is one clear error, not a table of
   // failures.
-  if (absl::StatusOr<Tensor> probe = (*client)->Infer(model, *input, infer_options); !probe.ok()) {
+  if (absl::StatusOr<Tensor> probe = server.Infer(model, *input, infer_options); !probe.ok()) {
     return Fail(probe.status());
   }
 
@@ -257,7 +258,8 @@ int Main(int argc, char** argv) {
   gen_options.streaming = streaming;
   gen_options.timeout_ms = timeout_ms;
   gen_options.streams = streams;
-  LoadGenerator generator(**client, MakeInferRequest(model, *input, infer_options), gen_options);
+  LoadGenerator generator(server, client::MakeInferRequest(model, *input, infer_options),
+                          gen_options);
   MeasureOptions measure;
   measure.warmup_s = warmup_s;
   measure.window_ms = measurement_ms;
@@ -303,6 +305,6 @@ int Main(int argc, char** argv) {
 }
 
 }  // namespace
-}  // namespace seqserve
+}  // namespace seqserve::perf
 
-int main(int argc, char** argv) { return seqserve::Main(argc, argv); }
+int main(int argc, char** argv) { return seqserve::perf::Main(argc, argv); }

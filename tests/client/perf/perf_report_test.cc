@@ -1,5 +1,5 @@
 // seqperf's reports: CSV and JSON shape, the step line, tick choice and the SVG plot.
-#include "client/perf_report.h"
+#include "client/perf/perf_report.h"
 
 #include <sstream>
 #include <string>
@@ -10,7 +10,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
-namespace seqserve {
+namespace seqserve::perf {
 namespace {
 
 using ::testing::ElementsAre;
@@ -179,4 +179,4 @@ TEST(WriteSvgPlot, SwitchesToMillisecondsForLongLatencies) {
 }
 
 }  // namespace
-}  // namespace seqserve
+}  // namespace seqserve::perf

@@ -1,5 +1,5 @@
 // seqperf's statistics: percentiles, the stability rule, merging windows and CPU clocks.
-#include "client/perf_stats.h"
+#include "client/perf/perf_stats.h"
 
 #include <unistd.h>
 
@@ -8,7 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace seqserve {
+namespace seqserve::perf {
 namespace {
 
 TEST(Percentile, NearestRankOnSortedValues) {
@@ -133,4 +133,4 @@ TEST(CpuClocks, OwnProcessReadsTheSameBothWays) {
 }
 
 }  // namespace
-}  // namespace seqserve
+}  // namespace seqserve::perf

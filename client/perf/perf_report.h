@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "client/perf_stats.h"
+#include "client/perf/perf_stats.h"
 
-namespace seqserve {
+namespace seqserve::perf {
 
 // What was measured, echoed in every report so a file explains itself.
 struct PerfSettings {
@@ -54,4 +54,4 @@ std::vector<double> NiceTicks(double lo, double hi, int target = 5);
 void WriteSvgPlot(std::ostream& out, const PerfSettings& settings,
                   std::span<const StepResult> steps);
 
-}  // namespace seqserve
+}  // namespace seqserve::perf

@@ -1,4 +1,4 @@
-#include "client/perf_stats.h"
+#include "client/perf/perf_stats.h"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
-namespace seqserve {
+namespace seqserve::perf {
 
 std::string StatusCodeName(int code) {
   static constexpr const char* kNames[kNumStatusCodes] = {
@@ -143,4 +143,4 @@ absl::StatusOr<double> ProcessCpuMicros(int pid) {
   return static_cast<double>(utime + stime) / ticks_per_s * 1e6;
 }
 
-}  // namespace seqserve
+}  // namespace seqserve::perf

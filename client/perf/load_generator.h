@@ -26,9 +26,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "client/client.h"
-#include "client/perf_stats.h"
+#include "client/perf/perf_stats.h"
 
-namespace seqserve {
+namespace seqserve::perf {
 
 struct LoadGeneratorOptions {
   bool streaming = false;
@@ -43,7 +43,7 @@ class LoadGenerator {
  public:
   // `request` is the prepared request every slot sends a copy of. `client` must outlive
   // the generator.
-  LoadGenerator(const Client& client, inference::ModelInferRequest request,
+  LoadGenerator(const client::Client& client, inference::ModelInferRequest request,
                 const LoadGeneratorOptions& options);
   ~LoadGenerator();  // stops, waiting for outstanding requests
 
@@ -79,12 +79,12 @@ class LoadGenerator {
   Slot* PopFree();
   void DispatchLoop(double rate_per_s, bool poisson, uint64_t seed);
 
-  const Client& client_;
+  const client::Client& client_;
   const inference::ModelInferRequest request_;
   const LoadGeneratorOptions options_;
 
   std::vector<std::unique_ptr<Slot>> slots_;
-  std::vector<std::unique_ptr<ClientInferStream>> streams_;
+  std::vector<std::unique_ptr<client::InferStream>> streams_;
   std::atomic<bool> running_{false};
   bool closed_loop_ = true;
   std::atomic<int64_t> completed_{0};
@@ -114,4 +114,4 @@ absl::StatusOr<StepResult> MeasureStep(LoadGenerator& generator, double load, in
                                        const MeasureOptions& options,
                                        const std::function<void(const std::string&)>& progress);
 
-}  // namespace seqserve
+}  // namespace seqserve::perf

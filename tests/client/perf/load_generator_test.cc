@@ -1,7 +1,7 @@
 // seqperf's load generator against the in-process fake: closed loop really keeps N
 // requests outstanding, unary and streaming; errors are counted by status code; open
 // loop sends; MeasureStep produces a merged step.
-#include "client/load_generator.h"
+#include "client/perf/load_generator.h"
 
 #include <memory>
 #include <thread>
@@ -10,8 +10,12 @@
 #include "gtest/gtest.h"
 #include "tests/util/fake_inference_service.h"
 
-namespace seqserve {
+namespace seqserve::perf {
 namespace {
+
+using client::Client;
+using client::InferOptions;
+using client::MakeInferRequest;
 
 class LoadGeneratorTest : public ::testing::TestWithParam<bool> {
  protected:
@@ -142,4 +146,4 @@ INSTANTIATE_TEST_SUITE_P(UnaryAndStreaming, LoadGeneratorTest, ::testing::Bool()
                          });
 
 }  // namespace
-}  // namespace seqserve
+}  // namespace seqserve::perf

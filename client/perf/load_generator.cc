@@ -1,4 +1,4 @@
-#include "client/load_generator.h"
+#include "client/perf/load_generator.h"
 
 #include <algorithm>
 #include <charconv>
@@ -11,7 +11,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
-namespace seqserve {
+namespace seqserve::perf {
 namespace {
 
 int64_t NowNs() {
@@ -32,7 +32,7 @@ struct LoadGenerator::Slot {
   inference::ModelInferRequest request;
   inference::ModelInferResponse response;
   std::optional<grpc::ClientContext> context;
-  ClientInferStream* stream = nullptr;  // owned by streams_, which outlive the slot's requests
+  client::InferStream* stream = nullptr;  // owned by streams_, which outlive the slot's requests
   int64_t start_ns = 0;
   // Set when a request goes out, cleared when it completes; Stop uses it to find requests
   // a closed stream never answered.
@@ -43,7 +43,7 @@ struct LoadGenerator::Slot {
   ErrorCounts errors ABSL_GUARDED_BY(mu){};
 };
 
-LoadGenerator::LoadGenerator(const Client& client, inference::ModelInferRequest request,
+LoadGenerator::LoadGenerator(const client::Client& client, inference::ModelInferRequest request,
                              const LoadGeneratorOptions& options)
     : client_(client), request_(std::move(request)), options_(options) {}
 
@@ -172,7 +172,7 @@ void LoadGenerator::OnStreamResponse(const inference::ModelStreamInferResponse& 
     stray_responses_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  const int code = static_cast<int>(StreamResponseStatus(response).code());
+  const int code = static_cast<int>(client::StreamResponseStatus(response).code());
   OnDone(*slots_[static_cast<size_t>(index)], code, now);
 }
 
@@ -318,4 +318,4 @@ absl::StatusOr<StepResult> MeasureStep(LoadGenerator& generator, double load, in
                       static_cast<int>(windows.size()));
 }
 
-}  // namespace seqserve
+}  // namespace seqserve::perf

@@ -1,4 +1,4 @@
-#include "client/perf_report.h"
+#include "client/perf/perf_report.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 
-namespace seqserve {
+namespace seqserve::perf {
 namespace {
 
 std::string FormatLoad(const PerfSettings& settings, double load) {
@@ -304,4 +304,4 @@ void WriteSvgPlot(std::ostream& out, const PerfSettings& settings,
   out << "</svg>\n";
 }
 
-}  // namespace seqserve
+}  // namespace seqserve::perf

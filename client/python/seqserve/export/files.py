@@ -1,0 +1,86 @@
+"""Writing a model into a repository: model.seq, model.safetensors and config.pbtxt, each
+replaced atomically so that a server polling the repository never reads a half-written
+file."""
+from __future__ import annotations
+
+import numbers
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqserve.config import config_pbtxt
+from seqserve.export.tree import model_seq_text
+from seqserve.safetensors import encode_safetensors
+
+_HEADER = ("# Exported by seqserve.export from a live torch.nn.Sequential (torch {version}).\n"
+           "# Served with eval() semantics: BatchNorm uses its running statistics, Dropout is\n"
+           "# the identity, whatever mode the model was in when exported.\n")
+
+
+def state_dict_arrays(model: Any) -> dict[str, np.ndarray]:
+    """The model's state_dict as NumPy arrays: floating-point tensors as float32 (seqserve
+    computes in float32), BatchNorm's num_batches_tracked kept as int64 so that PyTorch's
+    load_state_dict(strict=True) accepts the file too (seqserve ignores it)."""
+    arrays = {}
+    for key, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu()
+        if tensor.is_floating_point():
+            arrays[key] = tensor.float().contiguous().numpy()
+        else:
+            arrays[key] = tensor.contiguous().numpy()
+    return arrays
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Writes via a temporary file and rename, so that a server polling the repository never
+    reads a half-written file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def export(model: Any, repository: str | os.PathLike, name: str, version: int = 1,
+           config: dict[str, Any] | str | None = None) -> Path:
+    """Writes `model` (a torch.nn.Sequential) as version `version` of model `name` in the
+    seqserve model repository `repository`, and returns the version directory.
+
+    Files: <repository>/<name>/<version>/model.seq and model.safetensors (omitted, and any old
+    one removed, when the model has no parameters), and <repository>/<name>/config.pbtxt when
+    `config` is given: a dict (see seqserve.config.config_pbtxt) or the text of a
+    config.pbtxt. Without `config`, an existing config.pbtxt is left as it is.
+
+    The model is served with eval() semantics whatever mode it is in now: BatchNorm uses its
+    running statistics and Dropout does nothing. Every check runs before anything is written:
+    ExportError lists every unsupported module by path and type.
+    """
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name \
+            or os.sep in name:
+        raise ValueError(f"model name {name!r} must be a non-empty directory name")
+    if isinstance(version, bool) or not isinstance(version, numbers.Integral) or version < 1:
+        raise ValueError(f"version must be a positive integer, got {version!r}")
+    import torch
+
+    text = _HEADER.format(version=torch.__version__) + model_seq_text(model)
+    arrays = state_dict_arrays(model)
+    weights = encode_safetensors(arrays, {"format": "pt"}) if arrays else None
+    config_text = config_pbtxt(config) if config is not None else None
+
+    model_dir = Path(repository) / name
+    version_dir = model_dir / str(int(version))
+    version_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomically(version_dir / "model.seq", text.encode("utf-8"))
+    if weights is not None:
+        _write_atomically(version_dir / "model.safetensors", weights)
+    else:
+        (version_dir / "model.safetensors").unlink(missing_ok=True)
+    if config_text is not None:
+        _write_atomically(model_dir / "config.pbtxt", config_text.encode("utf-8"))
+    return version_dir

@@ -1,0 +1,168 @@
+#include "server/config/config_parser.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+
+namespace seqserve {
+namespace {
+
+using inference::ModelConfig;
+
+// Fields of Triton's ModelConfig messages that seqserve leaves out of its ModelConfig, per
+// message: they fail the parse, and knowing them turns "unknown field" (a typo) into "not
+// supported by seqserve" (a Triton feature).
+const std::map<std::string, std::set<std::string>>& TritonOnlyFields() {
+  static const auto* fields = new std::map<std::string, std::set<std::string>>{
+      {"ModelConfig",
+       {"platform", "backend", "runtime", "batch_input", "batch_output", "optimization",
+        "sequence_batching", "ensemble_scheduling", "default_model_filename", "cc_model_filenames",
+        "metric_tags", "parameters", "model_warmup", "model_operations", "model_transaction_policy",
+        "model_repository_agents", "response_cache", "model_metrics"}},
+      {"ModelInput",
+       {"reshape", "is_shape_tensor", "allow_ragged_batch", "optional", "is_non_linear_format_io"}},
+      {"ModelOutput", {"reshape", "label_filename", "is_shape_tensor", "is_non_linear_format_io"}},
+      {"ModelInstanceGroup",
+       {"rate_limiter", "gpus", "secondary_devices", "profile", "passive", "host_policy"}},
+      {"ModelDynamicBatching",
+       {"preserve_ordering", "priority_levels", "default_priority_level", "priority_queue_policy"}},
+  };
+  return *fields;
+}
+
+// The text between `open` and the next '"' after it in `message`, or "".
+std::string QuotedAfter(const std::string& message, std::string_view open) {
+  const size_t at = message.find(open);
+  if (at == std::string::npos) return "";
+  const size_t begin = at + open.size();
+  const size_t end = message.find('"', begin);
+  return end == std::string::npos ? "" : message.substr(begin, end - begin);
+}
+
+// A parse error in seqserve's words, and the name it is about, if any: protobuf reports
+// such errors at the token after the name, so the caller moves the position back to it.
+struct ParseError {
+  std::string message;
+  std::string name;
+};
+
+ParseError ExplainParseError(const std::string& message) {
+  // 'Message type "inference.ModelConfig" has no field named "backend".'
+  const std::string field = QuotedAfter(message, "has no field named \"");
+  if (!field.empty()) {
+    std::string type = QuotedAfter(message, "Message type \"");
+    if (type.rfind("inference.", 0) == 0) type = type.substr(std::strlen("inference."));
+    const std::string where = type == "ModelConfig" ? "" : absl::StrCat(" of ", type);
+    auto triton = TritonOnlyFields().find(type);
+    if (triton != TritonOnlyFields().end() && triton->second.count(field) > 0) {
+      return {absl::StrCat("field '", field, "'", where, " is not supported by seqserve"), field};
+    }
+    return {absl::StrCat("unknown field '", field, "' in ", type), field};
+  }
+  // 'Unknown enumeration value of "TYPE_FLOAT" for field "data_type".'
+  return {message, QuotedAfter(message, "Unknown enumeration value of \"")};
+}
+
+// Protobuf's tokenizer counts columns with a tab advancing to the next multiple of 8.
+size_t NextColumn(char c, size_t column) {
+  return c == '\t' ? column + 8 - column % 8 : column + 1;
+}
+
+// The offset in `text` of a 0-based (line, tokenizer column) position.
+size_t OffsetOf(std::string_view text, int line, int column) {
+  size_t offset = 0;
+  for (int l = 0; l < line && offset < text.size(); ++offset) {
+    if (text[offset] == '\n') ++l;
+  }
+  for (size_t c = 0;
+       offset < text.size() && text[offset] != '\n' && c < static_cast<size_t>(column); ++offset) {
+    c = NextColumn(text[offset], c);
+  }
+  return offset;
+}
+
+// "LINE:COL" (1-based, tokenizer columns) of `offset` in `text`.
+std::string PositionOf(std::string_view text, size_t offset) {
+  size_t line = 0;
+  size_t column = 0;
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 0;
+    } else {
+      column = NextColumn(text[i], column);
+    }
+  }
+  return absl::StrCat(line + 1, ":", column + 1);
+}
+
+// Keeps the first error (the parser stops there anyway) with its 0-based position.
+class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    if (error_) return;
+    error_ = Error{line, column, message};
+  }
+
+  // "LINE:COL: message" for the first error in `text`; pointing at the offending name
+  // itself when the error is about one.
+  std::optional<std::string> Describe(std::string_view text) const {
+    if (!error_) return std::nullopt;
+    const ParseError explained = ExplainParseError(error_->message);
+    size_t offset = OffsetOf(text, error_->line, error_->column);
+    if (!explained.name.empty()) {
+      const size_t name_at = text.rfind(explained.name, offset);
+      if (name_at != std::string_view::npos) offset = name_at;
+    }
+    return absl::StrCat(PositionOf(text, offset), ": ", explained.message);
+  }
+
+ private:
+  struct Error {
+    int line;
+    int column;
+    std::string message;
+  };
+  std::optional<Error> error_;
+};
+}  // namespace
+
+absl::StatusOr<ModelConfig> ParseModelConfigText(std::string_view text,
+                                                 std::string_view file_name) {
+  ModelConfig config;
+  FirstErrorCollector errors;
+  google::protobuf::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(std::string(text), &config)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(file_name), ":",
+                     errors.Describe(text).value_or("1:1: not a valid ModelConfig")));
+  }
+  return config;
+}
+
+absl::StatusOr<ModelConfig> ParseModelConfig(const std::filesystem::path& config_pbtxt) {
+  std::ifstream in(config_pbtxt, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrFormat("%s: cannot read %s: %s",
+                                               config_pbtxt.filename().string(),
+                                               config_pbtxt.string(), std::strerror(errno)));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return ParseModelConfigText(text.str(), config_pbtxt.filename().string());
+}
+
+}  // namespace seqserve

@@ -1,0 +1,25 @@
+// Reads config.pbtxt: the protobuf text format of proto/model_config.proto's ModelConfig
+// (Triton's field names and numbers). Errors name the position and, for a Triton field
+// seqserve leaves out, say so instead of calling it unknown. Completion against the loaded
+// model is model_config.h's job.
+// Thread-safe: pure functions.
+#pragma once
+
+#include <filesystem>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "proto/model_config.pb.h"
+
+namespace seqserve {
+
+// Parses `config_pbtxt`. Errors read "config.pbtxt:LINE:COL: ..." (1-based); a Triton field
+// seqserve does not implement is named: "config.pbtxt:3:1: field 'backend' is not supported
+// by seqserve". NOT_FOUND when the file cannot be read.
+absl::StatusOr<inference::ModelConfig> ParseModelConfig(const std::filesystem::path& config_pbtxt);
+
+// The same from text already in memory; `file_name` prefixes the errors.
+absl::StatusOr<inference::ModelConfig> ParseModelConfigText(std::string_view text,
+                                                            std::string_view file_name);
+
+}  // namespace seqserve

@@ -1,0 +1,46 @@
+// The gRPC front end's codec: a ModelInferRequest as the protocol-neutral InferRequestView
+// that frontend/infer_request.h validates, and the ModelInferResponse the reply is written
+// into. Only the gRPC front end links it; REST has its own codec (http/rest_infer.h).
+//
+// Zero-copy both ways: the view points into the request's fp32_contents RepeatedField or raw
+// bytes (the request must outlive it and the validated input); AddOutput hands out the
+// response's own storage for the worker to write into, so the response must not be touched
+// by anyone else meanwhile.
+// Thread-safe: the functions only read their arguments (AddOutput and StartInferResponse
+// write the response they are given).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "common/tensor.h"
+#include "core/model.h"
+#include "proto/grpc_service.pb.h"
+#include "server/config/model_config.h"
+#include "server/frontend/infer_request.h"
+
+namespace seqserve {
+
+// gRPC's view of `request`: contents.fp32_contents or raw_input_contents (one entry per
+// input, in order), never both, no other contents field; the "timeout" parameter as
+// int64_param or uint64_param.
+InferRequestView ViewOf(const inference::ModelInferRequest& request);
+
+// ValidateInferRequest(ViewOf(request), ...).
+absl::StatusOr<InferInput> DecodeInferRequest(const inference::ModelInferRequest& request,
+                                              std::string_view model_name,
+                                              const ServingConfig& config, const Model& model);
+
+// Fills the reply's header: the request's model_name and id, and the version that served it.
+void StartInferResponse(const inference::ModelInferRequest& request, int64_t version,
+                        inference::ModelInferResponse& response);
+
+// Appends the output tensor of `shape` (configured name, "FP32", shape) to `response` and
+// returns where its NumElements(shape) floats go: raw_output_contents when `raw`, else
+// contents.fp32_contents — storage owned by the response. Throws std::bad_alloc when it
+// cannot be allocated.
+float* AddOutput(const Shape& shape, const ServingConfig& config, bool raw,
+                 inference::ModelInferResponse& response);
+
+}  // namespace seqserve

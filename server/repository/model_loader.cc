@@ -1,0 +1,81 @@
+#include "server/repository/model_loader.h"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <string_view>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "server/config/model_config.h"
+#include "server/repository/repository_log.h"
+#include "spdlog/spdlog.h"
+
+namespace seqserve {
+namespace {
+
+std::string Plural(int64_t n, std::string_view word) {
+  return absl::StrCat(n, " ", std::string(word), n == 1 ? "" : "s");
+}
+
+absl::StatusOr<std::unique_ptr<ServableModel>> Load(const LoadRequest& request) {
+  SEQ_ASSIGN_OR_RETURN(ModelOptions model_options, ModelOptionsFromConfig(request.config));
+  SEQ_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
+                       Model::Load(request.version_dir, model_options));
+  SEQ_ASSIGN_OR_RETURN(ServingConfig serving,
+                       CompleteModelConfig(request.config, request.name, request.config_present,
+                                           *model, request.available_cpus));
+  for (const std::string& warning : serving.warnings) {
+    RepositoryLog().warn("{} version {}: {}", request.name, request.version, warning);
+  }
+  // Compile the plan for one request now, so the first request does not pay for it and a
+  // model oneDNN cannot compile fails its load. With free (-1) dims the shape of the first
+  // request is unknown, so there is nothing to compile yet.
+  Shape warm_up = serving.input_dims;
+  if (serving.max_batch_size > 0) warm_up.insert(warm_up.begin(), 1);
+  if (std::find(warm_up.begin(), warm_up.end(), int64_t{-1}) == warm_up.end()) {
+    absl::StatusOr<std::shared_ptr<const Plan>> plan = model->GetPlan(warm_up);
+    if (!plan.ok()) {
+      return absl::Status(plan.status().code(),
+                          absl::StrCat("warm-up with input ", ShapeToString(warm_up),
+                                       " failed: ", plan.status().message()));
+    }
+  }
+  return ServableModel::Create(request.name, request.version, std::move(serving),
+                               std::move(model));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ServableModel>> LoadVersion(const LoadRequest& request) {
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<std::unique_ptr<ServableModel>> servable;
+  try {
+    servable = Load(request);
+  } catch (const std::exception& e) {
+    // A bad model must not take the server down, whatever it throws.
+    servable = absl::InternalError(absl::StrCat("unexpected error while loading: ", e.what()));
+  }
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (servable.ok()) {
+    const ServingConfig& config = (*servable)->config;
+    RepositoryLog().info("{} {} version {} in {:.1f} ms: {} x {}, {}",
+                         request.reload ? "reloaded" : "loaded", request.name, request.version, ms,
+                         Plural(config.scheduler_options.instance_count, "worker"),
+                         Plural(config.model_options.num_threads, "thread"),
+                         config.max_batch_size > 0
+                             ? absl::StrCat("max batch ", config.max_batch_size)
+                             : std::string("no batching"));
+  } else if (request.reload) {
+    RepositoryLog().error("failed to reload {} version {}, still serving the previous load: {}",
+                          request.name, request.version, std::string(servable.status().message()));
+  } else {
+    RepositoryLog().error("failed to load {} version {}: {}", request.name, request.version,
+                          std::string(servable.status().message()));
+  }
+  return servable;
+}
+
+}  // namespace seqserve

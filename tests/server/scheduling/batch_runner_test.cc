@@ -1,0 +1,182 @@
+// The batch runner on its own, called as a scheduler worker calls it: gather, run, scatter
+// over the hand-derivable model of tests/util/scheduling_test_util.h, what fails a whole
+// batch and what fails one task, and what it counts in the version's stats. The clock is
+// fake, so every duration is derivable too.
+#include "server/scheduling/batch_runner.h"
+
+#include <memory>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/scheduling/model_stats.h"
+#include "tests/util/scheduling_test_util.h"
+
+namespace seqserve {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::ExpectOutput;
+using testing::FakeClock;
+using testing::HandModel;
+using testing::MakeTask;
+using testing::Result;
+using Batch = std::vector<std::unique_ptr<InferTask>>;
+
+std::unique_ptr<BatchRunner> MakeRunner(std::shared_ptr<Model> model, ModelStats& stats,
+                                        const Clock& clock, bool batching = true) {
+  BatchRunnerOptions options;
+  options.model_name = "linear";
+  options.workers = 2;
+  options.batching = batching;
+  auto runner = BatchRunner::Create(std::move(model), options, stats, &clock);
+  EXPECT_TRUE(runner.ok()) << runner.status();
+  return runner.ok() ? std::move(*runner) : nullptr;
+}
+
+// Runs `batch` on worker 1 as taken at `start_us` and returns the outcomes.
+std::vector<absl::Status> Process(BatchRunner& runner, const Batch& batch, int64_t start_us) {
+  std::vector<absl::Status> outcomes(batch.size());
+  runner.ProcessBatch(1, batch, start_us, outcomes);
+  return outcomes;
+}
+
+TEST(BatchRunner, GathersRowsRunsOnceAndScattersEachTasksOwnRows) {
+  FakeClock clock(5000);
+  ModelStats stats;
+  auto runner = MakeRunner(HandModel(), stats, clock);
+  ASSERT_NE(runner, nullptr);
+  const std::vector<float> a = {1, 2}, b = {-1, 3, 0.5f, -2}, c = {4, -4};
+  std::vector<Result> results(3);
+  Batch batch;
+  batch.push_back(MakeTask({1, 2}, a, &results[0], nullptr));
+  batch.push_back(MakeTask({2, 2}, b, &results[1], nullptr));
+  batch.push_back(MakeTask({1, 2}, c, &results[2], nullptr));
+  for (auto& task : batch) task->enqueue_us = 4000;
+
+  const std::vector<absl::Status> outcomes = Process(*runner, batch, 4500);
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_TRUE(outcomes[i].ok()) << outcomes[i];
+    results[i].status = outcomes[i];  // the scheduler finishes the tasks, not the runner
+    EXPECT_EQ(results[i].finish_calls, 0);
+  }
+  ExpectOutput(results[0], {1, 2}, a);
+  ExpectOutput(results[1], {2, 2}, b);
+  ExpectOutput(results[2], {1, 2}, c);
+  EXPECT_EQ(stats.execution_count.load(), 1u);
+  EXPECT_EQ(stats.inference_count.load(), 4u);
+  EXPECT_EQ(stats.BatchStats().at(4).executions, 1u);
+  EXPECT_EQ(stats.success.count.load(), 3u);
+  // Queued from 4000 us until the batch started at 4500 us; the fake clock stands still.
+  EXPECT_EQ(stats.queue.ns.load(), 3u * 500 * 1000);
+  EXPECT_EQ(stats.success.ns.load(), 3u * 1000 * 1000);
+  EXPECT_EQ(stats.fail.count.load(), 0u);
+}
+
+TEST(BatchRunner, ALoneTaskRunsWithItsWholeShapeWithoutBatching) {
+  FakeClock clock(0);
+  ModelStats stats;
+  auto runner = MakeRunner(HandModel(), stats, clock, /*batching=*/false);
+  ASSERT_NE(runner, nullptr);
+  Result result;
+  Batch batch;
+  batch.push_back(MakeTask({3, 2}, {1, 1, -1, -1, 2, -1}, &result, nullptr));
+  result.status = Process(*runner, batch, 0)[0];
+  ExpectOutput(result, {3, 2}, {1, 1, -1, -1, 2, -1});
+  EXPECT_EQ(stats.inference_count.load(), 1u);  // one inference per request without batching
+}
+
+TEST(BatchRunner, ATaskWithoutAnOutputBufferFailsAlone) {
+  FakeClock clock(0);
+  ModelStats stats;
+  auto runner = MakeRunner(HandModel(), stats, clock);
+  ASSERT_NE(runner, nullptr);
+  std::vector<Result> results(2);
+  Batch batch;
+  batch.push_back(MakeTask({1, 2}, {1, 1}, &results[0], nullptr));
+  auto broken = MakeTask({1, 2}, {2, 2}, &results[1], nullptr);
+  broken->no_output_buffer = true;
+  batch.push_back(std::move(broken));
+
+  const std::vector<absl::Status> outcomes = Process(*runner, batch, 0);
+  results[0].status = outcomes[0];
+  ExpectOutput(results[0], {1, 2}, {1, 1});
+  EXPECT_EQ(outcomes[1].code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(outcomes[1].message(), "the request gave no output buffer");
+  EXPECT_EQ(stats.success.count.load(), 1u);
+  EXPECT_EQ(stats.FailuresByReason().at("INTERNAL"), 1u);
+  EXPECT_EQ(stats.execution_count.load(), 1u);
+}
+
+TEST(BatchRunner, AShapeTheModelRejectsFailsTheWholeBatch) {
+  FakeClock clock(0);
+  ModelStats stats;
+  auto runner = MakeRunner(HandModel(), stats, clock);
+  ASSERT_NE(runner, nullptr);
+  std::vector<Result> results(2);
+  Batch batch;
+  batch.push_back(MakeTask({1, 3}, {1, 2, 3}, &results[0], nullptr));
+  batch.push_back(MakeTask({1, 3}, {4, 5, 6}, &results[1], nullptr));
+
+  for (const absl::Status& outcome : Process(*runner, batch, 0)) {
+    EXPECT_EQ(outcome.code(), absl::StatusCode::kInvalidArgument) << outcome;
+    EXPECT_THAT(outcome.message(), HasSubstr("0 (Linear)"));
+  }
+  EXPECT_EQ(results[0].mutable_output_calls, 0);
+  EXPECT_EQ(stats.FailuresByReason().at("INVALID_ARGUMENT"), 2u);
+  EXPECT_EQ(stats.execution_count.load(), 0u);
+}
+
+TEST(BatchRunner, AModelThatDropsTheBatchDimCannotBatchSeveralTasks) {
+  // Flatten(0) turns (2, 2) into (4): the output's dim 0 is no longer the rows.
+  auto model = Model::FromSource("nn.Sequential(nn.Flatten(0))", "model.seq", nullptr, "");
+  ASSERT_TRUE(model.ok()) << model.status();
+  FakeClock clock(0);
+  ModelStats stats;
+  auto runner = MakeRunner(*model, stats, clock);
+  ASSERT_NE(runner, nullptr);
+  std::vector<Result> results(2);
+  Batch batch;
+  batch.push_back(MakeTask({1, 2}, {1, 2}, &results[0], nullptr));
+  batch.push_back(MakeTask({1, 2}, {3, 4}, &results[1], nullptr));
+
+  for (const absl::Status& outcome : Process(*runner, batch, 0)) {
+    EXPECT_EQ(outcome.code(), absl::StatusCode::kInternal) << outcome;
+    EXPECT_EQ(outcome.message(),
+              "the model's output [4] does not keep the batch dim of its input [2, 2], so it "
+              "cannot batch");
+  }
+}
+
+TEST(BatchRunner, TaskFailedCountsTheCodeAndTheTimeQueued) {
+  FakeClock clock(0);
+  ModelStats stats;
+  auto runner = MakeRunner(HandModel(), stats, clock);
+  ASSERT_NE(runner, nullptr);
+  Result result;
+  auto task = MakeTask({1, 2}, {1, 1}, &result, nullptr);
+  task->enqueue_us = 1000;
+  runner->TaskFailed(*task, absl::DeadlineExceededError("late"), 3500);
+  EXPECT_EQ(stats.FailuresByReason().at("DEADLINE_EXCEEDED"), 1u);
+  EXPECT_EQ(stats.fail.count.load(), 1u);
+  EXPECT_EQ(stats.fail.ns.load(), 2500u * 1000);
+  EXPECT_EQ(result.finish_calls, 0);
+}
+
+TEST(BatchRunner, CreateNeedsAModelAndAWorker) {
+  ModelStats stats;
+  BatchRunnerOptions options;
+  options.workers = 0;
+  EXPECT_EQ(BatchRunner::Create(HandModel(), options, stats).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  options.workers = 1;
+  EXPECT_EQ(BatchRunner::Create(nullptr, options, stats).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace seqserve
