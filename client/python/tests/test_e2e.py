@@ -93,8 +93,8 @@ class Case:
         shape = zoo.MODELS[name][1]
         generator = torch.Generator().manual_seed(12345)
         # The zoo's batch, and a single sample (the server batches along dim 0 either way).
-        self.inputs = [torch.randn(*shape, generator=generator),
-                       torch.randn(1, *shape[1:], generator=generator)]
+        self.inputs = [zoo.example_input(name, shape, generator),
+                       zoo.example_input(name, (1, *shape[1:]), generator)]
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Softmax(dim=None)'s legacy-rule warning
             self.expected = [model(x).numpy() for x in self.inputs]
@@ -174,7 +174,9 @@ class ServedModelsTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         repository = Path(cls.tmp.name) / "models"
-        cls.cases = [Case(name, repository) for name in zoo.MODELS]
+        # The id models (Embedding first) take INT64 inputs, which this client and seqclient do
+        # not send yet (the client sends FP32); OfflineRunTest runs them.
+        cls.cases = [Case(name, repository) for name in zoo.MODELS if name not in zoo.ID_INPUTS]
         cls.server = ServerProcess(repository)
         cls.url = f"localhost:{cls.server.port}"
         cls.client = seqserve.Client(cls.url, timeout=60)

@@ -208,7 +208,7 @@ class ModelSeqTextTest(unittest.TestCase):
                     rebuilt.load_state_dict(model.state_dict(), strict=True)
                     rebuilt.eval()
                     self.assertEqual(seqserve.model_seq_text(rebuilt), text)
-                    x = torch.randn(*shape)
+                    x = zoo.example_input(name, shape, torch.Generator().manual_seed(0))
                     with torch.no_grad():
                         torch.testing.assert_close(rebuilt(x), model(x), rtol=0, atol=0)
                 used.update(type(m).__name__ for m in model.modules())
@@ -324,7 +324,7 @@ class RefusalTest(unittest.TestCase):
         model = nn.Sequential(collections.OrderedDict([
             ("custom", Custom()),
             ("sub", MyLinear(2, 3)),
-            ("body", nn.Sequential(nn.Linear(3, 3), nn.Dropout3d(), with_hook)),
+            ("body", nn.Sequential(nn.Linear(3, 3), nn.LSTM(3, 3), with_hook)),
         ]))
         message = self.assert_refused(
             model,
@@ -332,7 +332,7 @@ class RefusalTest(unittest.TestCase):
             f"holds only torch.nn modules",
             "sub (MyLinear): a subclass of nn.Linear, whose forward may differ; seqserve runs "
             "only the torch.nn classes themselves",
-            "body.1 (Dropout3d): nn.Dropout3d is not supported by seqserve",
+            "body.1 (LSTM): nn.LSTM is not supported by seqserve",
             "body.2 (ReLU): has forward hooks, which model.seq cannot express (remove them, or "
             "fold what they do into the model)")
         self.assertIn("cannot export this model for seqserve (4 problems); nothing was "
@@ -411,7 +411,7 @@ class CommandLineTest(unittest.TestCase):
             model = nn.Sequential(nn.Linear(4, WIDTH), nn.Tanh())
 
             def bad():
-                return nn.Sequential(nn.Dropout3d())
+                return nn.Sequential(nn.LSTM(2, 2))
             """))
         (self.root / "helpers.py").write_text("WIDTH = 6\n")
         (self.root / "config.json").write_text('{"max_batch_size": 16}')
@@ -452,7 +452,7 @@ class CommandLineTest(unittest.TestCase):
     def test_refusal_and_usage_errors(self):
         code, _, err = self.run_main(f"{self.root}/mynet.py:bad", str(self.repo), "x")
         self.assertEqual(code, 1)
-        self.assertIn("0 (Dropout3d): nn.Dropout3d is not supported by seqserve", err)
+        self.assertIn("0 (LSTM): nn.LSTM is not supported by seqserve", err)
         code, _, err = self.run_main("no_colon", str(self.repo), "x")
         self.assertEqual(code, 2)
         self.assertIn("expected MODULE:ATTRIBUTE", err)
