@@ -31,13 +31,13 @@ def _install_torch21_modules() -> None:
 _install_torch21_modules()
 
 
-def _randomise(model: nn.Module) -> nn.Module:
+def randomise(model: nn.Module) -> nn.Module:
+    """Gives the norms' running statistics and affine parameters, and PReLU's slopes, random
+    values (in place; returns `model`): PyTorch's 0/1 init would hide mistakes."""
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-            if isinstance(m, nn.modules.instancenorm._InstanceNorm) and m.running_mean is not None:
+            # BatchNorm and InstanceNorm; their statistics exist when tracked.
+            if isinstance(m, nn.modules.batchnorm._NormBase) and m.running_mean is not None:
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
             if isinstance(m, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)):
@@ -330,4 +330,4 @@ def example_input(name: str, shape: tuple[int, ...], generator: torch.Generator)
 def build(name: str) -> nn.Sequential:
     """A fresh, deterministic instance of zoo model `name` (seeded by its name)."""
     torch.manual_seed(sum(map(ord, name)))
-    return _randomise(MODELS[name][0]())
+    return randomise(MODELS[name][0]())
