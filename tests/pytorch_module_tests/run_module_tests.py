@@ -218,8 +218,8 @@ def prepare(entry: dict[str, Any], index: int, root: Path, registry: set[str],
     expected = expected.numpy()
     input_path = root / f"case{index:03d}.in.npy"
     np.save(input_path, x.contiguous().numpy())  # (np.ascontiguousarray makes 0-d 1-d)
-    return Prepared(name, module_type.split(" ")[0], re.sub(r"\s+", " ", repr(module)), root / f"case{index:03d}",
-                    input_path, root / f"case{index:03d}.out.npy",
+    return Prepared(name, module_type.split(" ")[0], re.sub(r"\s+", " ", repr(module)),
+                    root / f"case{index:03d}", input_path, root / f"case{index:03d}.out.npy",
                     f"{str(x.dtype).replace('torch.', '')} {list(x.shape)}", expected)
 
 

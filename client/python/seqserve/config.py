@@ -119,8 +119,9 @@ def config_pbtxt(config: Mapping[str, Any] | str, input_data_type: str = "TYPE_F
 
     or the config.pbtxt text itself, used as given. `input_data_type` is the input's
     data_type when the dict form writes an input entry: TYPE_FP32, or TYPE_INT64 for a model
-    whose first module takes integer ids (Embedding, EmbeddingBag; seqserve.export decides). Either is checked by parsing it as the
-    project's ModelConfig message; ValueError says what is wrong. Whether the dims fit the
+    whose first module takes integer ids (Embedding, EmbeddingBag; seqserve.export decides).
+    Either is checked by parsing it as the project's ModelConfig message; ValueError says
+    what is wrong. Whether the dims fit the
     model is the server's check at load (`seqserve check` runs it offline).
     """
     if isinstance(config, str):
