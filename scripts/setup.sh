@@ -15,7 +15,8 @@ packages=(
 )
 
 # Only for tests: python3-torch (about 1 minute, 241 MB to download) runs the exporter's
-# end-to-end test against real PyTorch; grpcio/protobuf the Python client's tests;
+# end-to-end test and PyTorch's own module test table (tests/pytorch_module_tests) against
+# real PyTorch; grpcio/protobuf the Python client's tests;
 # prometheus (promtool and the server) the metrics test.
 test_packages=(
   python3-grpcio python3-protobuf python3-torch libopenblas0

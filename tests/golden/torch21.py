@@ -77,3 +77,13 @@ def nn_namespace():
         if not hasattr(nn, name):
             setattr(ns, name, cls)
     return ns
+
+
+def install():
+    """Puts the 2.1 modules this torch lacks on torch.nn itself, for code that looks modules up
+    there by class (seqserve.export's writer table; client/python/tests/zoo.py calls this).
+    Returns the names added."""
+    added = [name for name in _ADDED if not hasattr(nn, name)]
+    for name in added:
+        setattr(nn, name, _ADDED[name])
+    return added

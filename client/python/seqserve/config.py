@@ -53,14 +53,14 @@ def _text(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _from_dict(config: Mapping[str, Any]) -> str:
+def _from_dict(config: Mapping[str, Any], input_data_type: str) -> str:
     unknown = sorted(set(config) - set(CONFIG_KEYS))
     if unknown:
         raise ValueError(f"unknown config key(s) {', '.join(unknown)}; the dict form takes "
                          f"{', '.join(CONFIG_KEYS)} (pass config.pbtxt text for anything else)")
     lines = [f"max_batch_size: {_int('max_batch_size', config.get('max_batch_size', 64), 0)}"]
     if "input_dims" in config or "input_name" in config:
-        entry = f"name: {_text(config.get('input_name', 'input'))} data_type: TYPE_FP32"
+        entry = f"name: {_text(config.get('input_name', 'input'))} data_type: {input_data_type}"
         if "input_dims" in config:
             entry += f" dims: [ {', '.join(map(str, _dims('input_dims', config['input_dims'])))} ]"
         lines.append(f"input [ {{ {entry} }} ]")
@@ -109,7 +109,7 @@ def _from_dict(config: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def config_pbtxt(config: Mapping[str, Any] | str) -> str:
+def config_pbtxt(config: Mapping[str, Any] | str, input_data_type: str = "TYPE_FP32") -> str:
     """The text of a config.pbtxt from `config`: a dict with keys from CONFIG_KEYS, e.g.
 
         {"max_batch_size": 64, "input_dims": [1, 28, 28],
@@ -117,14 +117,20 @@ def config_pbtxt(config: Mapping[str, Any] | str) -> str:
                               "preferred_batch_size": [16, 32]},
          "instance_count": 2}
 
-    or the config.pbtxt text itself, used as given. Either is checked by parsing it as the
-    project's ModelConfig message; ValueError says what is wrong. Whether the dims fit the
+    or the config.pbtxt text itself, used as given. `input_data_type` is the input's
+    data_type when the dict form writes an input entry: TYPE_FP32, or TYPE_INT64 for a model
+    whose first module takes integer ids (Embedding, EmbeddingBag; seqserve.export decides).
+    Either is checked by parsing it as the project's ModelConfig message; ValueError says
+    what is wrong. Whether the dims fit the
     model is the server's check at load (`seqserve check` runs it offline).
     """
     if isinstance(config, str):
         text = config if config.endswith("\n") or not config else config + "\n"
     elif isinstance(config, Mapping):
-        text = _from_dict(config)
+        if input_data_type not in ("TYPE_FP32", "TYPE_INT64", "TYPE_INT32"):
+            raise ValueError(f"input_data_type must be TYPE_FP32, TYPE_INT64 or TYPE_INT32, "
+                             f"got {input_data_type!r}")
+        text = _from_dict(config, input_data_type)
     else:
         raise ValueError(f"config must be a dict or the text of a config.pbtxt, "
                          f"got {type(config).__name__}")

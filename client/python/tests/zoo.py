@@ -8,20 +8,39 @@ hide mistakes) and names an input shape that includes the batch dimension.
 """
 from __future__ import annotations
 
+import importlib.util
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
 
 
-def _randomise(model: nn.Module) -> nn.Module:
+def _install_torch21_modules() -> None:
+    """PyTorch 2.1's ZeroPad1d/3d and CircularPad*d, which Debian's torch 1.13 lacks, rebuilt
+    from F.pad by tests/golden/torch21.py (the goldens' stand-ins) and put on torch.nn, where
+    seqserve.export looks modules up. A torch that has them keeps its own."""
+    path = Path(__file__).resolve().parents[3] / "tests" / "golden" / "torch21.py"
+    spec = importlib.util.spec_from_file_location("seqserve_tests_torch21", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.install()
+
+
+_install_torch21_modules()
+
+
+def randomise(model: nn.Module) -> nn.Module:
+    """Gives the norms' running statistics and affine parameters, and PReLU's slopes, random
+    values (in place; returns `model`): PyTorch's 0/1 init would hide mistakes."""
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+            # BatchNorm and InstanceNorm; their statistics exist when tracked.
+            if isinstance(m, nn.modules.batchnorm._NormBase) and m.running_mean is not None:
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
-            if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)):
+            if isinstance(m, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)):
                 if m.weight is not None:
                     m.weight.uniform_(0.5, 1.5)
                 if m.bias is not None:
@@ -161,6 +180,111 @@ def mixed() -> nn.Sequential:
     return model
 
 
+def volumetric() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv3d(2, 4, 3, padding=1, padding_mode='replicate'),
+        nn.BatchNorm3d(4),
+        nn.ReLU(),
+        nn.MaxPool3d(2, ceil_mode=True),
+        nn.ConvTranspose3d(4, 3, 2, stride=2, output_padding=(1, 0, 1), groups=1),
+        nn.InstanceNorm3d(3, affine=True, track_running_stats=True),
+        nn.ReflectionPad3d((1, 0, 0, 1, 1, 1)),
+        nn.ReplicationPad3d(1),
+        nn.ConstantPad3d((0, 1, 1, 0, -1, 1), 0.25),
+        nn.ZeroPad3d((1, 0, 0, 0, 0, 1)),
+        nn.CircularPad3d((1, 1, 0, 1, 1, 0)),
+        nn.AvgPool3d(3, stride=2, padding=1, count_include_pad=False, divisor_override=None),
+        nn.Conv3d(3, 4, (1, 2, 2), dilation=(1, 2, 1), groups=1, bias=False),
+        nn.InstanceNorm3d(4),
+        nn.Upsample(scale_factor=(1.5, 1.0, 2.0), mode='trilinear', align_corners=False),
+        nn.AvgPool3d((2, 1, 2), divisor_override=3),
+        nn.AdaptiveMaxPool3d((2, None, 3)),
+        nn.Dropout3d(0.2),
+        nn.AdaptiveAvgPool3d(2),
+        nn.FeatureAlphaDropout(0.1),
+        nn.Flatten(),
+        nn.Linear(32, 6),
+    )
+
+
+def padding1d() -> nn.Sequential:
+    return nn.Sequential(
+        nn.ZeroPad1d(2),
+        nn.ConstantPad1d((1, -2), 0.5),
+        nn.ReflectionPad1d((3, 1)),
+        nn.ReplicationPad1d(2),
+        nn.CircularPad1d((1, 2)),
+        nn.Conv1d(3, 4, 3),
+        nn.InstanceNorm1d(4, affine=True),
+        nn.Sigmoid(),
+        nn.LPPool1d(2, 3, stride=2),
+        nn.AdaptiveMaxPool1d(5),
+        nn.Upsample(scale_factor=2, mode='linear', align_corners=True),
+        nn.GLU(dim=-1),
+        nn.InstanceNorm1d(4, momentum=0.3, track_running_stats=True),
+        nn.Upsample(size=7, mode='nearest-exact'),
+        nn.Softmin(dim=1),
+    )
+
+
+def vision2d() -> nn.Sequential:
+    return nn.Sequential(
+        nn.PixelUnshuffle(2),
+        nn.ChannelShuffle(4),
+        nn.Conv2d(16, 16, 1, groups=4),
+        nn.PixelShuffle(2),
+        nn.ReflectionPad2d(1),
+        nn.ReplicationPad2d((1, 0, 0, 1)),
+        nn.ZeroPad2d((0, 1, 1, 0)),
+        nn.CircularPad2d(1),
+        nn.ConstantPad2d((1, 1, 0, -1), -1.0),
+        nn.InstanceNorm2d(4),
+        nn.RReLU(0.1, 0.3),
+        nn.LocalResponseNorm(3, alpha=1e-3, k=2.0),
+        nn.Upsample(size=(9, 7), mode='bicubic'),
+        nn.Softmax2d(),
+        nn.LPPool2d(2, (2, 3), stride=2),
+        nn.UpsamplingNearest2d(scale_factor=2),
+        nn.UpsamplingBilinear2d(size=(6, 5)),
+        nn.Upsample(scale_factor=1.5, mode='bilinear', recompute_scale_factor=True),
+        nn.Unfold(2, padding=1, stride=2),
+        nn.Fold((9, 7), 2, stride=2, padding=1),
+        nn.Upsample(size=4, mode='area'),
+        nn.Flatten(),
+    )
+
+
+def text() -> nn.Sequential:
+    layer = nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, dropout=0.1, activation='gelu',
+                                       batch_first=True)
+    return nn.Sequential(OrderedDict([
+        ('embed', nn.Embedding(20, 16, padding_idx=0)),
+        ('encoder', nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(16, eps=1e-6))),
+        ('block', nn.TransformerEncoderLayer(16, 2, 24, 0.0, nn.SiLU(), batch_first=True,
+                                             norm_first=True)),
+        ('flat', nn.Flatten()),
+        ('head', nn.Linear(6 * 16, 5)),
+    ]))
+
+
+def bag() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Dropout(0.1),
+        nn.EmbeddingBag(30, 8, mode='max', padding_idx=2),
+        nn.Linear(8, 4),
+        nn.Hardshrink(0.3),
+    )
+
+
+def sequential_api() -> nn.Sequential:
+    # + renumbers, extend appends, insert shifts, slicing keeps the original names.
+    body = nn.Sequential(nn.Linear(6, 8), nn.Softshrink(0.2)) + nn.Sequential(nn.Linear(8, 8))
+    body.extend([nn.Threshold(0.1, -0.5), nn.Linear(8, 4)])
+    body.insert(1, nn.Tanh())
+    tail = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 3), nn.Hardsigmoid())[::2]
+    return nn.Sequential(OrderedDict([('body', body), ('tail', tail)]))
+
+
 # name -> (builder, input shape with the batch dim)
 MODELS: dict[str, tuple[Callable[[], nn.Sequential], tuple[int, ...]]] = {
     "seed": (seed, (2, 1, 12, 12)),
@@ -173,17 +297,37 @@ MODELS: dict[str, tuple[Callable[[], nn.Sequential], tuple[int, ...]]] = {
     "norms_mlp": (norms_mlp, (4, 16)),
     "activations": (activations, (4, 8)),
     "mixed": (mixed, (2, 1, 8, 8)),
+    "volumetric": (volumetric, (2, 2, 5, 6, 7)),
+    "padding1d": (padding1d, (2, 3, 9)),
+    "vision2d": (vision2d, (2, 4, 6, 6)),
+    "text": (text, (2, 6)),
+    "bag": (bag, (4, 5)),
+    "sequential_api": (sequential_api, (3, 6)),
 }
 
+# Models whose input is integer ids (Embedding or EmbeddingBag first): name -> the number of
+# ids (inputs are int64 in [0, n)). Every other model takes float32.
+ID_INPUTS: dict[str, int] = {"text": 20, "bag": 30}
+
 # Serving configs (seqserve.export's dict form). "mixed" needs one: Flatten -> Linear fits a
-# single image size, which the server cannot guess from Conv2d(1, ...) alone.
+# single image size, which the server cannot guess from Conv2d(1, ...) alone; padding1d's and
+# vision2d's first modules (ZeroPad1d, PixelUnshuffle) imply no input shape at all.
 CONFIGS: dict[str, dict] = {
     "mixed": {"input_dims": [1, 8, 8], "max_batch_size": 16, "instance_count": 1,
               "dynamic_batching": {"max_queue_delay_microseconds": 100}},
+    "padding1d": {"input_dims": [3, 9]},
+    "vision2d": {"input_dims": [4, 6, 6]},
 }
+
+
+def example_input(name: str, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    """An input of `shape` for model `name`: ids in range for an id model, else N(0, 1)."""
+    if name in ID_INPUTS:
+        return torch.randint(0, ID_INPUTS[name], shape, generator=generator)
+    return torch.randn(*shape, generator=generator)
 
 
 def build(name: str) -> nn.Sequential:
     """A fresh, deterministic instance of zoo model `name` (seeded by its name)."""
     torch.manual_seed(sum(map(ord, name)))
-    return _randomise(MODELS[name][0]())
+    return randomise(MODELS[name][0]())

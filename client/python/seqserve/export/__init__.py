@@ -5,13 +5,13 @@ the live objects (not from the source that built them), so a model built in a lo
 function, with .append() or edited after construction exports the same as a literal one.
 The exporter refuses, before writing anything, every module seqserve cannot serve exactly:
 types outside SPEC §3, subclasses (their forward may differ), configurations the server
-rejects (BatchNorm without running statistics, return_indices=True, ...), hooks, and
-parameters that do not match the constructor arguments.
+rejects (BatchNorm without running statistics, return_indices=True, Embedding's max_norm,
+...), hooks, and parameters that do not match the constructor arguments.
 
 The package, one job per module:
 - literals: constructor argument values as model.seq source;
-- writers: one writer per supported module type, and the table of them (SUPPORTED_MODULES,
-  which must equal the engine's registry: `seqserve modules`);
+- writers/: one writer per supported module type, one file per module family, and the table
+  of them (SUPPORTED_MODULES, which must equal the engine's registry: `seqserve modules`);
 - tree: the walk over a nested Sequential, collecting every problem (ExportError);
 - files: the files written into the repository (export);
 - cli: `python3 -m seqserve.export` (__main__).

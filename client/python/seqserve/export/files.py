@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from seqserve.config import config_pbtxt
-from seqserve.export.tree import model_seq_text
+from seqserve.export.tree import write_model
 from seqserve.safetensors import encode_safetensors
 
 _HEADER = ("# Exported by seqserve.export from a live torch.nn.Sequential (torch {version}).\n"
@@ -22,7 +22,7 @@ _HEADER = ("# Exported by seqserve.export from a live torch.nn.Sequential (torch
 
 def state_dict_arrays(model: Any) -> dict[str, np.ndarray]:
     """The model's state_dict as NumPy arrays: floating-point tensors as float32 (seqserve
-    computes in float32), BatchNorm's num_batches_tracked kept as int64 so that PyTorch's
+    computes in float32), the norms' num_batches_tracked kept as int64 so that PyTorch's
     load_state_dict(strict=True) accepts the file too (seqserve ignores it)."""
     arrays = {}
     for key, tensor in model.state_dict().items():
@@ -54,8 +54,10 @@ def export(model: Any, repository: str | os.PathLike, name: str, version: int = 
 
     Files: <repository>/<name>/<version>/model.seq and model.safetensors (omitted, and any old
     one removed, when the model has no parameters), and <repository>/<name>/config.pbtxt when
-    `config` is given: a dict (see seqserve.config.config_pbtxt) or the text of a
-    config.pbtxt. Without `config`, an existing config.pbtxt is left as it is.
+    `config` is given: a dict (see seqserve.config.config_pbtxt; an input entry it writes has
+    data_type TYPE_INT64 when the model's first module is an Embedding or EmbeddingBag, else
+    TYPE_FP32) or the text of a config.pbtxt. Without `config`, an existing config.pbtxt is
+    left as it is.
 
     The model is served with eval() semantics whatever mode it is in now: BatchNorm uses its
     running statistics and Dropout does nothing. Every check runs before anything is written:
@@ -68,10 +70,13 @@ def export(model: Any, repository: str | os.PathLike, name: str, version: int = 
         raise ValueError(f"version must be a positive integer, got {version!r}")
     import torch
 
-    text = _HEADER.format(version=torch.__version__) + model_seq_text(model)
+    written = write_model(model)
+    text = _HEADER.format(version=torch.__version__) + written.text
     arrays = state_dict_arrays(model)
     weights = encode_safetensors(arrays, {"format": "pt"}) if arrays else None
-    config_text = config_pbtxt(config) if config is not None else None
+    # A model that starts with an Embedding takes int64 ids, which the dict form's input says.
+    input_type = "TYPE_INT64" if written.takes_ids else "TYPE_FP32"
+    config_text = config_pbtxt(config, input_type) if config is not None else None
 
     model_dir = Path(repository) / name
     version_dir = model_dir / str(int(version))

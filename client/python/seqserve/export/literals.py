@@ -11,6 +11,11 @@ class Inexpressible(Exception):
     """A live value that model.seq has no literal for (inf, nan, an arbitrary object)."""
 
 
+class Source(str):
+    """Text that is already model.seq source (a nested module call such as
+    "nn.LayerNorm(256)"), written as it is."""
+
+
 def same_value(a: Any, b: Any) -> bool:
     """Equality that does not confuse True with 1 or 1.0 with True."""
     if isinstance(a, bool) or isinstance(b, bool):
@@ -63,6 +68,8 @@ def quote(text: str) -> str:
 def literal(value: Any) -> str:
     """model.seq source for a constructor argument. Floats use repr, the shortest text that
     reads back as the same double, so arguments survive the round trip exactly."""
+    if isinstance(value, Source):
+        return str(value)
     if value is None:
         return "None"
     if isinstance(value, bool):

@@ -4,11 +4,12 @@ ExportError lists them all at once."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from seqserve.export.literals import Inexpressible, literal, quote
-from seqserve.export.writers import SUPPORTED_MODULES, Call, writer_table
+from seqserve.export.literals import Inexpressible, quote
+from seqserve.export.writers import ID_MODULES, IDENTITIES, SUPPORTED_MODULES, Call, Writer, \
+    writer_table
 
 
 class ExportError(ValueError):
@@ -31,53 +32,95 @@ class Node:
     children: list[tuple[str, Node]] | None = None
 
 
+@dataclass
+class WrittenModel:
+    """model.seq text and what the config writer needs to know about the model."""
+    text: str
+    # The first module that computes (Identity and the dropouts aside) takes integer ids
+    # (Embedding, EmbeddingBag): the model's input is then INT64 (or INT32), not FP32.
+    takes_ids: bool
+
+
+@dataclass
+class _Walk:
+    table: dict[type, Writer]
+    problems: list[str] = field(default_factory=list)
+    unknown_types: set[str] = field(default_factory=set)
+    first_computing: str | None = None  # label of the first module that is not an identity
+    takes_ids: bool = False
+
+
+_HOOKS = ("{}: has forward hooks, which model.seq cannot express (remove them, or fold what "
+          "they do into the model)")
+
+
 def _label(path: str, module: Any) -> str:
     return f"{path or '(root)'} ({type(module).__name__})"
 
 
-def _visit(module: Any, path: str, problems: list[str], unknown_types: set[str]) -> Node:
-    """Builds the node for `module`, appending every problem found anywhere below it (and
-    the name of every module type seqserve lacks to `unknown_types`)."""
+def _hook_problems(module: Any, path: str) -> list[str]:
+    """Forward hooks on the module or, for a module with parts (a Transformer layer), on any
+    of its parts: model.seq cannot express what they do."""
+    problems = []
+    for name, part in module.named_modules():
+        if part._forward_hooks or part._forward_pre_hooks:
+            where = f"{path}.{name}" if name and path else (name or path)
+            problems.append(_HOOKS.format(_label(where, part)))
+    return problems
+
+
+def _visit(module: Any, path: str, walk: _Walk) -> Node:
+    """Builds the node for `module`, recording in `walk` every problem found anywhere below
+    it (and the name of every module type seqserve lacks)."""
     from torch import nn
 
-    if module._forward_hooks or module._forward_pre_hooks:
-        problems.append(f"{_label(path, module)}: has forward hooks, which model.seq cannot "
-                        f"express (remove them, or fold what they do into the model)")
     cls = type(module)
     if cls is nn.Sequential:
+        if module._forward_hooks or module._forward_pre_hooks:
+            walk.problems.append(_HOOKS.format(_label(path, module)))
         children = []
         for name, child in module.named_children():
             child_path = f"{path}.{name}" if path else name
-            children.append((name, _visit(child, child_path, problems, unknown_types)))
+            children.append((name, _visit(child, child_path, walk)))
         return Node(children=children)
-    writer = writer_table().get(cls)
+    walk.problems.extend(_hook_problems(module, path))
+    writer = walk.table.get(cls)
     if writer is None:
-        problems.append(f"{_label(path, module)}: {_unsupported_reason(module)}")
-        unknown_types.add(cls.__name__)
+        walk.problems.append(f"{_label(path, module)}: {_unsupported_reason(module, walk)}")
+        walk.unknown_types.add(cls.__name__)
         return Node()
     call = writer(module)
     try:
-        for value in call.positional:
-            literal(value)
-        for name, value in call.keywords:
-            try:
-                literal(value)
-            except Inexpressible as e:
-                raise Inexpressible(f"argument '{name}': {e}") from None
+        call.source()
     except Inexpressible as e:
         call.problems.append(str(e))
     if not call.problems:  # otherwise a mismatch would only restate the problem
         call.problems.extend(_state_problems(module, call))
-    problems.extend(f"{_label(path, module)}: {p}" for p in call.problems)
+    _check_id_order(call, path, module, walk)
+    walk.problems.extend(f"{_label(path, module)}: {p}" for p in call.problems)
     return Node(call=call)
 
 
-def _unsupported_reason(module: Any) -> str:
+def _check_id_order(call: Call, path: str, module: Any, walk: _Walk) -> None:
+    """An Embedding takes integer ids, so it can only be the first module that computes:
+    every module before it but Identity and the dropouts produces float32 (the engine's rule,
+    core/model.cc)."""
+    if call.type_name in IDENTITIES:
+        return
+    if walk.first_computing is None:
+        walk.first_computing = _label(path, module)
+        walk.takes_ids = call.type_name in ID_MODULES
+    elif call.type_name in ID_MODULES:
+        call.problems.append(f"takes integer ids, so it must be the model's first module; here "
+                             f"it follows {walk.first_computing}, whose output is float32")
+
+
+def _unsupported_reason(module: Any, walk: _Walk) -> str:
     from torch import nn
 
     cls = type(module)
     for base in cls.__mro__[1:]:
-        if base is nn.Sequential or base in writer_table():
+        if base is nn.Sequential or base in walk.table:
             return (f"a subclass of nn.{base.__name__}, whose forward may differ; seqserve "
                     f"runs only the torch.nn classes themselves")
     if cls.__module__.startswith("torch.nn"):
@@ -108,10 +151,7 @@ def _format(node: Node, indent: int) -> str:
     pad = " " * indent
     inner = " " * (indent + 4)
     if node.children is None:
-        call = node.call
-        args = [literal(v) for v in call.positional]
-        args += [f"{k}={literal(v)}" for k, v in call.keywords]
-        return f"nn.{call.type_name}({', '.join(args)})"
+        return node.call.source()
     if not node.children:
         return "nn.Sequential()"
     names = [name for name, _ in node.children]
@@ -132,6 +172,18 @@ def _check_root(model: Any) -> None:
         raise ExportError([f"(root): the model must be a torch.nn.Sequential, got {what}"])
 
 
+def write_model(model: Any) -> WrittenModel:
+    """model.seq text for `model` and whether it takes integer ids; see model_seq_text."""
+    _check_root(model)
+    walk = _Walk(table=writer_table())
+    root = _visit(model, "", walk)
+    if walk.problems:
+        raise ExportError(walk.problems, f"seqserve supports: Sequential, "
+                                         f"{', '.join(SUPPORTED_MODULES)}"
+                          if walk.unknown_types else "")
+    return WrittenModel(text=_format(root, 0) + "\n", takes_ids=walk.takes_ids)
+
+
 def model_seq_text(model: Any) -> str:
     """The model.seq expression for `model` (without the export header comment).
 
@@ -140,11 +192,4 @@ def model_seq_text(model: Any) -> str:
     the same; nesting is kept; only arguments that differ from PyTorch's defaults are written.
     Raises ExportError listing every module seqserve cannot serve.
     """
-    _check_root(model)
-    problems: list[str] = []
-    unknown_types: set[str] = set()
-    root = _visit(model, "", problems, unknown_types)
-    if problems:
-        raise ExportError(problems, f"seqserve supports: Sequential, "
-                                    f"{', '.join(SUPPORTED_MODULES)}" if unknown_types else "")
-    return _format(root, 0) + "\n"
+    return write_model(model).text

@@ -56,6 +56,15 @@ class ConfigPbtxtTest(unittest.TestCase):
         self.assertEqual(list(parse(text).input[0].dims), [3, -1, -1])
         self.assertIn('output [ { name: "y" data_type: TYPE_FP32 } ]', text)
 
+    def test_input_data_type_for_id_models(self):
+        text = config_pbtxt({"input_dims": [128]}, "TYPE_INT64")
+        self.assertEqual(parse(text).input[0].data_type, model_config_pb2.TYPE_INT64)
+        self.assertEqual(config_pbtxt({"input_dims": [128]}, "TYPE_INT64"),
+                         config_pbtxt({"input_dims": [128]}).replace("FP32", "INT64"))
+        with self.assertRaisesRegex(ValueError, "input_data_type must be TYPE_FP32, "
+                                                "TYPE_INT64 or TYPE_INT32, got 'TYPE_FP16'"):
+            config_pbtxt({"input_dims": [4]}, "TYPE_FP16")
+
     def test_text_is_kept_verbatim_after_validation(self):
         text = 'max_batch_size: 8\ninstance_group [ { count: 1 kind: KIND_CPU } ]\n'
         self.assertEqual(config_pbtxt(text), text)

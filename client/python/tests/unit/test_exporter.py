@@ -181,6 +181,115 @@ class ModelSeqTextTest(unittest.TestCase):
             )
             """))
 
+    def test_transformer_embedding_and_the_sequential_api(self):
+        self.assertEqual(seqserve.model_seq_text(zoo.text()), textwrap.dedent("""\
+            nn.Sequential(OrderedDict([
+                ('embed', nn.Embedding(20, 16, padding_idx=0)),
+                ('encoder', nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 4, \
+dim_feedforward=32, activation='gelu', batch_first=True), 2, norm=nn.LayerNorm(16, eps=1e-06))),
+                ('block', nn.TransformerEncoderLayer(16, 2, dim_feedforward=24, dropout=0.0, \
+activation=nn.SiLU(), batch_first=True, norm_first=True)),
+                ('flat', nn.Flatten()),
+                ('head', nn.Linear(96, 5)),
+            ]))
+            """))
+        self.assertEqual(seqserve.model_seq_text(zoo.bag()), textwrap.dedent("""\
+            nn.Sequential(
+                nn.Dropout(p=0.1),
+                nn.EmbeddingBag(30, 8, mode='max', padding_idx=2),
+                nn.Linear(8, 4),
+                nn.Hardshrink(lambd=0.3),
+            )
+            """))
+        # +, .extend, .insert and slicing build an ordinary tree; slicing keeps the names.
+        self.assertEqual(seqserve.model_seq_text(zoo.sequential_api()), textwrap.dedent("""\
+            nn.Sequential(OrderedDict([
+                ('body', nn.Sequential(
+                    nn.Linear(6, 8),
+                    nn.Tanh(),
+                    nn.Softshrink(lambd=0.2),
+                    nn.Linear(8, 8),
+                    nn.Threshold(0.1, -0.5),
+                    nn.Linear(8, 4),
+                )),
+                ('tail', nn.Sequential(OrderedDict([
+                    ('0', nn.Linear(4, 4)),
+                    ('2', nn.Linear(4, 3)),
+                ]))),
+            ]))
+            """))
+
+    def test_3d_padding_and_vision_arguments(self):
+        self.assertEqual(seqserve.model_seq_text(zoo.padding1d()), textwrap.dedent("""\
+            nn.Sequential(
+                nn.ZeroPad1d(2),
+                nn.ConstantPad1d((1, -2), 0.5),
+                nn.ReflectionPad1d((3, 1)),
+                nn.ReplicationPad1d(2),
+                nn.CircularPad1d((1, 2)),
+                nn.Conv1d(3, 4, 3),
+                nn.InstanceNorm1d(4, affine=True),
+                nn.Sigmoid(),
+                nn.LPPool1d(2, 3, stride=2),
+                nn.AdaptiveMaxPool1d(5),
+                nn.Upsample(scale_factor=2.0, mode='linear', align_corners=True),
+                nn.GLU(),
+                nn.InstanceNorm1d(4, momentum=0.3, track_running_stats=True),
+                nn.Upsample(size=7, mode='nearest-exact'),
+                nn.Softmin(dim=1),
+            )
+            """))
+        model = nn.Sequential(
+            nn.Conv3d(2, 4, (3, 1, 3), stride=(1, 2, 2), padding=(1, 0, 1), groups=2),
+            nn.ConvTranspose3d(4, 2, 2, stride=2, output_padding=(1, 0, 0), dilation=1),
+            nn.MaxPool3d((1, 2, 2), stride=1, padding=(0, 1, 1), dilation=(1, 2, 2)),
+            nn.AvgPool3d(2, ceil_mode=True, divisor_override=5),
+            nn.AdaptiveAvgPool3d((1, None, 2)),
+            nn.BatchNorm3d(2, affine=False),
+            nn.LocalResponseNorm(2, beta=0.5),
+            nn.Unfold((2, 3), dilation=2),
+            nn.Fold(6, 2, stride=(1, 2)),
+            nn.PixelShuffle(3),
+            nn.UpsamplingBilinear2d(scale_factor=2),
+            nn.Upsample(size=(4, 5), mode='bilinear', align_corners=True),
+            nn.ReplicationPad2d(0),
+            nn.Softmax2d(),
+        )
+        self.assertEqual(seqserve.model_seq_text(model), textwrap.dedent("""\
+            nn.Sequential(
+                nn.Conv3d(2, 4, (3, 1, 3), stride=(1, 2, 2), padding=(1, 0, 1), groups=2),
+                nn.ConvTranspose3d(4, 2, 2, stride=2, output_padding=(1, 0, 0)),
+                nn.MaxPool3d((1, 2, 2), stride=1, padding=(0, 1, 1), dilation=(1, 2, 2)),
+                nn.AvgPool3d(2, ceil_mode=True, divisor_override=5),
+                nn.AdaptiveAvgPool3d((1, None, 2)),
+                nn.BatchNorm3d(2, affine=False),
+                nn.LocalResponseNorm(2, beta=0.5),
+                nn.Unfold((2, 3), dilation=2),
+                nn.Fold(6, 2, stride=(1, 2)),
+                nn.PixelShuffle(3),
+                nn.UpsamplingBilinear2d(scale_factor=2.0),
+                nn.Upsample(size=(4, 5), mode='bilinear', align_corners=True),
+                nn.ReplicationPad2d(0),
+                nn.Softmax2d(),
+            )
+            """))
+
+    def test_transformer_activations_as_model_seq_can_say_them(self):
+        """PyTorch stores 'relu'/'gelu' as F.relu/F.gelu, written back as the strings; other
+        functions with a module twin become that module; modules are written as calls."""
+        import torch.nn.functional as F
+        cases = [(F.relu, ""), ("relu", ""), (F.gelu, ", activation='gelu'"),
+                 ("gelu", ", activation='gelu'"), (F.silu, ", activation=nn.SiLU()"),
+                 (torch.tanh, ", activation=nn.Tanh()"),
+                 (nn.GELU(approximate='tanh'), ", activation=nn.GELU(approximate='tanh')"),
+                 (nn.LeakyReLU(0.2), ", activation=nn.LeakyReLU(negative_slope=0.2)")]
+        for activation, written in cases:
+            with self.subTest(activation=activation):
+                layer = nn.TransformerEncoderLayer(8, 2, 16, activation=activation)
+                self.assertEqual(seqserve.model_seq_text(nn.Sequential(layer)),
+                                 f"nn.Sequential(\n    nn.TransformerEncoderLayer(8, 2, "
+                                 f"dim_feedforward=16{written}),\n)\n")
+
     def test_children_not_numbered_in_order_keep_their_names(self):
         model = nn.Sequential(collections.OrderedDict(
             [("1", nn.ReLU()), ("0", nn.Tanh()), ("it's", nn.Sigmoid())]))
@@ -208,7 +317,7 @@ class ModelSeqTextTest(unittest.TestCase):
                     rebuilt.load_state_dict(model.state_dict(), strict=True)
                     rebuilt.eval()
                     self.assertEqual(seqserve.model_seq_text(rebuilt), text)
-                    x = torch.randn(*shape)
+                    x = zoo.example_input(name, shape, torch.Generator().manual_seed(0))
                     with torch.no_grad():
                         torch.testing.assert_close(rebuilt(x), model(x), rtol=0, atol=0)
                 used.update(type(m).__name__ for m in model.modules())
@@ -284,6 +393,40 @@ class ExportTest(unittest.TestCase):
         seqserve.export(zoo.appended(), self.repo, "mlp", config="max_batch_size: 4")
         self.assertEqual((self.repo / "mlp" / "config.pbtxt").read_text(), "max_batch_size: 4\n")
 
+    def test_an_id_model_config_takes_int64(self):
+        seqserve.export(zoo.build("text"), self.repo, "text", config={"input_dims": [6]})
+        self.assertEqual((self.repo / "text" / "config.pbtxt").read_text(),
+                         'max_batch_size: 64\n'
+                         'input [ { name: "input" data_type: TYPE_INT64 dims: [ 6 ] } ]\n'
+                         'dynamic_batching { }\n')
+        # Identities before the EmbeddingBag do not change what the model takes.
+        seqserve.export(zoo.build("bag"), self.repo, "bag", config={"input_name": "ids"})
+        self.assertIn('input [ { name: "ids" data_type: TYPE_INT64 } ]',
+                      (self.repo / "bag" / "config.pbtxt").read_text())
+
+    def test_transformer_weights_keep_pytorch_state_dict_names(self):
+        model = zoo.build("text")
+        version_dir = seqserve.export(model, self.repo, "text")
+        loaded = read_safetensors(version_dir / "model.safetensors")
+        self.assertEqual(sorted(loaded), sorted(model.state_dict()))
+        for key in ("encoder.layers.1.self_attn.in_proj_weight", "encoder.norm.bias",
+                    "block.self_attn.out_proj.bias", "block.norm2.weight", "embed.weight"):
+            self.assertIn(key, loaded)
+        self.assertEqual(loaded["encoder.layers.0.self_attn.in_proj_weight"][1].shape, (48, 16))
+        # PyTorch takes the file back strictly.
+        restored = {k: torch.from_numpy(a.copy()) for k, (_, a) in loaded.items()}
+        zoo.text().load_state_dict(restored, strict=True)
+
+    def test_instance_norm_running_statistics_only_when_tracked(self):
+        tracked = nn.Sequential(nn.InstanceNorm1d(3, track_running_stats=True),
+                                nn.InstanceNorm2d(3, affine=True))
+        version_dir = seqserve.export(tracked, self.repo, "norms")
+        loaded = read_safetensors(version_dir / "model.safetensors")
+        self.assertEqual(sorted(loaded), ["0.num_batches_tracked", "0.running_mean",
+                                          "0.running_var", "1.bias", "1.weight"])
+        version_dir = seqserve.export(nn.Sequential(nn.InstanceNorm3d(3)), self.repo, "plain")
+        self.assertEqual(os.listdir(version_dir), ["model.seq"])
+
     def test_bad_arguments_fail_before_writing(self):
         with self.assertRaisesRegex(ValueError, "unknown config key"):
             seqserve.export(zoo.appended(), self.repo, "m", config={"batch": 1})
@@ -324,7 +467,7 @@ class RefusalTest(unittest.TestCase):
         model = nn.Sequential(collections.OrderedDict([
             ("custom", Custom()),
             ("sub", MyLinear(2, 3)),
-            ("body", nn.Sequential(nn.Linear(3, 3), nn.Dropout3d(), with_hook)),
+            ("body", nn.Sequential(nn.Linear(3, 3), nn.LSTM(3, 3), with_hook)),
         ]))
         message = self.assert_refused(
             model,
@@ -332,7 +475,7 @@ class RefusalTest(unittest.TestCase):
             f"holds only torch.nn modules",
             "sub (MyLinear): a subclass of nn.Linear, whose forward may differ; seqserve runs "
             "only the torch.nn classes themselves",
-            "body.1 (Dropout3d): nn.Dropout3d is not supported by seqserve",
+            "body.1 (LSTM): nn.LSTM is not supported by seqserve",
             "body.2 (ReLU): has forward hooks, which model.seq cannot express (remove them, or "
             "fold what they do into the model)")
         self.assertIn("cannot export this model for seqserve (4 problems); nothing was "
@@ -367,6 +510,88 @@ class RefusalTest(unittest.TestCase):
             "5 (Softplus): beta=0 is not allowed (Softplus divides by it)",
             "6 (Hardtanh): argument 'min_val': -inf has no literal in model.seq",
             "7 (MaxPool2d): padding 2 must be between 0 and half the effective kernel size (2)")
+
+    def test_configurations_the_server_rejects_in_the_new_families(self):
+        encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(4, 2, 8), 2)
+        encoder.layers[1].norm1.eps = encoder.layers[1].norm2.eps = 1e-3
+        self.assert_refused(
+            nn.Sequential(
+                nn.Linear(4, 4),
+                nn.Embedding(4, 4, max_norm=1.0),
+                nn.EmbeddingBag(4, 4, include_last_offset=True),
+                nn.MaxPool3d(2, return_indices=True),
+                nn.MaxPool3d(3, padding=2, dilation=2),
+                nn.ConvTranspose2d(2, 2, 3, stride=2, output_padding=2),
+                nn.Upsample(scale_factor=2, align_corners=True),
+                nn.LPPool2d(0, 2),
+                nn.Fold((2, 2), 3),
+                nn.TransformerEncoderLayer(4, 2, 8, activation=nn.Hardtanh()),
+                encoder,
+                nn.Softshrink(-1.0),
+                nn.RReLU(0.5, 0.1),
+                nn.AdaptiveMaxPool3d(2, return_indices=True),
+            ),
+            "1 (Embedding): max_norm is not supported: PyTorch renormalises the looked-up rows "
+            "of the weight in place during forward, so an answer would depend on earlier "
+            "requests",
+            "1 (Embedding): takes integer ids, so it must be the model's first module; here it "
+            "follows 0 (Linear), whose output is float32",
+            "2 (EmbeddingBag): include_last_offset=True is not supported: on 2-D input PyTorch "
+            "then takes the start of the last bag as the end of the one before, so the output "
+            "has one row fewer than the input",
+            "2 (EmbeddingBag): takes integer ids, so it must be the model's first module; here "
+            "it follows 0 (Linear), whose output is float32",
+            "3 (MaxPool3d): return_indices=True is not supported: the module then returns "
+            "(output, indices), which a Sequential cannot pass on",
+            "4 (MaxPool3d): padding 2 must be between 0 and half the kernel size (3)",
+            "5 (ConvTranspose2d): output padding must be smaller than either stride or "
+            "dilation, but got output_padding=(2, 2), stride=(2, 2), dilation=(1, 1)",
+            "6 (Upsample): align_corners can only be set with the interpolating modes: linear "
+            "| bilinear | bicubic | trilinear",
+            "7 (LPPool2d): norm_type must not be 0 (the output is the (1 / norm_type)-th root)",
+            "8 (Fold): output_size=(2, 2) with kernel_size=(3, 3), dilation=(1, 1), "
+            "padding=(0, 0) and stride=(1, 1) gives (0, 0) sliding blocks, which is too small "
+            "(non-positive): PyTorch fails on every forward",
+            "9 (TransformerEncoderLayer): activation nn.Hardtanh is not supported inside a "
+            "Transformer layer: seqserve takes 'relu', 'gelu' or one of nn.ReLU, nn.LeakyReLU, "
+            "nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Tanh, "
+            "nn.Hardswish, nn.LogSigmoid (LeakyReLU and RReLU with a nonzero slope)",
+            "10 (TransformerEncoder): layers.1 is not configured as layers.0 "
+            "(nn.TransformerEncoderLayer(4, 2, dim_feedforward=8)); model.seq builds "
+            "num_layers copies of one layer",
+            "11 (Softshrink): lambd must be greater or equal to 0, but found to be -1.0 "
+            "(PyTorch fails on every forward)",
+            "12 (RReLU): lower (0.5) must be less than or equal to upper (0.1)",
+            "13 (AdaptiveMaxPool3d): return_indices=True is not supported: the module then "
+            "returns (output, indices), which a Sequential cannot pass on")
+
+    def test_inside_a_transformer_layer(self):
+        hooked = nn.TransformerEncoderLayer(4, 2, 8)
+        hooked.linear1.register_forward_hook(lambda m, i, o: o)
+        odd_attention = nn.TransformerEncoderLayer(4, 2, 8)
+        odd_attention.self_attn = nn.MultiheadAttention(4, 2, add_zero_attn=True)
+        custom = nn.TransformerEncoderLayer(4, 2, 8)
+        custom.linear2 = MyLinear(8, 4)
+        self.assert_refused(
+            nn.Sequential(
+                hooked,
+                nn.TransformerEncoderLayer(4, 2, 8, activation=lambda x: x * 2),
+                odd_attention,
+                custom,
+                nn.TransformerEncoder(nn.TransformerEncoderLayer(4, 2, 8), 0),
+            ),
+            "0.linear1 (Linear): has forward hooks, which model.seq cannot express (remove "
+            "them, or fold what they do into the model)",
+            "1 (TransformerEncoderLayer): activation '<lambda>' cannot be expressed in "
+            "model.seq: use 'relu', 'gelu' or one of the modules nn.ReLU, nn.LeakyReLU, "
+            "nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Tanh, "
+            "nn.Hardswish, nn.LogSigmoid",
+            "2 (TransformerEncoderLayer): self_attn has kdim/vdim, add_bias_kv or "
+            "add_zero_attn set, which TransformerEncoderLayer's constructor never does",
+            "3 (TransformerEncoderLayer): linear2 is a MyLinear, not the nn.Linear "
+            "TransformerEncoderLayer makes",
+            "4 (TransformerEncoder): no layers: model.seq's TransformerEncoder(encoder_layer, "
+            "num_layers) needs a layer to copy")
 
     def test_parameters_that_do_not_match_the_constructor(self):
         linear = nn.Linear(4, 2)
@@ -411,7 +636,7 @@ class CommandLineTest(unittest.TestCase):
             model = nn.Sequential(nn.Linear(4, WIDTH), nn.Tanh())
 
             def bad():
-                return nn.Sequential(nn.Dropout3d())
+                return nn.Sequential(nn.LSTM(2, 2))
             """))
         (self.root / "helpers.py").write_text("WIDTH = 6\n")
         (self.root / "config.json").write_text('{"max_batch_size": 16}')
@@ -452,7 +677,7 @@ class CommandLineTest(unittest.TestCase):
     def test_refusal_and_usage_errors(self):
         code, _, err = self.run_main(f"{self.root}/mynet.py:bad", str(self.repo), "x")
         self.assertEqual(code, 1)
-        self.assertIn("0 (Dropout3d): nn.Dropout3d is not supported by seqserve", err)
+        self.assertIn("0 (LSTM): nn.LSTM is not supported by seqserve", err)
         code, _, err = self.run_main("no_colon", str(self.repo), "x")
         self.assertEqual(code, 2)
         self.assertIn("expected MODULE:ATTRIBUTE", err)
