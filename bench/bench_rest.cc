@@ -7,7 +7,9 @@
 //   bench_rest load --url 127.0.0.1:8000 -m M  closed-loop REST load (keep-alive connections,
 //        [--shape 3,224,224] [--binary]        one per concurrent request): throughput, p50/p90/
 //        [--concurrency 16] [--seconds 10]     p99 latency; --binary uses Triton's binary
-//                                              tensor extension both ways, else JSON
+//        [--new-connection]                    tensor extension both ways, else JSON;
+//                                              --new-connection opens a connection per
+//                                              request (Connection: close) instead
 //
 // Timings are wall-clock medians over repetitions; the numbers go to bench/RESULTS.md.
 #include <arpa/inet.h>
@@ -181,7 +183,12 @@ int Stats(int iterations) {
 // load generator should measure the server, as seqperf's gRPC client does.)
 class RawHttpClient {
  public:
-  RawHttpClient(const std::string& host, int port) : host_(host), port_(port) { Connect(); }
+  // `new_connection`: every request on a connection of its own (the request should say
+  // "Connection: close").
+  RawHttpClient(const std::string& host, int port, bool new_connection = false)
+      : host_(host), port_(port), new_connection_(new_connection) {
+    Connect();
+  }
   ~RawHttpClient() {
     if (fd_ >= 0) close(fd_);
   }
@@ -191,11 +198,12 @@ class RawHttpClient {
   // the body is in body(). A connection the server closed (it ends keep-alive connections
   // after 1000 requests, saying "Connection: close") is reopened.
   int RoundTrip(const std::string& request) {
-    if (close_next_) {
+    if (close_next_ || (new_connection_ && used_)) {
       close(fd_);
       Connect();
       if (fd_ < 0) return 0;
     }
+    used_ = true;
     return Exchange(request);
   }
   std::string_view body() const { return body_; }
@@ -203,6 +211,7 @@ class RawHttpClient {
  private:
   void Connect() {
     close_next_ = false;
+    used_ = false;
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     const std::string& host = host_;
     const int port = port_;
@@ -258,14 +267,16 @@ class RawHttpClient {
 
   const std::string host_;
   const int port_;
+  const bool new_connection_;
   bool close_next_ = false;
+  bool used_ = false;  // a request went over the open connection
   int fd_ = -1;
   std::string buffer_;
   std::string_view body_;
 };
 
 int Load(const std::string& url, const std::string& model, const std::string& shape_text,
-         bool binary, int concurrency, double seconds) {
+         bool binary, int concurrency, double seconds, bool new_connection) {
   const size_t colon = url.rfind(':');
   const std::string host = url.substr(0, colon);
   const int port = std::stoi(url.substr(colon + 1));
@@ -278,6 +289,7 @@ int Load(const std::string& url, const std::string& model, const std::string& sh
   const std::string request = absl::StrCat(
       "POST /v2/models/", model, "/infer HTTP/1.1\r\nHost: ", host,
       "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(), "\r\n",
+      new_connection ? "Connection: close\r\n" : "",
       binary ? absl::StrCat("Inference-Header-Content-Length: ", json_length, "\r\n") : "", "\r\n",
       body);
 
@@ -287,7 +299,7 @@ int Load(const std::string& url, const std::string& model, const std::string& sh
   std::vector<std::thread> clients;
   for (int c = 0; c < concurrency; ++c) {
     clients.emplace_back([&, c] {
-      RawHttpClient client(host, port);
+      RawHttpClient client(host, port, new_connection);
       if (!client.connected()) {
         errors.fetch_add(1);
         return;
@@ -318,18 +330,25 @@ int Load(const std::string& url, const std::string& model, const std::string& sh
   for (std::thread& client : clients) client.join();
 
   std::vector<double> all;
-  for (const std::vector<double>& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  // Clients that got no answer in the whole window: a server that serves a fixed number of
+  // connections at a time leaves the others waiting, which the latencies cannot show.
+  int starved = 0;
+  for (const std::vector<double>& l : latencies) {
+    all.insert(all.end(), l.begin(), l.end());
+    starved += l.empty() ? 1 : 0;
+  }
   std::sort(all.begin(), all.end());
   if (all.empty()) {
     std::fprintf(stderr, "no successful requests\n");
     return 1;
   }
   std::printf(
-      "REST %s %s x%d: %.1f infer/s, p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms"
-      " (%zu requests, %d errors)\n",
-      binary ? "binary" : "JSON", shape_text.c_str(), concurrency, all.size() / elapsed,
+      "REST %s%s %s x%d: %.1f infer/s, p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms"
+      " (%zu requests, %d errors, %d clients unanswered)\n",
+      binary ? "binary" : "JSON", new_connection ? " new-connection" : "", shape_text.c_str(),
+      concurrency, all.size() / elapsed,
       Percentile(all, 0.5), Percentile(all, 0.9), Percentile(all, 0.99), all.back(), all.size(),
-      errors.load());
+      errors.load(), starved);
   return errors.load() > 0 ? 1 : 0;
 }
 
@@ -358,8 +377,11 @@ int main(int argc, char** argv) {
   load->add_flag("--binary", binary, "binary tensor extension both ways (else JSON)");
   load->add_option("--concurrency", concurrency)->capture_default_str();
   load->add_option("--seconds", seconds)->capture_default_str();
+  bool new_connection = false;
+  load->add_flag("--new-connection", new_connection,
+                 "a new connection per request (Connection: close), else keep-alive");
   CLI11_PARSE(app, argc, argv);
   if (codec->parsed()) return Codec(shape, repetitions);
   if (stats->parsed()) return Stats(iterations);
-  return Load(url, model, load_shape, binary, concurrency, seconds);
+  return Load(url, model, load_shape, binary, concurrency, seconds, new_connection);
 }

@@ -11,6 +11,7 @@ packages=(
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libsimdjson-dev
+  libboost-dev libssl-dev
   python3 python3-numpy python3-yaml
 )
 
