@@ -3,9 +3,9 @@
 //
 // Each connection is a Connection<Stream> (plain TCP or TLS) whose operations run on a strand
 // of its own, so one connection's handlers never run at once even with several event-loop
-// threads; answers from other threads are posted to that strand. Deadlines are
-// beast::tcp_stream's: one expiry set at the start of a phase covers every read of the
-// phase, which is what makes them deadlines rather than per-read timeouts.
+// threads; answers from other threads are posted to that strand. Deadlines are one timer per
+// connection, set at the start of a phase and covering every read of the phase, which is what
+// makes them deadlines rather than per-read timeouts.
 #include <utility>  // before Boost: Asio 1.74's awaitable.hpp uses std::exchange without it
 
 #include "server/http/http_listener.h"
@@ -232,7 +232,7 @@ class Connection final : public ConnectionBase,
 
   void Start() {
     if constexpr (kIsTls<Stream>) {
-      Lowest().expires_after(std::chrono::milliseconds(options_.header_timeout_ms));
+      SetDeadline(std::chrono::milliseconds(options_.header_timeout_ms));
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = this->shared_from_this()](const beast::error_code& error) {
                                 if (error) {
@@ -279,11 +279,32 @@ class Connection final : public ConnectionBase,
 
   beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
 
+  // A deadline for everything until the next SetDeadline or ClearDeadline: when it passes,
+  // the pending operations are cancelled and timed_out_ tells their handlers why. (Beast's
+  // own stream timeouts close the socket, which would leave no way to answer 408.)
+  template <class Duration>
+  void SetDeadline(Duration duration) {
+    timed_out_ = false;
+    const uint64_t generation = ++deadline_generation_;
+    deadline_.expires_after(duration);
+    deadline_.async_wait(
+        [self = this->shared_from_this(), generation](const beast::error_code& error) {
+          if (error || generation != self->deadline_generation_) return;
+          self->timed_out_ = true;
+          beast::error_code ignored;
+          self->Lowest().socket().cancel(ignored);
+        });
+  }
+  void ClearDeadline() {
+    ++deadline_generation_;
+    deadline_.cancel();
+  }
+
   void WaitForRequest() {
     if (server_.stopping()) return Close();
     phase_ = Phase::kIdle;
     if (buffer_.size() > 0) return ReadHeader();  // pipelined: already here
-    Lowest().expires_after(std::chrono::milliseconds(options_.idle_timeout_ms));
+    SetDeadline(std::chrono::milliseconds(options_.idle_timeout_ms));
     stream_.async_read_some(
         buffer_.prepare(kReadChunkBytes),
         [self = this->shared_from_this()](const beast::error_code& error, size_t bytes) {
@@ -301,7 +322,7 @@ class Connection final : public ConnectionBase,
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(options_.max_header_bytes));
     parser_->body_limit(static_cast<uint64_t>(options_.max_body_bytes));
-    Lowest().expires_after(std::chrono::milliseconds(options_.header_timeout_ms));
+    SetDeadline(std::chrono::milliseconds(options_.header_timeout_ms));
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
         [self = this->shared_from_this()](const beast::error_code& error, size_t) {
@@ -338,7 +359,7 @@ class Connection final : public ConnectionBase,
     }
     keep_alive_ = parser_->get().keep_alive();
     if (parser_->is_done()) return Dispatch();
-    Lowest().expires_after(std::chrono::milliseconds(options_.body_timeout_ms));
+    SetDeadline(std::chrono::milliseconds(options_.body_timeout_ms));
     const std::string* expect = request_.Header("Expect");
     if (expect != nullptr && absl::EqualsIgnoreCase(*expect, "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -361,7 +382,7 @@ class Connection final : public ConnectionBase,
   }
 
   void OnReadError(const beast::error_code& error, std::string_view part) {
-    if (error == beast::error::timeout) {
+    if (timed_out_ && error == asio::error::operation_aborted) {
       const int64_t ms = part == "body" ? options_.body_timeout_ms : options_.header_timeout_ms;
       return Fail(408, absl::StrCat("the request's ", std::string(part), " did not arrive within ",
                                     Seconds(ms)));
@@ -394,7 +415,7 @@ class Connection final : public ConnectionBase,
 
   void Dispatch() {
     phase_ = Phase::kHandling;
-    Lowest().expires_never();
+    ClearDeadline();
     head_ = request_.method == "HEAD";
     HttpRequest handed = request_;
     handed.body = std::move(parser_->get().body());
@@ -436,7 +457,7 @@ class Connection final : public ConnectionBase,
       logged_.body.clear();
       body_bytes_ = static_cast<int64_t>(out.body().size());
     }
-    Lowest().expires_after(std::chrono::milliseconds(options_.body_timeout_ms));
+    SetDeadline(std::chrono::milliseconds(options_.body_timeout_ms));
     bhttp::async_write(stream_, *response_,
                        [self = this->shared_from_this(), keep_alive](
                            const beast::error_code& error, size_t) {
@@ -462,7 +483,7 @@ class Connection final : public ConnectionBase,
     if (server_.stopping()) return Close();
     if constexpr (kIsTls<Stream>) {
       phase_ = Phase::kLingering;
-      Lowest().expires_after(kLingerTime);
+      SetDeadline(kLingerTime);
       stream_.async_shutdown([self = this->shared_from_this()](const beast::error_code&) {
         self->Close();
       });
@@ -470,7 +491,7 @@ class Connection final : public ConnectionBase,
       phase_ = Phase::kLingering;
       beast::error_code ignored;
       Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
-      Lowest().expires_after(kLingerTime);
+      SetDeadline(kLingerTime);
       Drain();
     }
   }
@@ -488,6 +509,7 @@ class Connection final : public ConnectionBase,
   void Close() {
     if (phase_ == Phase::kClosed) return;
     phase_ = Phase::kClosed;
+    ClearDeadline();
     beast::error_code ignored;
     Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
     Lowest().close();
@@ -496,6 +518,9 @@ class Connection final : public ConnectionBase,
   http_internal::ListenerCore& server_;
   const HttpListenerOptions& options_;  // the server's, which outlives its connections
   Stream stream_;
+  asio::steady_timer deadline_{stream_.get_executor()};
+  uint64_t deadline_generation_ = 0;
+  bool timed_out_ = false;
   const std::string peer_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
