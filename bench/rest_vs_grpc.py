@@ -1,12 +1,19 @@
 #!/usr/bin/python3
 """Issue 15's HTTP front end under load: REST (binary extension and JSON, keep-alive and a new
-connection per request) against gRPC (seqperf, unary) on LeNet-5, one server, concurrency 1,
-16, 64 and 256. With --idle N it also holds N idle keep-alive HTTP connections (one request
-each, then silent) and reports the server's RSS and thread count before and after, and REST
-binary throughput at concurrency 64 with them held.
+connection per request, bench_rest load) against gRPC (seqperf, unary) on LeNet-5, one
+server, concurrency 1, 16, 64 and 256. Each cell is the median of --rounds runs, the runs of
+all cells interleaved so that a busy machine slows them alike.
+
+--baseline BIN also runs another seqserve binary (e.g. a build of an older commit) beside
+this one, interleaved the same way, and prints its REST table too (gRPC is measured on this
+build only: the HTTP front end does not touch it).
+
+--idle N then holds N idle keep-alive HTTP connections (one request each, then silent) and
+reports the server's RSS and thread count before and after, and REST binary throughput at
+concurrency 64 without and with them.
 
 Usage: /usr/bin/python3 bench/rest_vs_grpc.py [--bin-dir build/bin] [--seconds 2]
-                                              [--concurrency 1,16,64,256] [--idle 10000]
+           [--rounds 3] [--concurrency 1,16,64,256] [--baseline OLD/seqserve] [--idle 10000]
 Prints Markdown for bench/RESULTS.md.
 """
 from __future__ import annotations
@@ -16,6 +23,7 @@ import re
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +33,7 @@ from serving_bench import start_seqserve
 from serving_vs_python import ROOT, measure
 
 LENET = "1,28,28"
+REST_KINDS = [("binary", False), ("JSON", False), ("binary", True), ("JSON", True)]
 
 
 def rest(bin_dir: Path, port: int, concurrency: int, seconds: float, binary: bool,
@@ -40,9 +49,33 @@ def rest(bin_dir: Path, port: int, concurrency: int, seconds: float, binary: boo
                       r"\((\d+) requests, (\d+) errors, (\d+) clients unanswered\)", done.stdout)
     if not match:
         return {"throughput": 0.0, "p50": float("nan"), "p99": float("nan"), "errors": -1,
-                "note": (done.stdout + done.stderr).strip().splitlines()[-1:]}
+                "unanswered": concurrency}
     return {"throughput": float(match[1]), "p50": float(match[2]), "p99": float(match[3]),
             "errors": int(match[5]), "unanswered": int(match[6])}
+
+
+def grpc(bin_dir: Path, server, concurrency: int, seconds: float) -> dict:
+    step = measure(bin_dir / "seqperf", server, "lenet", LENET, str(concurrency),
+                   int(seconds * 1000), ["-r", "3", "--stability-windows", "2"])[concurrency]
+    return {"throughput": step["throughput_infer_per_sec"],
+            "p50": step["latency_us"]["p50"] / 1000, "p99": step["latency_us"]["p99"] / 1000,
+            "errors": sum(step["errors"].values()), "unanswered": 0}
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median throughput (its latencies with it), errors summed."""
+    ordered = sorted(runs, key=lambda r: r["throughput"])
+    chosen = dict(ordered[len(ordered) // 2])
+    chosen["errors"] = sum(max(r["errors"], 0) for r in runs)
+    chosen["unanswered"] = max(r["unanswered"] for r in runs)
+    return chosen
+
+
+def cell(r: dict) -> str:
+    notes = f", {r['errors']} errors" if r["errors"] else ""
+    if r.get("unanswered"):
+        notes += f", {r['unanswered']} clients unanswered"
+    return f"{r['throughput']:.0f} ({r['p50']:.2f} / {r['p99']:.2f}{notes})"
 
 
 def status_of(pid: int, field: str) -> int:
@@ -52,7 +85,7 @@ def status_of(pid: int, field: str) -> int:
 
 def hold_idle(port: int, count: int) -> tuple[list[socket.socket], int]:
     """`count` keep-alive connections, each after one answered request; and how many got 200."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     request = b"GET /v2/health/live HTTP/1.1\r\nHost: bench\r\n\r\n"
     sockets = []
@@ -72,11 +105,18 @@ def hold_idle(port: int, count: int) -> tuple[list[socket.socket], int]:
     return sockets, answered
 
 
+def http_port_of(server) -> int:
+    return next(int(m[1]) for line in server.lines
+                if (m := re.search(r"HTTP \(KServe v2 REST\) on .*:(\d+)", line)))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bin-dir", default=str(ROOT / "build" / "bin"))
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--concurrency", default="1,16,64,256")
+    parser.add_argument("--baseline", help="another seqserve binary to measure beside this one")
     parser.add_argument("--idle", type=int, default=0, help="idle keep-alive connections")
     parser.add_argument("--skip-matrix", action="store_true", help="only the --idle check")
     args = parser.parse_args()
@@ -86,52 +126,58 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         repository = Path(tmp)
         shutil.copytree(ROOT / "models" / "lenet", repository / "lenet")
-        server, _ = start_seqserve(bin_dir, repository)
-        http_port = next(int(m[1]) for line in server.lines
-                         if (m := re.search(r"HTTP \(KServe v2 REST\) on .*:(\d+)", line)))
+        servers = {"this build": start_seqserve(bin_dir, repository)[0]}
+        if args.baseline:
+            baseline_dir = Path(tmp) / "baseline"
+            baseline_dir.mkdir()
+            (baseline_dir / "seqserve").symlink_to(Path(args.baseline).resolve())
+            servers["baseline"] = start_seqserve(baseline_dir, repository)[0]
+        ports = {name: http_port_of(server) for name, server in servers.items()}
         try:
             if not args.skip_matrix:
-                print("| concurrency | gRPC infer/s (p50 / p99 ms) | REST binary keep-alive |"
-                      " REST JSON keep-alive | REST binary new conn. | REST JSON new conn. |"
-                      " binary ka / gRPC |")
-                print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+                rows: dict[str, dict[int, list]] = {name: {} for name in servers}
+                grpc_rows: dict[int, dict] = {}
                 for c in levels:
-                    grpc = measure(bin_dir / "seqperf", server, "lenet", LENET, str(c),
-                                   int(args.seconds * 1000), ["-r", "3"])[c]
-                    g = {"throughput": grpc["throughput_infer_per_sec"],
-                         "p50": grpc["latency_us"]["p50"] / 1000,
-                         "p99": grpc["latency_us"]["p99"] / 1000,
-                         "errors": sum(grpc["errors"].values())}
-                    cells = [rest(bin_dir, http_port, c, args.seconds, b, n)
-                             for n in (False, True) for b in (True, False)]
-                    ordered = [cells[0], cells[1], cells[2], cells[3]]
-
-                    def cell(r: dict) -> str:
-                        errors = f", {r['errors']} errors" if r["errors"] else ""
-                        if r.get("unanswered"):
-                            errors += f", {r['unanswered']} clients unanswered"
-                        return (f"{r['throughput']:.0f} ({r['p50']:.2f} / {r['p99']:.2f}"
-                                f"{errors})")
-                    print(f"| {c} | {cell(g)} | " + " | ".join(cell(r) for r in ordered) +
-                          f" | {ordered[0]['throughput'] / g['throughput']:.2f}x |", flush=True)
+                    grpc_runs, rest_runs = [], {name: [[] for _ in REST_KINDS] for name in servers}
+                    for _ in range(args.rounds):
+                        grpc_runs.append(grpc(bin_dir, servers["this build"], c, args.seconds))
+                        for name, port in ports.items():
+                            for k, (kind, new) in enumerate(REST_KINDS):
+                                rest_runs[name][k].append(
+                                    rest(bin_dir, port, c, args.seconds, kind == "binary", new))
+                    grpc_rows[c] = median_run(grpc_runs)
+                    for name in servers:
+                        rows[name][c] = [median_run(runs) for runs in rest_runs[name]]
+                for name in servers:
+                    print(f"\n**{name}**: infer/s (p50 / p99 ms), median of {args.rounds} "
+                          f"round(s) of {args.seconds:g} s\n")
+                    print("| concurrency | gRPC | REST binary keep-alive | REST JSON keep-alive |"
+                          " REST binary new conn. | REST JSON new conn. | binary ka / gRPC |")
+                    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+                    for c in levels:
+                        g, r = grpc_rows[c], rows[name][c]
+                        ratio = r[0]["throughput"] / g["throughput"] if g["throughput"] else 0
+                        print(f"| {c} | {cell(g)} | " + " | ".join(cell(x) for x in r) +
+                              f" | {ratio:.2f}x |")
             if args.idle:
+                server, port = servers["this build"], ports["this build"]
                 pid = server.process.pid
-                base = rest(bin_dir, http_port, 64, args.seconds, True, False)
+                base = rest(bin_dir, port, 64, args.seconds, True, False)
                 rss0, threads0 = status_of(pid, "VmRSS"), status_of(pid, "Threads")
-                sockets, answered = hold_idle(http_port, args.idle)
+                sockets, answered = hold_idle(port, args.idle)
                 rss1, threads1 = status_of(pid, "VmRSS"), status_of(pid, "Threads")
-                held = rest(bin_dir, http_port, 64, args.seconds, True, False)
-                still = sum(1 for s in sockets if s.fileno() >= 0)
+                held = rest(bin_dir, port, 64, args.seconds, True, False)
                 for s in sockets:
                     s.close()
-                print(f"\n{args.idle} idle keep-alive connections ({answered} answered 200, "
-                      f"{still} held open): RSS {rss0 / 1024:.1f} -> {rss1 / 1024:.1f} MiB "
+                print(f"\n{args.idle} idle keep-alive connections ({answered} answered 200, held "
+                      f"open): RSS {rss0 / 1024:.1f} -> {rss1 / 1024:.1f} MiB "
                       f"(+{(rss1 - rss0) / 1024:.1f} MiB), threads {threads0} -> {threads1}; "
-                      f"REST binary x64 {base['throughput']:.0f} infer/s without, "
+                      f"REST binary x64 {base['throughput']:.0f} infer/s without them, "
                       f"{held['throughput']:.0f} with them (p99 {base['p99']:.2f} / "
                       f"{held['p99']:.2f} ms, {held['errors']} errors)")
         finally:
-            server.stop()
+            for server in servers.values():
+                server.stop()
     return 0
 
 

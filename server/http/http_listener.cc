@@ -79,6 +79,39 @@ bool DecodePath(std::string_view target, std::string& path) {
   return true;
 }
 
+// A request body in a std::string that grows as bytes arrive. (Beast's string_body reserves
+// the whole announced Content-Length up front, so a client that announces 64 MiB and sends
+// nothing would pin that much per connection.)
+struct GrowingStringBody {
+  using value_type = std::string;
+  static constexpr uint64_t kMaxReserveBytes = 1 << 20;
+
+  class reader {
+   public:
+    template <bool kIsRequest, class Fields>
+    reader(bhttp::header<kIsRequest, Fields>&, value_type& body) : body_(body) {}
+    void init(const boost::optional<uint64_t>& length, beast::error_code& error) {
+      if (length) body_.reserve(static_cast<size_t>(std::min(*length, kMaxReserveBytes)));
+      error = {};
+    }
+    template <class ConstBuffers>
+    size_t put(const ConstBuffers& buffers, beast::error_code& error) {
+      size_t bytes = 0;
+      for (const asio::const_buffer buffer : beast::buffers_range_ref(buffers)) {
+        body_.append(static_cast<const char*>(buffer.data()), buffer.size());
+        bytes += buffer.size();
+      }
+      error = {};
+      return bytes;
+    }
+    void finish(beast::error_code& error) { error = {}; }
+
+   private:
+    value_type& body_;
+  };
+};
+using RequestParser = bhttp::request_parser<GrowingStringBody>;
+
 std::string Seconds(int64_t ms) {
   return ms % 1000 == 0 ? absl::StrCat(ms / 1000, " s") : absl::StrCat(ms, " ms");
 }
@@ -332,7 +365,7 @@ class Connection final : public ConnectionBase,
 
   // The request line and fields parsed so far, for the reply and the access log.
   void TakeHead() {
-    const bhttp::request<bhttp::string_body>& message = parser_->get();
+    const bhttp::request<GrowingStringBody>& message = parser_->get();
     request_.method = std::string(message.method_string());
     request_.target = std::string(message.target());
     if (!DecodePath(request_.target, request_.path)) request_.path = request_.target;
@@ -523,7 +556,7 @@ class Connection final : public ConnectionBase,
   bool timed_out_ = false;
   const std::string peer_;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<RequestParser> parser_;
   HttpRequest request_;  // the current request's head (its body goes to the handler)
   Clock::time_point start_;
   Phase phase_ = Phase::kIdle;
