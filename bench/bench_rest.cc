@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -208,6 +209,12 @@ class RawHttpClient {
   }
   std::string_view body() const { return body_; }
 
+  // From another thread: unblocks a send or recv in progress (it fails).
+  void Abort() {
+    const int fd = fd_.load();
+    if (fd >= 0) shutdown(fd, SHUT_RDWR);
+  }
+
  private:
   void Connect() {
     close_next_ = false;
@@ -270,7 +277,7 @@ class RawHttpClient {
   const bool new_connection_;
   bool close_next_ = false;
   bool used_ = false;  // a request went over the open connection
-  int fd_ = -1;
+  std::atomic<int> fd_{-1};  // Abort reads it from another thread
   std::string buffer_;
   std::string_view body_;
 };
@@ -297,9 +304,22 @@ int Load(const std::string& url, const std::string& model, const std::string& sh
   std::atomic<int> errors{0};
   std::vector<std::vector<double>> latencies(static_cast<size_t>(concurrency));
   std::vector<std::thread> clients;
+  // Each client thread's client, for Abort once the window is over: a server that never
+  // answers some connections would otherwise keep their threads waiting.
+  std::vector<std::atomic<RawHttpClient*>> running(static_cast<size_t>(concurrency));
+  std::mutex running_mu;
   for (int c = 0; c < concurrency; ++c) {
     clients.emplace_back([&, c] {
       RawHttpClient client(host, port, new_connection);
+      running[static_cast<size_t>(c)].store(&client);
+      struct Unregister {
+        std::atomic<RawHttpClient*>& slot;
+        std::mutex& mu;
+        ~Unregister() {
+          std::lock_guard<std::mutex> lock(mu);
+          slot.store(nullptr);
+        }
+      } unregister{running[static_cast<size_t>(c)], running_mu};
       if (!client.connected()) {
         errors.fetch_add(1);
         return;
@@ -309,6 +329,7 @@ int Load(const std::string& url, const std::string& model, const std::string& sh
         const int status = client.RoundTrip(request);
         const double ms = Ms(Clock::now() - start);
         if (status != 200) {
+          if (stop.load()) return;  // aborted after the window
           if (errors.fetch_add(1) < 3) {
             std::fprintf(stderr, "error %d: %s\n", status,
                          std::string(client.body().substr(0, 200)).c_str());
@@ -327,6 +348,12 @@ int Load(const std::string& url, const std::string& model, const std::string& sh
   measuring = false;
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   stop = true;
+  {
+    std::lock_guard<std::mutex> lock(running_mu);
+    for (std::atomic<RawHttpClient*>& client : running) {
+      if (RawHttpClient* waiting = client.load()) waiting->Abort();
+    }
+  }
   for (std::thread& client : clients) client.join();
 
   std::vector<double> all;

@@ -10,7 +10,7 @@ build only: the HTTP front end does not touch it).
 
 --idle N then holds N idle keep-alive HTTP connections (one request each, then silent) and
 reports the server's RSS and thread count before and after, and REST binary throughput at
-concurrency 64 without and with them.
+concurrency 64 before, while and after they are held.
 
 Usage: /usr/bin/python3 bench/rest_vs_grpc.py [--bin-dir build/bin] [--seconds 2]
            [--rounds 3] [--concurrency 1,16,64,256] [--baseline OLD/seqserve] [--idle 10000]
@@ -19,6 +19,7 @@ Prints Markdown for bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
 import shutil
@@ -44,7 +45,7 @@ def rest(bin_dir: Path, port: int, concurrency: int, seconds: float, binary: boo
         command.append("--binary")
     if new_connection:
         command.append("--new-connection")
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, errors="replace")
     match = re.search(r"([\d.]+) infer/s, p50 ([\d.]+) ms, p90 [\d.]+ ms, p99 ([\d.]+) ms.*"
                       r"\((\d+) requests, (\d+) errors, (\d+) clients unanswered\)", done.stdout)
     if not match:
@@ -81,6 +82,21 @@ def cell(r: dict) -> str:
 def status_of(pid: int, field: str) -> int:
     text = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(rf"{field}:\s*(\d+)", text)[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rest_with_cpu(bin_dir: Path, port: int, pid: int, seconds: float) -> dict:
+    """REST binary keep-alive at concurrency 64, with the server's CPU per request (us)."""
+    cpu0 = cpu_seconds(pid)
+    result = rest(bin_dir, port, 64, seconds, True, False)
+    # bench_rest runs 1 s of warm-up before its window: count those requests too.
+    requests = result["throughput"] * (seconds + 1)
+    result["cpu_us"] = (cpu_seconds(pid) - cpu0) * 1e6 / requests if requests else float("nan")
+    return result
 
 
 def hold_idle(port: int, count: int) -> tuple[list[socket.socket], int]:
@@ -162,19 +178,23 @@ def main() -> int:
             if args.idle:
                 server, port = servers["this build"], ports["this build"]
                 pid = server.process.pid
-                base = rest(bin_dir, port, 64, args.seconds, True, False)
+                base = rest_with_cpu(bin_dir, port, pid, args.seconds)
                 rss0, threads0 = status_of(pid, "VmRSS"), status_of(pid, "Threads")
                 sockets, answered = hold_idle(port, args.idle)
                 rss1, threads1 = status_of(pid, "VmRSS"), status_of(pid, "Threads")
-                held = rest(bin_dir, port, 64, args.seconds, True, False)
+                held = rest_with_cpu(bin_dir, port, pid, args.seconds)
                 for s in sockets:
                     s.close()
+                after = rest_with_cpu(bin_dir, port, pid, args.seconds)
                 print(f"\n{args.idle} idle keep-alive connections ({answered} answered 200, held "
                       f"open): RSS {rss0 / 1024:.1f} -> {rss1 / 1024:.1f} MiB "
-                      f"(+{(rss1 - rss0) / 1024:.1f} MiB), threads {threads0} -> {threads1}; "
-                      f"REST binary x64 {base['throughput']:.0f} infer/s without them, "
-                      f"{held['throughput']:.0f} with them (p99 {base['p99']:.2f} / "
-                      f"{held['p99']:.2f} ms, {held['errors']} errors)")
+                      f"(+{(rss1 - rss0) / 1024:.1f} MiB), threads {threads0} -> {threads1}. "
+                      f"REST binary x64 before / while held / after: "
+                      f"{base['throughput']:.0f} / {held['throughput']:.0f} / "
+                      f"{after['throughput']:.0f} infer/s, p99 {base['p99']:.2f} / "
+                      f"{held['p99']:.2f} / {after['p99']:.2f} ms, server CPU "
+                      f"{base['cpu_us']:.0f} / {held['cpu_us']:.0f} / {after['cpu_us']:.0f} us "
+                      f"per request, {held['errors']} errors while held")
         finally:
             for server in servers.values():
                 server.stop()

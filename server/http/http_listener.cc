@@ -337,14 +337,26 @@ class Connection final : public ConnectionBase,
     if (server_.stopping()) return Close();
     phase_ = Phase::kIdle;
     if (buffer_.size() > 0) return ReadHeader();  // pipelined: already here
+    // An idle connection keeps no buffer: it waits for readability, not for bytes.
+    buffer_.shrink_to_fit();
     SetDeadline(std::chrono::milliseconds(options_.idle_timeout_ms));
-    stream_.async_read_some(
-        buffer_.prepare(kReadChunkBytes),
-        [self = this->shared_from_this()](const beast::error_code& error, size_t bytes) {
-          if (error) return self->Close();  // idle timeout, the client left, or Stop
-          self->buffer_.commit(bytes);
-          self->ReadHeader();
-        });
+    if constexpr (kIsTls<Stream>) {
+      // TLS may hold decrypted bytes the socket no longer shows: read one (the rest of the
+      // record stays in the TLS engine until the headers are read).
+      stream_.async_read_some(
+          buffer_.prepare(1),
+          [self = this->shared_from_this()](const beast::error_code& error, size_t bytes) {
+            if (error) return self->Close();  // idle timeout, the client left, or Stop
+            self->buffer_.commit(bytes);
+            self->ReadHeader();
+          });
+    } else {
+      Lowest().socket().async_wait(
+          tcp::socket::wait_read, [self = this->shared_from_this()](const beast::error_code& error) {
+            if (error) return self->Close();  // idle timeout or Stop
+            self->ReadHeader();  // a client that left is seen there (end of stream)
+          });
+    }
   }
 
   void ReadHeader() {
