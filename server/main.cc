@@ -37,6 +37,7 @@ struct ServeFlags {
   int grpc_port = 8001;
   int http_port = 8000;
   int metrics_port = 8002;
+  std::string metrics_address;
   std::string model_control_mode = "none";
   int repository_poll_secs = 15;
   std::vector<std::string> load_models;
@@ -137,6 +138,7 @@ int Serve(const ServeFlags& flags) {
   }
   options.http_restricted_protocols = flags.http_restricted_protocols;
   options.metrics_port = flags.metrics_port;
+  options.metrics_address = flags.metrics_address;
   options.allow_metrics = flags.allow_metrics;
   options.log_requests = flags.log_requests;
   options.exit_timeout_secs = flags.exit_timeout_secs;
@@ -221,6 +223,9 @@ int main(int argc, char** argv) {
                  "Prometheus metrics port (/metrics); 0 picks a free one")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
+  app.add_option("--metrics-address", serve.metrics_address,
+                 "address /metrics listens on (default: --address), e.g. 127.0.0.1 to keep "
+                 "it off the network");
   app.add_option("--model-control-mode", serve.model_control_mode,
                  "none: load everything at start; poll: also pick up changes on disk; "
                  "explicit: load and unload on request")

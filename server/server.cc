@@ -156,7 +156,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   }
   if (options.metrics_port >= 0 && options.allow_metrics) {
     MetricsOptions metrics_options;
-    metrics_options.address = options.address;
+    metrics_options.address =
+        options.metrics_address.empty() ? options.address : options.metrics_address;
     metrics_options.port = options.metrics_port;
     absl::StatusOr<std::unique_ptr<MetricsService>> metrics =
         MetricsService::Start(metrics_options, *server->repository_);
@@ -217,7 +218,9 @@ void Server::LogSummary() const {
   }
   if (metrics_ != nullptr) {
     Log().info("serving Prometheus metrics on http://{}/metrics",
-               HostPort(options_.address, metrics_->port()));
+               HostPort(options_.metrics_address.empty() ? options_.address
+                                                         : options_.metrics_address,
+                        metrics_->port()));
   }
   Log().info("model repositories: {} (model control mode {}); max gRPC message {} bytes",
              absl::StrJoin(roots, ", "), ModelControlModeName(options_.control_mode),

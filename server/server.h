@@ -77,6 +77,8 @@ struct ServerOptions {
   // Prometheus /metrics; port 0 picks a free port, -1 serves none (the binary's default is
   // 8002).
   int metrics_port = -1;
+  // Where /metrics listens; empty: `address` (Triton's --metrics-address).
+  std::string metrics_address;
   // Triton's --allow-metrics: false serves no /metrics and stops the histogram updates
   // (process-wide; the counters ModelStatistics reports are always kept).
   bool allow_metrics = true;

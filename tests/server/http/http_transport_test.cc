@@ -42,12 +42,12 @@ double SecondsSince(Clock::time_point start) {
 // A client socket on 127.0.0.1:port; reads give up after `recv_timeout_s`.
 class RawConnection {
  public:
-  explicit RawConnection(int port, int recv_timeout_s = 20) {
+  explicit RawConnection(int port, int recv_timeout_s = 20, uint32_t host = INADDR_LOOPBACK) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(static_cast<uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_addr.s_addr = htonl(host);
     if (connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
       close(fd_);
       fd_ = -1;
@@ -428,6 +428,19 @@ TEST_F(HttpTransportTest, ThousandsOfIdleKeepAliveConnectionsCostNoThreads) {
   for (size_t i = 0; i < idle.size(); i += 97) {
     EXPECT_EQ(idle[i].Exchange(Get("/v2/health/ready")).status, 200) << "connection " << i;
   }
+}
+
+TEST_F(HttpTransportTest, MetricsMayListenOnAnotherAddress) {
+  std::unique_ptr<Server> server =
+      Start([](ServerOptions& options) { options.metrics_address = "127.0.0.2"; });
+  ASSERT_NE(server, nullptr);
+  const uint32_t other = INADDR_LOOPBACK + 1;  // 127.0.0.2, loopback too
+  RawConnection scraper(server->metrics_port(), 20, other);
+  ASSERT_TRUE(scraper.ok());
+  EXPECT_EQ(scraper.Exchange(Get("/metrics")).status, 200);
+  EXPECT_FALSE(RawConnection(server->metrics_port()).ok()) << "metrics still on 127.0.0.1";
+  RawConnection client(server->http_port());
+  EXPECT_EQ(client.Exchange(Get("/v2/health/live")).status, 200);
 }
 
 // ---- HTTPS ------------------------------------------------------------------------------
