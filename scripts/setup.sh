@@ -17,10 +17,11 @@ packages=(
 
 # Only for tests: python3-torch (about 1 minute, 241 MB to download) runs the exporter's
 # end-to-end test against real PyTorch; grpcio/protobuf the Python client's tests;
-# prometheus (promtool and the server) the metrics test.
+# prometheus (promtool and the server) the metrics test; openssl (the command) makes the
+# HTTPS tests' certificates.
 test_packages=(
   python3-grpcio python3-protobuf python3-torch libopenblas0
-  prometheus
+  prometheus openssl
 )
 if [[ "${1:-}" == --test ]]; then packages+=("${test_packages[@]}"); fi
 
