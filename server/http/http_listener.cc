@@ -6,8 +6,6 @@
 // threads; answers from other threads are posted to that strand. Deadlines are one timer per
 // connection, set at the start of a phase and covering every read of the phase, which is what
 // makes them deadlines rather than per-read timeouts.
-#include <utility>  // before Boost: Asio 1.74's awaitable.hpp uses std::exchange without it
-
 #include "server/http/http_listener.h"
 
 #include <algorithm>
@@ -16,6 +14,7 @@
 #include <exception>
 #include <thread>
 #include <unordered_map>
+#include <utility>  // before Boost: Asio 1.74's awaitable.hpp uses std::exchange without it
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
@@ -240,7 +239,7 @@ class ListenerCore {
   mutable absl::Mutex mu_;
   std::unordered_map<ConnectionBase*, std::weak_ptr<ConnectionBase>> connections_
       ABSL_GUARDED_BY(mu_);
-  absl::Mutex stop_mu_;  // serialises Stop
+  absl::Mutex stop_mu_;   // serialises Stop
   bool stopped_ = false;  // guarded by stop_mu_
 };
 
@@ -259,22 +258,23 @@ class Connection final : public ConnectionBase,
  public:
   template <class... StreamArgs>
   Connection(http_internal::ListenerCore& server, std::string peer, StreamArgs&&... stream_args)
-      : server_(server), options_(server.options()), stream_(std::forward<StreamArgs>(stream_args)...),
+      : server_(server),
+        options_(server.options()),
+        stream_(std::forward<StreamArgs>(stream_args)...),
         peer_(std::move(peer)) {}
   ~Connection() override { server_.Unregister(this); }
 
   void Start() {
     if constexpr (kIsTls<Stream>) {
       SetDeadline(std::chrono::milliseconds(options_.header_timeout_ms));
-      stream_.async_handshake(asio::ssl::stream_base::server,
-                              [self = this->shared_from_this()](const beast::error_code& error) {
-                                if (error) {
-                                  Log().debug("TLS handshake with {} failed: {}", self->peer_,
-                                              error.message());
-                                  return self->Close();
-                                }
-                                self->WaitForRequest();
-                              });
+      stream_.async_handshake(asio::ssl::stream_base::server, [self = this->shared_from_this()](
+                                                                  const beast::error_code& error) {
+        if (error) {
+          Log().debug("TLS handshake with {} failed: {}", self->peer_, error.message());
+          return self->Close();
+        }
+        self->WaitForRequest();
+      });
     } else {
       WaitForRequest();
     }
@@ -351,11 +351,11 @@ class Connection final : public ConnectionBase,
             self->ReadHeader();
           });
     } else {
-      Lowest().socket().async_wait(
-          tcp::socket::wait_read, [self = this->shared_from_this()](const beast::error_code& error) {
-            if (error) return self->Close();  // idle timeout or Stop
-            self->ReadHeader();  // a client that left is seen there (end of stream)
-          });
+      Lowest().socket().async_wait(tcp::socket::wait_read, [self = this->shared_from_this()](
+                                                               const beast::error_code& error) {
+        if (error) return self->Close();  // idle timeout or Stop
+        self->ReadHeader();               // a client that left is seen there (end of stream)
+      });
     }
   }
 
@@ -368,11 +368,9 @@ class Connection final : public ConnectionBase,
     parser_->header_limit(static_cast<uint32_t>(options_.max_header_bytes));
     parser_->body_limit(static_cast<uint64_t>(options_.max_body_bytes));
     SetDeadline(std::chrono::milliseconds(options_.header_timeout_ms));
-    bhttp::async_read_header(
-        stream_, buffer_, *parser_,
-        [self = this->shared_from_this()](const beast::error_code& error, size_t) {
-          self->OnHeader(error);
-        });
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = this->shared_from_this()](const beast::error_code& error,
+                                                               size_t) { self->OnHeader(error); });
   }
 
   // The request line and fields parsed so far, for the reply and the access log.
@@ -394,9 +392,9 @@ class Connection final : public ConnectionBase,
     }
     TakeHead();
     if (static_cast<int64_t>(request_.headers.size()) > options_.max_header_count) {
-      return Fail(431, absl::StrCat("the request has ", request_.headers.size(),
-                                    " header fields; at most ", options_.max_header_count,
-                                    " are accepted"));
+      return Fail(
+          431, absl::StrCat("the request has ", request_.headers.size(), " header fields; at most ",
+                            options_.max_header_count, " are accepted"));
     }
     if (!DecodePath(request_.target, request_.path)) {
       return Fail(400, absl::StrCat("malformed percent-escape in the request target '",
@@ -434,21 +432,19 @@ class Connection final : public ConnectionBase,
     }
     if (error == bhttp::error::body_limit) {
       const std::string* length = request_.Header("Content-Length");
-      return Fail(413, absl::StrCat("request body", length != nullptr ? " of " : "",
-                                    length != nullptr ? *length : "",
-                                    length != nullptr ? " bytes" : "", " exceeds the limit of ",
-                                    options_.max_body_bytes, " bytes",
-                                    options_.max_body_flag.empty() ? "" : " (",
-                                    options_.max_body_flag,
-                                    options_.max_body_flag.empty() ? "" : ")"));
+      return Fail(413,
+                  absl::StrCat("request body", length != nullptr ? " of " : "",
+                               length != nullptr ? *length : "", length != nullptr ? " bytes" : "",
+                               " exceeds the limit of ", options_.max_body_bytes, " bytes",
+                               options_.max_body_flag.empty() ? "" : " (", options_.max_body_flag,
+                               options_.max_body_flag.empty() ? "" : ")"));
     }
     if (error == bhttp::error::header_limit) {
-      return Fail(431, absl::StrCat("the request's headers exceed ", options_.max_header_bytes,
-                                    " bytes"));
+      return Fail(
+          431, absl::StrCat("the request's headers exceed ", options_.max_header_bytes, " bytes"));
     }
     if (error.category() == make_error_code(bhttp::error::bad_target).category() &&
-        error != bhttp::error::end_of_stream &&
-        error != bhttp::error::partial_message) {
+        error != bhttp::error::end_of_stream && error != bhttp::error::partial_message) {
       std::string what = error.message();
       if (error == bhttp::error::bad_content_length) {
         what = "bad Content-Length (a decimal number of bytes is expected)";
@@ -503,11 +499,11 @@ class Connection final : public ConnectionBase,
       body_bytes_ = static_cast<int64_t>(out.body().size());
     }
     SetDeadline(std::chrono::milliseconds(options_.body_timeout_ms));
-    bhttp::async_write(stream_, *response_,
-                       [self = this->shared_from_this(), keep_alive](
-                           const beast::error_code& error, size_t) {
-                         self->OnWritten(error, keep_alive);
-                       });
+    bhttp::async_write(
+        stream_, *response_,
+        [self = this->shared_from_this(), keep_alive](const beast::error_code& error, size_t) {
+          self->OnWritten(error, keep_alive);
+        });
   }
 
   void OnWritten(const beast::error_code& error, bool keep_alive) {
@@ -529,9 +525,8 @@ class Connection final : public ConnectionBase,
     if constexpr (kIsTls<Stream>) {
       phase_ = Phase::kLingering;
       SetDeadline(kLingerTime);
-      stream_.async_shutdown([self = this->shared_from_this()](const beast::error_code&) {
-        self->Close();
-      });
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](const beast::error_code&) { self->Close(); });
     } else {
       phase_ = Phase::kLingering;
       beast::error_code ignored;
@@ -592,20 +587,20 @@ absl::Status http_internal::ListenerCore::Configure() {
         absl::StrCat(o.what, " threads must be at least 1, got ", o.threads));
   }
   if (o.max_body_bytes < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max ", o.what, " body size must be at least 1 byte, got ", o.max_body_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max ", o.what, " body size must be at least 1 byte, got ", o.max_body_bytes));
   }
   if (o.max_header_bytes < 256 || o.max_header_bytes > (int64_t{1} << 30)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max ", o.what, " header size must be in [256, 2^30] bytes, got ", o.max_header_bytes));
   }
   if (o.max_header_count < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max ", o.what, " header count must be at least 1, got ", o.max_header_count));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max ", o.what, " header count must be at least 1, got ", o.max_header_count));
   }
-  for (const auto& [name, ms] : {std::pair{"header", o.header_timeout_ms},
-                                 std::pair{"body", o.body_timeout_ms},
-                                 std::pair{"idle", o.idle_timeout_ms}}) {
+  for (const auto& [name, ms] :
+       {std::pair{"header", o.header_timeout_ms}, std::pair{"body", o.body_timeout_ms},
+        std::pair{"idle", o.idle_timeout_ms}}) {
     if (ms < 1) {
       return absl::InvalidArgumentError(
           absl::StrCat(o.what, " ", name, " timeout must be at least 1 ms, got ", ms));
@@ -626,15 +621,14 @@ absl::Status http_internal::ListenerCore::Configure() {
     beast::error_code error;
     load(file, error);
     if (error) {
-      return absl::InvalidArgumentError(absl::StrCat(o.what, " TLS ", what, " '", file,
-                                                     "' cannot be used: ", error.message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(o.what, " TLS ", what, " '", file, "' cannot be used: ", error.message()));
     }
     return absl::OkStatus();
   };
-  absl::Status status = use("server certificate", t.cert_file,
-                            [&](const std::string& f, beast::error_code& e) {
-                              tls_->use_certificate_chain_file(f, e);
-                            });
+  absl::Status status = use(
+      "server certificate", t.cert_file,
+      [&](const std::string& f, beast::error_code& e) { tls_->use_certificate_chain_file(f, e); });
   if (!status.ok()) return status;
   status = use("server key", t.key_file, [&](const std::string& f, beast::error_code& e) {
     tls_->use_private_key_file(f, asio::ssl::context::pem, e);
@@ -716,8 +710,8 @@ void http_internal::ListenerCore::OnAccept(const beast::error_code& error, tcp::
     Register(c.get(), c);
     c->Start();
   } else {
-    auto c = std::make_shared<Connection<beast::tcp_stream>>(*this, std::move(peer),
-                                                             std::move(socket));
+    auto c =
+        std::make_shared<Connection<beast::tcp_stream>>(*this, std::move(peer), std::move(socket));
     connection = c;
     Register(c.get(), c);
     c->Start();
@@ -773,7 +767,8 @@ absl::StatusOr<std::unique_ptr<HttpListener>> HttpListener::Start(
   return std::unique_ptr<HttpListener>(new HttpListener(std::move(impl)));
 }
 
-HttpListener::HttpListener(std::unique_ptr<http_internal::ListenerCore> impl) : impl_(std::move(impl)) {}
+HttpListener::HttpListener(std::unique_ptr<http_internal::ListenerCore> impl)
+    : impl_(std::move(impl)) {}
 
 HttpListener::~HttpListener() { Stop(); }
 

@@ -96,7 +96,9 @@ std::optional<Route> MatchRoute(std::string_view method, std::string_view path) 
     if (parts[i].empty()) return std::nullopt;
   }
   const size_t n = parts.size();
-  if (n == 2) return get ? std::optional<Route>(Route{Route::kServerMetadata, {}, {}}) : std::nullopt;
+  if (n == 2) {
+    return get ? std::optional<Route>(Route{Route::kServerMetadata, {}, {}}) : std::nullopt;
+  }
   if (parts[2] == "health" && n == 4 && get) {
     if (parts[3] == "live") return Route{Route::kLive, {}, {}};
     if (parts[3] == "ready") return Route{Route::kReady, {}, {}};
@@ -164,9 +166,9 @@ HttpResponse AnnotateInfer(HttpResponse response, const InferCall& call) {
 // The reply to a finished inference, on the event loop.
 HttpResponse InferReply(const InferCall& call) {
   if (!call.status.ok()) return AnnotateInfer(ErrorResponse(call.status), call);
-  RestInferResponse reply = EncodeRestInferResponse(
-      call.model, call.prepared.servable->version, *call.request,
-      call.prepared.servable->config.output_name, call.shape, call.output);
+  RestInferResponse reply =
+      EncodeRestInferResponse(call.model, call.prepared.servable->version, *call.request,
+                              call.prepared.servable->config.output_name, call.shape, call.output);
   HttpResponse response;
   response.status = 200;
   response.body = std::move(reply.body);
@@ -313,8 +315,8 @@ absl::StatusOr<std::unique_ptr<HttpService>> HttpService::Start(const HttpOption
     };
   }
   HttpService* self = service.get();
-  absl::StatusOr<std::unique_ptr<HttpListener>> listener = HttpListener::Start(
-      listen, [self](HttpRequest request, HttpResponder responder) {
+  absl::StatusOr<std::unique_ptr<HttpListener>> listener =
+      HttpListener::Start(listen, [self](HttpRequest request, HttpResponder responder) {
         self->Handle(std::move(request), std::move(responder));
       });
   if (!listener.ok()) return listener.status();
@@ -330,12 +332,12 @@ void HttpService::Handle(HttpRequest request, HttpResponder responder) {
   const std::optional<Route> route = MatchRoute(request.method, request.path);
   if (!route.has_value()) {
     return responder.Send(HttpResponse::Error(
-        404, absl::StrCat("no endpoint ", request.method, " ", request.path,
-                          " (KServe v2 REST: /v2/health/..., /v2/models/..., /v2/repository/...)")));
+        404,
+        absl::StrCat("no endpoint ", request.method, " ", request.path,
+                     " (KServe v2 REST: /v2/health/..., /v2/models/..., /v2/repository/...)")));
   }
   if (absl::Status allowed = restricted_.Check(
-          route->protocol(),
-          [&request](std::string_view name) { return request.Header(name); });
+          route->protocol(), [&request](std::string_view name) { return request.Header(name); });
       !allowed.ok()) {
     return responder.Send(ErrorResponse(allowed));
   }

@@ -11,8 +11,8 @@ namespace seqserve {
 
 const std::vector<std::string>& RestrictedProtocols::Known() {
   static const std::vector<std::string> known = {
-      "health",     "metadata",         "inference",  "shared-memory", "model-config",
-      "model-repository", "statistics", "trace",      "logging"};
+      "health",           "metadata",   "inference", "shared-memory", "model-config",
+      "model-repository", "statistics", "trace",     "logging"};
   return known;
 }
 
@@ -35,11 +35,12 @@ absl::StatusOr<RestrictedProtocols> RestrictedProtocols::Parse(
     rule.header = std::string(header.substr(0, equals));
     rule.value = std::string(header.substr(equals + 1));
     if (rule.header.empty()) return invalid("the header name is empty");
-    for (const absl::string_view piece : absl::StrSplit(absl::string_view(list.data(), list.size()), ',')) {
+    for (const absl::string_view piece :
+         absl::StrSplit(absl::string_view(list.data(), list.size()), ',')) {
       const std::string protocol(piece);
       if (std::find(Known().begin(), Known().end(), protocol) == Known().end()) {
-        return invalid(absl::StrCat("unknown protocol '", protocol, "'; known: ",
-                                    absl::StrJoin(Known(), ", ")));
+        return invalid(absl::StrCat("unknown protocol '", protocol,
+                                    "'; known: ", absl::StrJoin(Known(), ", ")));
       }
       for (const Rule& other : parsed.rules_) {
         if (std::find(other.protocols.begin(), other.protocols.end(), protocol) !=
@@ -62,15 +63,14 @@ absl::Status RestrictedProtocols::Check(
     std::string_view protocol,
     const std::function<const std::string*(std::string_view name)>& header) const {
   for (const Rule& rule : rules_) {
-    if (std::find(rule.protocols.begin(), rule.protocols.end(), protocol) ==
-        rule.protocols.end()) {
+    if (std::find(rule.protocols.begin(), rule.protocols.end(), protocol) == rule.protocols.end()) {
       continue;
     }
     const std::string* given = header(rule.header);
     if (given != nullptr && *given == rule.value) return absl::OkStatus();
-    return absl::PermissionDeniedError(
-        absl::StrCat("the ", std::string(protocol), " protocol is restricted: the request needs the '",
-                     rule.header, "' header with the configured value"));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the ", std::string(protocol), " protocol is restricted: the request needs the '",
+        rule.header, "' header with the configured value"));
   }
   return absl::OkStatus();
 }

@@ -78,7 +78,7 @@ class RawConnection {
   }
 
   struct Reply {
-    int status = 0;  // 0: no complete response
+    int status = 0;                              // 0: no complete response
     std::map<std::string, std::string> headers;  // names lower-cased
     std::string body;
     json Json() const { return json::parse(body, nullptr, false); }
@@ -99,9 +99,8 @@ class RawConnection {
     size_t length = 0;
     while (line_end != std::string::npos) {
       const size_t next = head.find("\r\n", line_end + 2);
-      const std::string line = head.substr(line_end + 2, next == std::string::npos
-                                                              ? std::string::npos
-                                                              : next - line_end - 2);
+      const std::string line = head.substr(
+          line_end + 2, next == std::string::npos ? std::string::npos : next - line_end - 2);
       const size_t colon = line.find(':');
       if (colon != std::string::npos) {
         std::string name = absl::AsciiStrToLower(line.substr(0, colon));
@@ -150,8 +149,9 @@ std::string Get(std::string_view path) {
 }
 
 std::string Post(std::string_view path, std::string_view body, std::string_view extra = "") {
-  return absl::StrCat("POST ", std::string(path), " HTTP/1.1\r\nHost: test\r\nContent-Length: ",
-                      body.size(), "\r\n", std::string(extra), "\r\n", std::string(body));
+  return absl::StrCat("POST ", std::string(path),
+                      " HTTP/1.1\r\nHost: test\r\nContent-Length: ", body.size(), "\r\n",
+                      std::string(extra), "\r\n", std::string(body));
 }
 
 std::string LenetRequestBody() {
@@ -268,8 +268,7 @@ TEST_F(HttpTransportTest, HeaderAndBodyDeadlinesAreNotExtendedByTrickling) {
     EXPECT_LT(elapsed, 3.0) << what << ": the deadline was extended by the trickle";
   };
   trickle("GET /v2/health/live HTTP/1.1\r\nX-Slow: ", "headers");
-  trickle("POST /v2/repository/index HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n",
-          "body");
+  trickle("POST /v2/repository/index HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n", "body");
   // Meanwhile and after, the server serves.
   RawConnection client(port);
   EXPECT_EQ(client.Exchange(Get("/v2/health/live")).status, 200);
@@ -327,8 +326,9 @@ TEST_F(HttpTransportTest, ChunkedBodiesAreReadAndCapped) {
   const int port = server->http_port();
   // A lenet request in 1000-byte chunks.
   const std::string body = LenetRequestBody();
-  std::string chunked = "POST /v2/models/lenet/infer HTTP/1.1\r\nHost: t\r\n"
-                        "Transfer-Encoding: chunked\r\n\r\n";
+  std::string chunked =
+      "POST /v2/models/lenet/infer HTTP/1.1\r\nHost: t\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n";
   for (size_t i = 0; i < body.size(); i += 1000) {
     const std::string piece = body.substr(i, 1000);
     absl::StrAppend(&chunked, absl::Hex(piece.size()), "\r\n", piece, "\r\n");
@@ -339,8 +339,9 @@ TEST_F(HttpTransportTest, ChunkedBodiesAreReadAndCapped) {
 
   // 2 MiB of chunks against the 1 MiB limit: 413 once the limit is passed, connection closed.
   RawConnection big(port);
-  ASSERT_TRUE(big.Send("POST /v2/models/lenet/infer HTTP/1.1\r\nHost: t\r\n"
-                       "Transfer-Encoding: chunked\r\n\r\n"));
+  ASSERT_TRUE(
+      big.Send("POST /v2/models/lenet/infer HTTP/1.1\r\nHost: t\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n"));
   const std::string chunk = absl::StrCat("10000\r\n", std::string(0x10000, ' '), "\r\n");
   std::thread sender([&big, &chunk] {
     for (int i = 0; i < 32; ++i) {
@@ -452,11 +453,12 @@ class TestCertificates {
   explicit TestCertificates(const fs::path& dir) : dir_(dir) {
     const std::string d = dir.string();
     const auto run = [&](const std::string& command) {
-      const int status = std::system(absl::StrCat("cd '", d, "' && ", command,
-                                                   " > openssl.log 2>&1").c_str());
+      const int status =
+          std::system(absl::StrCat("cd '", d, "' && ", command, " > openssl.log 2>&1").c_str());
       if (status != 0) {
         std::ifstream log(dir / "openssl.log");
-        ADD_FAILURE() << command << " failed:\n" << std::string(std::istreambuf_iterator<char>(log), {});
+        ADD_FAILURE() << command << " failed:\n"
+                      << std::string(std::istreambuf_iterator<char>(log), {});
         ok_ = false;
       }
     };
@@ -503,10 +505,10 @@ class HttpsTest : public HttpTransportTest {
   // client certificate to present ("" for none).
   httplib::Result TlsGet(int port, const std::string& path, const std::string& client = "") {
     std::unique_ptr<httplib::SSLClient> https =
-        client.empty() ? std::make_unique<httplib::SSLClient>("localhost", port)
-                       : std::make_unique<httplib::SSLClient>(
-                             "localhost", port, (*certs_)(client + ".crt"),
-                             (*certs_)(client + ".key"));
+        client.empty()
+            ? std::make_unique<httplib::SSLClient>("localhost", port)
+            : std::make_unique<httplib::SSLClient>("localhost", port, (*certs_)(client + ".crt"),
+                                                   (*certs_)(client + ".key"));
     https->set_ca_cert_path((*certs_)("ca.crt"));
     https->enable_server_certificate_verification(true);
     https->set_read_timeout(20);
