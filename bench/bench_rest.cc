@@ -7,7 +7,9 @@
 //   bench_rest load --url 127.0.0.1:8000 -m M  closed-loop REST load (keep-alive connections,
 //        [--shape 3,224,224] [--binary]        one per concurrent request): throughput, p50/p90/
 //        [--concurrency 16] [--seconds 10]     p99 latency; --binary uses Triton's binary
-//                                              tensor extension both ways, else JSON
+//        [--new-connection]                    tensor extension both ways, else JSON;
+//                                              --new-connection opens a connection per
+//                                              request (Connection: close) instead
 //
 // Timings are wall-clock medians over repetitions; the numbers go to bench/RESULTS.md.
 #include <arpa/inet.h>
@@ -18,6 +20,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -181,7 +184,12 @@ int Stats(int iterations) {
 // load generator should measure the server, as seqperf's gRPC client does.)
 class RawHttpClient {
  public:
-  RawHttpClient(const std::string& host, int port) : host_(host), port_(port) { Connect(); }
+  // `new_connection`: every request on a connection of its own (the request should say
+  // "Connection: close").
+  RawHttpClient(const std::string& host, int port, bool new_connection = false)
+      : host_(host), port_(port), new_connection_(new_connection) {
+    Connect();
+  }
   ~RawHttpClient() {
     if (fd_ >= 0) close(fd_);
   }
@@ -191,18 +199,26 @@ class RawHttpClient {
   // the body is in body(). A connection the server closed (it ends keep-alive connections
   // after 1000 requests, saying "Connection: close") is reopened.
   int RoundTrip(const std::string& request) {
-    if (close_next_) {
+    if (close_next_ || (new_connection_ && used_)) {
       close(fd_);
       Connect();
       if (fd_ < 0) return 0;
     }
+    used_ = true;
     return Exchange(request);
   }
   std::string_view body() const { return body_; }
 
+  // From another thread: unblocks a send or recv in progress (it fails).
+  void Abort() {
+    const int fd = fd_.load();
+    if (fd >= 0) shutdown(fd, SHUT_RDWR);
+  }
+
  private:
   void Connect() {
     close_next_ = false;
+    used_ = false;
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     const std::string& host = host_;
     const int port = port_;
@@ -258,14 +274,16 @@ class RawHttpClient {
 
   const std::string host_;
   const int port_;
+  const bool new_connection_;
   bool close_next_ = false;
-  int fd_ = -1;
+  bool used_ = false;  // a request went over the open connection
+  std::atomic<int> fd_{-1};  // Abort reads it from another thread
   std::string buffer_;
   std::string_view body_;
 };
 
 int Load(const std::string& url, const std::string& model, const std::string& shape_text,
-         bool binary, int concurrency, double seconds) {
+         bool binary, int concurrency, double seconds, bool new_connection) {
   const size_t colon = url.rfind(':');
   const std::string host = url.substr(0, colon);
   const int port = std::stoi(url.substr(colon + 1));
@@ -278,6 +296,7 @@ int Load(const std::string& url, const std::string& model, const std::string& sh
   const std::string request = absl::StrCat(
       "POST /v2/models/", model, "/infer HTTP/1.1\r\nHost: ", host,
       "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(), "\r\n",
+      new_connection ? "Connection: close\r\n" : "",
       binary ? absl::StrCat("Inference-Header-Content-Length: ", json_length, "\r\n") : "", "\r\n",
       body);
 
@@ -285,9 +304,22 @@ int Load(const std::string& url, const std::string& model, const std::string& sh
   std::atomic<int> errors{0};
   std::vector<std::vector<double>> latencies(static_cast<size_t>(concurrency));
   std::vector<std::thread> clients;
+  // Each client thread's client, for Abort once the window is over: a server that never
+  // answers some connections would otherwise keep their threads waiting.
+  std::vector<std::atomic<RawHttpClient*>> running(static_cast<size_t>(concurrency));
+  std::mutex running_mu;
   for (int c = 0; c < concurrency; ++c) {
     clients.emplace_back([&, c] {
-      RawHttpClient client(host, port);
+      RawHttpClient client(host, port, new_connection);
+      running[static_cast<size_t>(c)].store(&client);
+      struct Unregister {
+        std::atomic<RawHttpClient*>& slot;
+        std::mutex& mu;
+        ~Unregister() {
+          std::lock_guard<std::mutex> lock(mu);
+          slot.store(nullptr);
+        }
+      } unregister{running[static_cast<size_t>(c)], running_mu};
       if (!client.connected()) {
         errors.fetch_add(1);
         return;
@@ -297,6 +329,7 @@ int Load(const std::string& url, const std::string& model, const std::string& sh
         const int status = client.RoundTrip(request);
         const double ms = Ms(Clock::now() - start);
         if (status != 200) {
+          if (stop.load()) return;  // aborted after the window
           if (errors.fetch_add(1) < 3) {
             std::fprintf(stderr, "error %d: %s\n", status,
                          std::string(client.body().substr(0, 200)).c_str());
@@ -315,21 +348,34 @@ int Load(const std::string& url, const std::string& model, const std::string& sh
   measuring = false;
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   stop = true;
+  {
+    std::lock_guard<std::mutex> lock(running_mu);
+    for (std::atomic<RawHttpClient*>& client : running) {
+      if (RawHttpClient* waiting = client.load()) waiting->Abort();
+    }
+  }
   for (std::thread& client : clients) client.join();
 
   std::vector<double> all;
-  for (const std::vector<double>& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  // Clients that got no answer in the whole window: a server that serves a fixed number of
+  // connections at a time leaves the others waiting, which the latencies cannot show.
+  int starved = 0;
+  for (const std::vector<double>& l : latencies) {
+    all.insert(all.end(), l.begin(), l.end());
+    starved += l.empty() ? 1 : 0;
+  }
   std::sort(all.begin(), all.end());
   if (all.empty()) {
     std::fprintf(stderr, "no successful requests\n");
     return 1;
   }
   std::printf(
-      "REST %s %s x%d: %.1f infer/s, p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms"
-      " (%zu requests, %d errors)\n",
-      binary ? "binary" : "JSON", shape_text.c_str(), concurrency, all.size() / elapsed,
+      "REST %s%s %s x%d: %.1f infer/s, p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms"
+      " (%zu requests, %d errors, %d clients unanswered)\n",
+      binary ? "binary" : "JSON", new_connection ? " new-connection" : "", shape_text.c_str(),
+      concurrency, all.size() / elapsed,
       Percentile(all, 0.5), Percentile(all, 0.9), Percentile(all, 0.99), all.back(), all.size(),
-      errors.load());
+      errors.load(), starved);
   return errors.load() > 0 ? 1 : 0;
 }
 
@@ -358,8 +404,11 @@ int main(int argc, char** argv) {
   load->add_flag("--binary", binary, "binary tensor extension both ways (else JSON)");
   load->add_option("--concurrency", concurrency)->capture_default_str();
   load->add_option("--seconds", seconds)->capture_default_str();
+  bool new_connection = false;
+  load->add_flag("--new-connection", new_connection,
+                 "a new connection per request (Connection: close), else keep-alive");
   CLI11_PARSE(app, argc, argv);
   if (codec->parsed()) return Codec(shape, repetitions);
   if (stats->parsed()) return Stats(iterations);
-  return Load(url, model, load_shape, binary, concurrency, seconds);
+  return Load(url, model, load_shape, binary, concurrency, seconds, new_connection);
 }

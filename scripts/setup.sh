@@ -11,16 +11,17 @@ packages=(
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libsimdjson-dev
+  libboost-dev libssl-dev
   python3 python3-numpy python3-yaml
 )
 
 # Only for tests: python3-torch (about 1 minute, 241 MB to download) runs the exporter's
 # end-to-end test and PyTorch's own module test table (tests/pytorch_module_tests) against
-# real PyTorch; grpcio/protobuf the Python client's tests;
-# prometheus (promtool and the server) the metrics test.
+# real PyTorch; grpcio/protobuf the Python client's tests; prometheus (promtool and the
+# server) the metrics test; openssl (the command) makes the HTTPS tests' certificates.
 test_packages=(
   python3-grpcio python3-protobuf python3-torch libopenblas0
-  prometheus
+  prometheus openssl
 )
 if [[ "${1:-}" == --test ]]; then packages+=("${test_packages[@]}"); fi
 

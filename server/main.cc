@@ -11,6 +11,7 @@
 // --exit-timeout-secs exits with 1.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -36,6 +37,7 @@ struct ServeFlags {
   int grpc_port = 8001;
   int http_port = 8000;
   int metrics_port = 8002;
+  std::string metrics_address;
   std::string model_control_mode = "none";
   int repository_poll_secs = 15;
   std::vector<std::string> load_models;
@@ -45,10 +47,41 @@ struct ServeFlags {
   std::string address = "0.0.0.0";
   int grpc_max_message_bytes = 64 * 1024 * 1024;
   int64_t http_max_body_bytes = 64 * 1024 * 1024;
-  int http_thread_count = 16;
+  int http_thread_count = 2;
+  // The HTTP transport (server/http/http_listener.h): deadlines, header limits, HTTPS and
+  // restricted protocols.
+  int http_header_timeout_secs = 30;
+  int http_body_timeout_secs = 120;
+  int http_idle_timeout_secs = 60;
+  int64_t http_max_header_bytes = 16 * 1024;
+  int http_max_header_count = 100;
+  bool http_use_ssl = false;
+  std::string http_server_cert;
+  std::string http_server_key;
+  std::string http_root_cert;
+  bool http_use_ssl_mutual = false;
+  std::vector<std::string> http_restricted_protocols;
   bool allow_metrics = true;
   bool log_requests = false;
 };
+
+// Thousands of idle keep-alive HTTP connections are cheap, but each is a file descriptor:
+// the soft limit (often 1,024) goes up to the hard one.
+void RaiseOpenFileLimit() {
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) != 0) return;
+  const rlim_t soft = files.rlim_cur;
+  if (files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &files) != 0) {
+      spdlog::warn("cannot raise the open-file limit from {} to {}: {}", soft, files.rlim_max,
+                   std::strerror(errno));
+      return;
+    }
+  }
+  spdlog::info("open-file limit: {} (soft limit was {}; connections beyond it wait)",
+               files.rlim_cur, soft);
+}
 
 // Beyond --exit-timeout-secs (after which gRPC cancels what still runs), how long the drain
 // may still take before the process gives up on it.
@@ -66,6 +99,7 @@ int Serve(const ServeFlags& flags) {
     spdlog::error("no --model-repository given");
     return 1;
   }
+  RaiseOpenFileLimit();
   seqserve::ServerOptions options;
   options.model_repositories.assign(flags.model_repositories.begin(),
                                     flags.model_repositories.end());
@@ -88,7 +122,23 @@ int Serve(const ServeFlags& flags) {
   options.http_port = flags.http_port;
   options.http_max_body_bytes = flags.http_max_body_bytes;
   options.http_thread_count = flags.http_thread_count;
+  options.http_header_timeout_ms = int64_t{flags.http_header_timeout_secs} * 1000;
+  options.http_body_timeout_ms = int64_t{flags.http_body_timeout_secs} * 1000;
+  options.http_idle_timeout_ms = int64_t{flags.http_idle_timeout_secs} * 1000;
+  options.http_max_header_bytes = flags.http_max_header_bytes;
+  options.http_max_header_count = flags.http_max_header_count;
+  if (flags.http_use_ssl) {
+    options.http_tls = seqserve::HttpTlsOptions{flags.http_server_cert, flags.http_server_key,
+                                                flags.http_root_cert, flags.http_use_ssl_mutual};
+  } else if (flags.http_use_ssl_mutual || !flags.http_server_cert.empty() ||
+             !flags.http_server_key.empty() || !flags.http_root_cert.empty()) {
+    spdlog::error("--http-server-cert, --http-server-key, --http-root-cert and "
+                  "--http-use-ssl-mutual need --http-use-ssl");
+    return 1;
+  }
+  options.http_restricted_protocols = flags.http_restricted_protocols;
   options.metrics_port = flags.metrics_port;
+  options.metrics_address = flags.metrics_address;
   options.allow_metrics = flags.allow_metrics;
   options.log_requests = flags.log_requests;
   options.exit_timeout_secs = flags.exit_timeout_secs;
@@ -173,6 +223,9 @@ int main(int argc, char** argv) {
                  "Prometheus metrics port (/metrics); 0 picks a free one")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
+  app.add_option("--metrics-address", serve.metrics_address,
+                 "address /metrics listens on (default: --address), e.g. 127.0.0.1 to keep "
+                 "it off the network");
   app.add_option("--model-control-mode", serve.model_control_mode,
                  "none: load everything at start; poll: also pick up changes on disk; "
                  "explicit: load and unload on request")
@@ -207,9 +260,49 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
       ->capture_default_str();
   app.add_option("--http-thread-count", serve.http_thread_count,
-                 "HTTP threads (connections served at once)")
-      ->check(CLI::Range(1, 4096))
+                 "HTTP event-loop threads (each serves any number of connections)")
+      ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  app.add_option("--http-header-timeout-secs", serve.http_header_timeout_secs,
+                 "deadline for a request's headers, from its first byte (then 408)")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  app.add_option("--http-body-timeout-secs", serve.http_body_timeout_secs,
+                 "deadline for a request's body, from the end of its headers, and for "
+                 "writing its response (then 408 / close)")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  app.add_option("--http-idle-timeout-secs", serve.http_idle_timeout_secs,
+                 "how long a keep-alive connection may wait for its next request")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  app.add_option("--http-max-header-bytes", serve.http_max_header_bytes,
+                 "largest request line and headers together (then 431)")
+      ->check(CLI::Range(int64_t{256}, int64_t{1} << 30))
+      ->capture_default_str();
+  app.add_option("--http-max-header-count", serve.http_max_header_count,
+                 "most header fields in a request (then 431)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_flag("--http-use-ssl", serve.http_use_ssl,
+               "serve HTTPS on --http-port (needs --http-server-cert and --http-server-key)");
+  app.add_option("--http-server-cert", serve.http_server_cert,
+                 "HTTPS: the server's certificate chain (PEM)")
+      ->type_name("FILE");
+  app.add_option("--http-server-key", serve.http_server_key, "HTTPS: the server's key (PEM)")
+      ->type_name("FILE");
+  app.add_option("--http-root-cert", serve.http_root_cert,
+                 "HTTPS: CA certificates that sign client certificates (PEM)")
+      ->type_name("FILE");
+  app.add_flag("--http-use-ssl-mutual", serve.http_use_ssl_mutual,
+               "HTTPS: require a client certificate signed by --http-root-cert");
+  app.add_option("--http-restricted-protocol", serve.http_restricted_protocols,
+                 "restrict HTTP endpoints to requests with a header: "
+                 "<protocol>[,<protocol>...]:<header>=<value> (repeatable; protocols: health, "
+                 "metadata, inference, shared-memory, model-config, model-repository, "
+                 "statistics, trace, logging); others get 403")
+      ->type_name("SPEC")
+      ->expected(1);
   app.add_option("--allow-metrics", serve.allow_metrics,
                  "serve /metrics and keep the latency and batch-size histograms")
       ->capture_default_str();

@@ -141,6 +141,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     http_options.port = options.http_port;
     http_options.max_body_bytes = options.http_max_body_bytes;
     http_options.thread_count = options.http_thread_count;
+    http_options.header_timeout_ms = options.http_header_timeout_ms;
+    http_options.body_timeout_ms = options.http_body_timeout_ms;
+    http_options.idle_timeout_ms = options.http_idle_timeout_ms;
+    http_options.max_header_bytes = options.http_max_header_bytes;
+    http_options.max_header_count = options.http_max_header_count;
+    http_options.tls = options.http_tls;
+    http_options.restricted_protocols = options.http_restricted_protocols;
     http_options.log_requests = options.log_requests;
     absl::StatusOr<std::unique_ptr<HttpService>> http =
         HttpService::Start(http_options, *server->repository_, server->state_, *server->control_);
@@ -149,7 +156,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   }
   if (options.metrics_port >= 0 && options.allow_metrics) {
     MetricsOptions metrics_options;
-    metrics_options.address = options.address;
+    metrics_options.address =
+        options.metrics_address.empty() ? options.address : options.metrics_address;
     metrics_options.port = options.metrics_port;
     absl::StatusOr<std::unique_ptr<MetricsService>> metrics =
         MetricsService::Start(metrics_options, *server->repository_);
@@ -199,13 +207,20 @@ void Server::LogSummary() const {
     roots.push_back(root.string());
   }
   if (http_ != nullptr) {
-    Log().info("listening for HTTP (KServe v2 REST) on {}; max body {} bytes, {} threads",
+    Log().info("listening for HTTP (KServe v2 REST) on {}; max body {} bytes, {} event-loop "
+               "thread{}{}{}",
                HostPort(options_.address, http_->port()), options_.http_max_body_bytes,
-               options_.http_thread_count);
+               options_.http_thread_count, options_.http_thread_count == 1 ? "" : "s",
+               options_.http_tls.has_value() ? ", HTTPS" : "",
+               options_.http_tls.has_value() && options_.http_tls->mutual
+                   ? " with client certificates"
+                   : "");
   }
   if (metrics_ != nullptr) {
     Log().info("serving Prometheus metrics on http://{}/metrics",
-               HostPort(options_.address, metrics_->port()));
+               HostPort(options_.metrics_address.empty() ? options_.address
+                                                         : options_.metrics_address,
+                        metrics_->port()));
   }
   Log().info("model repositories: {} (model control mode {}); max gRPC message {} bytes",
              absl::StrJoin(roots, ", "), ModelControlModeName(options_.control_mode),

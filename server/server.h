@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "server/frontend/serving_state.h"
+#include "server/http/http_listener.h"
 #include "server/repository/model_repository.h"
 
 namespace grpc {
@@ -57,11 +59,26 @@ struct ServerOptions {
   int http_port = -1;
   // Largest HTTP request body; a larger one gets 413.
   int64_t http_max_body_bytes = 64 * 1024 * 1024;
-  // HTTP threads: connections (and requests) served at once.
-  int http_thread_count = 16;
+  // HTTP event-loop threads (each serves any number of connections).
+  int http_thread_count = 2;
+  // A request's deadlines: headers (from its first byte), body (from the end of the
+  // headers; also the time its response may take to write), and how long a keep-alive
+  // connection may wait for its next request. Beyond: 408 and the connection closes.
+  int64_t http_header_timeout_ms = 30'000;
+  int64_t http_body_timeout_ms = 120'000;
+  int64_t http_idle_timeout_ms = 60'000;
+  // Limits of a request's headers (431 beyond).
+  int64_t http_max_header_bytes = 16 * 1024;
+  int http_max_header_count = 100;
+  // HTTPS (--http-use-ssl and its files) when set.
+  std::optional<HttpTlsOptions> http_tls;
+  // --http-restricted-protocol values: `<protocol>[,...]:<header>=<value>`.
+  std::vector<std::string> http_restricted_protocols;
   // Prometheus /metrics; port 0 picks a free port, -1 serves none (the binary's default is
   // 8002).
   int metrics_port = -1;
+  // Where /metrics listens; empty: `address` (Triton's --metrics-address).
+  std::string metrics_address;
   // Triton's --allow-metrics: false serves no /metrics and stops the histogram updates
   // (process-wide; the counters ModelStatistics reports are always kept).
   bool allow_metrics = true;

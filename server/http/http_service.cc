@@ -3,21 +3,20 @@
 #include <charconv>
 #include <chrono>
 #include <exception>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
-#include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "server/frontend/access_log.h"
 #include "server/frontend/infer_request.h"
-#include "server/scheduling/infer_task.h"
-#include "server/logging/json_text.h"
-#include "server/logging/logging.h"
 #include "server/frontend/model_queries.h"
 #include "server/http/proto_json.h"
 #include "server/http/rest_infer.h"
+#include "server/logging/json_text.h"
+#include "server/logging/logging.h"
+#include "server/scheduling/infer_task.h"
 
 namespace seqserve {
 namespace {
@@ -27,91 +26,190 @@ spdlog::logger& Log() {
   return *logger;
 }
 
-constexpr char kJson[] = "application/json";
-
-void SendJson(httplib::Response& response, int status, std::string body) {
-  response.status = status;
-  response.body = std::move(body);
-  response.set_header("Content-Type", kJson);
+HttpResponse ErrorResponse(const absl::Status& status) {
+  return HttpResponse::Error(HttpStatusFromCode(status.code()), std::string(status.message()));
 }
 
-void SendError(httplib::Response& response, const absl::Status& status) {
-  SendJson(response, HttpStatusFromCode(status.code()),
-           absl::StrCat("{\"error\":", JsonQuote(std::string(status.message())), "}"));
+HttpResponse ProtoResponse(const google::protobuf::Message& message) {
+  return HttpResponse::Json(200, ProtoToJson(message).dump());
 }
 
-void SendProtoJson(httplib::Response& response, const google::protobuf::Message& message) {
-  SendJson(response, 200, ProtoToJson(message).dump());
-}
-
-// What the access log says about the request a thread is serving: set when routing starts,
-// completed by the handlers, written once the response is.
-struct AccessRecord {
-  std::chrono::steady_clock::time_point start;
+// What a request asks for, from its method and path.
+struct Route {
+  enum Kind {
+    kLive,
+    kReady,
+    kServerMetadata,
+    kModelMetadata,
+    kModelReady,
+    kModelConfig,
+    kModelStats,
+    kInfer,
+    kRepositoryIndex,
+    kLoad,
+    kUnload,
+  };
+  Kind kind;
   std::string model;
   std::string version;
-  std::string request_id;
-};
-thread_local AccessRecord access_record;
 
-// One inference request's outcome, shared by the task (which the scheduler destroys right
-// after Finish) and the HTTP thread waiting for it.
-struct InferOutcome {
-  absl::Notification done;
+  // Triton's protocol group of the route (http/restricted_protocol.h).
+  std::string_view protocol() const {
+    switch (kind) {
+      case kLive:
+      case kReady:
+      case kModelReady:
+        return "health";
+      case kServerMetadata:
+      case kModelMetadata:
+        return "metadata";
+      case kModelConfig:
+        return "model-config";
+      case kModelStats:
+        return "statistics";
+      case kInfer:
+        return "inference";
+      case kRepositoryIndex:
+      case kLoad:
+      case kUnload:
+        return "model-repository";
+    }
+    return "";
+  }
+};
+
+// The routes of http_service.h's table; nullopt for anything else (HEAD is GET's).
+std::optional<Route> MatchRoute(std::string_view method, std::string_view path) {
+  const bool get = method == "GET" || method == "HEAD";
+  const bool post = method == "POST";
+  std::vector<std::string_view> parts;
+  for (size_t begin = 0;;) {
+    const size_t end = path.find('/', begin);
+    parts.push_back(path.substr(begin, end == std::string_view::npos ? end : end - begin));
+    if (end == std::string_view::npos) break;
+    begin = end + 1;
+  }
+  // "/v2/..." splits into "", "v2", ...; one trailing slash is allowed ("/v2/").
+  if (parts.size() < 2 || !parts[0].empty() || parts[1] != "v2") return std::nullopt;
+  if (parts.size() > 2 && parts.back().empty()) parts.pop_back();
+  for (size_t i = 2; i < parts.size(); ++i) {
+    if (parts[i].empty()) return std::nullopt;
+  }
+  const size_t n = parts.size();
+  if (n == 2) {
+    return get ? std::optional<Route>(Route{Route::kServerMetadata, {}, {}}) : std::nullopt;
+  }
+  if (parts[2] == "health" && n == 4 && get) {
+    if (parts[3] == "live") return Route{Route::kLive, {}, {}};
+    if (parts[3] == "ready") return Route{Route::kReady, {}, {}};
+    return std::nullopt;
+  }
+  if (parts[2] == "repository" && post) {
+    if (n == 4 && parts[3] == "index") return Route{Route::kRepositoryIndex, {}, {}};
+    if (n == 6 && parts[3] == "models" && (parts[5] == "load" || parts[5] == "unload")) {
+      return Route{parts[5] == "load" ? Route::kLoad : Route::kUnload, std::string(parts[4]), {}};
+    }
+    return std::nullopt;
+  }
+  if (parts[2] != "models") return std::nullopt;
+  if (n == 4 && parts[3] == "stats") {
+    return get ? std::optional<Route>(Route{Route::kModelStats, {}, {}}) : std::nullopt;
+  }
+  if (n < 4) return std::nullopt;
+  Route route{Route::kModelMetadata, std::string(parts[3]), {}};
+  size_t next = 4;
+  if (n >= 6 && parts[4] == "versions") {
+    route.version = std::string(parts[5]);
+    next = 6;
+  }
+  if (next == n) return get ? std::optional<Route>(route) : std::nullopt;
+  if (next + 1 != n) return std::nullopt;
+  const std::string_view action = parts[next];
+  if (action == "infer") {
+    route.kind = Route::kInfer;
+    return post ? std::optional<Route>(route) : std::nullopt;
+  }
+  if (!get) return std::nullopt;
+  if (action == "ready") {
+    route.kind = Route::kModelReady;
+  } else if (action == "config") {
+    route.kind = Route::kModelConfig;
+  } else if (action == "stats") {
+    route.kind = Route::kModelStats;
+  } else {
+    return std::nullopt;
+  }
+  return route;
+}
+
+// One inference request from decode to reply, shared by the task (which the scheduler
+// destroys right after Finish) and the reply's encoding on the connection's event loop.
+struct InferCall {
+  HttpRequest http;  // its body is what `request` points into
+  std::unique_ptr<RestInferRequest> request;
+  PreparedRequest prepared;
+  std::string model;
   absl::Status status;
   Shape shape;
   std::vector<float> output;
 };
 
+HttpResponse AnnotateInfer(HttpResponse response, const InferCall& call) {
+  response.log_model = call.model;
+  response.log_version = call.prepared.servable != nullptr
+                             ? std::to_string(call.prepared.servable->version)
+                             : std::string();
+  response.log_request_id = call.request != nullptr ? call.request->id : std::string();
+  return response;
+}
+
+// The reply to a finished inference, on the event loop.
+HttpResponse InferReply(const InferCall& call) {
+  if (!call.status.ok()) return AnnotateInfer(ErrorResponse(call.status), call);
+  RestInferResponse reply =
+      EncodeRestInferResponse(call.model, call.prepared.servable->version, *call.request,
+                              call.prepared.servable->config.output_name, call.shape, call.output);
+  HttpResponse response;
+  response.status = 200;
+  response.body = std::move(reply.body);
+  if (reply.json_length.has_value()) {
+    response.headers.emplace_back("Inference-Header-Content-Length",
+                                  std::to_string(*reply.json_length));
+    response.headers.emplace_back("Content-Type", "application/octet-stream");
+  } else {
+    response.headers.emplace_back("Content-Type", "application/json");
+  }
+  return AnnotateInfer(std::move(response), call);
+}
+
 class HttpInferTask final : public InferTask {
  public:
-  // `input` belongs to the HTTP thread, which waits for Finish before letting it go.
-  HttpInferTask(const InferInput& input, std::shared_ptr<InferOutcome> outcome)
-      : input_(input), outcome_(std::move(outcome)) {}
+  HttpInferTask(std::shared_ptr<InferCall> call, HttpResponder responder)
+      : call_(std::move(call)), responder_(std::move(responder)) {}
 
-  const Shape& input_shape() const override { return input_.shape; }
-  const float* input_data() const override { return input_.floats(); }
+  const Shape& input_shape() const override { return call_->prepared.input.shape; }
+  const float* input_data() const override { return call_->prepared.input.floats(); }
 
   float* MutableOutput(const Shape& shape) override {
     try {
-      outcome_->shape = shape;
-      outcome_->output.resize(static_cast<size_t>(NumElements(shape)));
-      return outcome_->output.data();
+      call_->shape = shape;
+      call_->output.resize(static_cast<size_t>(NumElements(shape)));
+      return call_->output.data();
     } catch (const std::exception&) {
       return nullptr;  // the batch runner fails the task with INTERNAL
     }
   }
 
   void Finish(const absl::Status& status) override {
-    outcome_->status = status;
-    outcome_->done.Notify();
+    call_->status = status;
+    // Encoded on the connection's event loop, not on the model's worker.
+    responder_.SendFrom([call = std::move(call_)] { return InferReply(*call); });
   }
 
  private:
-  const InferInput& input_;
-  std::shared_ptr<InferOutcome> outcome_;
+  std::shared_ptr<InferCall> call_;
+  HttpResponder responder_;
 };
-
-// The model and version of a /v2/models/{m}[/versions/{v}]... route.
-std::string MatchedModel(const httplib::Request& request) { return request.matches[1].str(); }
-std::string MatchedVersion(const httplib::Request& request) {
-  return request.matches.size() > 2 ? request.matches[2].str() : std::string();
-}
-
-// Reads a POST body through httplib's content reader. Unlike the plain handlers, this path
-// does not apply httplib's 8 KiB limit to bodies labelled application/x-www-form-urlencoded
-// — the label curl -d and urllib put on any body — so `curl -d @tensor.json` works; the
-// --http-max-body-bytes limit (413) still applies. False when the body could not be read
-// (httplib then answers with its status).
-bool ReadBody(const httplib::Request& request, const httplib::ContentReader& reader,
-              std::string& body) {
-  const uint64_t length = request.get_header_value<uint64_t>("Content-Length");
-  if (length > 0 && length <= (uint64_t{1} << 32)) body.reserve(static_cast<size_t>(length));
-  return reader([&body](const char* data, size_t size) {
-    body.append(data, size);
-    return true;
-  });
-}
 
 // An optional JSON body (Triton's repository requests take one); null when empty.
 absl::StatusOr<nlohmann::json> ParseOptionalJson(const std::string& body) {
@@ -175,29 +273,52 @@ absl::StatusOr<std::unique_ptr<HttpService>> HttpService::Start(const HttpOption
                                                                 ModelRepository& repository,
                                                                 const ServingState& state,
                                                                 ModelControl& control) {
-  if (options.port < 0 || options.port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("HTTP port must be in [0, 65535], got ", options.port));
-  }
-  if (options.max_body_bytes < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max HTTP body size must be at least 1 byte, got ", options.max_body_bytes));
-  }
-  if (options.thread_count < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("HTTP threads must be at least 1, got ", options.thread_count));
-  }
+  absl::StatusOr<RestrictedProtocols> restricted =
+      RestrictedProtocols::Parse(options.restricted_protocols);
+  if (!restricted.ok()) return restricted.status();
   std::unique_ptr<HttpService> service(new HttpService(options, repository, state, control));
-  auto server = std::make_unique<httplib::Server>();
-  const size_t threads = static_cast<size_t>(options.thread_count);
-  server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  // Small replies must not wait for Nagle's algorithm and the peer's delayed ACK.
-  server->set_tcp_nodelay(true);
-  server->set_keep_alive_max_count(1000);
-  server->set_payload_max_length(static_cast<size_t>(options.max_body_bytes));
-  service->Route(*server);
+  service->restricted_ = std::move(*restricted);
+
+  HttpListenerOptions listen;
+  listen.what = "HTTP";
+  listen.address = options.address;
+  listen.port = options.port;
+  listen.threads = options.thread_count;
+  listen.max_body_bytes = options.max_body_bytes;
+  listen.max_body_flag = "--http-max-body-bytes";
+  listen.max_header_bytes = options.max_header_bytes;
+  listen.max_header_count = options.max_header_count;
+  listen.header_timeout_ms = options.header_timeout_ms;
+  listen.body_timeout_ms = options.body_timeout_ms;
+  listen.idle_timeout_ms = options.idle_timeout_ms;
+  listen.tls = options.tls;
+  if (options.log_requests) {
+    listen.on_response = [](const HttpExchangeRecord& record) {
+      const std::string what = absl::StrCat(record.request.method, " ", record.request.path);
+      AccessEntry entry;
+      entry.protocol = "http";
+      entry.request = what;
+      entry.status = int64_t{record.response.status};
+      entry.server_error = record.response.status >= 500;
+      entry.duration_ms = record.duration_ms;
+      entry.model = record.response.log_model;
+      entry.version = record.response.log_version;
+      entry.request_id = record.response.log_request_id;
+      int64_t bytes_in = 0;
+      if (const std::string* length = record.request.Header("Content-Length")) {
+        std::from_chars(length->data(), length->data() + length->size(), bytes_in);
+      }
+      entry.bytes_in = bytes_in;
+      entry.bytes_out = record.response_body_bytes;
+      entry.peer = record.request.peer;
+      LogAccess(entry);
+    };
+  }
+  HttpService* self = service.get();
   absl::StatusOr<std::unique_ptr<HttpListener>> listener =
-      HttpListener::Start(std::move(server), options.address, options.port, "HTTP");
+      HttpListener::Start(listen, [self](HttpRequest request, HttpResponder responder) {
+        self->Handle(std::move(request), std::move(responder));
+      });
   if (!listener.ok()) return listener.status();
   service->listener_ = std::move(*listener);
   return service;
@@ -207,249 +328,160 @@ void HttpService::Stop() {
   if (listener_ != nullptr) listener_->Stop();
 }
 
-void HttpService::Route(httplib::Server& server) {
-  using httplib::Request;
-  using httplib::Response;
-  // Exceptions become 500 with the message; the server keeps serving.
-  server.set_exception_handler(
-      [](const Request& request, Response& response, std::exception_ptr error) {
-        std::string what = "unknown exception";
-        try {
-          std::rethrow_exception(error);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        const absl::Status status = absl::InternalError(
-            absl::StrCat(request.method, " ", request.path, ": unexpected error: ", what));
-        Log().error("{}", std::string(status.message()));
-        SendError(response, status);
-      });
-  // httplib's own errors (no route, body too large) come without a body: give them one.
-  const int64_t max_body_bytes = options_.max_body_bytes;
-  server.set_error_handler([max_body_bytes](const Request& request, Response& response) {
-    if (!response.body.empty()) return;
-    std::string message;
-    if (response.status == 413) {
-      const std::string length = request.get_header_value("Content-Length");
-      message = absl::StrCat("request body", length.empty() ? "" : " of ", length,
-                             length.empty() ? "" : " bytes", " exceeds the limit of ",
-                             max_body_bytes, " bytes (--http-max-body-bytes)");
-    } else if (response.status == 400) {
-      message = absl::StrCat("cannot read the ", request.method, " ", request.path,
-                             " request: it needs a Content-Length header (or a chunked body); "
-                             "with curl, pass the body with -d");
-    } else if (response.status == 404) {
-      message =
-          absl::StrCat("no endpoint ", request.method, " ", request.path,
-                       " (KServe v2 REST: /v2/health/..., /v2/models/..., /v2/repository/...)");
-    } else {
-      message = absl::StrCat("HTTP ", response.status, " for ", request.method, " ", request.path);
-    }
-    response.body = absl::StrCat("{\"error\":", JsonQuote(message), "}");
-    response.set_header("Content-Type", kJson);
-  });
-  if (options_.log_requests) {
-    server.set_pre_routing_handler([](const Request&, Response&) {
-      access_record = AccessRecord{std::chrono::steady_clock::now(), {}, {}, {}};
-      return httplib::Server::HandlerResponse::Unhandled;
-    });
-    server.set_logger([](const Request& request, const Response& response) {
-      const double duration_ms = std::chrono::duration<double, std::milli>(
-                                     std::chrono::steady_clock::now() - access_record.start)
-                                     .count();
-      const std::string what = absl::StrCat(request.method, " ", request.path);
-      AccessEntry entry;
-      entry.protocol = "http";
-      entry.request = what;
-      entry.status = int64_t{response.status};
-      entry.server_error = response.status >= 500;
-      entry.duration_ms = duration_ms;
-      entry.model = access_record.model;
-      entry.version = access_record.version;
-      entry.request_id = access_record.request_id;
-      entry.bytes_in = static_cast<int64_t>(request.get_header_value<uint64_t>("Content-Length"));
-      entry.bytes_out = static_cast<int64_t>(response.body.size());
-      entry.peer = request.remote_addr;
-      LogAccess(entry);
-    });
+void HttpService::Handle(HttpRequest request, HttpResponder responder) {
+  const std::optional<Route> route = MatchRoute(request.method, request.path);
+  if (!route.has_value()) {
+    return responder.Send(HttpResponse::Error(
+        404,
+        absl::StrCat("no endpoint ", request.method, " ", request.path,
+                     " (KServe v2 REST: /v2/health/..., /v2/models/..., /v2/repository/...)")));
   }
-
-  // Health and server metadata.
-  server.Get("/v2/health/live", [](const Request&, Response& response) {
-    SendJson(response, 200, R"({"live":true})");
-  });
-  server.Get("/v2/health/ready", [this](const Request&, Response& response) {
-    const bool ready = state_.ready();
-    SendJson(response, ready ? 200 : 400, ready ? R"({"ready":true})" : R"({"ready":false})");
-  });
-  server.Get("/v2/?", [](const Request&, Response& response) {
-    inference::ServerMetadataResponse metadata = GetServerMetadata();
-    // REST only: Triton's binary tensor data extension.
-    metadata.add_extensions("binary_tensor_data");
-    SendProtoJson(response, metadata);
-  });
-
-  // Models. The statistics route comes first: /v2/models/stats is every model's.
-  constexpr char kModel[] = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";
-  server.Get(
-      R"(/v2/models(?:/([^/]+)(?:/versions/([^/]+))?)?/stats)",
-      [this](const Request& request, Response& response) { ModelStatsHandler(request, response); });
-  server.Get(absl::StrCat(kModel, "/ready"), [this](const Request& request, Response& response) {
-    ModelReadyHandler(request, response);
-  });
-  server.Get(absl::StrCat(kModel, "/config"), [this](const Request& request, Response& response) {
-    ModelConfigHandler(request, response);
-  });
-  server.Get(kModel, [this](const Request& request, Response& response) {
-    ModelMetadataHandler(request, response);
-  });
-  server.Post(absl::StrCat(kModel, "/infer"), [this](const Request& request, Response& response,
-                                                     const httplib::ContentReader& reader) {
-    std::string body;
-    if (ReadBody(request, reader, body)) Infer(request, body, response);
-  });
-
-  // Repository (Triton's extension).
-  server.Post("/v2/repository/index", [this](const Request& request, Response& response,
-                                             const httplib::ContentReader& reader) {
-    std::string body;
-    if (ReadBody(request, reader, body)) RepositoryIndexHandler(body, response);
-  });
-  for (const bool load : {true, false}) {
-    server.Post(
-        load ? "/v2/repository/models/([^/]+)/load" : "/v2/repository/models/([^/]+)/unload",
-        [this, load](const Request& request, Response& response,
-                     const httplib::ContentReader& reader) {
-          std::string body;
-          if (ReadBody(request, reader, body)) {
-            RepositoryChangeHandler(request, body, response, load);
-          }
-        });
+  if (absl::Status allowed = restricted_.Check(
+          route->protocol(), [&request](std::string_view name) { return request.Header(name); });
+      !allowed.ok()) {
+    return responder.Send(ErrorResponse(allowed));
+  }
+  try {
+    switch (route->kind) {
+      case Route::kLive:
+        return responder.Send(HttpResponse::Json(200, R"({"live":true})"));
+      case Route::kReady: {
+        const bool ready = state_.ready();
+        return responder.Send(HttpResponse::Json(
+            ready ? 200 : 400, ready ? R"({"ready":true})" : R"({"ready":false})"));
+      }
+      case Route::kServerMetadata: {
+        inference::ServerMetadataResponse metadata = GetServerMetadata();
+        // REST only: Triton's binary tensor data extension.
+        metadata.add_extensions("binary_tensor_data");
+        return responder.Send(ProtoResponse(metadata));
+      }
+      case Route::kModelMetadata: {
+        absl::StatusOr<inference::ModelMetadataResponse> metadata =
+            GetModelMetadata(repository_, route->model, route->version);
+        return responder.Send(metadata.ok() ? ProtoResponse(*metadata)
+                                            : ErrorResponse(metadata.status()));
+      }
+      case Route::kModelReady:
+        return responder.Send(ModelReady(route->model, route->version));
+      case Route::kModelConfig: {
+        absl::StatusOr<inference::ModelConfig> config =
+            GetModelConfig(repository_, route->model, route->version);
+        return responder.Send(config.ok() ? ProtoResponse(*config)
+                                          : ErrorResponse(config.status()));
+      }
+      case Route::kModelStats: {
+        absl::StatusOr<inference::ModelStatisticsResponse> statistics =
+            GetModelStatistics(repository_, route->model, route->version);
+        return responder.Send(statistics.ok() ? ProtoResponse(*statistics)
+                                              : ErrorResponse(statistics.status()));
+      }
+      case Route::kInfer:
+        return Infer(std::move(request), route->model, route->version, std::move(responder));
+      case Route::kRepositoryIndex:
+        return responder.Send(RepositoryIndex(request.body));
+      case Route::kLoad:
+      case Route::kUnload:
+        return RepositoryChange(route->model, request.body, route->kind == Route::kLoad,
+                                std::move(responder));
+    }
+  } catch (const std::exception& e) {
+    // The server keeps serving; the responder (if still here) answers with the message.
+    const absl::Status status = absl::InternalError(
+        absl::StrCat(request.method, " ", request.path, ": unexpected error: ", e.what()));
+    Log().error("{}", std::string(status.message()));
+    responder.Send(ErrorResponse(status));
   }
 }
 
-void HttpService::Infer(const httplib::Request& http_request, const std::string& body,
-                        httplib::Response& response) {
-  const std::string model = MatchedModel(http_request);
-  const std::string version = MatchedVersion(http_request);
-  if (options_.log_requests) {
-    access_record.model = model;
-    access_record.version = version;
-  }
-  if (shutting_down()) return SendError(response, ShuttingDownError());
+void HttpService::Infer(HttpRequest http_request, const std::string& model,
+                        const std::string& version, HttpResponder responder) {
+  auto call = std::make_shared<InferCall>();
+  call->model = model;
+  call->http = std::move(http_request);
+  const auto fail = [&](const absl::Status& status) {
+    HttpResponse response = AnnotateInfer(ErrorResponse(status), *call);
+    if (call->prepared.servable == nullptr) response.log_version = version;
+    responder.Send(std::move(response));
+  };
+  if (shutting_down()) return fail(ShuttingDownError());
 
   std::optional<size_t> json_length;
-  if (http_request.has_header("Inference-Header-Content-Length")) {
-    const std::string value = http_request.get_header_value("Inference-Header-Content-Length");
+  if (const std::string* value = call->http.Header("Inference-Header-Content-Length")) {
     size_t length = 0;
-    const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), length);
-    if (error != std::errc() || end != value.data() + value.size()) {
-      return SendError(response, absl::InvalidArgumentError(absl::StrCat(
-                                     "Inference-Header-Content-Length: expected the JSON's "
-                                     "length in bytes, got '",
-                                     value, "'")));
+    const auto [end, error] = std::from_chars(value->data(), value->data() + value->size(), length);
+    if (error != std::errc() || end != value->data() + value->size()) {
+      return fail(absl::InvalidArgumentError(
+          absl::StrCat("Inference-Header-Content-Length: expected the JSON's length in bytes, "
+                       "got '",
+                       *value, "'")));
     }
     json_length = length;
   }
   absl::StatusOr<std::unique_ptr<RestInferRequest>> request =
-      DecodeRestInferRequest(body, json_length);
-  if (!request.ok()) return SendError(response, request.status());
-  if (options_.log_requests) access_record.request_id = (*request)->id;
+      DecodeRestInferRequest(call->http.body, json_length);
+  if (!request.ok()) return fail(request.status());
+  call->request = std::move(*request);
 
-  absl::StatusOr<PreparedRequest> prepared =
-      PrepareInferRequest(repository_, model, version, (*request)->view, /*client_deadline_us=*/0);
-  if (!prepared.ok()) return SendError(response, prepared.status());
-  if (options_.log_requests) access_record.version = std::to_string(prepared->servable->version);
+  absl::StatusOr<PreparedRequest> prepared = PrepareInferRequest(
+      repository_, model, version, call->request->view, /*client_deadline_us=*/0);
+  if (!prepared.ok()) return fail(prepared.status());
+  call->prepared = std::move(*prepared);
 
-  auto outcome = std::make_shared<InferOutcome>();
-  auto task = std::make_unique<HttpInferTask>(prepared->input, outcome);
-  task->deadline_us = prepared->deadline_us;
-  // The handle in `prepared` keeps the scheduler alive until the answer is in.
-  prepared->servable->scheduler->Enqueue(std::move(task));
-  outcome->done.WaitForNotification();
-  if (!outcome->status.ok()) return SendError(response, outcome->status);
-
-  RestInferResponse reply = EncodeRestInferResponse(model, prepared->servable->version, **request,
-                                                    prepared->servable->config.output_name,
-                                                    outcome->shape, outcome->output);
-  response.status = 200;
-  response.body = std::move(reply.body);
-  if (reply.json_length.has_value()) {
-    response.set_header("Inference-Header-Content-Length", std::to_string(*reply.json_length));
-    response.set_header("Content-Type", "application/octet-stream");
-  } else {
-    response.set_header("Content-Type", kJson);
-  }
+  // The call (and in it the servable handle, which keeps the scheduler alive) lives until the
+  // reply is encoded.
+  Scheduler& scheduler = *call->prepared.servable->scheduler;
+  const int64_t deadline_us = call->prepared.deadline_us;
+  auto task = std::make_unique<HttpInferTask>(std::move(call), std::move(responder));
+  task->deadline_us = deadline_us;
+  scheduler.Enqueue(std::move(task));
 }
 
-void HttpService::ModelReadyHandler(const httplib::Request& request, httplib::Response& response) {
-  const std::string model = MatchedModel(request);
-  absl::StatusOr<bool> ready =
-      GetModelReady(repository_, model, MatchedVersion(request), shutting_down());
-  if (!ready.ok()) return SendError(response, ready.status());
-  SendJson(
-      response, *ready ? 200 : 400,
+HttpResponse HttpService::ModelReady(const std::string& model, const std::string& version) {
+  absl::StatusOr<bool> ready = GetModelReady(repository_, model, version, shutting_down());
+  if (!ready.ok()) return ErrorResponse(ready.status());
+  return HttpResponse::Json(
+      *ready ? 200 : 400,
       absl::StrCat("{\"name\":", JsonQuote(model), ",\"ready\":", *ready ? "true" : "false", "}"));
 }
 
-void HttpService::ModelMetadataHandler(const httplib::Request& request,
-                                       httplib::Response& response) {
-  absl::StatusOr<inference::ModelMetadataResponse> metadata =
-      GetModelMetadata(repository_, MatchedModel(request), MatchedVersion(request));
-  if (!metadata.ok()) return SendError(response, metadata.status());
-  SendProtoJson(response, *metadata);
-}
-
-void HttpService::ModelConfigHandler(const httplib::Request& request, httplib::Response& response) {
-  absl::StatusOr<inference::ModelConfig> config =
-      GetModelConfig(repository_, MatchedModel(request), MatchedVersion(request));
-  if (!config.ok()) return SendError(response, config.status());
-  SendProtoJson(response, *config);
-}
-
-void HttpService::ModelStatsHandler(const httplib::Request& request, httplib::Response& response) {
-  absl::StatusOr<inference::ModelStatisticsResponse> statistics =
-      GetModelStatistics(repository_, MatchedModel(request), MatchedVersion(request));
-  if (!statistics.ok()) return SendError(response, statistics.status());
-  SendProtoJson(response, *statistics);
-}
-
-void HttpService::RepositoryIndexHandler(const std::string& request_body,
-                                         httplib::Response& response) {
+HttpResponse HttpService::RepositoryIndex(const std::string& request_body) {
   absl::StatusOr<nlohmann::json> body = ParseOptionalJson(request_body);
-  if (!body.ok()) return SendError(response, body.status());
+  if (!body.ok()) return ErrorResponse(body.status());
   bool ready_only = false;
   if (body->contains("ready")) {
     if (!(*body)["ready"].is_boolean()) {
-      return SendError(response, absl::InvalidArgumentError("\"ready\": expected a boolean"));
+      return ErrorResponse(absl::InvalidArgumentError("\"ready\": expected a boolean"));
     }
     ready_only = (*body)["ready"].get<bool>();
   }
   absl::StatusOr<inference::RepositoryIndexResponse> index =
       GetRepositoryIndex(repository_, "", ready_only);
-  if (!index.ok()) return SendError(response, index.status());
+  if (!index.ok()) return ErrorResponse(index.status());
   // Triton answers with the array itself.
-  SendJson(response, 200, ProtoToJson(*index)["models"].dump());
+  return HttpResponse::Json(200, ProtoToJson(*index)["models"].dump());
 }
 
-void HttpService::RepositoryChangeHandler(const httplib::Request& request,
-                                          const std::string& request_body,
-                                          httplib::Response& response, bool load) {
-  const std::string model = MatchedModel(request);
+void HttpService::RepositoryChange(const std::string& model, const std::string& request_body,
+                                   bool load, HttpResponder responder) {
   absl::StatusOr<nlohmann::json> body = ParseOptionalJson(request_body);
-  if (!body.ok()) return SendError(response, body.status());
+  if (!body.ok()) return responder.Send(ErrorResponse(body.status()));
   std::vector<std::string> parameters;
   if (body->contains("parameters")) {
     const nlohmann::json& given = (*body)["parameters"];
     if (!given.is_object()) {
-      return SendError(response, absl::InvalidArgumentError("\"parameters\": expected an object"));
+      return responder.Send(
+          ErrorResponse(absl::InvalidArgumentError("\"parameters\": expected an object")));
     }
     for (const auto& [name, value] : given.items()) parameters.push_back(name);
   }
-  const absl::Status status = control_.ChangeAndWait("", model, load, parameters);
-  if (!status.ok()) return SendError(response, status);
-  response.status = 200;
+  // Answered from the control thread (or at once when refused); the event loop goes on.
+  auto shared = std::make_shared<HttpResponder>(std::move(responder));
+  control_.Change("", model, load, parameters, [shared](const absl::Status& status) {
+    HttpResponse response;
+    if (!status.ok()) response = ErrorResponse(status);
+    shared->Send(std::move(response));
+  });
 }
 
 }  // namespace seqserve

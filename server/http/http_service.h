@@ -1,7 +1,8 @@
-// The KServe v2 REST front end (SPEC §6) on cpp-httplib, beside the gRPC one and sharing
-// its rules: requests are decoded from JSON (http/rest_infer.h, REST's codec), validated and
-// enqueued through frontend/infer_request.h, answered by frontend/model_queries.h — the
-// same code the gRPC service runs — and converted to JSON. Endpoints:
+// The KServe v2 REST front end (SPEC §6) on the event-driven HttpListener, beside the gRPC one
+// and sharing its rules: requests are decoded from JSON (http/rest_infer.h, REST's codec),
+// validated and enqueued through frontend/infer_request.h, answered by
+// frontend/model_queries.h — the same code the gRPC service runs — and converted to JSON.
+// Endpoints:
 //
 //   GET  /v2/health/live                       200 {"live":true}
 //   GET  /v2/health/ready                      200 {"ready":true} | 400 {"ready":false}
@@ -23,8 +24,11 @@
 //   | ------------------- | ---- | -------------------------------------------------------- |
 //   | INVALID_ARGUMENT    | 400  | malformed JSON, wrong name/datatype/shape/size           |
 //   | FAILED_PRECONDITION | 400  | load/unload in model control mode none                   |
+//   | PERMISSION_DENIED   | 403  | a restricted protocol without its header                 |
 //   | NOT_FOUND           | 404  | unknown model, version or endpoint                       |
-//   | (httplib)           | 413  | body larger than --http-max-body-bytes                   |
+//   | (listener)          | 408  | headers or body not in within their deadline             |
+//   | (listener)          | 413  | body larger than --http-max-body-bytes                   |
+//   | (listener)          | 431  | headers larger than --http-max-header-bytes, or too many |
 //   | RESOURCE_EXHAUSTED  | 429  | the model's queue is full                                |
 //   | CANCELLED           | 499  | dropped before compute (Triton: 400; nginx's "client     |
 //   |                     |      | closed request": only the access log ever sees it)       |
@@ -33,34 +37,33 @@
 //   | UNAVAILABLE         | 503  | model loading/unloading/failed, server shutting down     |
 //   | DEADLINE_EXCEEDED   | 504  | the request's timeout passed before compute              |
 //
-// cpp-httplib 0.11 cannot tell that a client went away mid-request, so an HTTP request is
-// never cancelled: it is computed and its answer discarded.
+// A request is not cancelled when its client goes away (nothing is read from a connection
+// while its request is handled): it is computed and its answer discarded.
 //
-// Threads: httplib's thread pool (bounded: `thread_count` threads, each serving one
-// connection at a time, keep-alive included). An inference request blocks its HTTP thread
-// until the model's worker has answered, then the reply is encoded on the HTTP thread, so
-// workers never spend time on JSON. Loads and unloads run on the ModelControl both
-// protocols share; the HTTP thread waits for the answer. Readiness and shutdown are the
-// server's one ServingState.
+// Threads: the listener's event-loop threads (HttpOptions::thread_count) decode requests,
+// answer the cheap queries and encode replies; nothing on them waits. An inference request is
+// enqueued on the model's scheduler and its worker's Finish hands the reply's encoding back to
+// the connection's event loop, so workers never spend time on JSON. Loads and unloads run on
+// the ModelControl both protocols share and answer from its thread. Readiness and shutdown are
+// the server's one ServingState. Each route belongs to one of Triton's protocols (health,
+// metadata, inference, model-config, model-repository, statistics), which
+// --http-restricted-protocol may restrict (http/restricted_protocol.h).
 //
-// Thread-safe: httplib calls the handlers from its pool; Stop may be called from any thread.
+// Thread-safe: handlers run on the listener's threads; Stop may be called from any thread.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "server/frontend/model_control.h"
 #include "server/frontend/serving_state.h"
 #include "server/http/http_listener.h"
+#include "server/http/restricted_protocol.h"
 #include "server/repository/model_repository.h"
-
-namespace httplib {
-class Server;
-struct Request;
-struct Response;
-}  // namespace httplib
 
 namespace seqserve {
 
@@ -68,10 +71,20 @@ struct HttpOptions {
   // Where to listen; port 0 picks a free port (see HttpService::port()).
   std::string address = "0.0.0.0";
   int port = 8000;
-  // Largest request body; a larger one is refused with 413 before it is parsed.
+  // Largest request body; a larger one is refused with 413 before it is read.
   int64_t max_body_bytes = 64 * 1024 * 1024;
-  // Threads serving connections (and so requests in progress at once).
-  int thread_count = 16;
+  // Event-loop threads; each serves any number of connections.
+  int thread_count = 2;
+  // Deadlines and limits of a request (http/http_listener.h).
+  int64_t header_timeout_ms = 30'000;
+  int64_t body_timeout_ms = 120'000;
+  int64_t idle_timeout_ms = 60'000;
+  int64_t max_header_bytes = 16 * 1024;
+  int max_header_count = 100;
+  // HTTPS when set.
+  std::optional<HttpTlsOptions> tls;
+  // --http-restricted-protocol values (http/restricted_protocol.h).
+  std::vector<std::string> restricted_protocols;
   // Log every request on the "access" logger at info level.
   bool log_requests = false;
 };
@@ -97,22 +110,21 @@ class HttpService {
   HttpService(const HttpOptions& options, ModelRepository& repository, const ServingState& state,
               ModelControl& control);
   bool shutting_down() const { return state_.shutting_down(); }
-  void Route(httplib::Server& server);
 
-  // POST handlers get the body read by httplib's content reader (see Route).
-  void Infer(const httplib::Request& request, const std::string& body, httplib::Response& response);
-  void ModelReadyHandler(const httplib::Request& request, httplib::Response& response);
-  void ModelMetadataHandler(const httplib::Request& request, httplib::Response& response);
-  void ModelConfigHandler(const httplib::Request& request, httplib::Response& response);
-  void ModelStatsHandler(const httplib::Request& request, httplib::Response& response);
-  void RepositoryIndexHandler(const std::string& body, httplib::Response& response);
-  void RepositoryChangeHandler(const httplib::Request& request, const std::string& body,
-                               httplib::Response& response, bool load);
+  // The listener's handler: routes, checks the restriction, answers.
+  void Handle(HttpRequest request, HttpResponder responder);
+  void Infer(HttpRequest request, const std::string& model, const std::string& version,
+             HttpResponder responder);
+  HttpResponse ModelReady(const std::string& model, const std::string& version);
+  HttpResponse RepositoryIndex(const std::string& body);
+  void RepositoryChange(const std::string& model, const std::string& body, bool load,
+                        HttpResponder responder);
 
   const HttpOptions options_;
   ModelRepository& repository_;  // outlives the service (see Start)
   const ServingState& state_;    // likewise
   ModelControl& control_;        // likewise
+  RestrictedProtocols restricted_;
   std::unique_ptr<HttpListener> listener_;
 };
 

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "httplib.h"
 #include "server/scheduling/model_stats.h"
 
 namespace seqserve {
@@ -260,18 +259,24 @@ std::string RenderMetrics(const ModelRepository& repository) {
 
 absl::StatusOr<std::unique_ptr<MetricsService>> MetricsService::Start(
     const MetricsOptions& options, const ModelRepository& repository) {
-  if (options.port < 0 || options.port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics port must be in [0, 65535], got ", options.port));
-  }
-  auto server = std::make_unique<httplib::Server>();
-  server->new_task_queue = [] { return new httplib::ThreadPool(2); };
-  server->Get("/metrics", [&repository](const httplib::Request&, httplib::Response& response) {
-    response.body = RenderMetrics(repository);
-    response.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-  });
-  absl::StatusOr<std::unique_ptr<HttpListener>> listener =
-      HttpListener::Start(std::move(server), options.address, options.port, "metrics");
+  HttpListenerOptions listen;
+  listen.what = "metrics";
+  listen.address = options.address;
+  listen.port = options.port;
+  listen.threads = 1;  // scrapes are rare and cheap; slow clients cost no thread
+  listen.max_body_bytes = 64 * 1024;  // GET only
+  absl::StatusOr<std::unique_ptr<HttpListener>> listener = HttpListener::Start(
+      listen, [&repository](HttpRequest request, HttpResponder responder) {
+        if (request.path != "/metrics" || (request.method != "GET" && request.method != "HEAD")) {
+          return responder.Send(HttpResponse::Error(
+              404, absl::StrCat("no endpoint ", request.method, " ", request.path,
+                                " (the metrics are at GET /metrics)")));
+        }
+        HttpResponse response;
+        response.body = RenderMetrics(repository);
+        response.headers.emplace_back("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        responder.Send(std::move(response));
+      });
   if (!listener.ok()) return listener.status();
   std::unique_ptr<MetricsService> service(new MetricsService());
   service->listener_ = std::move(*listener);

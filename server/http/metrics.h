@@ -47,7 +47,8 @@ struct MetricsOptions {
   int port = 8002;  // 0 picks a free port
 };
 
-// GET /metrics on its own port, on two threads (scrapes are rare and cheap).
+// GET /metrics on its own port, on one event-loop thread (scrapes are rare and cheap; a
+// stalled client holds only its own connection).
 class MetricsService {
  public:
   // `repository` must outlive the service.
