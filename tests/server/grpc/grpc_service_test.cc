@@ -269,8 +269,14 @@ TEST_F(GrpcServerTest, GrpcDeadlinePassedInTheQueueIsNeverComputed) {
     status = client_->stub->ModelInfer(&context, MakeRequest("held", input, {0}, true), &response);
   });
   ASSERT_TRUE(WaitForQueueDepth(*server_, "held", 1));
+  const auto queued_at = std::chrono::steady_clock::now();
   caller.join();  // the client gives up after 300 ms while the worker is still held
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // The server's deadline is its receive time plus the 300 ms the client sent, so it can
+  // fall a little after the client's own; the request was received before it was queued,
+  // so soon after 300 ms past queued_at it has passed on the server too (gRPC rounds the
+  // timeout it sends up by at most a few milliseconds), however slow the machine.
+  std::this_thread::sleep_until(queued_at + std::chrono::milliseconds(350));
   gate->release.Notify();
   // Once the queue is empty the worker has dropped the expired request (a queue of one
   // would refuse the follow-up before), and a request queued after it finishes after.
