@@ -70,7 +70,8 @@ class HttpInferTask final : public InferTask {
       : input_(input), outcome_(std::move(outcome)) {}
 
   const Shape& input_shape() const override { return input_.shape; }
-  const float* input_data() const override { return input_.floats(); }
+  DType input_dtype() const override { return input_.dtype; }
+  const void* input_data() const override { return input_.bytes.data(); }
 
   float* MutableOutput(const Shape& shape) override {
     try {

@@ -47,7 +47,7 @@ class GateTask : public InferTask {
   explicit GateTask(std::shared_ptr<Gate> gate, bool block = true)
       : gate_(std::move(gate)), block_(block) {}
   const Shape& input_shape() const override { return shape_; }
-  const float* input_data() const override { return input_.data(); }
+  const void* input_data() const override { return input_.data(); }
   float* MutableOutput(const Shape& shape) override {
     if (block_) {
       gate_->entered.Notify();

@@ -330,9 +330,10 @@ TEST_F(HttpServiceTest, ValidationErrorsAreTheGrpcOnes) {
   EXPECT_EQ(Error(Post("/v2/models/lenet/infer", request.dump()), 400),
             "unknown input 'x': model 'lenet' has one input, 'input'");
   request = InferJson(input, false);
-  request["inputs"][0]["datatype"] = "INT32";
+  request["inputs"][0]["datatype"] = "BYTES";
   EXPECT_EQ(Error(Post("/v2/models/lenet/infer", request.dump()), 400),
-            "input 'input': expected datatype FP32, got 'INT32'");
+            "input 'input': datatype BYTES is not supported: the model's input type is FP32 "
+            "(numeric datatypes are converted to it when every value converts exactly)");
   request = InferJson(input, false);
   request["inputs"][0]["shape"] = {1, 1, 27, 28};
   EXPECT_EQ(Error(Post("/v2/models/lenet/infer", request.dump()), 400),
