@@ -578,6 +578,8 @@ TEST(CompleteModelConfig, BundledModelsParseAndComplete) {
            Bundled{"lenet", 64, {1, 28, 28}, {10}},
            Bundled{"mlp", 128, {1, 28, 28}, {10}},
            Bundled{"seed", 32, {1, -1, -1}, {64, -1, -1}},
+           Bundled{"superres", 8, {1, -1, -1}, {1, -1, -1}},
+           Bundled{"textclass", 32, {128}, {4}},
        }) {
     SCOPED_TRACE(expected.name);
     const fs::path dir = fs::path(SEQSERVE_SOURCE_DIR) / "models" / expected.name;
