@@ -47,7 +47,7 @@ RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       libdnnl2 libgomp1 ocl-icd-libopencl1 \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libre2-9 libc-ares2 libssl3 zlib1g \
-      libspdlog1.10 libfmt9 libbrotli1 libsimdjson14 \
+      libspdlog1.10 libfmt9 \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
  && groupadd --gid 10001 seqserve \

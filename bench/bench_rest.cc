@@ -111,7 +111,8 @@ int Codec(const std::string& shape_text, int repetitions) {
     Clock::time_point start = Clock::now();
     auto request = seqserve::DecodeRestInferRequest(json, std::nullopt);
     decode_ms.push_back(Ms(Clock::now() - start));
-    if (!request.ok() || (*request)->view.inputs[0].values.size() != values.size()) {
+    if (!request.ok() ||
+        (*request)->view.inputs[0].values.size() != values.size() * sizeof(float)) {
       std::fprintf(stderr, "decode failed\n");
       return 1;
     }

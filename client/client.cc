@@ -1,5 +1,6 @@
 #include "client/client.h"
 
+#include <algorithm>
 #include <bit>
 #include <chrono>
 #include <cstring>
@@ -65,6 +66,76 @@ absl::StatusOr<Tensor> TensorFromStreamResponse(
   return TensorFromResponse(response.infer_response(), output_name);
 }
 
+// KServe's datatype of a tensor's element type.
+const char* DatatypeOf(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return "FP32";
+    case DType::kInt64:
+      return "INT64";
+    case DType::kInt32:
+      return "INT32";
+  }
+  return "FP32";
+}
+
+// An output of a response: its index, its shape and its element count.
+struct OutputData {
+  int index = 0;
+  Shape shape;
+  int64_t count = 0;
+};
+
+absl::StatusOr<OutputData> FindOutput(const inference::ModelInferResponse& response,
+                                      std::string_view output_name) {
+  if (response.outputs_size() == 0) return MalformedResponse("no outputs");
+  OutputData output;
+  if (!output_name.empty()) {
+    output.index = -1;
+    for (int i = 0; i < response.outputs_size(); ++i) {
+      if (response.outputs(i).name() == output_name) output.index = i;
+    }
+    if (output.index < 0) {
+      return MalformedResponse(absl::StrCat("no output named '", std::string(output_name), "'"));
+    }
+  }
+  const auto& out = response.outputs(output.index);
+  output.shape.assign(out.shape().begin(), out.shape().end());
+  for (int64_t d : output.shape) {
+    if (d < 0) return MalformedResponse(absl::StrCat("negative dimension in output shape"));
+  }
+  output.count = NumElements(output.shape);
+  return output;
+}
+
+// Copies `output`'s count values into `out`: from raw_output_contents when the response has
+// them, else from the output's typed contents `typed`.
+template <typename T>
+absl::Status CopyOutput(const inference::ModelInferResponse& response, const OutputData& output,
+                        const google::protobuf::RepeatedField<T>& typed, T* out) {
+  const std::string& name = response.outputs(output.index).name();
+  if (response.raw_output_contents_size() > 0) {
+    if (output.index >= response.raw_output_contents_size()) {
+      return MalformedResponse(absl::StrCat("no raw contents for output '", name, "'"));
+    }
+    const std::string& bytes = response.raw_output_contents(output.index);
+    if (bytes.size() != static_cast<size_t>(output.count) * sizeof(T)) {
+      return MalformedResponse(absl::StrCat("output '", name, "' of shape ",
+                                            ShapeToString(output.shape), " has ", bytes.size(),
+                                            " bytes, expected ", output.count * sizeof(T)));
+    }
+    if (!bytes.empty()) std::memcpy(out, bytes.data(), bytes.size());
+    return absl::OkStatus();
+  }
+  if (typed.size() != output.count) {
+    return MalformedResponse(absl::StrCat("output '", name, "' of shape ",
+                                          ShapeToString(output.shape), " has ", typed.size(),
+                                          " values, expected ", output.count));
+  }
+  std::copy(typed.begin(), typed.end(), out);
+  return absl::OkStatus();
+}
+
 // One asynchronous Tensor-level call: owns everything gRPC needs until completion.
 struct AsyncCall {
   grpc::ClientContext context;
@@ -105,7 +176,8 @@ class StreamReactor final
     return Enqueue(request, nullptr);
   }
 
-  absl::Status Send(std::string_view model, const Tensor& input,
+  using InferStream::Send;
+  absl::Status Send(std::string_view model, const TensorView& input,
                     const InferOptions& options) override {
     auto owned = std::make_unique<inference::ModelInferRequest>(
         MakeInferRequest(model, input, options));
@@ -214,7 +286,7 @@ absl::Status ToAbslStatus(const grpc::Status& status) {
                       status.error_message());
 }
 
-inference::ModelInferRequest MakeInferRequest(std::string_view model, const Tensor& input,
+inference::ModelInferRequest MakeInferRequest(std::string_view model, const TensorView& input,
                                               const InferOptions& options) {
   inference::ModelInferRequest request;
   request.set_model_name(std::string(model));
@@ -222,64 +294,84 @@ inference::ModelInferRequest MakeInferRequest(std::string_view model, const Tens
   request.set_id(options.id);
   auto* tensor = request.add_inputs();
   tensor->set_name(options.input_name);
-  tensor->set_datatype("FP32");
+  tensor->set_datatype(DatatypeOf(input.dtype));
   for (int64_t d : input.shape) tensor->add_shape(d);
+  const size_t count = static_cast<size_t>(NumElements(Shape(input.shape.begin(), input.shape.end())));
   if (options.raw) {
-    request.add_raw_input_contents()->assign(reinterpret_cast<const char*>(input.data.data()),
-                                             input.data.size() * sizeof(float));
+    request.add_raw_input_contents()->assign(static_cast<const char*>(input.data),
+                                             count * DTypeSize(input.dtype));
+  } else if (input.dtype == DType::kInt64) {
+    const auto* values = static_cast<const int64_t*>(input.data);
+    tensor->mutable_contents()->mutable_int64_contents()->Add(values, values + count);
+  } else if (input.dtype == DType::kInt32) {
+    const auto* values = static_cast<const int32_t*>(input.data);
+    tensor->mutable_contents()->mutable_int_contents()->Add(values, values + count);
   } else {
-    auto* values = tensor->mutable_contents()->mutable_fp32_contents();
-    values->Add(input.data.begin(), input.data.end());
+    const auto* values = static_cast<const float*>(input.data);
+    tensor->mutable_contents()->mutable_fp32_contents()->Add(values, values + count);
   }
   if (!options.output_name.empty()) request.add_outputs()->set_name(options.output_name);
   return request;
 }
 
+inference::ModelInferRequest MakeInferRequest(std::string_view model, const Tensor& input,
+                                              const InferOptions& options) {
+  return MakeInferRequest(model, View(input), options);
+}
+
 absl::StatusOr<Tensor> TensorFromResponse(const inference::ModelInferResponse& response,
                                           std::string_view output_name) {
-  if (response.outputs_size() == 0) return MalformedResponse("no outputs");
-  int index = 0;
-  if (!output_name.empty()) {
-    index = -1;
-    for (int i = 0; i < response.outputs_size(); ++i) {
-      if (response.outputs(i).name() == output_name) index = i;
-    }
-    if (index < 0) {
-      return MalformedResponse(absl::StrCat("no output named '", std::string(output_name), "'"));
-    }
-  }
-  const auto& out = response.outputs(index);
+  absl::StatusOr<OutputData> output = FindOutput(response, output_name);
+  if (!output.ok()) return output.status();
+  const auto& out = response.outputs(output->index);
   if (out.datatype() != "FP32") {
     return MalformedResponse(
         absl::StrCat("output '", out.name(), "' has datatype ", out.datatype(), ", not FP32"));
   }
-  Shape shape(out.shape().begin(), out.shape().end());
-  for (int64_t d : shape) {
-    if (d < 0) return MalformedResponse(absl::StrCat("negative dimension in output shape"));
+  Tensor tensor(std::move(output->shape), {});
+  tensor.data.resize(static_cast<size_t>(output->count));
+  if (absl::Status copied = CopyOutput(response, *output, out.contents().fp32_contents(),
+                                       tensor.data.data());
+      !copied.ok()) {
+    return copied;
   }
-  const int64_t count = NumElements(shape);
-  Tensor tensor(std::move(shape), {});
-  if (response.raw_output_contents_size() > 0) {
-    if (index >= response.raw_output_contents_size()) {
-      return MalformedResponse(absl::StrCat("no raw contents for output '", out.name(), "'"));
-    }
-    const std::string& bytes = response.raw_output_contents(index);
-    if (bytes.size() != static_cast<size_t>(count) * sizeof(float)) {
-      return MalformedResponse(absl::StrCat("output '", out.name(), "' of shape ",
-                                            ShapeToString(tensor.shape), " has ", bytes.size(),
-                                            " bytes, expected ", count * 4));
-    }
-    tensor.data.resize(static_cast<size_t>(count));
-    std::memcpy(tensor.data.data(), bytes.data(), bytes.size());
+  return tensor;
+}
+
+absl::StatusOr<TypedTensor> TypedTensorFromResponse(const inference::ModelInferResponse& response,
+                                                    std::string_view output_name) {
+  absl::StatusOr<OutputData> output = FindOutput(response, output_name);
+  if (!output.ok()) return output.status();
+  const auto& out = response.outputs(output->index);
+  TypedTensor tensor;
+  if (out.datatype() == "FP32") {
+    tensor.dtype = DType::kFloat32;
+  } else if (out.datatype() == "INT64") {
+    tensor.dtype = DType::kInt64;
+  } else if (out.datatype() == "INT32") {
+    tensor.dtype = DType::kInt32;
   } else {
-    const auto& values = out.contents().fp32_contents();
-    if (values.size() != count) {
-      return MalformedResponse(absl::StrCat("output '", out.name(), "' of shape ",
-                                            ShapeToString(tensor.shape), " has ", values.size(),
-                                            " values, expected ", count));
-    }
-    tensor.data.assign(values.begin(), values.end());
+    return MalformedResponse(absl::StrCat("output '", out.name(), "' has datatype ",
+                                          out.datatype(), ", not FP32, INT64 or INT32"));
   }
+  tensor.shape = std::move(output->shape);
+  tensor.bytes.resize(static_cast<size_t>(output->count) * DTypeSize(tensor.dtype));
+  absl::Status copied;
+  switch (tensor.dtype) {
+    case DType::kFloat32:
+      copied = CopyOutput(response, *output, out.contents().fp32_contents(),
+                          reinterpret_cast<float*>(tensor.bytes.data()));
+      break;
+    case DType::kInt64:
+      copied = CopyOutput(response, *output, out.contents().int64_contents(),
+                          reinterpret_cast<int64_t*>(tensor.bytes.data()));
+      break;
+    case DType::kInt32:
+      copied = CopyOutput(response, *output, out.contents().int_contents(),
+                          reinterpret_cast<int32_t*>(tensor.bytes.data()));
+      break;
+  }
+  if (!copied.ok()) return copied;
   return tensor;
 }
 
@@ -430,6 +522,11 @@ absl::Status Client::Unload(std::string_view model) const {
 
 absl::StatusOr<Tensor> Client::Infer(std::string_view model, const Tensor& input,
                                      const InferOptions& options) const {
+  return Infer(model, View(input), options);
+}
+
+absl::StatusOr<Tensor> Client::Infer(std::string_view model, const TensorView& input,
+                                     const InferOptions& options) const {
   grpc::ClientContext context;
   SetDeadline(&context, options.timeout_ms);
   const inference::ModelInferRequest request = MakeInferRequest(model, input, options);
@@ -441,6 +538,11 @@ absl::StatusOr<Tensor> Client::Infer(std::string_view model, const Tensor& input
 
 void Client::AsyncInfer(std::string_view model, const Tensor& input, const InferOptions& options,
                         InferCallback done) const {
+  AsyncInfer(model, View(input), options, std::move(done));
+}
+
+void Client::AsyncInfer(std::string_view model, const TensorView& input,
+                        const InferOptions& options, InferCallback done) const {
   auto* call = new AsyncCall;
   call->request = MakeInferRequest(model, input, options);
   call->output_name = options.output_name;
@@ -460,6 +562,12 @@ void Client::AsyncInfer(std::string_view model, const Tensor& input, const Infer
 
 std::future<absl::StatusOr<Tensor>> Client::InferFuture(std::string_view model,
                                                         const Tensor& input,
+                                                        const InferOptions& options) const {
+  return InferFuture(model, View(input), options);
+}
+
+std::future<absl::StatusOr<Tensor>> Client::InferFuture(std::string_view model,
+                                                        const TensorView& input,
                                                         const InferOptions& options) const {
   auto promise = std::make_shared<std::promise<absl::StatusOr<Tensor>>>();
   std::future<absl::StatusOr<Tensor>> future = promise->get_future();

@@ -1,10 +1,14 @@
 // seqserve's C++ client: a small API over the KServe v2 / Triton gRPC service
 // (inference.GRPCInferenceService) for health, metadata, repository control and inference
-// with common/tensor.h's Tensor, synchronous, asynchronous and streaming.
+// with common/tensor.h's tensors, synchronous, asynchronous and streaming. Inputs are a
+// float32 Tensor or any TensorView (int64/int32 ids for a model that starts with Embedding
+// travel as INT64/INT32); outputs come back as a float32 Tensor (seqserve's outputs), or as a
+// TypedTensor from TypedTensorFromResponse for servers that answer in other types.
 //
 //   auto client = seqserve::client::Client::Create("localhost:8001");
 //   if (!client.ok()) return client.status();
-//   absl::StatusOr<seqserve::Tensor> out = (*client)->Infer("lenet", input);
+//   absl::StatusOr<seqserve::Tensor> out = (*client)->Infer("lenet", image);
+//   absl::StatusOr<seqserve::Tensor> scores = (*client)->Infer("textclass", ids.view());
 //
 // Every call returns absl::Status / absl::StatusOr carrying the server's gRPC status code
 // and message unchanged (ToAbslStatus), so callers can branch on absl::IsNotFound etc.
@@ -47,8 +51,9 @@ struct InferOptions {
   // Deadline of this request; 0 = ClientOptions::timeout_ms.
   int64_t timeout_ms = 0;
   // true: the tensor travels as raw little-endian bytes in raw_input_contents (what
-  // Triton's clients send, and cheaper to encode); false: as InferTensorContents'
-  // fp32_contents. The server answers in the same form.
+  // Triton's clients send, and cheaper to encode); false: in InferTensorContents'
+  // fp32_contents (FP32), int64_contents (INT64) or int_contents (INT32). The server answers
+  // in the same form.
   bool raw = true;
   // Request id, echoed by the server; how streaming callers match answers to requests.
   std::string id;
@@ -63,7 +68,10 @@ struct InferOptions {
 absl::Status ToAbslStatus(const grpc::Status& status);
 
 // The ModelInferRequest that Infer sends for `input`, for callers that prepare requests
-// once and send them many times (see StartModelInfer).
+// once and send them many times (see StartModelInfer). The input's datatype is its dtype's:
+// FP32, INT64 or INT32.
+inference::ModelInferRequest MakeInferRequest(std::string_view model, const TensorView& input,
+                                              const InferOptions& options);
 inference::ModelInferRequest MakeInferRequest(std::string_view model, const Tensor& input,
                                               const InferOptions& options);
 
@@ -72,6 +80,10 @@ inference::ModelInferRequest MakeInferRequest(std::string_view model, const Tens
 // if it is missing, not FP32, or its byte count does not match its shape.
 absl::StatusOr<Tensor> TensorFromResponse(const inference::ModelInferResponse& response,
                                           std::string_view output_name = {});
+// The same for an output of datatype FP32, INT64 or INT32 (raw, or in fp32_contents,
+// int64_contents or int_contents).
+absl::StatusOr<TypedTensor> TypedTensorFromResponse(const inference::ModelInferResponse& response,
+                                                    std::string_view output_name = {});
 
 // The outcome of one stream response: OK, or its error_message as a status. A stream error
 // carries no gRPC code, so it is UNKNOWN with the server's message, unless the message
@@ -94,8 +106,11 @@ class InferStream {
   virtual absl::Status Send(const inference::ModelInferRequest* request) = 0;
   // Copies a request made from `input`; options.id identifies the answer.
   // options.timeout_ms does not apply: a stream has no per-request deadline.
-  virtual absl::Status Send(std::string_view model, const Tensor& input,
+  virtual absl::Status Send(std::string_view model, const TensorView& input,
                             const InferOptions& options) = 0;
+  absl::Status Send(std::string_view model, const Tensor& input, const InferOptions& options) {
+    return Send(model, View(input), options);
+  }
   // Closes the sending side, waits until the server has answered and closed the stream,
   // and returns the stream's final status (OK, or e.g. the reason it broke).
   virtual absl::Status Finish() = 0;
@@ -130,15 +145,22 @@ class Client {
   absl::Status Load(std::string_view model) const;
   absl::Status Unload(std::string_view model) const;
 
-  // One blocking inference of one input tensor; returns the output tensor.
+  // One blocking inference of one input tensor; returns the output tensor. A TensorView
+  // input may hold int64 or int32 ids (e.g. a TypedTensor's view()).
   absl::StatusOr<Tensor> Infer(std::string_view model, const Tensor& input,
+                               const InferOptions& options = {}) const;
+  absl::StatusOr<Tensor> Infer(std::string_view model, const TensorView& input,
                                const InferOptions& options = {}) const;
   // The same without a thread waiting: `done` runs once, on a gRPC thread. Hundreds of
   // these may be outstanding at once.
   void AsyncInfer(std::string_view model, const Tensor& input, const InferOptions& options,
                   InferCallback done) const;
+  void AsyncInfer(std::string_view model, const TensorView& input, const InferOptions& options,
+                  InferCallback done) const;
   // AsyncInfer with a future instead of a callback.
   std::future<absl::StatusOr<Tensor>> InferFuture(std::string_view model, const Tensor& input,
+                                                  const InferOptions& options = {}) const;
+  std::future<absl::StatusOr<Tensor>> InferFuture(std::string_view model, const TensorView& input,
                                                   const InferOptions& options = {}) const;
 
   // Low level, for load generators: the caller owns the context, the request and the

@@ -4,6 +4,7 @@
 //   seqclient list
 //   seqclient metadata MODEL [--version N] [--config]
 //   seqclient infer MODEL --input x.npy [--output y.npy] [--version N] [--typed]
+//                   (x.npy: float32 images, or int64/int32 ids for a model that takes ids)
 //   seqclient load MODEL | unload MODEL
 //
 // Exit status: 0 on success, 1 when the server (or a file) reports an error — its status
@@ -88,9 +89,10 @@ int Metadata(const Client& client, const std::string& model, int64_t version, bo
 
 int Infer(const Client& client, const std::string& model, const std::string& input_path,
           const std::string& output_path, const InferOptions& options) {
-  absl::StatusOr<Tensor> input = ReadNpy(input_path);
+  // float32 (float64 is converted), or int64/int32 ids, sent as FP32, INT64 or INT32.
+  absl::StatusOr<TypedTensor> input = ReadTypedNpy(input_path);
   if (!input.ok()) return Fail(input.status());
-  absl::StatusOr<Tensor> output = client.Infer(model, *input, options);
+  absl::StatusOr<Tensor> output = client.Infer(model, input->view(), options);
   if (!output.ok()) return Fail(output.status());
   if (!output_path.empty()) {
     if (absl::Status s = WriteNpy(output_path, *output); !s.ok()) return Fail(s);
@@ -131,14 +133,18 @@ int Main(int argc, char** argv) {
   InferOptions options;
   bool typed = false;
   infer->add_option("model", model, "Model name")->required();
-  infer->add_option("--input", input_path, "Input tensor (.npy, float32, C order)")
+  infer->add_option("--input", input_path,
+                    "Input tensor (.npy, C order): float32 (sent as FP32; float64 is converted), "
+                    "or int64/int32 ids (sent as INT64/INT32)")
       ->required()
       ->check(CLI::ExistingFile);
   infer->add_option("--output", output_path, "Write the output tensor here (.npy)");
   infer->add_option("--version", version, "Model version; 0 = the server's pick");
   infer->add_option("--input-name", options.input_name, "Input tensor name")
       ->capture_default_str();
-  infer->add_flag("--typed", typed, "Send fp32_contents instead of raw bytes");
+  infer->add_flag("--typed", typed,
+                  "Send typed contents (fp32_contents, int64_contents, int_contents) instead of "
+                  "raw bytes");
 
   auto* load = app.add_subcommand("load", "Load (or reload) a model (explicit control mode)");
   load->add_option("model", model, "Model name")->required();

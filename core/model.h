@@ -58,6 +58,14 @@ class Model {
   // The input element types the model takes, preferred first: {float32}, or {int64, int32}
   // when it starts with Embedding or EmbeddingBag.
   std::vector<DType> InputDTypes() const { return root_->InputDTypes(); }
+  // For a model that takes ids: valid ids lie in [0, NumInputIds()) (num_embeddings of its
+  // first module). nullopt for a model that takes floats.
+  std::optional<int64_t> NumInputIds() const { return root_->NumInputIds(); }
+  // Why the model cannot batch along dim 0 for input `in` ("1 (TransformerEncoder): ..."),
+  // or nullopt when every output slice along dim 0 depends only on the same input slice.
+  std::optional<std::string> MixesAlongDim0(const Shape& in) const {
+    return root_->MixesAlongDim0(in);
+  }
 
   // PyTorch's output shape for `input`, or an error naming the module path.
   absl::StatusOr<Shape> OutputShape(const Shape& input) const;

@@ -68,6 +68,18 @@ class Module {
   // Embedding and EmbeddingBag take integer ids instead (int64, int32), so a model that
   // starts with one takes ids, and nothing else may come before them.
   virtual std::vector<DType> InputDTypes() const { return {DType::kFloat32}; }
+  // For a module that takes ids: how many there are (num_embeddings), so valid ids lie in
+  // [0, NumInputIds()). nullopt for modules that take floats. Lets a server check each
+  // request's ids before batching it with others (the kernels check again, as a defence).
+  virtual std::optional<int64_t> NumInputIds() const { return std::nullopt; }
+  // Why slice i (along dim 0) of this module's output for input `in` depends on other
+  // slices of the input than slice i, or nullopt when it does not. A server that stacks
+  // requests along dim 0 (dynamic batching) needs nullopt from every module, or requests
+  // would change each other's answers: a sequence-first TransformerEncoder attends across
+  // dim 0, Softmax(dim=0) normalises across it.
+  virtual std::optional<std::string> MixesAlongDim0(const Shape& /*in*/) const {
+    return std::nullopt;
+  }
 
   // Modules that compute nothing at inference (Identity, Dropout*).
   virtual bool IsIdentity() const { return false; }

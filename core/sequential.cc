@@ -1,5 +1,6 @@
 #include "core/sequential.h"
 
+#include "absl/strings/str_cat.h"
 #include "core/compiler.h"
 
 namespace seqserve {
@@ -80,6 +81,27 @@ std::vector<DType> Sequential::InputDTypes() const {
     if (!layer.module->IsIdentity()) return layer.module->InputDTypes();
   }
   return {DType::kFloat32};
+}
+
+std::optional<int64_t> Sequential::NumInputIds() const {
+  for (const Layer& layer : Flatten()) {
+    if (!layer.module->IsIdentity()) return layer.module->NumInputIds();
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> Sequential::MixesAlongDim0(const Shape& in) const {
+  const std::vector<Layer> layers = Flatten();
+  absl::StatusOr<std::vector<Shape>> shapes = InferShapes(layers, in);
+  if (!shapes.ok()) return std::nullopt;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Layer& layer = layers[i];
+    if (std::optional<std::string> why =
+            layer.module->MixesAlongDim0(i == 0 ? in : (*shapes)[i - 1])) {
+      return absl::StrCat(layer.path, " (", std::string(layer.module->type()), "): ", *why);
+    }
+  }
+  return std::nullopt;
 }
 
 absl::StatusOr<PlanValue> Sequential::Compile(PlanBuilder& builder, const PlanValue& in,

@@ -44,6 +44,10 @@ class Sequential : public Module {
   int64_t Flops(const Shape& in) const override;
   std::optional<Shape> InputDims() const override;
   std::vector<DType> InputDTypes() const override;
+  std::optional<int64_t> NumInputIds() const override;
+  // "1 (TransformerEncoder): <the module's reason>" for the first leaf that mixes, given the
+  // shapes flowing through the chain; nullopt also when `in` does not fit the model.
+  std::optional<std::string> MixesAlongDim0(const Shape& in) const override;
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,
                                     const Fusion& fusion) const override;
 

@@ -10,7 +10,7 @@ packages=(
   libabsl-dev libgrpc++-dev libgrpc-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
-  nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libsimdjson-dev
+  nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   libboost-dev libssl-dev
   python3 python3-numpy python3-yaml
 )

@@ -5,12 +5,18 @@
 // server's with --server-pid) so a reader can tell whether the client was the limit.
 //
 //   seqperf -m lenet --shape 1,28,28 --concurrency-range 1:64:2x --json out.json --plot out.svg
+//   seqperf -m textclass --shape 128 --id-range 0:1000       (random INT64 ids)
+//   seqperf -m textclass --input-data sample.npy             (one sample: float32 or int ids)
+//
+// Random data (--shape) has the model's input type, from its metadata: uniform [0, 1) for
+// FP32, uniform ids in --id-range for INT64/INT32.
 //
 // Exit status: 0 when every step ran, 1 when the server refused the first request or a
 // step failed, 2 for a usage error.
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -85,28 +91,81 @@ absl::StatusOr<Shape> ParseShape(const std::string& text) {
   return shape;
 }
 
-// One request's input: `batch` copies of a sample, uniform [0, 1) unless a file gives it.
-absl::StatusOr<Tensor> MakeInput(const std::string& shape_text, const std::string& input_path,
-                                 int batch, uint64_t seed) {
-  Tensor sample;
+// "lo:hi": ids in [lo, hi).
+absl::StatusOr<std::pair<int64_t, int64_t>> ParseIdRange(const std::string& text) {
+  const std::vector<std::string> parts = absl::StrSplit(text, ':');
+  int64_t lo = 0, hi = 0;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &lo) || !absl::SimpleAtoi(parts[1], &hi) ||
+      lo < 0 || hi <= lo) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad --id-range '", text, "': want lo:hi with 0 <= lo < hi (ids in [lo, hi))"));
+  }
+  return std::pair{lo, hi};
+}
+
+// The model's input datatype as its metadata reports it ("FP32", "INT64", ...): the input
+// named `input_name`, else the only one.
+absl::StatusOr<std::string> InputDatatype(const client::Client& server, const std::string& model,
+                                          int64_t version, const std::string& input_name) {
+  absl::StatusOr<inference::ModelMetadataResponse> metadata = server.ModelMetadata(model, version);
+  if (!metadata.ok()) return metadata.status();
+  for (const auto& input : metadata->inputs()) {
+    if (input.name() == input_name || metadata->inputs_size() == 1) return input.datatype();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("model '", model, "' has no input named '", input_name, "'"));
+}
+
+// One request's input: `batch` copies of a sample — the file's (float32, or int64/int32
+// ids), else random: uniform [0, 1) for FP32, uniform ids in `ids` for INT64/INT32.
+absl::StatusOr<TypedTensor> MakeInput(const std::string& shape_text, const std::string& input_path,
+                                      const std::string& datatype,
+                                      std::pair<int64_t, int64_t> ids, int batch, uint64_t seed) {
+  TypedTensor sample;
   if (!input_path.empty()) {
-    absl::StatusOr<Tensor> file = ReadNpy(input_path);
+    absl::StatusOr<TypedTensor> file = ReadTypedNpy(input_path);
     if (!file.ok()) return file.status();
     sample = *std::move(file);
   } else {
     absl::StatusOr<Shape> shape = ParseShape(shape_text);
     if (!shape.ok()) return shape.status();
-    sample = Tensor(*shape);
-    std::mt19937 rng(static_cast<uint32_t>(seed));
-    std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
-    for (float& v : sample.data) v = uniform(rng);
+    sample.shape = *std::move(shape);
+    const size_t count = static_cast<size_t>(NumElements(sample.shape));
+    std::mt19937_64 rng(seed);
+    if (datatype == "FP32") {
+      sample.dtype = DType::kFloat32;
+      std::vector<float> values(count);
+      std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+      for (float& v : values) v = uniform(rng);
+      sample.bytes.resize(count * sizeof(float));
+      std::memcpy(sample.bytes.data(), values.data(), sample.bytes.size());
+    } else if (datatype == "INT64" || datatype == "INT32") {
+      std::uniform_int_distribution<int64_t> uniform(ids.first, ids.second - 1);
+      std::vector<int64_t> values(count);
+      for (int64_t& v : values) v = uniform(rng);
+      if (datatype == "INT64") {
+        sample.dtype = DType::kInt64;
+        sample.bytes.resize(count * sizeof(int64_t));
+        std::memcpy(sample.bytes.data(), values.data(), sample.bytes.size());
+      } else {
+        sample.dtype = DType::kInt32;
+        const std::vector<int32_t> narrow(values.begin(), values.end());
+        sample.bytes.resize(count * sizeof(int32_t));
+        std::memcpy(sample.bytes.data(), narrow.data(), sample.bytes.size());
+      }
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the model's input is ", datatype,
+                       "; seqperf makes random FP32, INT64 and INT32 inputs: give the data "
+                       "with --input-data FILE.npy"));
+    }
   }
-  Shape shape{batch};
-  shape.insert(shape.end(), sample.shape.begin(), sample.shape.end());
-  Tensor input(shape);
+  TypedTensor input;
+  input.dtype = sample.dtype;
+  input.shape = {batch};
+  input.shape.insert(input.shape.end(), sample.shape.begin(), sample.shape.end());
   for (int b = 0; b < batch; ++b) {
-    std::copy(sample.data.begin(), sample.data.end(),
-              input.data.begin() + static_cast<std::ptrdiff_t>(b * sample.data.size()));
+    input.bytes.insert(input.bytes.end(), sample.bytes.begin(), sample.bytes.end());
   }
   return input;
 }
@@ -129,6 +188,7 @@ int Fail(const absl::Status& status) {
 int Main(int argc, char** argv) {
   CLI::App app{"seqperf: throughput and latency of a KServe v2 gRPC model server"};
   std::string url = "localhost:8001", model, shape_text, input_path, input_name = "input";
+  std::string id_range = "0:100";
   int64_t version = 0, timeout_ms = 0, measurement_ms = 2000;
   int batch = 1, streams = 0, max_outstanding = 1024, server_pid = 0;
   bool streaming = false, typed = false;
@@ -149,11 +209,19 @@ int Main(int argc, char** argv) {
                                    "One sample's shape without the batch dim, e.g. 1,28,28 "
                                    "(random data)");
   auto* input_opt =
-      app.add_option("--input", input_path, "One sample (.npy, without the batch dim)")
+      app.add_option("--input-data,--input", input_path,
+                     "One sample (.npy without the batch dim: float32, or int64/int32 ids)")
           ->check(CLI::ExistingFile);
   shape_opt->excludes(input_opt);
   app.add_option("--input-name", input_name, "Input tensor name")->capture_default_str();
-  app.add_flag("--typed", typed, "Send fp32_contents instead of raw bytes");
+  app.add_option("--id-range", id_range,
+                 "Random ids for an INT64/INT32 input (--shape without --input-data): lo:hi "
+                 "draws from [lo, hi). The server does not report an Embedding's size, so the "
+                 "default suits any table of at least 100 rows")
+      ->capture_default_str();
+  app.add_flag("--typed", typed,
+               "Send typed contents (fp32_contents, int64_contents, int_contents) instead of raw "
+               "bytes");
   app.add_flag("--streaming", streaming, "Use ModelStreamInfer instead of unary ModelInfer");
   app.add_option("--streams", streams,
                  "Streaming: streams to spread requests over (default one per outstanding "
@@ -203,7 +271,7 @@ int Main(int argc, char** argv) {
     return code == 0 ? 0 : kExitUsage;
   }
   if (shape_text.empty() && input_path.empty()) {
-    std::cerr << "error: give the input as --shape (random data) or --input FILE.npy\n";
+    std::cerr << "error: give the input as --shape (random data) or --input-data FILE.npy\n";
     return kExitUsage;
   }
   stability.tolerance = stability_percent / 100;
@@ -215,12 +283,24 @@ int Main(int argc, char** argv) {
     std::cerr << "error: " << loads.status().message() << "\n";
     return kExitUsage;
   }
-  absl::StatusOr<Tensor> input = MakeInput(shape_text, input_path, batch, seed);
-  if (!input.ok()) return Fail(input.status());
+  absl::StatusOr<std::pair<int64_t, int64_t>> ids = ParseIdRange(id_range);
+  if (!ids.ok()) {
+    std::cerr << "error: " << ids.status().message() << "\n";
+    return kExitUsage;
+  }
 
   absl::StatusOr<std::unique_ptr<client::Client>> connection = client::Client::Create(url);
   if (!connection.ok()) return Fail(connection.status());
   const client::Client& server = **connection;
+  // Random data takes the model's input type from its metadata.
+  std::string datatype = "FP32";
+  if (input_path.empty()) {
+    absl::StatusOr<std::string> reported = InputDatatype(server, model, version, input_name);
+    if (!reported.ok()) return Fail(reported.status());
+    datatype = *std::move(reported);
+  }
+  absl::StatusOr<TypedTensor> input = MakeInput(shape_text, input_path, datatype, *ids, batch, seed);
+  if (!input.ok()) return Fail(input.status());
   client::InferOptions infer_options;
   infer_options.version = version;
   infer_options.raw = !typed;
@@ -228,7 +308,8 @@ int Main(int argc, char** argv) {
   infer_options.timeout_ms = timeout_ms;
   // One request first, so a wrong model name or shape is one clear error, not a table of
   // failures.
-  if (absl::StatusOr<Tensor> probe = server.Infer(model, *input, infer_options); !probe.ok()) {
+  if (absl::StatusOr<Tensor> probe = server.Infer(model, input->view(), infer_options);
+      !probe.ok()) {
     return Fail(probe.status());
   }
 
@@ -248,7 +329,8 @@ int Main(int argc, char** argv) {
       "*** seqperf: %s at %s, input %s (%s), %s, %s ***\n"
       "  measurement window %d ms, stable when %d windows agree within %g%% (at most %d), "
       "warm-up %gs\n",
-      model, url, settings.shape, typed ? "fp32_contents" : "raw",
+      model, url, absl::StrCat(settings.shape, " ", DTypeName(input->dtype)),
+      typed ? "typed contents" : "raw",
       streaming ? "streaming" : "unary",
       open_loop ? absl::StrCat("open loop, ", distribution, " arrivals")
                 : std::string("closed loop"),
@@ -258,7 +340,7 @@ int Main(int argc, char** argv) {
   gen_options.streaming = streaming;
   gen_options.timeout_ms = timeout_ms;
   gen_options.streams = streams;
-  LoadGenerator generator(server, client::MakeInferRequest(model, *input, infer_options),
+  LoadGenerator generator(server, client::MakeInferRequest(model, input->view(), infer_options),
                           gen_options);
   MeasureOptions measure;
   measure.warmup_s = warmup_s;

@@ -152,6 +152,7 @@ class EmbeddingBase : public Module {
   }
 
   std::vector<DType> InputDTypes() const override { return {DType::kInt64, DType::kInt32}; }
+  std::optional<int64_t> NumInputIds() const override { return num_; }
   // A sequence of ids of any length.
   std::optional<Shape> InputDims() const override { return Shape{-1}; }
 

@@ -64,6 +64,13 @@ class Softmax : public Module {
     return in;
   }
 
+  std::optional<std::string> MixesAlongDim0(const Shape& in) const override {
+    absl::StatusOr<int> axis = Axis(in);
+    if (!axis.ok() || *axis != 0 || in.empty()) return std::nullopt;
+    return absl::StrCat("it normalises across dim 0 of its input ", ShapeToString(in),
+                        dim_.has_value() ? "" : " (PyTorch's implicit dim for this rank)");
+  }
+
   // Per element: max, subtract, exp, sum, then normalise (multiply, or subtract the log),
   // plus the negation of Softmin.
   int64_t Flops(const Shape& in) const override {

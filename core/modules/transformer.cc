@@ -85,6 +85,17 @@ absl::StatusOr<Geometry> GeometryOf(const Shape& in, const LayerConfig& c) {
   return g;
 }
 
+// Attention mixes the tokens of a sequence; the sequence dim is dim 0 unless the input is
+// batched and batch_first (see Module::MixesAlongDim0).
+std::optional<std::string> AttendsAcrossDim0(const Shape& in, const LayerConfig& c) {
+  if (in.size() == 3 && c.batch_first) return std::nullopt;
+  if (in.size() == 3) {
+    return "with batch_first=False its input is (S, N, E): the batch is dim 1 and attention "
+           "runs across dim 0, the sequence";
+  }
+  return "its 2-D input is one sequence (S, E): attention runs across dim 0";
+}
+
 // Multiply-adds count 2; plus biases, residual adds, softmax (~5 per score), layer norms
 // (~7 per element) and the activation.
 int64_t LayerFlops(const LayerConfig& c, const Geometry& g) {
@@ -337,6 +348,9 @@ class TransformerEncoderLayer : public Module {
     if (!config_.batch_first) return std::nullopt;
     return Shape{-1, config_.d_model};
   }
+  std::optional<std::string> MixesAlongDim0(const Shape& in) const override {
+    return AttendsAcrossDim0(in, config_);
+  }
 
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,
                                     const Fusion& /*fusion*/) const override {
@@ -396,6 +410,9 @@ class TransformerEncoder : public Module {
   std::optional<Shape> InputDims() const override {
     if (!config_.batch_first) return std::nullopt;
     return Shape{-1, config_.d_model};
+  }
+  std::optional<std::string> MixesAlongDim0(const Shape& in) const override {
+    return AttendsAcrossDim0(in, config_);
   }
 
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,

@@ -55,12 +55,50 @@ std::string FirstModuleType(const Model& model) {
   return layers.empty() ? std::string("Sequential") : std::string(layers[0].module->type());
 }
 
-absl::Status CheckDataType(std::string_view what, const std::string& name, DataType* type) {
-  if (*type == inference::TYPE_INVALID) *type = inference::TYPE_FP32;
-  if (*type == inference::TYPE_FP32) return absl::OkStatus();
+// The input's element type: the configured data_type, which must be one the model takes,
+// or (when absent) the one it prefers: TYPE_FP32, or TYPE_INT64 for ids. Writes the
+// completed data_type into `input`.
+absl::StatusOr<DType> ResolveInputDataType(ModelInput& input, const Model& model) {
+  const std::vector<DType> accepted = model.InputDTypes();
+  const bool ids = model.NumInputIds().has_value();
+  if (input.data_type() == inference::TYPE_INVALID) {
+    input.set_data_type(ids ? inference::TYPE_INT64 : inference::TYPE_FP32);
+  }
+  std::optional<DType> dtype;
+  switch (input.data_type()) {
+    case inference::TYPE_FP32:
+      dtype = DType::kFloat32;
+      break;
+    case inference::TYPE_INT64:
+      dtype = DType::kInt64;
+      break;
+    case inference::TYPE_INT32:
+      dtype = DType::kInt32;
+      break;
+    default:
+      break;
+  }
+  if (dtype && std::find(accepted.begin(), accepted.end(), *dtype) != accepted.end()) {
+    return *dtype;
+  }
+  if (ids) {
+    return ConfigError(absl::StrFormat(
+        "input '%s' has data_type %s, but the model takes integer ids (its first module, %s, "
+        "looks up rows by id): use TYPE_INT64 or TYPE_INT32",
+        input.name(), inference::DataType_Name(input.data_type()), FirstModuleType(model)));
+  }
   return ConfigError(absl::StrFormat(
-      "%s '%s' has data_type %s, but seqserve models compute in float32: use TYPE_FP32",
-      std::string(what), name, inference::DataType_Name(*type)));
+      "input '%s' has data_type %s, but the model takes float32 input (its first module, %s, "
+      "computes in float32): use TYPE_FP32",
+      input.name(), inference::DataType_Name(input.data_type()), FirstModuleType(model)));
+}
+
+absl::Status CheckOutputDataType(ModelOutput& output) {
+  if (output.data_type() == inference::TYPE_INVALID) output.set_data_type(inference::TYPE_FP32);
+  if (output.data_type() == inference::TYPE_FP32) return absl::OkStatus();
+  return ConfigError(absl::StrFormat(
+      "output '%s' has data_type %s, but seqserve models compute in float32: use TYPE_FP32",
+      output.name(), inference::DataType_Name(output.data_type())));
 }
 
 template <typename Message>
@@ -202,16 +240,17 @@ absl::Status CheckBatchDim(const Model& model, const Shape& fitting_input, int64
   return absl::OkStatus();
 }
 
-absl::Status CompleteTensors(ModelConfig& config, const Model& model, ServingConfig& serving) {
+// `default_batching`: batching is on only because config.pbtxt is absent, so a model that
+// cannot batch along dim 0 is served without batching instead of failing to load.
+absl::Status CompleteTensors(ModelConfig& config, const Model& model, bool default_batching,
+                             ServingConfig& serving) {
   const bool batching = config.max_batch_size() > 0;
 
   SEQ_RETURN_IF_ERROR(CheckSingle("input", config.input()));
   if (config.input_size() == 0) config.add_input();
   ModelInput& input = *config.mutable_input(0);
   if (input.name().empty()) input.set_name(kDefaultInputName);
-  DataType input_type = input.data_type();
-  SEQ_RETURN_IF_ERROR(CheckDataType("input", input.name(), &input_type));
-  input.set_data_type(input_type);
+  SEQ_ASSIGN_OR_RETURN(serving.input_dtype, ResolveInputDataType(input, model));
   if (input.format() == ModelInput::FORMAT_NHWC) {
     return ConfigError(absl::StrFormat(
         "input '%s' has format FORMAT_NHWC, but PyTorch modules take channels first: send "
@@ -234,6 +273,24 @@ absl::Status CompleteTensors(ModelConfig& config, const Model& model, ServingCon
                        ProbeOutputShape(model, probe_input, input_dims, input.name()));
   Shape output_dims = std::move(probe.output);
   if (batching) {
+    if (std::optional<std::string> mixes = model.MixesAlongDim0(probe.fitting_input)) {
+      if (!default_batching) {
+        return ConfigError(absl::StrFormat(
+            "max_batch_size is %d, so dim 0 of input '%s' is the batch dim and requests are "
+            "stacked along it, but the model mixes dim 0: %s; set max_batch_size: 0 (no "
+            "dynamic batching: each request runs alone and its shape is the model's whole "
+            "input)",
+            config.max_batch_size(), input.name(), *mixes));
+      }
+      serving.warnings.push_back(absl::StrFormat(
+          "served without dynamic batching (max_batch_size 0): the model mixes dim 0 (%s), so "
+          "requests cannot be stacked along it",
+          *mixes));
+      config.set_max_batch_size(0);
+      config.clear_dynamic_batching();
+      serving.max_batch_size = 0;
+      return CompleteTensors(config, model, /*default_batching=*/false, serving);
+    }
     SEQ_RETURN_IF_ERROR(
         CheckBatchDim(model, probe.fitting_input, config.max_batch_size(), input.name()));
     output_dims.erase(output_dims.begin());
@@ -243,9 +300,7 @@ absl::Status CompleteTensors(ModelConfig& config, const Model& model, ServingCon
   if (config.output_size() == 0) config.add_output();
   ModelOutput& output = *config.mutable_output(0);
   if (output.name().empty()) output.set_name(kDefaultOutputName);
-  DataType output_type = output.data_type();
-  SEQ_RETURN_IF_ERROR(CheckDataType("output", output.name(), &output_type));
-  output.set_data_type(output_type);
+  SEQ_RETURN_IF_ERROR(CheckOutputDataType(output));
   if (output.dims_size() > 0) {
     bool agree = static_cast<size_t>(output.dims_size()) == output_dims.size();
     for (int i = 0; agree && i < output.dims_size(); ++i) {
@@ -424,7 +479,7 @@ absl::StatusOr<ServingConfig> CompleteModelConfig(ModelConfig config, std::strin
         model.options().num_threads, threads.num_threads));
   }
 
-  SEQ_RETURN_IF_ERROR(CompleteTensors(config, model, serving));
+  SEQ_RETURN_IF_ERROR(CompleteTensors(config, model, !config_file_present, serving));
   SEQ_RETURN_IF_ERROR(CompleteDynamicBatching(config, serving.scheduler_options));
   SEQ_RETURN_IF_ERROR(CompleteInstanceGroups(config, threads.num_threads, available_cpus, serving));
   SEQ_ASSIGN_OR_RETURN(serving.version_policy, CompleteVersionPolicy(config));

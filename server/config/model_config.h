@@ -28,6 +28,10 @@ struct ServingConfig {
   inference::ModelConfig config;
   std::string input_name;   // "input" unless configured
   std::string output_name;  // "output" unless configured
+  // The input's element type (data_type): float32, or int64/int32 ids for a model that
+  // starts with Embedding or EmbeddingBag. Requests in another datatype are converted to it
+  // (frontend/input_conversion.h). Outputs are always float32.
+  DType input_dtype = DType::kFloat32;
   // Without the batch dim when max_batch_size > 0; -1 = any size.
   Shape input_dims;
   // Without the batch dim when max_batch_size > 0; -1 where the size follows a free input
@@ -56,10 +60,16 @@ absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const inference::ModelConfig
 //  - no config.pbtxt (`config_file_present` false): max_batch_size 64 and dynamic batching
 //    with max_queue_delay 0. A config.pbtxt without max_batch_size: 0, no batching; without
 //    dynamic_batching: each request runs alone. dynamic_batching needs max_batch_size > 0.
-//  - exactly one input and one output, TYPE_FP32, named "input"/"output" by default. Input
-//    dims must agree with model.InputDims() (-1 matches anything) or are inferred from it
-//    (with a leading -1 when max_batch_size is 0); output dims come from the model's shape
-//    rule and must agree with any configured ones.
+//  - exactly one input and one output, named "input"/"output" by default. The input's
+//    data_type is one model.InputDTypes() holds: TYPE_FP32 for a float model, TYPE_INT64 or
+//    TYPE_INT32 for a model that takes ids (unset: TYPE_FP32, or TYPE_INT64 for ids); the
+//    output's is TYPE_FP32. Input dims must agree with model.InputDims() (-1 matches
+//    anything) or are inferred from it (with a leading -1 when max_batch_size is 0); output
+//    dims come from the model's shape rule and must agree with any configured ones.
+//  - batching (max_batch_size > 0) needs a model that keeps dim 0 as its output's dim 0 and
+//    computes each slice along dim 0 on its own (model.MixesAlongDim0: a sequence-first
+//    TransformerEncoder does not). Otherwise a load error; without config.pbtxt, the model
+//    is served with max_batch_size 0 instead (a warning says why).
 //  - preferred_batch_size in [1, max_batch_size]; queue policy REJECT only.
 //  - instance_group: KIND_CPU/KIND_AUTO, count >= 1 (unset: 1), groups summed; none:
 //    max(1, available_cpus / intra_op_threads) workers. intra_op_threads: unset means 1.

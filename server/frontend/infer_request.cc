@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 #include "server/scheduling/clock.h"
 
 namespace seqserve {
@@ -63,18 +64,6 @@ absl::Status CheckShape(const InferRequestView::Input& input, const ServingConfi
 
 }  // namespace
 
-size_t DatatypeBytes(std::string_view datatype) {
-  static constexpr std::pair<std::string_view, size_t> kDatatypes[] = {
-      {"BOOL", 1}, {"UINT8", 1},  {"UINT16", 2}, {"UINT32", 4}, {"UINT64", 8},
-      {"INT8", 1}, {"INT16", 2},  {"INT32", 4},  {"INT64", 8},  {"FP16", 2},
-      {"FP32", 4}, {"FP64", 8},   {"BF16", 2},
-  };
-  for (const auto& [name, bytes] : kDatatypes) {
-    if (name == datatype) return bytes;
-  }
-  return 0;
-}
-
 absl::StatusOr<int64_t> ParseModelVersion(std::string_view version) {
   if (version.empty()) return 0;
   int64_t value = 0;
@@ -105,19 +94,20 @@ absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
     return absl::InvalidArgumentError(absl::StrCat("unknown input '", name, "': model '", model_str,
                                                    "' has one input, '", config.input_name, "'"));
   }
-  if (tensor.datatype != "FP32") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "input '", name, "': expected datatype FP32, got '", std::string(tensor.datatype), "'"));
+  const DType dtype = config.input_dtype;
+  if (absl::Status convertible = CheckConvertible(name, tensor.datatype, dtype);
+      !convertible.ok()) {
+    return convertible;
   }
-
-  const int64_t element_bytes = static_cast<int64_t>(DatatypeBytes(tensor.datatype));
 
   InferInput input;
   if (absl::Status shape = CheckShape(tensor, config, input.shape); !shape.ok()) return shape;
-  // Guard the element count against overflow before it is turned into bytes.
+  // Guard the element count against overflow before it is turned into bytes (of the
+  // request's datatype, or of a wider one when converted or stored wider).
+  constexpr int64_t kMaxElementBytes = 8;
   int64_t elements = 1;
   for (const int64_t dim : input.shape) {
-    if (elements > std::numeric_limits<int64_t>::max() / element_bytes / dim) {
+    if (elements > std::numeric_limits<int64_t>::max() / kMaxElementBytes / dim) {
       return absl::InvalidArgumentError(absl::StrCat(
           "input '", name, "': shape ", ShapeToString(input.shape), " has too many elements"));
     }
@@ -126,31 +116,29 @@ absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
 
   if (!tensor.data_error.ok()) return tensor.data_error;
   input.datatype = std::string(tensor.datatype);
+  input.dtype = dtype;
   input.raw = tensor.raw_bytes.has_value();
+  // Where the request's values are, as elements of `storage`.
+  std::span<const std::byte> values;
+  std::string_view storage = tensor.datatype;
   if (input.raw) {
     const std::string_view bytes = *tensor.raw_bytes;
-    const int64_t expected_bytes = elements * element_bytes;
+    const int64_t expected_bytes = elements * static_cast<int64_t>(DatatypeBytes(tensor.datatype));
     if (static_cast<int64_t>(bytes.size()) != expected_bytes) {
       return absl::InvalidArgumentError(absl::StrCat(
           "input '", name, "': expected ", expected_bytes, " bytes (", ShapeProduct(input.shape),
           " ", input.datatype, "), got ", bytes.size()));
     }
-    input.bytes = std::as_bytes(std::span<const char>(bytes.data(), bytes.size()));
-    if (reinterpret_cast<uintptr_t>(bytes.data()) % static_cast<uintptr_t>(element_bytes) != 0) {
-      // gRPC keeps string data aligned, so this is for REST's binary data that follows a JSON
-      // header of any length; copying keeps the engine's reads aligned.
-      input.aligned_copy.assign(input.bytes.begin(), input.bytes.end());
-      input.bytes = input.aligned_copy;
-    }
+    values = std::as_bytes(std::span<const char>(bytes.data(), bytes.size()));
   } else {
-    const size_t values = tensor.values.size() / static_cast<size_t>(element_bytes);
-    if (static_cast<int64_t>(values) != elements) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("input '", name, "': expected ", elements, " values in ",
-                       std::string(request.values_field), " (", ShapeProduct(input.shape),
-                       "), got ", values));
+    if (!tensor.values_datatype.empty()) storage = tensor.values_datatype;
+    const size_t count = tensor.values.size() / DatatypeBytes(storage);
+    if (static_cast<int64_t>(count) != elements) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input '", name, "': expected ", elements, " values in ",
+          std::string(tensor.values_field), " (", ShapeProduct(input.shape), "), got ", count));
     }
-    input.bytes = tensor.values;
+    values = tensor.values;
   }
 
   for (const std::string_view output : request.outputs) {
@@ -184,6 +172,29 @@ absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
         absl::StrCat("parameter 'timeout': expected microseconds >= 0, got ", *request.timeout_us));
   }
   input.timeout_us = *request.timeout_us;
+
+  // The values as the model's type: where they are when they already have it, else converted.
+  const std::optional<int64_t> num_ids = model.NumInputIds();
+  const size_t dtype_bytes = DTypeSize(dtype);
+  if (tensor.datatype == DatatypeName(dtype) && storage == tensor.datatype) {
+    input.bytes = values;
+    if (reinterpret_cast<uintptr_t>(values.data()) % dtype_bytes != 0) {
+      // gRPC keeps string data aligned, so this is for REST's binary data that follows a JSON
+      // header of any length; copying keeps the engine's reads aligned.
+      input.owned_bytes.assign(values.begin(), values.end());
+      input.bytes = input.owned_bytes;
+    }
+    if (num_ids) {
+      SEQ_RETURN_IF_ERROR(CheckIds(name, dtype, input.bytes.data(), input.shape, *num_ids));
+    }
+  } else {
+    input.owned_bytes.resize(static_cast<size_t>(elements) * dtype_bytes);
+    const RequestValues request_values{tensor.datatype, storage, tensor.values_field, values.data(),
+                                       input.shape};
+    SEQ_RETURN_IF_ERROR(
+        ConvertValues(name, request_values, dtype, num_ids, input.owned_bytes.data()));
+    input.bytes = input.owned_bytes;
+  }
   return input;
 }
 

@@ -5,14 +5,16 @@
 // against the model's serving config; PrepareInferRequest adds the repository lookup, the
 // deadline and the failure count, so the rules live here once.
 //
-// Datatypes: a view carries any KServe v2 datatype and its bytes; the engine computes in
-// float32 today, so validation accepts "FP32" only (the config completion allows only
-// TYPE_FP32 tensors). Another datatype needs a place in the config and the engine, not here.
+// Datatypes: a view carries any KServe v2 datatype and its bytes; validation turns them into
+// the model's input type (ServingConfig::input_dtype: FP32, or INT64/INT32 ids), converting
+// another datatype when every value converts exactly (frontend/datatypes.h has the rules).
+// For a model that takes ids, every id is checked against the embedding size here, so a bad
+// id fails its own request before it is batched with others.
 //
-// Zero-copy: the validated input points straight into the request's storage (the
-// fp32_contents RepeatedField, the raw bytes, the REST decoder's float buffer), copying only
-// raw bytes that are not aligned for their datatype in memory. The request must therefore
-// outlive the validated input.
+// Zero-copy: an input already in the model's type points straight into the request's
+// storage (the typed contents RepeatedField, the raw bytes, the REST decoder's buffer),
+// copying only raw bytes that are not aligned for their datatype in memory; a converted input
+// lives in the validated input itself. The request must therefore outlive the validated input.
 //
 // Every validation error is INVALID_ARGUMENT and names the tensor, the expected and the
 // actual value. Thread-safe: the functions only read their arguments (PrepareInferRequest
@@ -32,6 +34,7 @@
 #include "common/tensor.h"
 #include "core/model.h"
 #include "server/config/model_config.h"
+#include "server/frontend/datatypes.h"
 #include "server/repository/model_repository.h"
 
 namespace seqserve {
@@ -43,11 +46,16 @@ struct InferRequestView {
     std::string_view name;
     std::string_view datatype;
     std::span<const int64_t> shape;
-    // The data, in one of two forms: typed values (gRPC contents.fp32_contents, REST "data"),
-    // as the bytes of `datatype` values in memory; or raw little-endian bytes (gRPC
-    // raw_input_contents, REST binary data).
+    // The data, in one of two forms: typed values (gRPC contents.*_contents, REST "data"),
+    // as the bytes of `values_datatype` values in memory; or raw little-endian bytes (gRPC
+    // raw_input_contents, REST binary data) of `datatype` values.
     std::span<const std::byte> values;
     std::optional<std::string_view> raw_bytes;
+    // The datatype of the typed values in memory: empty for `datatype` itself, or a wider one
+    // (gRPC's int_contents holds INT8 values as INT32).
+    std::string_view values_datatype;
+    // How error messages name where the typed values come from ("contents.fp32_contents").
+    std::string_view values_field = "contents.fp32_contents";
     // What the front end found wrong with where the data is (no data, two forms, a form the
     // datatype cannot have): reported once name, datatype and shape have been checked.
     absl::Status data_error;
@@ -58,29 +66,25 @@ struct InferRequestView {
   // The request's "timeout" parameter in microseconds (Triton's meaning), 0 = none; an
   // error when the front end found it malformed.
   absl::StatusOr<int64_t> timeout_us = 0;
-  // How error messages name where typed values come from.
-  std::string_view values_field = "contents.fp32_contents";
 };
 
-// Bytes per element of a KServe v2 datatype ("FP32": 4, "INT64": 8, "BOOL": 1, ...); 0 for a
-// name that is not one (and for "BYTES", whose elements have no fixed size).
-size_t DatatypeBytes(std::string_view datatype);
-
 // A validated request's input, ready for the scheduler. Move-only in effect: `bytes` may point
-// into `aligned_copy`, which a move keeps in place and a copy would not.
+// into `owned_bytes`, which a move keeps in place and a copy would not.
 struct InferInput {
   // The request's shape, including the batch dim when the model batches.
   Shape shape;
-  // Its datatype ("FP32").
+  // The datatype the client sent ("FP32", "INT32", ...).
   std::string datatype;
-  // NumElements(shape) elements of `datatype`: inside the request, or in `aligned_copy` when
-  // raw bytes are not aligned for the datatype in memory.
+  // The model's input type, which `bytes` hold.
+  DType dtype = DType::kFloat32;
+  // NumElements(shape) elements of `dtype`: inside the request, or in `owned_bytes` when
+  // raw bytes were not aligned for the type in memory or the values were converted.
   std::span<const std::byte> bytes;
   // The client sent raw bytes (gRPC: the reply uses raw_output_contents).
   bool raw = false;
   // The request's "timeout" parameter (microseconds, Triton's meaning); 0 = none.
   int64_t timeout_us = 0;
-  std::vector<std::byte> aligned_copy;
+  std::vector<std::byte> owned_bytes;
 
   InferInput() = default;
   InferInput(InferInput&&) = default;
@@ -88,6 +92,7 @@ struct InferInput {
 
   // The elements of an FP32 input.
   const float* floats() const { return reinterpret_cast<const float*>(bytes.data()); }
+  TensorView view() const { return TensorView{dtype, shape, bytes.data()}; }
 };
 
 // A request's model_version: "" means the server's choice (0); otherwise a positive
@@ -95,7 +100,8 @@ struct InferInput {
 absl::StatusOr<int64_t> ParseModelVersion(std::string_view version);
 
 // Checks `request` against `config` (the model `model_name`) and `model`:
-//  - exactly one input, named as configured; datatype "FP32" (the configured TYPE_FP32);
+//  - exactly one input, named as configured; a datatype that converts to the configured
+//    data_type (CheckConvertible);
 //  - shape: rank = dims + 1 when batching, batch in [1, max_batch_size]; every other dim
 //    equal to the configured one (-1: any positive size);
 //  - the front end's data_error, if any; then as many typed values as elements, or exactly
@@ -104,7 +110,9 @@ absl::StatusOr<int64_t> ParseModelVersion(std::string_view version);
 //  - the engine accepts the shape (model.OutputShape, whose error names the module) when
 //    the configured dims leave sizes free; fully fixed dims were checked when the model
 //    loaded;
-//  - the timeout, if any, is >= 0 (or the front end's error about it).
+//  - the timeout, if any, is >= 0 (or the front end's error about it);
+//  - every value converts exactly to the model's type (ConvertValues), and for a model that
+//    takes ids every id lies in [0, model.NumInputIds()).
 absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
                                                 std::string_view model_name,
                                                 const ServingConfig& config, const Model& model);

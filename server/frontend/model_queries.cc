@@ -45,10 +45,10 @@ void FillStatistics(const ServableModel& servable, inference::ModelStatistics* o
   }
 }
 
-void FillTensorMetadata(const std::string& name, const Shape& dims, bool batching,
+void FillTensorMetadata(const std::string& name, DType dtype, const Shape& dims, bool batching,
                         inference::ModelMetadataResponse::TensorMetadata* out) {
   out->set_name(name);
-  out->set_datatype("FP32");
+  out->set_datatype(std::string(DatatypeName(dtype)));
   if (batching) out->add_shape(-1);
   for (const int64_t dim : dims) out->add_shape(dim);
 }
@@ -106,8 +106,10 @@ absl::StatusOr<inference::ModelMetadataResponse> GetModelMetadata(const ModelRep
   }
   response.set_platform("seqserve");
   const bool batching = config.max_batch_size > 0;
-  FillTensorMetadata(config.input_name, config.input_dims, batching, response.add_inputs());
-  FillTensorMetadata(config.output_name, config.output_dims, batching, response.add_outputs());
+  FillTensorMetadata(config.input_name, config.input_dtype, config.input_dims, batching,
+                     response.add_inputs());
+  FillTensorMetadata(config.output_name, DType::kFloat32, config.output_dims, batching,
+                     response.add_outputs());
   return response;
 }
 

@@ -6,21 +6,66 @@
 #include <new>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
 namespace seqserve {
 namespace {
 
-// The contents field other than fp32_contents that holds data, or nullptr.
-const char* OtherContentsField(const inference::InferTensorContents& contents) {
-  if (contents.bool_contents_size() > 0) return "bool_contents";
-  if (contents.int_contents_size() > 0) return "int_contents";
-  if (contents.int64_contents_size() > 0) return "int64_contents";
-  if (contents.uint_contents_size() > 0) return "uint_contents";
-  if (contents.uint64_contents_size() > 0) return "uint64_contents";
-  if (contents.fp64_contents_size() > 0) return "fp64_contents";
-  if (contents.bytes_contents_size() > 0) return "bytes_contents";
+// Where a datatype's typed values go in InferTensorContents (KServe v2): the field's path,
+// its values as bytes, and the datatype of its elements (int_contents holds INT8 and INT16
+// as INT32). FP16 and BF16 have no field: they travel as raw bytes only.
+struct TypedContents {
+  const char* field = nullptr;
+  std::span<const std::byte> values;
+  std::string_view storage;
+};
+
+template <typename T>
+std::span<const std::byte> Bytes(const google::protobuf::RepeatedField<T>& field) {
+  return std::as_bytes(std::span<const T>(field.data(), static_cast<size_t>(field.size())));
+}
+
+TypedContents ContentsFor(std::string_view datatype,
+                          const inference::InferTensorContents& contents) {
+  if (datatype == "FP32")
+    return {"contents.fp32_contents", Bytes(contents.fp32_contents()), "FP32"};
+  if (datatype == "FP64")
+    return {"contents.fp64_contents", Bytes(contents.fp64_contents()), "FP64"};
+  if (datatype == "INT8" || datatype == "INT16" || datatype == "INT32") {
+    return {"contents.int_contents", Bytes(contents.int_contents()), "INT32"};
+  }
+  if (datatype == "INT64")
+    return {"contents.int64_contents", Bytes(contents.int64_contents()), "INT64"};
+  if (datatype == "UINT8" || datatype == "UINT16" || datatype == "UINT32") {
+    return {"contents.uint_contents", Bytes(contents.uint_contents()), "UINT32"};
+  }
+  if (datatype == "UINT64") {
+    return {"contents.uint64_contents", Bytes(contents.uint64_contents()), "UINT64"};
+  }
+  static_assert(sizeof(bool) == 1, "bool_contents is read as one byte per value");
+  if (datatype == "BOOL")
+    return {"contents.bool_contents", Bytes(contents.bool_contents()), "BOOL"};
+  return {};
+}
+
+// A contents field holding data, other than `field` (the datatype's own), or nullptr.
+const char* OtherContentsField(const inference::InferTensorContents& contents, const char* field) {
+  const std::pair<const char*, int> fields[] = {
+      {"contents.fp32_contents", contents.fp32_contents_size()},
+      {"contents.fp64_contents", contents.fp64_contents_size()},
+      {"contents.int_contents", contents.int_contents_size()},
+      {"contents.int64_contents", contents.int64_contents_size()},
+      {"contents.uint_contents", contents.uint_contents_size()},
+      {"contents.uint64_contents", contents.uint64_contents_size()},
+      {"contents.bool_contents", contents.bool_contents_size()},
+      {"contents.bytes_contents", contents.bytes_contents_size()},
+  };
+  for (const auto& [name, size] : fields) {
+    if (size > 0 && (field == nullptr || std::string_view(name) != field)) return name;
+  }
   return nullptr;
 }
 
@@ -44,7 +89,6 @@ absl::StatusOr<int64_t> ParseTimeout(const inference::ModelInferRequest& request
 
 InferRequestView ViewOf(const inference::ModelInferRequest& request) {
   InferRequestView view;
-  view.values_field = "contents.fp32_contents";
   const int raw_count = request.raw_input_contents_size();
   view.inputs.reserve(static_cast<size_t>(request.inputs_size()));
   for (int i = 0; i < request.inputs_size(); ++i) {
@@ -53,26 +97,34 @@ InferRequestView ViewOf(const inference::ModelInferRequest& request) {
     input.name = tensor.name();
     input.datatype = tensor.datatype();
     input.shape = std::span<const int64_t>(tensor.shape().data(), tensor.shape_size());
-    input.values = std::as_bytes(std::span<const float>(tensor.contents().fp32_contents().data(),
-                                                        tensor.contents().fp32_contents_size()));
+    const TypedContents typed = ContentsFor(tensor.datatype(), tensor.contents());
+    if (typed.field != nullptr) {
+      input.values = typed.values;
+      input.values_datatype = typed.storage;
+      input.values_field = typed.field;
+    }
     if (i < raw_count) input.raw_bytes = request.raw_input_contents(i);
 
     const std::string name = tensor.name();
-    if (const char* other = OtherContentsField(tensor.contents())) {
-      input.data_error = absl::InvalidArgumentError(
-          absl::StrCat("input '", name, "': data in contents.", other,
-                       "; FP32 data goes in contents.fp32_contents or raw_input_contents"));
+    // Where this datatype's data may go, for the messages.
+    const std::string places = typed.field != nullptr
+                                   ? absl::StrCat(typed.field, " or raw_input_contents")
+                                   : std::string("raw_input_contents");
+    if (const char* other = OtherContentsField(tensor.contents(), typed.field)) {
+      input.data_error =
+          absl::InvalidArgumentError(absl::StrCat("input '", name, "': data in ", other, "; ",
+                                                  tensor.datatype(), " data goes in ", places));
     } else if (i == 0 && raw_count > request.inputs_size()) {
       input.data_error = absl::InvalidArgumentError(
           absl::StrCat("raw_input_contents has ", raw_count, " entries; the request has ",
                        request.inputs_size(), request.inputs_size() == 1 ? " input" : " inputs"));
     } else if (input.raw_bytes.has_value() && !input.values.empty()) {
-      input.data_error = absl::InvalidArgumentError(absl::StrCat(
-          "input '", name,
-          "': data in both raw_input_contents and contents.fp32_contents; send one of them"));
+      input.data_error = absl::InvalidArgumentError(
+          absl::StrCat("input '", name, "': data in both raw_input_contents and ", typed.field,
+                       "; send one of them"));
     } else if (!input.raw_bytes.has_value() && input.values.empty()) {
-      input.data_error = absl::InvalidArgumentError(absl::StrCat(
-          "input '", name, "': no data; send it in contents.fp32_contents or raw_input_contents"));
+      input.data_error = absl::InvalidArgumentError(
+          absl::StrCat("input '", name, "': no data; send it in ", places));
     }
   }
   view.outputs.reserve(static_cast<size_t>(request.outputs_size()));

@@ -2,7 +2,7 @@
 // that frontend/infer_request.h validates, and the ModelInferResponse the reply is written
 // into. Only the gRPC front end links it; REST has its own codec (http/rest_infer.h).
 //
-// Zero-copy both ways: the view points into the request's fp32_contents RepeatedField or raw
+// Zero-copy both ways: the view points into the request's typed contents RepeatedField or raw
 // bytes (the request must outlive it and the validated input); AddOutput hands out the
 // response's own storage for the worker to write into, so the response must not be touched
 // by anyone else meanwhile.
@@ -22,9 +22,10 @@
 
 namespace seqserve {
 
-// gRPC's view of `request`: contents.fp32_contents or raw_input_contents (one entry per
-// input, in order), never both, no other contents field; the "timeout" parameter as
-// int64_param or uint64_param.
+// gRPC's view of `request`: each input's data in the contents field of its datatype
+// (fp32_contents for FP32, int64_contents for INT64, int_contents for INT8/INT16/INT32, ...;
+// FP16 and BF16 have none) or in raw_input_contents (one entry per input, in order), never
+// both, no other contents field; the "timeout" parameter as int64_param or uint64_param.
 InferRequestView ViewOf(const inference::ModelInferRequest& request);
 
 // ValidateInferRequest(ViewOf(request), ...).

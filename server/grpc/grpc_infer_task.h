@@ -26,7 +26,8 @@ class GrpcInferTask : public InferTask {
   explicit GrpcInferTask(int64_t client_deadline_us) : client_deadline_us_(client_deadline_us) {}
 
   const Shape& input_shape() const override { return input_.shape; }
-  const float* input_data() const override { return input_.floats(); }
+  DType input_dtype() const override { return input_.dtype; }
+  const void* input_data() const override { return input_.bytes.data(); }
   // The output tensor appended to response(); nullptr (the batch runner then fails the task
   // with INTERNAL) when it cannot be allocated.
   float* MutableOutput(const Shape& shape) override;

@@ -188,7 +188,8 @@ class HttpInferTask final : public InferTask {
       : call_(std::move(call)), responder_(std::move(responder)) {}
 
   const Shape& input_shape() const override { return call_->prepared.input.shape; }
-  const float* input_data() const override { return call_->prepared.input.floats(); }
+  DType input_dtype() const override { return call_->prepared.input.dtype; }
+  const void* input_data() const override { return call_->prepared.input.bytes.data(); }
 
   float* MutableOutput(const Shape& shape) override {
     try {

@@ -1,43 +1,30 @@
 #include "server/http/rest_infer.h"
 
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "server/http/json_cursor.h"
 #include "server/logging/json_text.h"
-#include "simdjson.h"
 
 namespace seqserve {
 namespace {
 
-namespace dom = simdjson::dom;
+using Type = JsonCursor::Type;
 
 absl::Status Invalid(std::string_view path, std::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(std::string(path), ": ", std::string(problem)));
 }
 
-const char* TypeName(dom::element_type type) {
-  switch (type) {
-    case dom::element_type::ARRAY:
-      return "an array";
-    case dom::element_type::OBJECT:
-      return "an object";
-    case dom::element_type::INT64:
-    case dom::element_type::UINT64:
-    case dom::element_type::DOUBLE:
-      return "a number";
-    case dom::element_type::STRING:
-      return "a string";
-    case dom::element_type::BOOL:
-      return "a boolean";
-    case dom::element_type::NULL_VALUE:
-      return "null";
-  }
-  return "a value";
+absl::Status Expected(std::string_view path, std::string_view what, Type got) {
+  return Invalid(path,
+                 absl::StrCat("expected ", std::string(what), ", got ", JsonCursor::TypeName(got)));
 }
 
 // nlohmann::json's SAX interface, accepting every value: only its parse_error matters.
@@ -72,67 +59,349 @@ class ErrorLocator final : public nlohmann::json_sax<nlohmann::json> {
   std::string message;
 };
 
-absl::Status MalformedJson(std::string_view json, simdjson::error_code error) {
+// The syntax error of `json`, told by nlohmann::json's parser (line, column and what it
+// expected: the better message), or else by the cursor's; nullopt if `json` is well-formed.
+// nlohmann's SAX parser builds no tree, so this costs time, not memory.
+std::optional<absl::Status> SyntaxError(std::string_view json, const JsonCursor& cursor) {
   ErrorLocator locator;
   nlohmann::json::sax_parse(json.begin(), json.end(), &locator);
-  return absl::InvalidArgumentError(absl::StrCat(
-      "malformed JSON: ",
-      locator.message.empty() ? std::string(simdjson::error_message(error)) : locator.message));
+  if (!locator.message.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("malformed JSON: ", locator.message));
+  }
+  if (!cursor.failed()) return std::nullopt;
+  return absl::InvalidArgumentError(
+      absl::StrCat("malformed JSON: ", cursor.error(), " (byte ", cursor.error_offset(), ")"));
 }
 
-// Appends the numbers of `array`, nested arrays flattened in row-major order, to `out`.
-absl::Status AppendNumbers(dom::array array, std::vector<float>& out, const std::string& path) {
-  size_t index = 0;
-  for (dom::element element : array) {
-    double value = 0;
-    if (element.get_double().get(value) == simdjson::SUCCESS) {
-      out.push_back(static_cast<float>(value));
-    } else if (dom::array inner; element.get_array().get(inner) == simdjson::SUCCESS) {
-      if (absl::Status nested = AppendNumbers(inner, out, absl::StrCat(path, "[", index, "]"));
-          !nested.ok()) {
-        return nested;
-      }
-    } else {
-      return Invalid(absl::StrCat(path, "[", index, "]"),
-                     absl::StrCat("expected a number or an array, got ", TypeName(element.type())));
-    }
-    ++index;
-  }
-  return absl::OkStatus();
+// What a syntax error returns while decoding: DecodeRestInferRequest replaces it with the
+// located message.
+absl::Status Malformed() { return absl::InvalidArgumentError("malformed JSON"); }
+
+// At a position where no value starts: fails the cursor there (for the message).
+absl::Status SyntaxHere(JsonCursor& cursor) {
+  cursor.Skip();
+  return Malformed();
 }
 
-absl::StatusOr<std::string_view> GetString(dom::element element, std::string_view path) {
-  std::string_view value;
-  if (element.get_string().get(value) != simdjson::SUCCESS) {
-    return Invalid(path, absl::StrCat("expected a string, got ", TypeName(element.type())));
+absl::StatusOr<std::string> ReadString(JsonCursor& cursor, std::string_view path) {
+  const Type type = cursor.Peek();
+  if (type != Type::kString) {
+    if (type == Type::kInvalid) return SyntaxHere(cursor);
+    return Expected(path, "a string", type);
   }
+  std::string value;
+  if (!cursor.ReadString(&value)) return Malformed();
   return value;
 }
 
-absl::StatusOr<int64_t> GetInteger(dom::element element, std::string_view path) {
+absl::StatusOr<int64_t> ReadInteger(JsonCursor& cursor, std::string_view path) {
+  const Type type = cursor.Peek();
+  if (type != Type::kNumber) {
+    if (type == Type::kInvalid) return SyntaxHere(cursor);
+    return Expected(path, "an integer", type);
+  }
+  JsonCursor::Number number;
+  if (!cursor.ReadNumber(&number)) return Malformed();
+  const std::string_view text = number.text;
   int64_t value = 0;
-  if (element.get_int64().get(value) != simdjson::SUCCESS) {
-    return Invalid(path, absl::StrCat("expected an integer, got ",
-                                      element.is_number() ? "a fraction or a number out of range"
-                                                          : TypeName(element.type())));
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (!number.integer || error != std::errc() || end != text.data() + text.size()) {
+    return Invalid(path, "expected an integer, got a fraction or a number out of range");
   }
   return value;
 }
 
-absl::StatusOr<dom::object> GetObject(dom::element element, std::string_view path) {
-  dom::object value;
-  if (element.get_object().get(value) != simdjson::SUCCESS) {
-    return Invalid(path, absl::StrCat("expected an object, got ", TypeName(element.type())));
+absl::StatusOr<bool> ReadBool(JsonCursor& cursor, std::string_view path) {
+  const Type type = cursor.Peek();
+  if (type != Type::kBool) {
+    if (type == Type::kInvalid) return SyntaxHere(cursor);
+    return Expected(path, "a boolean", type);
   }
+  bool value = false;
+  if (!cursor.ReadBool(&value)) return Malformed();
   return value;
 }
 
-absl::StatusOr<dom::array> GetArray(dom::element element, std::string_view path) {
-  dom::array value;
-  if (element.get_array().get(value) != simdjson::SUCCESS) {
-    return Invalid(path, absl::StrCat("expected an array, got ", TypeName(element.type())));
+// Enters the object at the cursor; an error when the value there is something else.
+absl::Status EnterObject(JsonCursor& cursor, std::string_view path) {
+  const Type type = cursor.Peek();
+  if (type == Type::kObject) return cursor.EnterObject() ? absl::OkStatus() : Malformed();
+  if (type == Type::kInvalid) return SyntaxHere(cursor);
+  return Expected(path, "an object", type);
+}
+
+absl::Status EnterArray(JsonCursor& cursor, std::string_view path) {
+  const Type type = cursor.Peek();
+  if (type == Type::kArray) return cursor.EnterArray() ? absl::OkStatus() : Malformed();
+  if (type == Type::kInvalid) return SyntaxHere(cursor);
+  return Expected(path, "an array", type);
+}
+
+// Bytes for one input's values, grown without zero-filling (the values overwrite them).
+class ValueBuffer {
+ public:
+  void Reserve(size_t bytes) {
+    if (bytes > capacity_) Grow(bytes);
   }
-  return value;
+  template <typename T>
+  void Push(T value) {
+    if (size_ + sizeof(T) > capacity_) Grow(std::max(2 * capacity_, size_ + 64 * sizeof(T)));
+    std::memcpy(data_.get() + size_, &value, sizeof(T));
+    size_ += sizeof(T);
+  }
+  size_t size() const { return size_; }
+  std::unique_ptr<std::byte[]> Take() { return std::move(data_); }
+
+ private:
+  void Grow(size_t capacity) {
+    // Aligned for any element type (operator new[] aligns to alignof(std::max_align_t)).
+    std::unique_ptr<std::byte[]> grown(new std::byte[capacity]);
+    if (size_ > 0) std::memcpy(grown.get(), data_.get(), size_);
+    data_ = std::move(grown);
+    capacity_ = capacity;
+  }
+
+  std::unique_ptr<std::byte[]> data_;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
+
+// How one datatype's "data" elements are read: what a JSON element must be, and how its text
+// becomes a value (or a problem).
+enum class ElementKind { kFloat, kInteger, kBool };
+
+template <typename T>
+constexpr ElementKind KindOf() {
+  if constexpr (std::is_same_v<T, bool>) return ElementKind::kBool;
+  if constexpr (std::is_floating_point_v<T>) return ElementKind::kFloat;
+  return ElementKind::kInteger;
+}
+
+// Clinger's fast path: a JSON number as the nearest double, when its digits make an integer
+// of at most 2^53 and its decimal exponent lies in [-22, 22]: both factors are then exact
+// doubles and one multiply or divide rounds once, correctly. False otherwise (the caller
+// falls back to std::from_chars, correct everywhere but several times slower).
+bool FastDouble(const JsonCursor::Number& number, double* out) {
+  static constexpr double kPowers[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  if (!number.exact || number.significand > (uint64_t{1} << 53)) return false;
+  double value = static_cast<double>(number.significand);
+  if (number.significand != 0) {
+    if (number.exponent < -22 || number.exponent > 22) return false;
+    value =
+        number.exponent < 0 ? value / kPowers[-number.exponent] : value * kPowers[number.exponent];
+  }
+  *out = number.negative ? -value : value;
+  return true;
+}
+
+// FastDouble's result rounded to float, when that is the correctly rounded float: unless
+// the double is exactly halfway between two floats (the decimal may have been just below or
+// above it), rounding the correctly rounded double gives the correctly rounded float, since
+// float midpoints are doubles. (The fast path's results are far from float's subnormals
+// and its overflow.)
+bool FastFloat(const JsonCursor::Number& number, float* out) {
+  double value = 0;
+  if (!FastDouble(number, &value)) return false;
+  // 53 - 24 = 29 bits of the double's significand lie below a float's; halfway is 1 << 28.
+  const uint64_t low_bits = std::bit_cast<uint64_t>(value) & ((uint64_t{1} << 29) - 1);
+  if (low_bits == uint64_t{1} << 28) return false;
+  *out = static_cast<float>(value);
+  return true;
+}
+
+// A JSON number as a T: nullopt plus `problem` when it is not one.
+template <typename T>
+std::optional<T> ParseNumber(const JsonCursor::Number& number, std::string_view datatype,
+                             std::string* problem) {
+  const std::string_view text = number.text;
+  const char* begin = text.data();
+  const char* end = text.data() + text.size();
+  if constexpr (std::is_floating_point_v<T>) {
+    T value = 0;
+    if constexpr (std::is_same_v<T, float>) {
+      if (FastFloat(number, &value)) return value;
+    } else {
+      if (FastDouble(number, &value)) return value;
+    }
+    const std::from_chars_result result = std::from_chars(begin, end, value);
+    if (result.ec == std::errc() && result.ptr == end) return value;
+    // Out of range: too small rounds to zero (as any decimal rounds), too large is an error.
+    const size_t exponent = text.find_first_of("eE");
+    const bool tiny = exponent != std::string_view::npos && exponent + 1 < text.size() &&
+                      text[exponent + 1] == '-';
+    if (tiny) return text.front() == '-' ? -T(0) : T(0);
+    *problem = absl::StrCat(std::string(text), " is beyond the range of ", std::string(datatype));
+    return std::nullopt;
+  } else {
+    using Wide = std::conditional_t<std::is_signed_v<T>, int64_t, uint64_t>;
+    Wide value = 0;
+    const std::from_chars_result result = std::from_chars(begin, end, value);
+    if (!number.integer) {
+      *problem = absl::StrCat("expected an integer (", std::string(datatype), "), got ",
+                              std::string(text));
+      return std::nullopt;
+    }
+    if (result.ec != std::errc() || result.ptr != end ||
+        value < static_cast<Wide>(std::numeric_limits<T>::min()) ||
+        value > static_cast<Wide>(std::numeric_limits<T>::max())) {
+      *problem = absl::StrCat(std::string(text), " is out of range of ", std::string(datatype));
+      return std::nullopt;
+    }
+    return static_cast<T>(value);
+  }
+}
+
+// Reads a "data" array of T elements, nested arrays flattened in row-major order, into
+// `out`. A syntax error fails the cursor; an element that is not a T sets `error`.
+template <typename T>
+class DataReader {
+ public:
+  DataReader(JsonCursor& cursor, ValueBuffer& out, std::string_view datatype, std::string path)
+      : cursor_(cursor), out_(out), datatype_(datatype), path_(std::move(path)) {}
+
+  // False when the cursor failed or an element was wrong (see error()).
+  bool ReadArray() {
+    if (!cursor_.EnterArray()) return false;
+    for (size_t i = 0;; ++i) {
+      Type type;
+      if constexpr (KindOf<T>() == ElementKind::kBool) {
+        if (!cursor_.NextElement()) return !cursor_.failed();
+        type = cursor_.Peek();
+        if (type == Type::kBool) {
+          bool value = false;
+          if (!cursor_.ReadBool(&value)) return false;
+          out_.Push<uint8_t>(value ? 1 : 0);
+          continue;
+        }
+      } else {
+        // The hot loop: one call per number.
+        JsonCursor::Number number;
+        switch (cursor_.NextNumber(&number)) {
+          case JsonCursor::Next::kNumber: {
+            const std::optional<T> value = ParseNumber<T>(number, datatype_, &problem_);
+            if (!value) {
+              error_ = Invalid(Path(i), problem_);
+              return false;
+            }
+            out_.Push<T>(*value);
+            continue;
+          }
+          case JsonCursor::Next::kEnd:
+            return true;
+          case JsonCursor::Next::kFailed:
+            return false;
+          case JsonCursor::Next::kOther:
+            break;
+        }
+        type = cursor_.Peek();
+      }
+      if (type != Type::kArray) {
+        return WrongType(type, i,
+                         KindOf<T>() == ElementKind::kBool    ? "true, false or an array"
+                         : KindOf<T>() == ElementKind::kFloat ? "a number or an array"
+                                                              : "an integer or an array");
+      }
+      parents_.push_back(i);
+      if (!ReadArray()) return false;
+      parents_.pop_back();
+    }
+  }
+
+  const absl::Status& error() const { return error_; }
+
+ private:
+  // The JSON path of element `i` of the array being read.
+  std::string Path(size_t i) const {
+    std::string path = path_;
+    for (const size_t parent : parents_) absl::StrAppend(&path, "[", parent, "]");
+    absl::StrAppend(&path, "[", i, "]");
+    return path;
+  }
+
+  bool WrongType(Type type, size_t i, std::string_view expected) {
+    if (type == Type::kInvalid) return cursor_.Skip();  // fails the cursor: a syntax error
+    error_ = Expected(Path(i), expected, type);
+    return false;
+  }
+
+  JsonCursor& cursor_;
+  ValueBuffer& out_;
+  std::string_view datatype_;
+  std::string path_;
+  std::vector<size_t> parents_;  // the indices of the enclosing arrays' elements
+  std::string problem_;          // what ParseNumber found wrong
+  absl::Status error_;
+};
+
+// Reads the "data" value at the cursor as elements of `datatype` into a new buffer of
+// `request.values`, pointed to by `input.values`; what is wrong with it goes to
+// input.data_error (the cursor then stands after the value). `elements`: how many the shape
+// promises, when known and plausible (to allocate once).
+template <typename T>
+bool ReadData(JsonCursor& cursor, const std::string& path, std::string_view datatype,
+              int64_t elements, RestInferRequest& request, InferRequestView::Input& input) {
+  ValueBuffer buffer;
+  buffer.Reserve(static_cast<size_t>(elements) * sizeof(T));
+  DataReader<T> reader(cursor, buffer, datatype, path);
+  const size_t start = cursor.offset();
+  const int depth = cursor.depth();
+  if (!reader.ReadArray()) {
+    if (cursor.failed()) return false;
+    input.data_error = reader.error();
+    // Past the rest of the value, still checking its syntax.
+    cursor.Seek(start, depth);
+    return cursor.Skip();
+  }
+  const size_t size = buffer.size();
+  input.values = std::span<const std::byte>(request.values.emplace_back(buffer.Take()).get(), size);
+  return true;
+}
+
+// Dispatches ReadData by datatype; a datatype without JSON numbers sets input.data_error.
+bool ReadTypedData(JsonCursor& cursor, const std::string& path, int64_t elements,
+                   RestInferRequest& request, InferRequestView::Input& input) {
+  const Type type = cursor.Peek();
+  if (type != Type::kArray) {
+    if (type == Type::kInvalid) return cursor.Skip();
+    input.data_error = Expected(path, "an array", type);
+    return cursor.Skip();
+  }
+  const std::string_view datatype = input.datatype;
+  if (datatype == "FP32") return ReadData<float>(cursor, path, datatype, elements, request, input);
+  if (datatype == "FP64") return ReadData<double>(cursor, path, datatype, elements, request, input);
+  if (datatype == "INT8") return ReadData<int8_t>(cursor, path, datatype, elements, request, input);
+  if (datatype == "INT16") {
+    return ReadData<int16_t>(cursor, path, datatype, elements, request, input);
+  }
+  if (datatype == "INT32") {
+    return ReadData<int32_t>(cursor, path, datatype, elements, request, input);
+  }
+  if (datatype == "INT64") {
+    return ReadData<int64_t>(cursor, path, datatype, elements, request, input);
+  }
+  if (datatype == "UINT8") {
+    return ReadData<uint8_t>(cursor, path, datatype, elements, request, input);
+  }
+  if (datatype == "UINT16") {
+    return ReadData<uint16_t>(cursor, path, datatype, elements, request, input);
+  }
+  if (datatype == "UINT32") {
+    return ReadData<uint32_t>(cursor, path, datatype, elements, request, input);
+  }
+  if (datatype == "UINT64") {
+    return ReadData<uint64_t>(cursor, path, datatype, elements, request, input);
+  }
+  if (datatype == "BOOL") return ReadData<bool>(cursor, path, datatype, elements, request, input);
+  if (datatype == "FP16" || datatype == "BF16") {
+    input.data_error = absl::InvalidArgumentError(
+        absl::StrCat("input '", std::string(input.name), "': ", std::string(datatype),
+                     " data cannot travel as JSON numbers; send it as binary data "
+                     "(parameters.binary_data_size)"));
+  }
+  // Other datatypes (BYTES, unknown names) fail validation before their data matters.
+  return cursor.Skip();
 }
 
 // What one input's JSON said about its binary data.
@@ -141,192 +410,231 @@ struct BinaryInput {
   int64_t size_bytes = 0;
 };
 
-absl::Status DecodeInput(dom::element element, size_t index, RestInferRequest& request,
+// The element count `shape` promises, or 0 when it is nonsense or more than `json_size`
+// bytes of JSON could hold (a value takes at least 2 bytes with its comma).
+int64_t PlausibleElements(std::span<const int64_t> shape, size_t json_size) {
+  int64_t elements = 1;
+  for (const int64_t dim : shape) {
+    if (dim < 1 || elements > static_cast<int64_t>(json_size / 2 + 1) / dim) return 0;
+    elements *= dim;
+  }
+  return elements;
+}
+
+absl::Status DecodeInput(JsonCursor& cursor, size_t index, RestInferRequest& request,
                          std::vector<BinaryInput>& binary, size_t json_size) {
   const std::string path = absl::StrCat("inputs[", index, "]");
-  absl::StatusOr<dom::object> object = GetObject(element, path);
-  if (!object.ok()) return object.status();
+  if (absl::Status object = EnterObject(cursor, path); !object.ok()) return object;
   InferRequestView::Input& input = request.view.inputs.emplace_back();
-  std::optional<dom::element> data;
+  input.values_field = "\"data\"";
+  std::optional<std::pair<size_t, int>> data;  // where "data" is, when read after the object
+  bool data_read = false;
   std::optional<int64_t> binary_size;
   bool has_name = false, has_shape = false, has_datatype = false;
-  for (dom::key_value_pair field : *object) {
-    const std::string field_path = absl::StrCat(path, ".", std::string(field.key));
-    if (field.key == "name") {
-      absl::StatusOr<std::string_view> name = GetString(field.value, field_path);
+  std::string key;
+  while (cursor.NextMember(&key)) {
+    const std::string field_path = absl::StrCat(path, ".", key);
+    if (key == "name") {
+      absl::StatusOr<std::string> name = ReadString(cursor, field_path);
       if (!name.ok()) return name.status();
-      input.name = request.strings.emplace_back(*name);
+      input.name = request.strings.emplace_back(*std::move(name));
       has_name = true;
-    } else if (field.key == "datatype") {
-      absl::StatusOr<std::string_view> datatype = GetString(field.value, field_path);
+    } else if (key == "datatype") {
+      absl::StatusOr<std::string> datatype = ReadString(cursor, field_path);
       if (!datatype.ok()) return datatype.status();
-      input.datatype = request.strings.emplace_back(*datatype);
+      input.datatype = request.strings.emplace_back(*std::move(datatype));
       has_datatype = true;
-    } else if (field.key == "shape") {
-      absl::StatusOr<dom::array> dims = GetArray(field.value, field_path);
-      if (!dims.ok()) return dims.status();
+    } else if (key == "shape") {
+      if (absl::Status array = EnterArray(cursor, field_path); !array.ok()) return array;
       std::vector<int64_t>& shape = request.shapes.emplace_back();
       size_t i = 0;
-      for (dom::element dim : *dims) {
-        absl::StatusOr<int64_t> value = GetInteger(dim, absl::StrCat(field_path, "[", i++, "]"));
+      while (cursor.NextElement()) {
+        absl::StatusOr<int64_t> value =
+            ReadInteger(cursor, absl::StrCat(field_path, "[", i++, "]"));
         if (!value.ok()) return value.status();
         shape.push_back(*value);
       }
+      if (cursor.failed()) return Malformed();
       input.shape = shape;
       has_shape = true;
-    } else if (field.key == "parameters") {
-      absl::StatusOr<dom::object> parameters = GetObject(field.value, field_path);
-      if (!parameters.ok()) return parameters.status();
-      dom::element size;
-      if ((*parameters)["binary_data_size"].get(size) == simdjson::SUCCESS) {
-        absl::StatusOr<int64_t> value =
-            GetInteger(size, absl::StrCat(field_path, ".binary_data_size"));
-        if (!value.ok()) return value.status();
-        if (*value < 0) {
-          return Invalid(absl::StrCat(field_path, ".binary_data_size"),
-                         absl::StrCat("expected bytes >= 0, got ", *value));
+    } else if (key == "parameters") {
+      if (absl::Status object = EnterObject(cursor, field_path); !object.ok()) return object;
+      std::string parameter;
+      while (cursor.NextMember(&parameter)) {
+        if (parameter != "binary_data_size") {
+          if (!cursor.Skip()) return Malformed();
+          continue;
         }
+        const std::string size_path = absl::StrCat(field_path, ".binary_data_size");
+        absl::StatusOr<int64_t> value = ReadInteger(cursor, size_path);
+        if (!value.ok()) return value.status();
+        if (*value < 0)
+          return Invalid(size_path, absl::StrCat("expected bytes >= 0, got ", *value));
         binary_size = *value;
       }
-    } else if (field.key == "data") {
-      data = field.value;
+      if (cursor.failed()) return Malformed();
+    } else if (key == "data") {
+      if (has_datatype) {
+        // Straight into its buffer; sized by the shape when the shape came first.
+        const int64_t elements = has_shape ? PlausibleElements(input.shape, json_size) : 0;
+        if (!ReadTypedData(cursor, absl::StrCat(path, ".data"), elements, request, input)) {
+          return Malformed();
+        }
+        data_read = true;
+        data.reset();
+      } else {
+        // Read once the datatype is known, after the object.
+        data.emplace(cursor.offset(), cursor.depth());
+        data_read = false;
+        if (!cursor.Skip()) return Malformed();
+      }
+    } else if (!cursor.Skip()) {
+      return Malformed();
     }
   }
-  for (const auto& [present, key] :
+  if (cursor.failed()) return Malformed();
+  for (const auto& [present, name] :
        {std::pair{has_name, "name"}, {has_shape, "shape"}, {has_datatype, "datatype"}}) {
-    if (!present) return Invalid(path, absl::StrCat("missing \"", key, "\""));
+    if (!present) return Invalid(path, absl::StrCat("missing \"", name, "\""));
+  }
+  if (data.has_value()) {
+    const size_t after = cursor.offset();
+    const int depth = cursor.depth();
+    cursor.Seek(data->first, data->second);
+    if (!ReadTypedData(cursor, absl::StrCat(path, ".data"),
+                       PlausibleElements(input.shape, json_size), request, input)) {
+      return Malformed();
+    }
+    cursor.Seek(after, depth);
+    data_read = true;
   }
 
   const std::string name(input.name);
-  if (data.has_value() && binary_size.has_value()) {
+  if (data_read && binary_size.has_value()) {
     input.data_error = absl::InvalidArgumentError(absl::StrCat(
         "input '", name, "': both \"data\" and parameters.binary_data_size; send one of them"));
   } else if (binary_size.has_value()) {
     // Its bytes are found once every input's size is known.
     binary.push_back({request.view.inputs.size() - 1, *binary_size});
-  } else if (!data.has_value()) {
+  } else if (!data_read) {
     input.data_error = absl::InvalidArgumentError(absl::StrCat(
         "input '", name,
         "': no data; send it in \"data\" or as binary data (parameters.binary_data_size)"));
-  } else if (input.datatype == "FP32") {
-    // Any other datatype fails validation before its data matters.
-    absl::StatusOr<dom::array> array = GetArray(*data, absl::StrCat(path, ".data"));
-    if (!array.ok()) {
-      input.data_error = array.status();
-    } else {
-      std::vector<float>& values = request.values.emplace_back();
-      // The shape's element count, unless the shape is nonsense (a number is >= 2 bytes).
-      int64_t elements = 1;
-      for (const int64_t dim : input.shape) {
-        if (dim < 1 || elements > static_cast<int64_t>(json_size) / dim) {
-          elements = 0;
-          break;
-        }
-        elements *= dim;
-      }
-      values.reserve(static_cast<size_t>(elements));
-      input.data_error = AppendNumbers(*array, values, absl::StrCat(path, ".data"));
-      input.values = std::as_bytes(std::span<const float>(values));
-    }
   }
   return absl::OkStatus();
 }
 
-absl::Status DecodeOutputs(dom::element element, RestInferRequest& request,
+absl::Status DecodeOutputs(JsonCursor& cursor, RestInferRequest& request,
                            std::optional<bool>& binary) {
-  absl::StatusOr<dom::array> outputs = GetArray(element, "outputs");
-  if (!outputs.ok()) return outputs.status();
+  if (absl::Status array = EnterArray(cursor, "outputs"); !array.ok()) return array;
   size_t index = 0;
-  for (dom::element output : *outputs) {
+  while (cursor.NextElement()) {
     const std::string path = absl::StrCat("outputs[", index++, "]");
-    absl::StatusOr<dom::object> object = GetObject(output, path);
-    if (!object.ok()) return object.status();
-    dom::element name_element;
-    if ((*object)["name"].get(name_element) != simdjson::SUCCESS) {
-      return Invalid(path, "missing \"name\"");
-    }
-    absl::StatusOr<std::string_view> name = GetString(name_element, absl::StrCat(path, ".name"));
-    if (!name.ok()) return name.status();
-    request.view.outputs.push_back(request.strings.emplace_back(*name));
-    dom::element parameters_element;
-    if ((*object)["parameters"].get(parameters_element) == simdjson::SUCCESS) {
-      absl::StatusOr<dom::object> parameters =
-          GetObject(parameters_element, absl::StrCat(path, ".parameters"));
-      if (!parameters.ok()) return parameters.status();
-      dom::element flag;
-      if ((*parameters)["binary_data"].get(flag) == simdjson::SUCCESS) {
-        bool value = false;
-        if (flag.get_bool().get(value) != simdjson::SUCCESS) {
-          return Invalid(absl::StrCat(path, ".parameters.binary_data"),
-                         absl::StrCat("expected a boolean, got ", TypeName(flag.type())));
+    if (absl::Status object = EnterObject(cursor, path); !object.ok()) return object;
+    bool has_name = false;
+    std::string key;
+    while (cursor.NextMember(&key)) {
+      if (key == "name") {
+        absl::StatusOr<std::string> name = ReadString(cursor, absl::StrCat(path, ".name"));
+        if (!name.ok()) return name.status();
+        request.view.outputs.push_back(request.strings.emplace_back(*std::move(name)));
+        has_name = true;
+      } else if (key == "parameters") {
+        const std::string parameters_path = absl::StrCat(path, ".parameters");
+        if (absl::Status object = EnterObject(cursor, parameters_path); !object.ok()) {
+          return object;
         }
-        binary = value;
+        std::string parameter;
+        while (cursor.NextMember(&parameter)) {
+          if (parameter != "binary_data") {
+            if (!cursor.Skip()) return Malformed();
+            continue;
+          }
+          absl::StatusOr<bool> value =
+              ReadBool(cursor, absl::StrCat(parameters_path, ".binary_data"));
+          if (!value.ok()) return value.status();
+          binary = *value;
+        }
+        if (cursor.failed()) return Malformed();
+      } else if (!cursor.Skip()) {
+        return Malformed();
       }
     }
+    if (cursor.failed()) return Malformed();
+    if (!has_name) return Invalid(path, "missing \"name\"");
   }
-  return absl::OkStatus();
+  return cursor.failed() ? Malformed() : absl::OkStatus();
 }
 
-absl::Status DecodeRequestParameters(dom::element element, RestInferRequest& request,
+absl::Status DecodeRequestParameters(JsonCursor& cursor, RestInferRequest& request,
                                      bool& binary_output) {
-  absl::StatusOr<dom::object> parameters = GetObject(element, "parameters");
-  if (!parameters.ok()) return parameters.status();
-  dom::element value;
-  if ((*parameters)["timeout"].get(value) == simdjson::SUCCESS) {
-    int64_t timeout_us = 0;
-    if (value.get_int64().get(timeout_us) == simdjson::SUCCESS) {
-      request.view.timeout_us = timeout_us;
-    } else {
-      request.view.timeout_us = absl::InvalidArgumentError(
+  if (absl::Status object = EnterObject(cursor, "parameters"); !object.ok()) return object;
+  std::string key;
+  while (cursor.NextMember(&key)) {
+    if (key == "timeout") {
+      // The error, if any, is reported by validation (after the model and input checks).
+      absl::StatusOr<int64_t> timeout_us = absl::InvalidArgumentError(
           "parameter 'timeout': expected an integer number of microseconds");
+      if (cursor.Peek() == Type::kNumber) {
+        if (absl::StatusOr<int64_t> value = ReadInteger(cursor, "parameters.timeout"); value.ok()) {
+          timeout_us = *value;
+        } else if (cursor.failed()) {
+          return Malformed();
+        }
+      } else if (!cursor.Skip()) {
+        return Malformed();
+      }
+      request.view.timeout_us = std::move(timeout_us);
+    } else if (key == "binary_data_output") {
+      absl::StatusOr<bool> value = ReadBool(cursor, "parameters.binary_data_output");
+      if (!value.ok()) return value.status();
+      binary_output = *value;
+    } else if (!cursor.Skip()) {
+      return Malformed();
     }
   }
-  if ((*parameters)["binary_data_output"].get(value) == simdjson::SUCCESS) {
-    if (value.get_bool().get(binary_output) != simdjson::SUCCESS) {
-      return Invalid("parameters.binary_data_output",
-                     absl::StrCat("expected a boolean, got ", TypeName(value.type())));
-    }
-  }
-  return absl::OkStatus();
+  return cursor.failed() ? Malformed() : absl::OkStatus();
 }
 
-absl::Status DecodeDocument(dom::element root, std::string_view body, size_t json_size,
+absl::Status DecodeDocument(JsonCursor& cursor, std::string_view body, size_t json_size,
                             RestInferRequest& request) {
-  absl::StatusOr<dom::object> object = GetObject(root, "the request body");
-  if (!object.ok()) return object.status();
+  if (absl::Status object = EnterObject(cursor, "the request body"); !object.ok()) return object;
   std::vector<BinaryInput> binary;
   bool binary_output_default = false;
   std::optional<bool> binary_output_requested;
   bool has_inputs = false;
-  for (dom::key_value_pair field : *object) {
-    if (field.key == "id") {
-      absl::StatusOr<std::string_view> id = GetString(field.value, "id");
+  std::string key;
+  while (cursor.NextMember(&key)) {
+    if (key == "id") {
+      absl::StatusOr<std::string> id = ReadString(cursor, "id");
       if (!id.ok()) return id.status();
-      request.id = std::string(*id);
-    } else if (field.key == "parameters") {
-      if (absl::Status parameters =
-              DecodeRequestParameters(field.value, request, binary_output_default);
+      request.id = *std::move(id);
+    } else if (key == "parameters") {
+      if (absl::Status parameters = DecodeRequestParameters(cursor, request, binary_output_default);
           !parameters.ok()) {
         return parameters;
       }
-    } else if (field.key == "inputs") {
-      absl::StatusOr<dom::array> inputs = GetArray(field.value, "inputs");
-      if (!inputs.ok()) return inputs.status();
+    } else if (key == "inputs") {
+      if (absl::Status array = EnterArray(cursor, "inputs"); !array.ok()) return array;
       size_t index = 0;
-      for (dom::element input : *inputs) {
-        if (absl::Status decoded = DecodeInput(input, index++, request, binary, json_size);
+      while (cursor.NextElement()) {
+        if (absl::Status decoded = DecodeInput(cursor, index++, request, binary, json_size);
             !decoded.ok()) {
           return decoded;
         }
       }
+      if (cursor.failed()) return Malformed();
       has_inputs = true;
-    } else if (field.key == "outputs") {
-      if (absl::Status outputs = DecodeOutputs(field.value, request, binary_output_requested);
+    } else if (key == "outputs") {
+      if (absl::Status outputs = DecodeOutputs(cursor, request, binary_output_requested);
           !outputs.ok()) {
         return outputs;
       }
+    } else if (!cursor.Skip()) {
+      return Malformed();
     }
   }
+  if (!cursor.AtEnd()) return Malformed();
   if (!has_inputs) return Invalid("the request body", "missing \"inputs\"");
   request.binary_output = binary_output_requested.value_or(binary_output_default);
 
@@ -380,23 +688,13 @@ absl::StatusOr<std::unique_ptr<RestInferRequest>> DecodeRestInferRequest(
   }
   const std::string_view json = body.substr(0, json_size);
   auto request = std::make_unique<RestInferRequest>();
-  request->view.values_field = "\"data\"";
-
-  // One parser per thread keeps its buffers from request to request, unless one huge
-  // request grew them (they are as large as the JSON, and a few times that for the tape).
-  thread_local dom::parser parser;
-  constexpr size_t kKeepCapacityBytes = size_t{16} << 20;
-  absl::Status status;
-  dom::element root;
-  if (const simdjson::error_code error = parser.parse(json.data(), json.size()).get(root);
-      error != simdjson::SUCCESS) {
-    status = MalformedJson(json, error);
-  } else {
-    status = DecodeDocument(root, body, json_size, *request);
-  }
-  if (parser.capacity() > kKeepCapacityBytes) parser = dom::parser();
-  if (!status.ok()) return status;
-  return request;
+  JsonCursor cursor(json);
+  const absl::Status status = DecodeDocument(cursor, body, json_size, *request);
+  if (status.ok()) return request;
+  // A syntax error, or a decoding error that stopped before the rest of the JSON was read:
+  // a syntax error anywhere in the JSON is reported first, as a whole-document parser would.
+  if (std::optional<absl::Status> syntax = SyntaxError(json, cursor)) return *syntax;
+  return status;
 }
 
 RestInferResponse EncodeRestInferResponse(std::string_view model_name, int64_t version,

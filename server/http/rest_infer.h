@@ -4,19 +4,24 @@
 //
 // Request: {"id", "parameters": {"timeout", "binary_data_output"}, "inputs": [{"name",
 // "shape", "datatype", "parameters": {"binary_data_size"}, "data"}], "outputs": [{"name",
-// "parameters": {"binary_data"}}]}. "data" is flat or nested (row-major, flattened here);
-// with the Inference-Header-Content-Length header the JSON is that many bytes and the
-// inputs with binary_data_size follow it as raw little-endian bytes, in input order.
-// Other parameters are accepted and ignored, as the gRPC front end does.
+// "parameters": {"binary_data"}}]}. "data" is flat or nested (row-major, flattened here) and
+// holds values of the input's datatype: numbers for FP32 and FP64, integers in range for
+// INT8...UINT64, true/false for BOOL (FP16 and BF16 only as binary data). With the
+// Inference-Header-Content-Length header the JSON is that many bytes and the inputs with
+// binary_data_size follow it as raw little-endian bytes, in input order. Other parameters
+// are accepted and ignored, as the gRPC front end does.
 //
-// Speed: the JSON is parsed with simdjson (one parser per thread, reused) and numbers go
-// straight into a float buffer; floats are written with std::to_chars (shortest text that
-// reads back to the same float). simdjson's errors do not say where, so a body it rejects
-// is scanned again by nlohmann::json's SAX parser (no tree is built) for the line, column
-// and what was expected.
+// Memory: the JSON is read by a pull parser (http/json_cursor.h) in one pass, numbers going
+// straight into a buffer of the datatype's elements sized from the shape; no tree of the
+// document is built, so decoding needs the body plus the tensor (for FP32 at most 2x the
+// JSON, since a number takes at least 2 bytes with its comma). Numbers are read with
+// std::from_chars (correctly rounded); floats are written with std::to_chars (shortest text
+// that reads back to the same float). A body that is not well-formed JSON, or that fails
+// decoding before its end was read, is scanned again by nlohmann::json's SAX parser (no tree
+// either) so that a syntax error anywhere is reported first, with its line and column.
 //
-// Errors are INVALID_ARGUMENT and name the JSON path ("inputs[0].shape: ...") or the byte
-// position. Thread-safe: pure functions (the parser is thread-local).
+// Errors are INVALID_ARGUMENT and name the JSON path ("inputs[0].shape: ...") or the line,
+// column and byte. Thread-safe: pure functions.
 #pragma once
 
 #include <cstddef>
@@ -48,10 +53,11 @@ struct RestInferRequest {
   // request's "binary_data_output", else JSON.
   bool binary_output = false;
 
-  // Storage the view points into (deques: elements never move).
+  // Storage the view points into (deques: elements never move). `values` holds each
+  // input's "data" as elements of its datatype (aligned for any of them).
   std::deque<std::string> strings;
   std::deque<std::vector<int64_t>> shapes;
-  std::deque<std::vector<float>> values;
+  std::deque<std::unique_ptr<std::byte[]>> values;
 };
 
 // `body` is the whole HTTP body; `json_length` is the Inference-Header-Content-Length

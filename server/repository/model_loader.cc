@@ -35,7 +35,8 @@ absl::StatusOr<std::unique_ptr<ServableModel>> Load(const LoadRequest& request) 
   Shape warm_up = serving.input_dims;
   if (serving.max_batch_size > 0) warm_up.insert(warm_up.begin(), 1);
   if (std::find(warm_up.begin(), warm_up.end(), int64_t{-1}) == warm_up.end()) {
-    absl::StatusOr<std::shared_ptr<const Plan>> plan = model->GetPlan(warm_up);
+    absl::StatusOr<std::shared_ptr<const Plan>> plan =
+        model->GetPlan(warm_up, serving.input_dtype);
     if (!plan.ok()) {
       return absl::Status(plan.status().code(),
                           absl::StrCat("warm-up with input ", ShapeToString(warm_up),

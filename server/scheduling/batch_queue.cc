@@ -14,6 +14,12 @@ bool SameNonBatchDims(const Shape& a, const Shape& b) {
   return !a.empty() && a.size() == b.size() && std::equal(a.begin() + 1, a.end(), b.begin() + 1);
 }
 
+// Whether `task` can join a batch led by `head`: the same non-batch dims and input type.
+bool Batchable(const InferTask& head, const InferTask& task) {
+  return head.input_dtype() == task.input_dtype() &&
+         SameNonBatchDims(head.input_shape(), task.input_shape());
+}
+
 bool Expired(const InferTask& task, int64_t now_us) {
   return task.deadline_us != 0 && now_us >= task.deadline_us;
 }
@@ -100,7 +106,7 @@ BatchQueue::Decision BatchQueue::Take(int64_t now_us, bool flush) {
   size_t mark_count = 0;
   for (; end < tasks_.size(); ++end) {
     const Shape& shape = tasks_[end]->input_shape();
-    if (end > 0 && !SameNonBatchDims(head_shape, shape)) continue;
+    if (end > 0 && !Batchable(*head, *tasks_[end])) continue;
     const int64_t task_rows = shape[0];
     if (count > 0) {
       if (!preferred.empty() && mark_count == 0 && rows + task_rows > max_preferred_rows) {
@@ -153,7 +159,7 @@ BatchQueue::Decision BatchQueue::Take(int64_t now_us, bool flush) {
   // the head's pointer into the batch leaves the task, and so head_shape, alive.)
   size_t write = 0;
   for (size_t i = 0; i < tasks_.size(); ++i) {
-    if (i < take_end && (i == 0 || SameNonBatchDims(head_shape, tasks_[i]->input_shape()))) {
+    if (i < take_end && (i == 0 || Batchable(*head, *tasks_[i]))) {
       decision.batch.push_back(std::move(tasks_[i]));
       continue;
     }

@@ -4,10 +4,11 @@
 // in, so tests drive it with a fake clock. Not thread-safe: the Scheduler guards it.
 //
 // The policy (Triton's dynamic batcher): a batch is the oldest task plus later tasks with
-// the same non-batch dims (shape[1:]; tasks of other shapes keep their place in the FIFO),
-// up to max_batch_size rows (a task's rows are shape[0]). It is sent at once when it
-// cannot grow (max_batch_size rows, or the next such task does not fit), when it reaches
-// a preferred size, when the oldest task has waited max_queue_delay_us, or on flush.
+// the same non-batch dims (shape[1:]) and input type (tasks of other shapes keep their
+// place in the FIFO), up to max_batch_size rows (a task's rows are shape[0]). It is sent at
+// once when it cannot grow (max_batch_size rows, or the next such task does not fit), when
+// it reaches a preferred size, when the oldest task has waited max_queue_delay_us, or on
+// flush.
 // With preferred sizes the largest prefix that is exactly a preferred size is sent; if
 // none is but the rows exceed the largest preferred size, the largest prefix that fits
 // it. Otherwise the worker waits until the oldest task's delay ends or the earliest

@@ -88,7 +88,8 @@ void BatchRunner::ProcessBatch(int worker_index, std::span<const std::unique_ptr
     for (const std::unique_ptr<InferTask>& task : batch) rows += task->input_shape()[0];
     batch_shape[0] = rows;
   }
-  absl::StatusOr<std::shared_ptr<const Plan>> plan = model_->GetPlan(batch_shape);
+  const DType dtype = head.input_dtype();
+  absl::StatusOr<std::shared_ptr<const Plan>> plan = model_->GetPlan(batch_shape, dtype);
   if (!plan.ok()) return FailBatch(batch, plan.status(), outcomes);
   const Shape& output_shape = (*plan)->output_shape();
 
@@ -101,7 +102,8 @@ void BatchRunner::ProcessBatch(int worker_index, std::span<const std::unique_ptr
       return FailBatch(batch, absl::InternalError("the request gave no output buffer"), outcomes);
     }
     gathered_ns = clock_->NowNanos();
-    const absl::Status run = worker.executor.Run(**plan, head.input_data(), output);
+    const absl::Status run =
+        worker.executor.Run(**plan, TensorView{dtype, batch_shape, head.input_data()}, output);
     ran_ns = clock_->NowNanos();
     if (!run.ok()) return FailBatch(batch, run, outcomes);
   } else {
@@ -113,13 +115,13 @@ void BatchRunner::ProcessBatch(int worker_index, std::span<const std::unique_ptr
                            ShapeToString(batch_shape), ", so it cannot batch")),
                        outcomes);
     }
-    // Gather.
-    const int64_t input_row = RowElements(batch_shape);
-    worker.input.Reserve(static_cast<size_t>(rows * input_row) * sizeof(float));
-    float* in = reinterpret_cast<float*>(worker.input.data());
+    // Gather: rows of the input type's element size (the queue batches one type only).
+    const size_t input_row_bytes = static_cast<size_t>(RowElements(batch_shape)) * DTypeSize(dtype);
+    worker.input.Reserve(static_cast<size_t>(rows) * input_row_bytes);
+    uint8_t* in = worker.input.data();
     for (const std::unique_ptr<InferTask>& task : batch) {
-      const int64_t n = task->input_shape()[0] * input_row;
-      if (n > 0) std::memcpy(in, task->input_data(), static_cast<size_t>(n) * sizeof(float));
+      const size_t n = static_cast<size_t>(task->input_shape()[0]) * input_row_bytes;
+      if (n > 0) std::memcpy(in, task->input_data(), n);
       in += n;
     }
     const int64_t output_row = RowElements(output_shape);
@@ -128,7 +130,7 @@ void BatchRunner::ProcessBatch(int worker_index, std::span<const std::unique_ptr
     // Run.
     gathered_ns = clock_->NowNanos();
     const absl::Status run =
-        worker.executor.Run(**plan, reinterpret_cast<const float*>(worker.input.data()), out);
+        worker.executor.Run(**plan, TensorView{dtype, batch_shape, worker.input.data()}, out);
     ran_ns = clock_->NowNanos();
     if (!run.ok()) return FailBatch(batch, run, outcomes);
 

@@ -1,6 +1,7 @@
 // Runs a model version's batches for its Scheduler (the BatchProcessor of the server): gathers
-// the tasks' inputs into one batch (a lone task runs straight from its own buffer), gets the
-// model's compiled plan for that shape, runs it on the worker's Executor, and scatters the
+// the tasks' inputs into one batch (a lone task runs straight from its own buffer; rows are
+// copied by the element size of the input type, floats or ids), gets the model's compiled
+// plan for that shape and type, runs it on the worker's Executor, and scatters the
 // output rows back, so every caller gets exactly its own rows. Every outcome, run or
 // refused, is counted in the version's ModelStats.
 //

@@ -1,7 +1,7 @@
-// One inference request as the scheduler sees it: an input tensor (whose first dim is the
-// batch dim when the model batches), a deadline, a way to ask whether the caller gave up,
-// and where the result goes. Front ends (gRPC, HTTP) implement it; the scheduler owns each
-// task from Enqueue until it calls Finish exactly once.
+// One inference request as the scheduler sees it: an input tensor of the model's input type
+// (whose first dim is the batch dim when the model batches), a deadline, a way to ask whether
+// the caller gave up, and where the result goes. Front ends (gRPC, HTTP) implement it; the
+// scheduler owns each task from Enqueue until it calls Finish exactly once.
 // Not thread-safe: exactly one thread touches a task at a time (front end, then queue,
 // then one worker).
 #pragma once
@@ -17,10 +17,13 @@ class InferTask {
  public:
   virtual ~InferTask() = default;
 
-  // The request's input: NumElements(input_shape()) floats at input_data(), valid until
-  // Finish. When the model batches, input_shape()[0] is this request's number of rows.
+  // The request's input: NumElements(input_shape()) elements of input_dtype() (the model's
+  // input type: float32, or int64/int32 ids) at input_data(), aligned for that type and
+  // valid until Finish. When the model batches, input_shape()[0] is this request's number
+  // of rows.
   virtual const Shape& input_shape() const = 0;
-  virtual const float* input_data() const = 0;
+  virtual DType input_dtype() const { return DType::kFloat32; }
+  virtual const void* input_data() const = 0;
 
   // True once the caller cancelled (or its connection went away): the task is dropped
   // before compute and finished with CANCELLED.

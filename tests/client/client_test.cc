@@ -167,6 +167,31 @@ TEST_F(ClientTest, InferTypedSendsFp32ContentsAndReadsThem) {
   EXPECT_THAT(sent.inputs(0).contents().fp32_contents(), ElementsAre(-1, 0, 1));
 }
 
+TEST_F(ClientTest, InferSendsIdsAndStreamsThem) {
+  TypedTensor ids{DType::kInt64, {1, 3}, {}};
+  const int64_t values[] = {11, 0, 42};
+  ids.bytes.assign(reinterpret_cast<const uint8_t*>(values),
+                   reinterpret_cast<const uint8_t*>(values) + sizeof values);
+  absl::StatusOr<Tensor> out = client_->Infer("ids", ids.view());
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(out->data, ElementsAre(11, 0, 42));
+  EXPECT_EQ(server_.service().last_request().inputs(0).datatype(), "INT64");
+  EXPECT_THAT(client_->InferFuture("ids", ids.view()).get()->data, ElementsAre(11, 0, 42));
+
+  absl::Mutex mu;
+  std::vector<float> streamed;
+  auto stream = client_->OpenStream([&](std::string_view, absl::StatusOr<Tensor> result) {
+    absl::MutexLock lock(&mu);
+    if (result.ok()) streamed = result->data;
+  });
+  InferOptions options;
+  options.raw = false;
+  ASSERT_TRUE(stream->Send("ids", ids.view(), options).ok());
+  ASSERT_TRUE(stream->Finish().ok());
+  absl::MutexLock lock(&mu);
+  EXPECT_THAT(streamed, ElementsAre(11, 0, 42));
+}
+
 TEST_F(ClientTest, InferErrorsCarryServerCodeAndMessage) {
   absl::StatusOr<Tensor> unknown = client_->Infer("nope", Iota({1}, 0));
   EXPECT_TRUE(absl::IsNotFound(unknown.status()));
@@ -331,6 +356,60 @@ TEST(TensorFromResponse, ReadsRawOrTypedAndRejectsMalformed) {
   inference::ModelInferResponse short_raw = OneOutput("FP32", {3});
   short_raw.add_raw_output_contents()->assign(8, '\0');
   EXPECT_THAT(TensorFromResponse(short_raw).status().message(), HasSubstr("8 bytes, expected 12"));
+}
+
+TEST(TypedTensorFromResponse, ReadsFp32Int64AndInt32RawOrTyped) {
+  inference::ModelInferResponse raw = OneOutput("INT64", {2});
+  const int64_t wide[] = {int64_t{1} << 40, -3};
+  raw.add_raw_output_contents()->assign(reinterpret_cast<const char*>(wide), sizeof wide);
+  absl::StatusOr<TypedTensor> ids = TypedTensorFromResponse(raw);
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ(ids->dtype, DType::kInt64);
+  EXPECT_THAT(ids->shape, ElementsAre(2));
+  EXPECT_EQ(reinterpret_cast<const int64_t*>(ids->bytes.data())[0], int64_t{1} << 40);
+
+  inference::ModelInferResponse typed = OneOutput("INT32", {1, 2});
+  typed.mutable_outputs(0)->mutable_contents()->add_int_contents(7);
+  typed.mutable_outputs(0)->mutable_contents()->add_int_contents(-8);
+  ids = TypedTensorFromResponse(typed);
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ(ids->dtype, DType::kInt32);
+  EXPECT_EQ(reinterpret_cast<const int32_t*>(ids->bytes.data())[1], -8);
+
+  inference::ModelInferResponse floats = OneOutput("FP32", {1});
+  floats.mutable_outputs(0)->mutable_contents()->add_fp32_contents(2.5f);
+  EXPECT_EQ(TypedTensorFromResponse(floats)->dtype, DType::kFloat32);
+  EXPECT_THAT(TypedTensorFromResponse(OneOutput("FP16", {0})).status().message(),
+              HasSubstr("datatype FP16, not FP32, INT64 or INT32"));
+  inference::ModelInferResponse short_typed = OneOutput("INT64", {3});
+  short_typed.mutable_outputs(0)->mutable_contents()->add_int64_contents(1);
+  EXPECT_THAT(TypedTensorFromResponse(short_typed).status().message(),
+              HasSubstr("has 1 values, expected 3"));
+}
+
+TEST(MakeInferRequest, IdsGoAsInt64OrInt32RawOrTyped) {
+  TypedTensor ids{DType::kInt64, {1, 2}, {}};
+  const int64_t values[] = {3, 999};
+  ids.bytes.assign(reinterpret_cast<const uint8_t*>(values),
+                   reinterpret_cast<const uint8_t*>(values) + sizeof values);
+  InferOptions options;
+  inference::ModelInferRequest raw = MakeInferRequest("text", ids.view(), options);
+  EXPECT_EQ(raw.inputs(0).datatype(), "INT64");
+  EXPECT_THAT(raw.inputs(0).shape(), ElementsAre(1, 2));
+  ASSERT_EQ(raw.raw_input_contents_size(), 1);
+  EXPECT_EQ(raw.raw_input_contents(0), std::string(reinterpret_cast<const char*>(values), 16));
+  options.raw = false;
+  inference::ModelInferRequest typed = MakeInferRequest("text", ids.view(), options);
+  EXPECT_EQ(typed.raw_input_contents_size(), 0);
+  EXPECT_THAT(typed.inputs(0).contents().int64_contents(), ElementsAre(3, 999));
+
+  TypedTensor narrow{DType::kInt32, {2}, {}};
+  const int32_t small[] = {4, 5};
+  narrow.bytes.assign(reinterpret_cast<const uint8_t*>(small),
+                      reinterpret_cast<const uint8_t*>(small) + sizeof small);
+  typed = MakeInferRequest("text", narrow.view(), options);
+  EXPECT_EQ(typed.inputs(0).datatype(), "INT32");
+  EXPECT_THAT(typed.inputs(0).contents().int_contents(), ElementsAre(4, 5));
 }
 
 }  // namespace

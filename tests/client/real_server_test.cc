@@ -10,6 +10,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "client/client.h"
+#include "common/npy.h"
 #include "client/perf/load_generator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -76,6 +77,8 @@ TEST_F(RealServerTest, HealthAndRepository) {
   EXPECT_EQ(states["lenet"], "READY");
   EXPECT_EQ(states["mlp"], "READY");
   EXPECT_EQ(states["seed"], "READY");
+  EXPECT_EQ(states["textclass"], "READY");
+  EXPECT_EQ(states["superres"], "READY");
   EXPECT_EQ(client_->ServerMetadata()->name(), "seqserve");
 }
 
@@ -104,6 +107,35 @@ TEST_F(RealServerTest, RawAndTypedGiveTheSameAnswer) {
   absl::StatusOr<Tensor> fp32 = client_->Infer("lenet", input, typed);
   ASSERT_TRUE(fp32.ok()) << fp32.status();
   EXPECT_EQ(raw->data, fp32->data);
+}
+
+// The bundled text classifier through the client library: its int64 sample ids, and the
+// same as int32, give PyTorch's scores (tests/data/bundled/textclass).
+TEST_F(RealServerTest, TextClassifierTakesIdsFromTheClient) {
+  const std::filesystem::path data = std::filesystem::path(SEQSERVE_TEST_DATA_DIR) / "bundled";
+  absl::StatusOr<TypedTensor> ids = ReadTypedNpy(data / "textclass" / "input.npy");
+  absl::StatusOr<Tensor> expected = ReadNpy(data / "textclass" / "expected.npy");
+  ASSERT_TRUE(ids.ok() && expected.ok());
+  TypedTensor narrow{DType::kInt32, ids->shape, {}};
+  const auto* wide = reinterpret_cast<const int64_t*>(ids->bytes.data());
+  for (int64_t i = 0; i < NumElements(ids->shape); ++i) {
+    const int32_t id = static_cast<int32_t>(wide[i]);
+    narrow.bytes.insert(narrow.bytes.end(), reinterpret_cast<const uint8_t*>(&id),
+                        reinterpret_cast<const uint8_t*>(&id) + sizeof id);
+  }
+  EXPECT_EQ(client_->ModelMetadata("textclass")->inputs(0).datatype(), "INT64");
+  for (const TypedTensor* input : {&*ids, &narrow}) {
+    for (const bool raw : {true, false}) {
+      InferOptions options;
+      options.raw = raw;
+      absl::StatusOr<Tensor> out = client_->Infer("textclass", input->view(), options);
+      ASSERT_TRUE(out.ok()) << out.status();
+      ASSERT_EQ(out->shape, expected->shape);
+      for (size_t i = 0; i < out->data.size(); ++i) {
+        EXPECT_NEAR(out->data[i], expected->data[i], 1e-4 * std::max(1.0f, std::fabs(expected->data[i])));
+      }
+    }
+  }
 }
 
 TEST_F(RealServerTest, AsyncAndStreamedAnswersReachTheirCallers) {

@@ -5,7 +5,9 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
+#include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -103,6 +105,78 @@ TEST_F(ToolsTest, InferPrintsOrWritesTheOutput) {
   RunResult broken = Client(absl::StrCat("infer broken --input ", in.string()));
   EXPECT_EQ(broken.exit_code, 1);
   EXPECT_THAT(broken.output, HasSubstr("error: INTERNAL: model 'broken' failed: exploded"));
+}
+
+// int64 and int32 .npy files go as INT64 and INT32 ids, raw or in int64_contents/int_contents.
+TEST_F(ToolsTest, InferSendsIntegerNpyAsIds) {
+  const std::filesystem::path wide = dir_ / "ids64.npy", narrow = dir_ / "ids32.npy";
+  TypedTensor ids{DType::kInt64, {1, 3}, {}};
+  const int64_t wide_values[] = {7, 0, 999};
+  ids.bytes.assign(reinterpret_cast<const uint8_t*>(wide_values),
+                   reinterpret_cast<const uint8_t*>(wide_values) + sizeof(wide_values));
+  ASSERT_TRUE(WriteNpy(wide, ids).ok());
+  TypedTensor ids32{DType::kInt32, {1, 3}, {}};
+  const int32_t narrow_values[] = {5, 6, 1};
+  ids32.bytes.assign(reinterpret_cast<const uint8_t*>(narrow_values),
+                     reinterpret_cast<const uint8_t*>(narrow_values) + sizeof(narrow_values));
+  ASSERT_TRUE(WriteNpy(narrow, ids32).ok());
+
+  RunResult raw = Client(absl::StrCat("infer ids --input ", wide.string()));
+  EXPECT_EQ(raw.exit_code, 0) << raw.output;
+  EXPECT_THAT(raw.output, HasSubstr("shape: [1, 3]\nvalues: [7, 0, 999]"));
+  inference::ModelInferRequest sent = server_.service().last_request();
+  EXPECT_EQ(sent.inputs(0).datatype(), "INT64");
+  EXPECT_EQ(sent.raw_input_contents(0).size(), 24u);
+
+  RunResult typed = Client(absl::StrCat("infer ids --typed --input ", wide.string()));
+  EXPECT_EQ(typed.exit_code, 0) << typed.output;
+  sent = server_.service().last_request();
+  EXPECT_EQ(sent.raw_input_contents_size(), 0);
+  EXPECT_THAT(sent.inputs(0).contents().int64_contents(), ::testing::ElementsAre(7, 0, 999));
+
+  RunResult int32 = Client(absl::StrCat("infer ids --typed --input ", narrow.string()));
+  EXPECT_EQ(int32.exit_code, 0) << int32.output;
+  EXPECT_THAT(int32.output, HasSubstr("values: [5, 6, 1]"));
+  sent = server_.service().last_request();
+  EXPECT_EQ(sent.inputs(0).datatype(), "INT32");
+  EXPECT_THAT(sent.inputs(0).contents().int_contents(), ::testing::ElementsAre(5, 6, 1));
+}
+
+// seqperf sends random ids in --id-range for a model whose metadata says INT64, or the ids of
+// --input-data.
+TEST_F(ToolsTest, SeqperfSendsIdsToAnIdModel) {
+  RunResult random = Perf("-m ids --shape 64 -b 2 --id-range 5:8 --concurrency-range 1 "
+                          "--warmup-secs 0 -p 40 -r 3");
+  ASSERT_EQ(random.exit_code, 0) << random.output;
+  EXPECT_THAT(random.output, HasSubstr("[2, 64] int64"));
+  inference::ModelInferRequest sent = server_.service().last_request();
+  EXPECT_EQ(sent.inputs(0).datatype(), "INT64");
+  EXPECT_THAT(sent.inputs(0).shape(), ::testing::ElementsAre(2, 64));
+  const std::string& bytes = sent.raw_input_contents(0);
+  ASSERT_EQ(bytes.size(), 2u * 64 * 8);
+  std::set<int64_t> seen;
+  for (size_t i = 0; i < bytes.size(); i += 8) {
+    int64_t id = 0;
+    std::memcpy(&id, bytes.data() + i, 8);
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen, (std::set<int64_t>{5, 6, 7}));  // 128 draws from 3 values: all appear
+
+  const std::filesystem::path sample = dir_ / "sample.npy";
+  TypedTensor ids{DType::kInt32, {4}, {}};
+  const int32_t values[] = {1, 2, 3, 4};
+  ids.bytes.assign(reinterpret_cast<const uint8_t*>(values),
+                   reinterpret_cast<const uint8_t*>(values) + sizeof(values));
+  ASSERT_TRUE(WriteNpy(sample, ids).ok());
+  RunResult file = Perf(absl::StrCat("-m ids --input-data ", sample.string(),
+                                     " --typed --concurrency-range 1 --warmup-secs 0 -p 40 -r 3"));
+  ASSERT_EQ(file.exit_code, 0) << file.output;
+  sent = server_.service().last_request();
+  EXPECT_EQ(sent.inputs(0).datatype(), "INT32");
+  EXPECT_THAT(sent.inputs(0).contents().int_contents(), ::testing::ElementsAre(1, 2, 3, 4));
+
+  EXPECT_EQ(Perf("-m ids --shape 4 --id-range 5:5").exit_code, 2);
+  EXPECT_EQ(Perf("-m ids --shape 4 --id-range x").exit_code, 2);
 }
 
 TEST_F(ToolsTest, LoadAndUnload) {

@@ -261,7 +261,8 @@ TEST(TransformerEncoder, WithNoLayersIsItsNorm) {
 // labels of the synthetic task.
 TEST(TextClassifier, ReproducesPyTorchOnItsBundledSamples) {
   const std::filesystem::path data(SEQSERVE_TEST_DATA_DIR);
-  auto model = Model::Load(data / "models" / "textclass" / "1");
+  auto model =
+      Model::Load(std::filesystem::path(SEQSERVE_SOURCE_DIR) / "models" / "textclass" / "1");
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_THAT((*model)->InputDTypes(), ElementsAre(DType::kInt64, DType::kInt32));
   EXPECT_EQ((*model)->InputDims(), Shape{-1});

@@ -60,6 +60,31 @@ inline Tensor LoadNpy(const std::string& model, const std::string& name) {
   return tensor.ok() ? *tensor : Tensor();
 }
 
+// A bundled model's input of any dtype (textclass's int64 ids): tests/data/bundled/<model>/
+// <name>.npy.
+inline TypedTensor LoadTypedNpy(const std::string& model, const std::string& name) {
+  absl::StatusOr<TypedTensor> tensor =
+      ReadTypedNpy(fs::path(SEQSERVE_TEST_DATA_DIR) / "bundled" / model / (name + ".npy"));
+  EXPECT_TRUE(tensor.ok()) << tensor.status();
+  return tensor.ok() ? *tensor : TypedTensor();
+}
+
+// The ids of rows `rows` of an int64 tensor (textclass's input), in that order.
+inline std::vector<int64_t> IdRows(const TypedTensor& ids, const std::vector<int>& rows) {
+  const int64_t row = NumElements(ids.shape) / ids.shape[0];
+  const auto* values = reinterpret_cast<const int64_t*>(ids.bytes.data());
+  std::vector<int64_t> out;
+  for (const int r : rows) out.insert(out.end(), values + r * row, values + (r + 1) * row);
+  return out;
+}
+
+// The text classifier with one worker: a held worker makes the queue fill up and batch.
+inline constexpr char kTextHeldConfig[] =
+    "max_batch_size: 8\n"
+    "input [ { name: \"input\" data_type: TYPE_INT64 dims: [ 128 ] } ]\n"
+    "instance_group [ { count: 1 kind: KIND_CPU } ]\n"
+    "dynamic_batching { }\n";
+
 // Rows [first, first + count) of `tensor`.
 inline Tensor Rows(const Tensor& tensor, int64_t first, int64_t count) {
   const int64_t row = tensor.numel() / tensor.shape[0];

@@ -2,6 +2,7 @@
 // do not depend on the real server. It serves on 127.0.0.1, port 0, with these models:
 //   "echo"    output = input, in the form the request used (raw or fp32_contents)
 //   "double"  output = 2 * input
+//   "ids"     takes INT64 ids (its metadata says so), also INT32; output = the ids as FP32
 //   "gate"    each request is parked until `gate` requests are parked, then all are
 //             answered (as echo): proves that many requests were outstanding at once
 //   "broken"  ModelInfer fails INTERNAL; listed UNAVAILABLE with a reason
@@ -112,7 +113,7 @@ class FakeInferenceService final : public inference::GRPCInferenceService::Callb
     response->set_platform("seqserve_sequential");
     auto* in = response->add_inputs();
     in->set_name("input");
-    in->set_datatype("FP32");
+    in->set_datatype(request->name() == "ids" ? "INT64" : "FP32");
     for (int64_t d : {-1, 4}) in->add_shape(d);
     auto* out = response->add_outputs();
     out->set_name("output");
@@ -221,6 +222,7 @@ class FakeInferenceService final : public inference::GRPCInferenceService::Callb
     }
     const float factor = model == "double" ? 2.0f : 1.0f;
     const auto& in = request.inputs(0);
+    if (model == "ids") return AnswerIds(request, response);
     response->set_model_name(model);
     response->set_model_version(request.model_version().empty() ? "2" : request.model_version());
     response->set_id(request.id());
@@ -249,6 +251,50 @@ class FakeInferenceService final : public inference::GRPCInferenceService::Callb
   struct Parked {
     std::function<void()> answer;
   };
+
+  // "ids": INT64 or INT32 ids, raw or typed, back as FP32 in the same form.
+  static grpc::Status AnswerIds(const inference::ModelInferRequest& request,
+                                inference::ModelInferResponse* response) {
+    const auto& in = request.inputs(0);
+    std::vector<float> values;
+    const bool wide = in.datatype() == "INT64";
+    if (!wide && in.datatype() != "INT32") {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("ids must be INT64 or INT32, got ", in.datatype()));
+    }
+    if (request.raw_input_contents_size() > 0) {
+      const std::string& bytes = request.raw_input_contents(0);
+      for (size_t i = 0; i < bytes.size(); i += wide ? 8 : 4) {
+        int64_t id = 0;
+        int32_t narrow = 0;
+        if (wide) {
+          std::memcpy(&id, bytes.data() + i, 8);
+        } else {
+          std::memcpy(&narrow, bytes.data() + i, 4);
+          id = narrow;
+        }
+        values.push_back(static_cast<float>(id));
+      }
+    } else if (wide) {
+      for (int64_t id : in.contents().int64_contents()) values.push_back(static_cast<float>(id));
+    } else {
+      for (int32_t id : in.contents().int_contents()) values.push_back(static_cast<float>(id));
+    }
+    response->set_model_name(request.model_name());
+    response->set_model_version("1");
+    response->set_id(request.id());
+    auto* out = response->add_outputs();
+    out->set_name("output");
+    out->set_datatype("FP32");
+    *out->mutable_shape() = in.shape();
+    if (request.raw_input_contents_size() > 0) {
+      response->add_raw_output_contents(
+          std::string(reinterpret_cast<const char*>(values.data()), values.size() * 4));
+    } else {
+      out->mutable_contents()->mutable_fp32_contents()->Add(values.begin(), values.end());
+    }
+    return grpc::Status::OK;
+  }
 
   // Answers one request before reading the next.
   class Stream final : public grpc::ServerBidiReactor<inference::ModelInferRequest,
@@ -298,7 +344,8 @@ class FakeInferenceService final : public inference::GRPCInferenceService::Callb
   };
 
   static bool Known(const std::string& model) {
-    return model == "echo" || model == "double" || model == "gate" || model == "broken";
+    return model == "echo" || model == "double" || model == "gate" || model == "broken" ||
+           model == "ids";
   }
   static grpc::Status UnknownModel(const std::string& model) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("unknown model '", model, "'"));

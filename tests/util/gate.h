@@ -40,14 +40,21 @@ class GateOpener {
   std::shared_ptr<Gate> gate_;
 };
 
-// A task put straight into a scheduler: a zero image whose MutableOutput blocks until the
-// gate opens (when `block`), so the worker running it is held.
+// A task put straight into a scheduler: a zero input (a LeNet image unless `shape` and
+// `dtype` say otherwise, e.g. {1, 128} int64 ids) whose MutableOutput blocks until the gate
+// opens (when `block`), so the worker running it is held.
 class GateTask : public InferTask {
  public:
-  explicit GateTask(std::shared_ptr<Gate> gate, bool block = true)
-      : gate_(std::move(gate)), block_(block) {}
+  explicit GateTask(std::shared_ptr<Gate> gate, bool block = true, Shape shape = {1, 1, 28, 28},
+                    DType dtype = DType::kFloat32)
+      : gate_(std::move(gate)),
+        block_(block),
+        shape_(std::move(shape)),
+        dtype_(dtype),
+        input_((static_cast<size_t>(NumElements(shape_)) * DTypeSize(dtype) + 7) / 8) {}
   const Shape& input_shape() const override { return shape_; }
-  const float* input_data() const override { return input_.data(); }
+  DType input_dtype() const override { return dtype_; }
+  const void* input_data() const override { return input_.data(); }
   float* MutableOutput(const Shape& shape) override {
     if (block_) {
       gate_->entered.Notify();
@@ -64,8 +71,9 @@ class GateTask : public InferTask {
  private:
   std::shared_ptr<Gate> gate_;  // shared: the task may outlive a failed test's scope
   const bool block_;
-  const Shape shape_{1, 1, 28, 28};
-  const std::vector<float> input_ = std::vector<float>(784, 0.0f);
+  const Shape shape_;
+  const DType dtype_;
+  const std::vector<uint64_t> input_;  // zeros, 8-byte aligned, at least the input's bytes
   std::vector<float> output_;
 };
 

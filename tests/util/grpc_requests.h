@@ -34,6 +34,41 @@ inline inference::ModelInferRequest MakeRequest(const std::string& model, const 
   return request;
 }
 
+// Rows `rows` of int64 ids as a request for `model` in `datatype` ("INT64" or "INT32"), raw
+// or typed (int64_contents, int_contents).
+inline inference::ModelInferRequest MakeIdsRequest(const std::string& model,
+                                                   const TypedTensor& ids,
+                                                   const std::vector<int>& rows,
+                                                   const std::string& datatype, bool raw,
+                                                   const std::string& id = "") {
+  inference::ModelInferRequest request;
+  request.set_model_name(model);
+  request.set_id(id);
+  inference::ModelInferRequest::InferInputTensor* tensor = request.add_inputs();
+  tensor->set_name("input");
+  tensor->set_datatype(datatype);
+  tensor->add_shape(static_cast<int64_t>(rows.size()));
+  for (size_t i = 1; i < ids.shape.size(); ++i) tensor->add_shape(ids.shape[i]);
+  const std::vector<int64_t> values = IdRows(ids, rows);
+  if (datatype == "INT64") {
+    if (raw) {
+      request.add_raw_input_contents(std::string(reinterpret_cast<const char*>(values.data()),
+                                                 values.size() * sizeof(int64_t)));
+    } else {
+      tensor->mutable_contents()->mutable_int64_contents()->Add(values.begin(), values.end());
+    }
+  } else {
+    const std::vector<int32_t> narrow(values.begin(), values.end());
+    if (raw) {
+      request.add_raw_input_contents(std::string(reinterpret_cast<const char*>(narrow.data()),
+                                                 narrow.size() * sizeof(int32_t)));
+    } else {
+      tensor->mutable_contents()->mutable_int_contents()->Add(narrow.begin(), narrow.end());
+    }
+  }
+  return request;
+}
+
 // The floats of a reply's first output, raw or typed.
 inline std::vector<float> OutputValues(const inference::ModelInferResponse& response) {
   if (response.raw_output_contents_size() > 0) {

@@ -129,6 +129,9 @@ class GrpcServerTest : public ::testing::Test {
     CopyModel(root, "mlp", "toggle");
     CopyModel(root, "lenet", "held", kHeldConfig);
     CopyModel(root, "lenet", "batched", kOneWorkerConfig);
+    CopyModel(root, "textclass", "textclass");
+    CopyModel(root, "textclass", "textheld", kTextHeldConfig);
+    CopyModel(root, "superres", "superres");
     WriteBrokenModel(root);
     ServerOptions options = LocalOptions(root);
     options.control_mode = ModelControlMode::kExplicit;

@@ -13,9 +13,10 @@
 
 namespace seqserve::testing {
 
-// A repository of lenet, mlp, seed, "held" (lenet, kHeldConfig) and "broken" (fails to load).
+// A repository of lenet, mlp, seed, textclass, "held" (lenet, kHeldConfig) and "broken"
+// (fails to load).
 inline void MakeRepository(const fs::path& root) {
-  for (const char* model : {"lenet", "mlp", "seed"}) CopyModel(root, model, model);
+  for (const char* model : {"lenet", "mlp", "seed", "textclass"}) CopyModel(root, model, model);
   CopyModel(root, "lenet", "held", kHeldConfig);
   WriteBrokenModel(root);
 }

@@ -109,7 +109,7 @@ class TestTask : public InferTask {
       : input_(std::move(input)), result_(result), done_(done) {}
 
   const Shape& input_shape() const override { return input_.shape; }
-  const float* input_data() const override { return input_.data.data(); }
+  const void* input_data() const override { return input_.data.data(); }
   bool IsCancelled() const override { return cancelled != nullptr && cancelled->load(); }
 
   float* MutableOutput(const Shape& shape) override {

@@ -39,10 +39,13 @@ inline void Enqueue(Server& server, const std::string& model, std::unique_ptr<In
   (*servable)->scheduler->Enqueue(std::move(task));
 }
 
-// Blocks `model`'s (single) worker until the returned gate is released.
-inline std::shared_ptr<Gate> HoldWorker(Server& server, const std::string& model) {
+// Blocks `model`'s (single) worker until the returned gate is released. The gate's task is a
+// zero input of `shape` and `dtype` (a LeNet image by default).
+inline std::shared_ptr<Gate> HoldWorker(Server& server, const std::string& model,
+                                        Shape shape = {1, 1, 28, 28},
+                                        DType dtype = DType::kFloat32) {
   auto gate = std::make_shared<Gate>();
-  Enqueue(server, model, std::make_unique<GateTask>(gate));
+  Enqueue(server, model, std::make_unique<GateTask>(gate, true, std::move(shape), dtype));
   EXPECT_TRUE(gate->entered.WaitForNotificationWithTimeout(kGuard));
   return gate;
 }

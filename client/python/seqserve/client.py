@@ -32,6 +32,14 @@ _NUMPY_DTYPES = {
     "UINT8": "u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8",
     "BOOL": "?",
 }
+# NumPy dtypes (by kind and size) of the arrays `infer` sends, and their KServe v2 datatypes.
+# float64 is not here: it is sent as FP32 (see `infer`).
+_DATATYPES = {
+    ("f", 2): "FP16", ("f", 4): "FP32",
+    ("i", 1): "INT8", ("i", 2): "INT16", ("i", 4): "INT32", ("i", 8): "INT64",
+    ("u", 1): "UINT8", ("u", 2): "UINT16", ("u", 4): "UINT32", ("u", 8): "UINT64",
+    ("b", 1): "BOOL",
+}
 # For responses in typed `contents` instead of raw bytes: which repeated field holds them.
 _CONTENTS_FIELDS = {
     "FP32": "fp32_contents", "FP64": "fp64_contents",
@@ -177,24 +185,41 @@ class Client:
         seqserve; another server's output keeps its datatype).
 
         `array` is anything np.asarray takes (a NumPy array, nested lists) or a torch
-        tensor; it is sent as FP32, seqserve's only input type. Its shape is the request
-        shape, batch dimension included when the model batches (max_batch_size > 0).
+        tensor. Its datatype follows its dtype: int64 and int32 arrays (token ids for a model
+        that starts with Embedding) go as INT64 and INT32, float32 as FP32, float16, bool and
+        the other integer types as FP16, BOOL, INT8...UINT64 (seqserve converts them to the
+        model's input type when every value converts exactly); float64 (NumPy's default for
+        Python floats) goes as FP32, rounded here, as a float32 model computes anyway. Its
+        shape is the request shape, batch dimension included when the model batches
+        (max_batch_size > 0).
         `raw` sends the tensor in raw_input_contents (compact and fast, the default);
-        raw=False sends contents.fp32_contents, which every KServe server accepts too.
+        raw=False sends the datatype's typed contents (fp32_contents, int64_contents,
+        int_contents, ...), which every KServe server accepts too (FP16 has none: raw only).
         `input_name` defaults to the model's only input, read once from its metadata.
         """
         if hasattr(array, "detach"):  # a torch tensor, possibly requiring grad or on a GPU
             array = array.detach().cpu().numpy()
-        data = np.ascontiguousarray(np.asarray(array, dtype=np.float32), dtype="<f4")
+        data = np.asarray(array)
+        if data.dtype.kind == "f" and data.dtype.itemsize == 8:
+            data = data.astype(np.float32)
+        datatype = _DATATYPES.get((data.dtype.kind, data.dtype.itemsize))
+        if datatype is None:
+            raise ValueError(f"cannot send an array of dtype {data.dtype}: use a numeric or "
+                             f"bool array")
+        data = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<"))
         name = input_name or self._input_name(model, _version(version), timeout)
-        tensor = pb.ModelInferRequest.InferInputTensor(name=name, datatype="FP32",
+        tensor = pb.ModelInferRequest.InferInputTensor(name=name, datatype=datatype,
                                                        shape=data.shape)
         request = pb.ModelInferRequest(model_name=model, model_version=_version(version),
                                        inputs=[tensor])
         if raw:
             request.raw_input_contents.append(data.tobytes())
+        elif datatype == "FP16":
+            raise ValueError("FP16 has no typed contents field in the KServe v2 protocol: "
+                             "send it with raw=True")
         else:
-            request.inputs[0].contents.fp32_contents.extend(data.ravel().tolist())
+            field = getattr(request.inputs[0].contents, _CONTENTS_FIELDS[datatype])
+            field.extend(data.ravel().tolist())
         response = self._call("ModelInfer", request, timeout)
         if not response.outputs:
             raise ServerError("INTERNAL", f"model '{model}' returned no outputs")

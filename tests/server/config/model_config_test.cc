@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/config/config_parser.h"
+#include "tests/util/module_test_util.h"
 
 namespace seqserve {
 namespace {
@@ -18,6 +19,7 @@ namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using testing::MustLoadWithWeights;
 
 // A model from model.seq text with zero-filled parameters of the given shapes: shapes are
 // all these tests look at.
@@ -164,13 +166,49 @@ TEST(CompleteModelConfig, ASequentialHasOneInputAndOneOutput) {
             "config.pbtxt: a Sequential has exactly one output, but 2 are configured: 'y', 'z'");
 }
 
-TEST(CompleteModelConfig, OnlyFloat32Tensors) {
-  auto model = Linear784();
-  EXPECT_EQ(ErrorOf(Complete("input [ { name: \"x\" data_type: TYPE_INT64 } ]", *model)),
-            "config.pbtxt: input 'x' has data_type TYPE_INT64, but seqserve models compute in "
-            "float32: use TYPE_FP32");
-  EXPECT_EQ(ErrorOf(Complete("output [ { data_type: TYPE_FP16 } ]", *model)),
+TEST(CompleteModelConfig, InputDataTypeIsTheOneTheModelTakes) {
+  auto floats = Linear784();
+  auto fp32 = Complete("", *floats);
+  ASSERT_TRUE(fp32.ok()) << fp32.status();
+  EXPECT_EQ(fp32->input_dtype, DType::kFloat32);
+  EXPECT_EQ(fp32->config.input(0).data_type(), inference::TYPE_FP32);
+  EXPECT_EQ(ErrorOf(Complete("input [ { name: \"x\" data_type: TYPE_INT64 } ]", *floats)),
+            "config.pbtxt: input 'x' has data_type TYPE_INT64, but the model takes float32 "
+            "input (its first module, Linear, computes in float32): use TYPE_FP32");
+  EXPECT_EQ(ErrorOf(Complete("input [ { data_type: TYPE_FP16 } ]", *floats)),
+            "config.pbtxt: input 'input' has data_type TYPE_FP16, but the model takes float32 "
+            "input (its first module, Linear, computes in float32): use TYPE_FP32");
+
+  // A model that starts with Embedding takes ids: INT64 unless INT32 is configured.
+  auto ids = MustLoadWithWeights("nn.Sequential(nn.Embedding(10, 4), nn.Flatten())");
+  auto int64 = Complete("", *ids);
+  ASSERT_TRUE(int64.ok()) << int64.status();
+  EXPECT_EQ(int64->input_dtype, DType::kInt64);
+  EXPECT_EQ(int64->config.input(0).data_type(), inference::TYPE_INT64);
+  EXPECT_EQ(int64->config.output(0).data_type(), inference::TYPE_FP32);
+  auto int32 = Complete("input [ { data_type: TYPE_INT32 dims: [ 3 ] } ]", *ids);
+  ASSERT_TRUE(int32.ok()) << int32.status();
+  EXPECT_EQ(int32->input_dtype, DType::kInt32);
+  EXPECT_EQ(int32->output_dims, (Shape{3, 4}));  // no batching: dims are the whole shape
+  EXPECT_EQ(ErrorOf(Complete("input [ { data_type: TYPE_FP32 } ]", *ids)),
+            "config.pbtxt: input 'input' has data_type TYPE_FP32, but the model takes integer "
+            "ids (its first module, Embedding, looks up rows by id): use TYPE_INT64 or "
+            "TYPE_INT32");
+  EXPECT_EQ(ErrorOf(Complete("input [ { data_type: TYPE_UINT8 } ]", *ids)),
+            "config.pbtxt: input 'input' has data_type TYPE_UINT8, but the model takes integer "
+            "ids (its first module, Embedding, looks up rows by id): use TYPE_INT64 or "
+            "TYPE_INT32");
+  auto ids_without_file = CompleteModelConfig({}, "m", /*config_file_present=*/false, *ids, 4);
+  ASSERT_TRUE(ids_without_file.ok()) << ids_without_file.status();
+  EXPECT_EQ(ids_without_file->input_dtype, DType::kInt64);
+  EXPECT_EQ(ids_without_file->max_batch_size, 64);
+
+  // Outputs are float32 whatever the input.
+  EXPECT_EQ(ErrorOf(Complete("output [ { data_type: TYPE_FP16 } ]", *floats)),
             "config.pbtxt: output 'output' has data_type TYPE_FP16, but seqserve models compute "
+            "in float32: use TYPE_FP32");
+  EXPECT_EQ(ErrorOf(Complete("output [ { data_type: TYPE_INT64 } ]", *ids)),
+            "config.pbtxt: output 'output' has data_type TYPE_INT64, but seqserve models compute "
             "in float32: use TYPE_FP32");
 }
 
@@ -297,6 +335,70 @@ TEST(CompleteModelConfig, BatchingNeedsTheBatchDimToSurvive) {
                         "the model does not keep it as dim 0 of its output"));
   auto unbatched = Complete("input [ { dims: [ 784 ] } ]", *model);
   EXPECT_TRUE(unbatched.ok()) << unbatched.status();
+}
+
+// A sequence-first TransformerEncoder attends across dim 0 (its batch is dim 1): stacking
+// requests along dim 0 would let them attend to each other.
+TEST(CompleteModelConfig, AModelThatMixesDim0CannotBatch) {
+  const std::string seq_first =
+      "nn.Sequential(nn.Embedding(50, 8), nn.TransformerEncoderLayer(8, 2, 16))";
+  auto model = MustLoadWithWeights(seq_first);
+  // Its output keeps dim 0, so only the mixing rule can tell.
+  EXPECT_EQ(*model->OutputShape({3, 5}), (Shape{3, 5, 8}));
+  EXPECT_EQ(ErrorOf(Complete("max_batch_size: 8 input [ { dims: [ -1 ] } ]", *model)),
+            "config.pbtxt: max_batch_size is 8, so dim 0 of input 'input' is the batch dim and "
+            "requests are stacked along it, but the model mixes dim 0: 1 "
+            "(TransformerEncoderLayer): with batch_first=False its input is (S, N, E): the "
+            "batch is dim 1 and attention runs across dim 0, the sequence; set "
+            "max_batch_size: 0 (no dynamic batching: each request runs alone and its shape is "
+            "the model's whole input)");
+
+  // Without config.pbtxt it serves unbatched: a request is (S, N) ids, whole.
+  auto unbatched = CompleteModelConfig({}, "m", /*config_file_present=*/false, *model, 4);
+  ASSERT_TRUE(unbatched.ok()) << unbatched.status();
+  EXPECT_EQ(unbatched->max_batch_size, 0);
+  EXPECT_FALSE(unbatched->config.has_dynamic_batching());
+  EXPECT_EQ(unbatched->scheduler_options.batching.max_batch_size, 0);
+  EXPECT_EQ(unbatched->input_dims, (Shape{-1, -1}));
+  EXPECT_EQ(unbatched->output_dims, (Shape{-1, -1, 8}));
+  EXPECT_EQ(unbatched->input_dtype, DType::kInt64);
+  ASSERT_THAT(unbatched->warnings,
+              ElementsAre(HasSubstr("served without dynamic batching (max_batch_size 0): the "
+                                    "model mixes dim 0 (1 (TransformerEncoderLayer): with "
+                                    "batch_first=False")));
+  // max_batch_size 0 in a file is fine too.
+  auto configured = Complete("max_batch_size: 0 input [ { dims: [ -1, 2 ] } ]", *model);
+  ASSERT_TRUE(configured.ok()) << configured.status();
+  EXPECT_EQ(configured->output_dims, (Shape{-1, 2, 8}));
+
+  // Starting with the Transformer itself, it implies no dims: they must be configured.
+  auto first = MustLoadWithWeights("nn.Sequential(nn.TransformerEncoderLayer(8, 2, 16))");
+  EXPECT_EQ(ErrorOf(CompleteModelConfig({}, "m", false, *first, 4)),
+            "config.pbtxt: input dims are required because the first module "
+            "(TransformerEncoderLayer) does not imply an input shape");
+  EXPECT_THAT(ErrorOf(Complete("max_batch_size: 4 input [ { dims: [ 3, 8 ] } ]", *first)),
+              HasSubstr("the model mixes dim 0: 0 (TransformerEncoderLayer): with "
+                        "batch_first=False"));
+  auto whole = Complete("input [ { dims: [ 5, -1, 8 ] } ]", *first);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(whole->output_dims, (Shape{5, -1, 8}));
+
+  // batch_first=True batches as usual.
+  auto batch_first =
+      MustLoadWithWeights("nn.Sequential(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True))");
+  auto batched = CompleteModelConfig({}, "m", false, *batch_first, 4);
+  ASSERT_TRUE(batched.ok()) << batched.status();
+  EXPECT_EQ(batched->max_batch_size, 64);
+  EXPECT_EQ(batched->input_dims, (Shape{-1, 8}));
+
+  // Softmax over dim 0 mixes the requests' rows as well.
+  auto softmax = MustLoadWithWeights("nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=0))");
+  EXPECT_THAT(ErrorOf(Complete("max_batch_size: 8", *softmax)),
+              HasSubstr("the model mixes dim 0: 1 (Softmax): it normalises across dim 0 of its "
+                        "input [1, 3]"));
+  EXPECT_TRUE(Complete("max_batch_size: 8",
+                       *MustLoadWithWeights("nn.Sequential(nn.Linear(4, 3), nn.Softmax(1))"))
+                  .ok());
 }
 
 TEST(CompleteModelConfig, ImageFormats) {
@@ -476,6 +578,8 @@ TEST(CompleteModelConfig, BundledModelsParseAndComplete) {
            Bundled{"lenet", 64, {1, 28, 28}, {10}},
            Bundled{"mlp", 128, {1, 28, 28}, {10}},
            Bundled{"seed", 32, {1, -1, -1}, {64, -1, -1}},
+           Bundled{"superres", 8, {1, -1, -1}, {1, -1, -1}},
+           Bundled{"textclass", 32, {128}, {4}},
        }) {
     SCOPED_TRACE(expected.name);
     const fs::path dir = fs::path(SEQSERVE_SOURCE_DIR) / "models" / expected.name;

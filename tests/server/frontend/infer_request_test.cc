@@ -12,6 +12,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/util/module_test_util.h"
 #include "tests/util/request_test_util.h"
 
 namespace seqserve {
@@ -62,7 +63,7 @@ TEST(ValidateInferRequest, TypedValuesStayInTheViewsStorage) {
   EXPECT_FALSE(input->raw);
   EXPECT_EQ(input->floats(), values.data());
   EXPECT_EQ(input->bytes.size(), 784u * 4);
-  EXPECT_TRUE(input->aligned_copy.empty());
+  EXPECT_TRUE(input->owned_bytes.empty());
 }
 
 TEST(ValidateInferRequest, MisalignedRawBytesAreCopiedAligned) {
@@ -75,29 +76,146 @@ TEST(ValidateInferRequest, MisalignedRawBytesAreCopiedAligned) {
   absl::StatusOr<InferInput> input = Validate(view);
   ASSERT_TRUE(input.ok()) << input.status();
   EXPECT_TRUE(input->raw);
-  EXPECT_EQ(input->aligned_copy.size(), 784u * 4);
+  EXPECT_EQ(input->owned_bytes.size(), 784u * 4);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(input->floats()) % alignof(float), 0u);
   EXPECT_EQ(input->floats()[1], 2.5f);
   // A move keeps the copy where the bytes point.
   InferInput moved = std::move(*input);
-  EXPECT_EQ(moved.floats(), reinterpret_cast<const float*>(moved.aligned_copy.data()));
+  EXPECT_EQ(moved.floats(), reinterpret_cast<const float*>(moved.owned_bytes.data()));
 }
 
 TEST(ValidateInferRequest, CountErrorsNameTheCodecsField) {
   const std::vector<float> values(780, 0.0f);
   InferRequestView view = LenetView();
-  view.values_field = "\"data\"";
+  view.inputs[0].values_field = "\"data\"";
   view.inputs[0].values = std::as_bytes(std::span<const float>(values));
   EXPECT_EQ(Validate(view).status().message(),
             "input 'input': expected 784 values in \"data\" (1x1x28x28), got 780");
 }
 
-TEST(ValidateInferRequest, OnlyFp32IsAcceptedWhateverTheBytes) {
-  const std::string bytes(784 * 8, '\0');
+TEST(ValidateInferRequest, OtherDatatypesAreConvertedToTheModelsType) {
+  std::vector<int64_t> values(784, 0);
+  values[1] = 3;
+  values[783] = -16777216;
+  const std::string bytes(reinterpret_cast<const char*>(values.data()), 784 * 8);
   InferRequestView view = LenetView("INT64");
   view.inputs[0].raw_bytes = bytes;
+  absl::StatusOr<InferInput> input = Validate(view);
+  ASSERT_TRUE(input.ok()) << input.status();
+  EXPECT_EQ(input->datatype, "INT64");
+  EXPECT_EQ(input->dtype, DType::kFloat32);
+  EXPECT_TRUE(input->raw);
+  EXPECT_EQ(input->owned_bytes.size(), 784u * 4);
+  EXPECT_EQ(input->floats(), reinterpret_cast<const float*>(input->owned_bytes.data()));
+  EXPECT_EQ(input->floats()[1], 3.0f);
+  EXPECT_EQ(input->floats()[783], -16777216.0f);
+  // A value that does not convert exactly is named with its index in the client's tensor.
+  values[784 - 28] = 16777217;
+  const std::string inexact(reinterpret_cast<const char*>(values.data()), 784 * 8);
+  view.inputs[0].raw_bytes = inexact;
   EXPECT_EQ(Validate(view).status().message(),
-            "input 'input': expected datatype FP32, got 'INT64'");
+            "input 'input': INT64 value 16777217 at [0, 0, 27, 0] does not convert exactly to "
+            "FP32, the model's input type (integers convert when |v| <= 16777216)");
+  // The byte count is the request's datatype's.
+  view.inputs[0].raw_bytes = std::string_view(bytes).substr(0, 784 * 4);
+  EXPECT_EQ(Validate(view).status().message(),
+            "input 'input': expected 6272 bytes (1x1x28x28 INT64), got 3136");
+}
+
+// A text model: Embedding(10, 4) over 5 ids, batching up to 8 rows, ids as INT64.
+ServingConfig IdsConfig(DType dtype = DType::kInt64) {
+  ServingConfig config;
+  config.input_name = "input";
+  config.output_name = "output";
+  config.input_dims = {5};
+  config.output_dims = {20};
+  config.max_batch_size = 8;
+  config.input_dtype = dtype;
+  return config;
+}
+
+std::shared_ptr<Model> IdsModel() {
+  return testing::MustLoadWithWeights("nn.Sequential(nn.Embedding(10, 4), nn.Flatten())");
+}
+
+constexpr int64_t kIdsShape[] = {2, 5};
+
+InferRequestView IdsView(std::string_view datatype) {
+  InferRequestView view;
+  InferRequestView::Input& input = view.inputs.emplace_back();
+  input.name = "input";
+  input.datatype = datatype;
+  input.shape = kIdsShape;
+  return view;
+}
+
+TEST(ValidateInferRequest, IdsOfTheModelsTypeStayInTheRequest) {
+  const std::vector<int64_t> ids = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  InferRequestView view = IdsView("INT64");
+  view.inputs[0].values = std::as_bytes(std::span<const int64_t>(ids));
+  view.inputs[0].values_datatype = "INT64";
+  auto model = IdsModel();
+  absl::StatusOr<InferInput> input = ValidateInferRequest(view, "text", IdsConfig(), *model);
+  ASSERT_TRUE(input.ok()) << input.status();
+  EXPECT_EQ(input->dtype, DType::kInt64);
+  EXPECT_EQ(input->bytes.data(), reinterpret_cast<const std::byte*>(ids.data()));
+  EXPECT_TRUE(input->owned_bytes.empty());
+  const TensorView tensor = input->view();
+  EXPECT_EQ(tensor.dtype, DType::kInt64);
+  EXPECT_EQ(Shape(tensor.shape.begin(), tensor.shape.end()), (Shape{2, 5}));
+}
+
+TEST(ValidateInferRequest, IdsOfAnotherIntegerTypeAreConverted) {
+  const std::vector<int32_t> ids = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0};
+  InferRequestView view = IdsView("INT32");
+  view.inputs[0].raw_bytes =
+      std::string_view(reinterpret_cast<const char*>(ids.data()), ids.size() * 4);
+  auto model = IdsModel();
+  absl::StatusOr<InferInput> input = ValidateInferRequest(view, "text", IdsConfig(), *model);
+  ASSERT_TRUE(input.ok()) << input.status();
+  ASSERT_EQ(input->owned_bytes.size(), 10u * 8);
+  std::vector<int64_t> wide(10);
+  std::memcpy(wide.data(), input->bytes.data(), 80);
+  EXPECT_EQ(wide, (std::vector<int64_t>{9, 8, 7, 6, 5, 4, 3, 2, 1, 0}));
+  // INT32 models take INT64 on the wire too.
+  const std::vector<int64_t> long_ids(10, 4);
+  InferRequestView long_view = IdsView("INT64");
+  long_view.inputs[0].raw_bytes =
+      std::string_view(reinterpret_cast<const char*>(long_ids.data()), long_ids.size() * 8);
+  input = ValidateInferRequest(long_view, "text", IdsConfig(DType::kInt32), *model);
+  ASSERT_TRUE(input.ok()) << input.status();
+  EXPECT_EQ(input->dtype, DType::kInt32);
+  EXPECT_EQ(input->bytes.size(), 10u * 4);
+}
+
+TEST(ValidateInferRequest, AnIdOutOfRangeNamesTheTensorItsIndexAndTheEmbeddingSize) {
+  auto model = IdsModel();
+  // Zero-copy INT64 ids: checked where they lie.
+  const std::vector<int64_t> ids = {0, 1, 2, 3, 4, 5, 6, 10, 8, 9};
+  InferRequestView view = IdsView("INT64");
+  view.inputs[0].values = std::as_bytes(std::span<const int64_t>(ids));
+  view.inputs[0].values_datatype = "INT64";
+  EXPECT_EQ(ValidateInferRequest(view, "text", IdsConfig(), *model).status().message(),
+            "input 'input': id 10 at [1, 2] is out of range: num_embeddings is 10, so ids must "
+            "be in [0, 9]");
+  // Converted INT32 ids: checked while converting, with the same message.
+  const std::vector<int32_t> narrow = {0, -1, 2, 3, 4, 5, 6, 7, 8, 9};
+  InferRequestView converted = IdsView("INT32");
+  converted.inputs[0].raw_bytes =
+      std::string_view(reinterpret_cast<const char*>(narrow.data()), narrow.size() * 4);
+  EXPECT_EQ(ValidateInferRequest(converted, "text", IdsConfig(), *model).status().message(),
+            "input 'input': id -1 at [0, 1] is out of range: num_embeddings is 10, so ids must "
+            "be in [0, 9]");
+}
+
+TEST(ValidateInferRequest, FloatsCannotCarryIds) {
+  const std::vector<float> values(10, 1.0f);
+  InferRequestView view = IdsView("FP32");
+  view.inputs[0].values = std::as_bytes(std::span<const float>(values));
+  auto model = IdsModel();
+  EXPECT_EQ(ValidateInferRequest(view, "text", IdsConfig(), *model).status().message(),
+            "input 'input': datatype FP32 cannot carry ids: the model takes INT64 ids (any "
+            "integer datatype is converted to it when its values fit)");
 }
 
 TEST(ValidateInferRequest, TheCodecsDataErrorComesAfterNameDatatypeAndShape) {

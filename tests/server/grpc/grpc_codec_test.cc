@@ -10,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/util/module_test_util.h"
 #include "tests/util/request_test_util.h"
 
 namespace seqserve {
@@ -63,7 +64,7 @@ TEST_F(InferRequestTest, TypedInputPointsIntoTheRequest) {
   EXPECT_EQ(input->shape, (Shape{2, 1, 28, 28}));
   EXPECT_FALSE(input->raw);
   EXPECT_EQ(input->floats(), request.inputs(0).contents().fp32_contents().data());
-  EXPECT_TRUE(input->aligned_copy.empty());
+  EXPECT_TRUE(input->owned_bytes.empty());
   EXPECT_EQ(input->timeout_us, 0);
 }
 
@@ -92,12 +93,16 @@ TEST_F(InferRequestTest, RejectsUnknownInputName) {
   ExpectError(request, "unknown input 'x': model 'lenet' has one input, 'input'");
 }
 
-TEST_F(InferRequestTest, RejectsOtherDatatypes) {
+TEST_F(InferRequestTest, RejectsBytesAndUnknownDatatypes) {
   ModelInferRequest request = TypedRequest({1, 1, 28, 28}, 784);
-  request.mutable_inputs(0)->set_datatype("INT32");
-  ExpectError(request, "input 'input': expected datatype FP32, got 'INT32'");
+  request.mutable_inputs(0)->set_datatype("BYTES");
+  ExpectError(request,
+              "input 'input': datatype BYTES is not supported: the model's input type is FP32 "
+              "(numeric datatypes are converted to it when every value converts exactly)");
   request.mutable_inputs(0)->set_datatype("");
-  ExpectError(request, "input 'input': expected datatype FP32, got ''");
+  ExpectError(request, "input 'input': unknown datatype ''; the model's input type is FP32");
+  request.mutable_inputs(0)->set_datatype("fp32");
+  ExpectError(request, "input 'input': unknown datatype 'fp32'; the model's input type is FP32");
 }
 
 TEST_F(InferRequestTest, RejectsWrongRank) {
@@ -190,6 +195,126 @@ TEST_F(InferRequestTest, RejectsDataInAnotherContentsField) {
   ExpectError(request,
               "input 'input': data in contents.int_contents; FP32 data goes in "
               "contents.fp32_contents or raw_input_contents");
+}
+
+// Each datatype's own contents field (KServe v2), converted to the model's FP32.
+TEST_F(InferRequestTest, EveryDatatypeReadsItsOwnContentsField) {
+  auto request_of = [](const std::string& datatype) {
+    ModelInferRequest request = TypedRequest({1, 1, 28, 28}, 0);
+    request.mutable_inputs(0)->set_datatype(datatype);
+    return request;
+  };
+  auto third_value = [&](const ModelInferRequest& request) {
+    absl::StatusOr<InferInput> input = Decode(request);
+    EXPECT_TRUE(input.ok()) << request.inputs(0).datatype() << ": " << input.status();
+    EXPECT_TRUE(!input.ok() || input->dtype == DType::kFloat32);
+    return input.ok() ? input->floats()[2] : -1.0f;
+  };
+  ModelInferRequest fp64 = request_of("FP64");
+  for (int i = 0; i < 784; ++i)
+    fp64.mutable_inputs(0)->mutable_contents()->add_fp64_contents(i * 0.5);
+  EXPECT_EQ(third_value(fp64), 1.0f);
+  for (const char* datatype : {"INT8", "INT16", "INT32"}) {
+    ModelInferRequest request = request_of(datatype);
+    for (int i = 0; i < 784; ++i)
+      request.mutable_inputs(0)->mutable_contents()->add_int_contents(-i % 100);
+    EXPECT_EQ(third_value(request), -2.0f) << datatype;
+  }
+  ModelInferRequest int64 = request_of("INT64");
+  for (int i = 0; i < 784; ++i) int64.mutable_inputs(0)->mutable_contents()->add_int64_contents(i);
+  EXPECT_EQ(third_value(int64), 2.0f);
+  for (const char* datatype : {"UINT8", "UINT16", "UINT32"}) {
+    ModelInferRequest request = request_of(datatype);
+    for (int i = 0; i < 784; ++i)
+      request.mutable_inputs(0)->mutable_contents()->add_uint_contents(i % 200);
+    EXPECT_EQ(third_value(request), 2.0f) << datatype;
+  }
+  ModelInferRequest uint64 = request_of("UINT64");
+  for (int i = 0; i < 784; ++i)
+    uint64.mutable_inputs(0)->mutable_contents()->add_uint64_contents(7);
+  EXPECT_EQ(third_value(uint64), 7.0f);
+  ModelInferRequest boolean = request_of("BOOL");
+  for (int i = 0; i < 784; ++i)
+    boolean.mutable_inputs(0)->mutable_contents()->add_bool_contents(i == 2);
+  EXPECT_EQ(third_value(boolean), 1.0f);
+  // FP16 has no contents field: raw only. 0x4200 is 3.0 in binary16.
+  ModelInferRequest fp16 = request_of("FP16");
+  std::vector<uint16_t> halves(784, 0x4200);
+  fp16.add_raw_input_contents(std::string(reinterpret_cast<const char*>(halves.data()), 784 * 2));
+  EXPECT_EQ(third_value(fp16), 3.0f);
+  fp16.clear_raw_input_contents();
+  ExpectError(fp16, "input 'input': no data; send it in raw_input_contents");
+  fp16.mutable_inputs(0)->mutable_contents()->add_fp32_contents(1.0f);
+  ExpectError(fp16,
+              "input 'input': data in contents.fp32_contents; FP16 data goes in "
+              "raw_input_contents");
+}
+
+TEST_F(InferRequestTest, TypedValuesOutsideTheDatatypeOrNotExactAreRefused) {
+  ModelInferRequest int8 = TypedRequest({1, 1, 28, 28}, 0);
+  int8.mutable_inputs(0)->set_datatype("INT8");
+  for (int i = 0; i < 784; ++i)
+    int8.mutable_inputs(0)->mutable_contents()->add_int_contents(i == 30 ? 300 : 1);
+  ExpectError(int8,
+              "input 'input': value 300 at [0, 0, 1, 2] in contents.int_contents is "
+              "outside the range of INT8");
+  ModelInferRequest fp64 = TypedRequest({1, 1, 28, 28}, 0);
+  fp64.mutable_inputs(0)->set_datatype("FP64");
+  for (int i = 0; i < 784; ++i)
+    fp64.mutable_inputs(0)->mutable_contents()->add_fp64_contents(i == 5 ? 0.1 : 1);
+  ExpectError(fp64,
+              "input 'input': FP64 value 0.1 at [0, 0, 0, 5] does not convert exactly "
+              "to FP32, the model's input type (it has no float32 equal)");
+  ModelInferRequest wrong_field = TypedRequest({1, 1, 28, 28}, 0);
+  wrong_field.mutable_inputs(0)->set_datatype("INT64");
+  for (int i = 0; i < 784; ++i)
+    wrong_field.mutable_inputs(0)->mutable_contents()->add_int_contents(1);
+  ExpectError(wrong_field,
+              "input 'input': data in contents.int_contents; INT64 data goes in "
+              "contents.int64_contents or raw_input_contents");
+}
+
+// A text model's ids: INT64 typed or raw stay in the request; INT32 is widened.
+TEST(InferRequestIds, Int64AndInt32ContentsAndRaw) {
+  ServingConfig config;
+  config.input_name = "input";
+  config.output_name = "output";
+  config.input_dims = {3};
+  config.max_batch_size = 4;
+  config.input_dtype = DType::kInt64;
+  auto model = testing::MustLoadWithWeights("nn.Sequential(nn.Embedding(5, 2), nn.Flatten())");
+  ModelInferRequest request;
+  ModelInferRequest::InferInputTensor* tensor = request.add_inputs();
+  tensor->set_name("input");
+  tensor->set_datatype("INT64");
+  tensor->add_shape(1);
+  tensor->add_shape(3);
+  for (int64_t id : {4, 0, 2}) tensor->mutable_contents()->add_int64_contents(id);
+  absl::StatusOr<InferInput> input = DecodeInferRequest(request, "text", config, *model);
+  ASSERT_TRUE(input.ok()) << input.status();
+  EXPECT_EQ(input->bytes.data(),
+            reinterpret_cast<const std::byte*>(tensor->contents().int64_contents().data()));
+
+  tensor->set_datatype("INT32");
+  tensor->mutable_contents()->clear_int64_contents();
+  for (int32_t id : {4, 0, 2}) tensor->mutable_contents()->add_int_contents(id);
+  input = DecodeInferRequest(request, "text", config, *model);
+  ASSERT_TRUE(input.ok()) << input.status();
+  EXPECT_EQ(input->dtype, DType::kInt64);
+  EXPECT_EQ(reinterpret_cast<const int64_t*>(input->bytes.data())[0], 4);
+
+  tensor->mutable_contents()->set_int_contents(1, 5);
+  input = DecodeInferRequest(request, "text", config, *model);
+  EXPECT_EQ(input.status().message(),
+            "input 'input': id 5 at [0, 1] is out of range: num_embeddings is 5, so ids must be "
+            "in [0, 4]");
+
+  tensor->mutable_contents()->clear_int_contents();
+  const int32_t raw[] = {1, 2, 3};
+  request.add_raw_input_contents(std::string(reinterpret_cast<const char*>(raw), sizeof(raw)));
+  input = DecodeInferRequest(request, "text", config, *model);
+  ASSERT_TRUE(input.ok()) << input.status();
+  EXPECT_EQ(reinterpret_cast<const int64_t*>(input->bytes.data())[2], 3);
 }
 
 TEST_F(InferRequestTest, RequestedOutputMustBeTheConfiguredOne) {

@@ -102,6 +102,15 @@ TEST_F(GrpcServerTest, ModelMetadataDescribesTensorsWithBatchDim) {
   ASSERT_TRUE(client_->stub->ModelMetadata(&seed_context, request, &metadata).ok());
   EXPECT_THAT(metadata.inputs(0).shape(), ::testing::ElementsAre(-1, 1, -1, -1));
   EXPECT_THAT(metadata.outputs(0).shape(), ::testing::ElementsAre(-1, 64, -1, -1));
+
+  // The text classifier takes INT64 ids.
+  grpc::ClientContext text_context;
+  request.set_name("textclass");
+  ASSERT_TRUE(client_->stub->ModelMetadata(&text_context, request, &metadata).ok());
+  EXPECT_EQ(metadata.inputs(0).datatype(), "INT64");
+  EXPECT_THAT(metadata.inputs(0).shape(), ::testing::ElementsAre(-1, 128));
+  EXPECT_EQ(metadata.outputs(0).datatype(), "FP32");
+  EXPECT_THAT(metadata.outputs(0).shape(), ::testing::ElementsAre(-1, 4));
 }
 
 TEST_F(GrpcServerTest, BrokenModelReportsItsLoadErrorAndUnknownIsNotFound) {
@@ -140,7 +149,7 @@ TEST_F(GrpcServerTest, ModelConfigIsTheCompletedConfig) {
 }
 
 TEST_F(GrpcServerTest, TypedAndRawTensorsMatchPyTorch) {
-  for (const std::string model : {"lenet", "mlp", "seed"}) {
+  for (const std::string model : {"lenet", "mlp", "seed", "superres"}) {
     const Tensor input = LoadNpy(model, "input");
     const Tensor expected = LoadNpy(model, "expected");
     for (const bool raw : {false, true}) {
@@ -165,6 +174,80 @@ TEST_F(GrpcServerTest, TypedAndRawTensorsMatchPyTorch) {
       ExpectRows(OutputValues(response), expected, rows);
     }
   }
+}
+
+// The bundled text classifier (Embedding -> TransformerEncoder -> Linear) on PyTorch's samples,
+// its ids sent as INT64 and as INT32, in typed contents and as raw bytes.
+TEST_F(GrpcServerTest, TextClassifierTakesInt64AndInt32IdsTypedAndRaw) {
+  const TypedTensor ids = LoadTypedNpy("textclass", "input");
+  const Tensor expected = LoadNpy("textclass", "expected");
+  ASSERT_EQ(ids.dtype, DType::kInt64);
+  for (const std::string datatype : {"INT64", "INT32"}) {
+    for (const bool raw : {false, true}) {
+      SCOPED_TRACE(absl::StrCat(datatype, raw ? " raw" : " typed"));
+      const std::vector<int> rows = {3, 0, 2};
+      ModelInferResponse response;
+      const grpc::Status status =
+          client_->Infer(MakeIdsRequest("textclass", ids, rows, datatype, raw), &response);
+      ASSERT_TRUE(status.ok()) << status.error_message();
+      EXPECT_EQ(response.outputs(0).datatype(), "FP32");
+      EXPECT_THAT(response.outputs(0).shape(), ::testing::ElementsAre(3, 4));
+      EXPECT_EQ(response.raw_output_contents_size(), raw ? 1 : 0);
+      ExpectRows(OutputValues(response), expected, rows);
+    }
+  }
+  // Floats are refused, as PyTorch's Embedding refuses them.
+  ModelInferResponse response;
+  const grpc::Status floats = client_->Infer(
+      MakeRequest("textclass", Tensor({1, 128}, std::vector<float>(128, 1.0f)), {0}, true),
+      &response);
+  EXPECT_EQ(floats.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(floats.error_message(),
+            "input 'input': datatype FP32 cannot carry ids: the model takes INT64 ids (any integer "
+            "datatype is converted to it when its values fit)");
+}
+
+// An id out of range is the error of its own request, found before batching: the requests
+// queued with it are batched and answered, and the error names the id's place in the client's
+// tensor (not in the batch) and the embedding size.
+TEST_F(GrpcServerTest, AnIdOutOfRangeFailsOnlyItsOwnRequest) {
+  const TypedTensor ids = LoadTypedNpy("textclass", "input");
+  const Tensor expected = LoadNpy("textclass", "expected");
+  std::shared_ptr<Gate> gate = HoldWorker(*server_, "textheld", {1, 128}, DType::kInt64);
+  GateOpener opener(gate);
+  const inference::ModelStatistics before = client_->Statistics("textheld");
+
+  ModelInferRequest bad = MakeIdsRequest("textheld", ids, {1, 2}, "INT64", true, "bad");
+  reinterpret_cast<int64_t*>(bad.mutable_raw_input_contents(0)->data())[128 + 5] = 1000;
+  const std::vector<std::vector<int>> rows = {{0}, {1, 2}, {3}};
+  std::vector<grpc::Status> statuses(rows.size() + 1);
+  std::vector<ModelInferResponse> responses(rows.size() + 1);
+  std::vector<std::thread> callers;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    callers.emplace_back([&, i] {
+      statuses[i] = client_->Infer(
+          MakeIdsRequest("textheld", ids, rows[i], i == 1 ? "INT32" : "INT64", i != 2), &responses[i]);
+    });
+  }
+  callers.emplace_back([&] { statuses.back() = client_->Infer(bad, &responses.back()); });
+  // The three good requests wait behind the held worker; the bad one never joined them.
+  ASSERT_TRUE(WaitForQueueDepth(*server_, "textheld", rows.size()));
+  gate->release.Notify();
+  for (std::thread& caller : callers) caller.join();
+
+  for (size_t i = 0; i < rows.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("request ", i));
+    ASSERT_TRUE(statuses[i].ok()) << statuses[i].error_message();
+    ExpectRows(OutputValues(responses[i]), expected, rows[i]);
+  }
+  EXPECT_EQ(statuses.back().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(statuses.back().error_message(),
+            "input 'input': id 1000 at [1, 5] is out of range: num_embeddings is 1000, so ids "
+            "must be in [0, 999]");
+  const inference::ModelStatistics after = client_->Statistics("textheld");
+  // The gate's execution, then the good requests' 4 rows in one batch.
+  EXPECT_EQ(after.execution_count() - before.execution_count(), 2u);
+  EXPECT_EQ(after.inference_stats().fail().count() - before.inference_stats().fail().count(), 1u);
 }
 
 TEST_F(GrpcServerTest, InferErrorsCarryTheirStatusCodes) {

@@ -256,6 +256,77 @@ TEST_F(HttpServiceTest, BinaryTensorExtensionBothWays) {
   }
 }
 
+// The bundled text classifier's int64 ids as JSON integers and as binary data, declared INT64
+// or INT32: PyTorch's scores every time.
+TEST_F(HttpServiceTest, TextClassifierTakesIdsAsJsonAndBinaryData) {
+  const TypedTensor ids = LoadTypedNpy("textclass", "input");
+  const Tensor expected = LoadNpy("textclass", "expected");
+  const std::vector<int64_t> values = IdRows(ids, {0, 1, 2, 3});
+  for (const std::string datatype : {"INT64", "INT32"}) {
+    SCOPED_TRACE(datatype);
+    json request = {
+        {"inputs",
+         {{{"name", "input"}, {"shape", ids.shape}, {"datatype", datatype}, {"data", values}}}}};
+    HttpReply reply = Post("/v2/models/textclass/infer", request.dump());
+    ASSERT_EQ(reply.status, 200) << reply.body.substr(0, 300);
+    EXPECT_EQ(reply.json()["outputs"][0]["shape"].get<Shape>(), (Shape{4, 4}));
+    ExpectClose(JsonOutput(reply.json()), expected.data);
+
+    // Binary data: little-endian ids of the declared width.
+    std::string bytes;
+    if (datatype == "INT64") {
+      bytes.assign(reinterpret_cast<const char*>(values.data()), values.size() * 8);
+    } else {
+      const std::vector<int32_t> narrow(values.begin(), values.end());
+      bytes.assign(reinterpret_cast<const char*>(narrow.data()), narrow.size() * 4);
+    }
+    request["inputs"][0].erase("data");
+    request["inputs"][0]["parameters"] = {{"binary_data_size", bytes.size()}};
+    const std::string header = request.dump();
+    reply = Post("/v2/models/textclass/infer", header + bytes,
+                 {{"Inference-Header-Content-Length", std::to_string(header.size())}});
+    ASSERT_EQ(reply.status, 200) << reply.body.substr(0, 300);
+    ExpectClose(JsonOutput(reply.json()), expected.data);
+  }
+  EXPECT_EQ(Get("/v2/models/textclass").json()["inputs"][0]["datatype"], "INT64");
+
+  // An id out of range, and ids that are not integers.
+  std::vector<int64_t> bad = values;
+  bad[2 * 128 + 7] = -3;
+  json request = {
+      {"inputs", {{{"name", "input"}, {"shape", ids.shape}, {"datatype", "INT64"}, {"data", bad}}}}};
+  EXPECT_EQ(Error(Post("/v2/models/textclass/infer", request.dump()), 400),
+            "input 'input': id -3 at [2, 7] is out of range: num_embeddings is 1000, so ids must "
+            "be in [0, 999]");
+  request["inputs"][0]["data"][5] = 2.5;
+  EXPECT_EQ(Error(Post("/v2/models/textclass/infer", request.dump()), 400),
+            "inputs[0].data[5]: expected an integer (INT64), got 2.5");
+  ExpectStillServing();
+}
+
+// A float model takes other numeric datatypes when every value converts exactly.
+TEST_F(HttpServiceTest, OtherDatatypesConvertToFp32WhenExact) {
+  const Tensor input = Rows(LoadNpy("mlp", "input"), 0, 1);
+  const Tensor expected = Rows(LoadNpy("mlp", "expected"), 0, 1);
+  json request = InferJson(input, false);
+  request["inputs"][0]["datatype"] = "FP64";
+  HttpReply reply = Post("/v2/models/mlp/infer", request.dump());
+  ASSERT_EQ(reply.status, 200) << reply.body.substr(0, 300);
+  ExpectClose(JsonOutput(reply.json()), expected.data);
+  // An FP64 value that no float32 equals.
+  request["inputs"][0]["data"][3] = 0.1;
+  EXPECT_EQ(Error(Post("/v2/models/mlp/infer", request.dump()), 400),
+            "input 'input': FP64 value 0.1 at [0, 0, 0, 3] does not convert exactly to FP32, the "
+            "model's input type (it has no float32 equal)");
+  // Integers: UINT8 pixels, exactly.
+  request = InferJson(Tensor(input.shape, std::vector<float>(784, 0.0f)), false);
+  request["inputs"][0]["datatype"] = "UINT8";
+  request["inputs"][0]["data"] = std::vector<int>(784, 0);
+  reply = Post("/v2/models/mlp/infer", request.dump());
+  ASSERT_EQ(reply.status, 200) << reply.body.substr(0, 300);
+  EXPECT_EQ(JsonOutput(reply.json()).size(), 10u);
+}
+
 TEST_F(HttpServiceTest, BinaryExtensionErrors) {
   const Tensor input = Rows(LoadNpy("lenet", "input"), 0, 1);
   size_t json_length = 0;
@@ -330,9 +401,10 @@ TEST_F(HttpServiceTest, ValidationErrorsAreTheGrpcOnes) {
   EXPECT_EQ(Error(Post("/v2/models/lenet/infer", request.dump()), 400),
             "unknown input 'x': model 'lenet' has one input, 'input'");
   request = InferJson(input, false);
-  request["inputs"][0]["datatype"] = "INT32";
+  request["inputs"][0]["datatype"] = "BYTES";
   EXPECT_EQ(Error(Post("/v2/models/lenet/infer", request.dump()), 400),
-            "input 'input': expected datatype FP32, got 'INT32'");
+            "input 'input': datatype BYTES is not supported: the model's input type is FP32 "
+            "(numeric datatypes are converted to it when every value converts exactly)");
   request = InferJson(input, false);
   request["inputs"][0]["shape"] = {1, 1, 27, 28};
   EXPECT_EQ(Error(Post("/v2/models/lenet/infer", request.dump()), 400),

@@ -105,7 +105,7 @@ class FrontEndTask : public InferTask {
         gate_(gate) {}
 
   const Shape& input_shape() const override { return input_.shape; }
-  const float* input_data() const override { return input_.data.data(); }
+  const void* input_data() const override { return input_.data.data(); }
   float* MutableOutput(const Shape& shape) override {
     if (gate_ != nullptr) {
       gate_->entered.Notify();

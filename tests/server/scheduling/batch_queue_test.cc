@@ -15,7 +15,7 @@ class FakeTask : public InferTask {
  public:
   FakeTask(int id, Shape shape) : id_(id), shape_(std::move(shape)) {}
   const Shape& input_shape() const override { return shape_; }
-  const float* input_data() const override { return nullptr; }
+  const void* input_data() const override { return nullptr; }
   bool IsCancelled() const override { return cancelled_; }
   float* MutableOutput(const Shape&) override { return nullptr; }
   void Finish(const absl::Status&) override {}

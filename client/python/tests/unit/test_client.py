@@ -15,7 +15,8 @@ from seqserve._proto import model_config_pb2
 
 
 class FakeServer:
-    """Answers like seqserve: doubles the input of model "double", knows no other model."""
+    """Answers like seqserve: doubles the input of model "double" (any numeric datatype, as
+    float32), knows no other model."""
 
     def __init__(self):
         self.requests = []           # (method, request) in arrival order
@@ -76,10 +77,12 @@ class FakeServer:
         self._check_model(request.model_name, context)
         tensor = request.inputs[0]
         if request.raw_input_contents:
-            x = np.frombuffer(request.raw_input_contents[0], "<f4")
+            x = np.frombuffer(request.raw_input_contents[0],
+                              seqserve.client._NUMPY_DTYPES[tensor.datatype])
         else:
-            x = np.array(tensor.contents.fp32_contents, np.float32)
-        y = (x * 2).astype("<f4")
+            field = seqserve.client._CONTENTS_FIELDS[tensor.datatype]
+            x = np.array(getattr(tensor.contents, field))
+        y = (x.astype(np.float64) * 2).astype("<f4")
         response = pb.ModelInferResponse(model_name=request.model_name, model_version="1")
         out = response.outputs.add(name="y", datatype="FP32", shape=tensor.shape)
         if request.raw_input_contents:
@@ -169,6 +172,46 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(request.model_version, "3")
         self.assertEqual(list(request.inputs[0].contents.fp32_contents), [1.5, -2.0, 3.0])
         self.assertEqual(len(request.raw_input_contents), 0)
+
+    def test_integer_arrays_go_as_their_own_datatype(self):
+        # Token ids for an Embedding model: int64 and int32 as INT64 and INT32, raw bytes.
+        ids = np.array([[3, 0, 999]], dtype=np.int64)
+        y = self.client.infer("double", ids, input_name="x")
+        np.testing.assert_array_equal(y, [[6, 0, 1998]])
+        request = self.fake.requests[-1][1]
+        self.assertEqual(request.inputs[0].datatype, "INT64")
+        self.assertEqual(request.raw_input_contents[0], ids.astype("<i8").tobytes())
+        self.client.infer("double", ids.astype(np.int32), input_name="x")
+        request = self.fake.requests[-1][1]
+        self.assertEqual(request.inputs[0].datatype, "INT32")
+        self.assertEqual(request.raw_input_contents[0], ids.astype("<i4").tobytes())
+        # Python ints are int64; typed, they go in int64_contents.
+        y = self.client.infer("double", [[1, 2]], input_name="x", raw=False)
+        np.testing.assert_array_equal(y, [[2, 4]])
+        request = self.fake.requests[-1][1]
+        self.assertEqual(list(request.inputs[0].contents.int64_contents), [1, 2])
+        self.client.infer("double", np.array([7, -8], np.int32), input_name="x", raw=False)
+        self.assertEqual(list(self.fake.requests[-1][1].inputs[0].contents.int_contents), [7, -8])
+
+    def test_other_dtypes_go_as_their_datatype(self):
+        for array, datatype, field, values in [
+                (np.array([255, 0], np.uint8), "UINT8", "uint_contents", [255, 0]),
+                (np.array([True, False]), "BOOL", "bool_contents", [True, False]),
+                (np.array([2**40], np.uint64), "UINT64", "uint64_contents", [2**40]),
+                (np.array([-3], np.int16), "INT16", "int_contents", [-3])]:
+            with self.subTest(datatype):
+                self.client.infer("double", array, input_name="x", raw=False)
+                tensor = self.fake.requests[-1][1].inputs[0]
+                self.assertEqual(tensor.datatype, datatype)
+                self.assertEqual(list(getattr(tensor.contents, field)), values)
+        halves = np.array([1.5, -2.0], np.float16)
+        np.testing.assert_array_equal(self.client.infer("double", halves, input_name="x"),
+                                      [3.0, -4.0])
+        self.assertEqual(self.fake.requests[-1][1].inputs[0].datatype, "FP16")
+        with self.assertRaisesRegex(ValueError, "FP16 has no typed contents"):
+            self.client.infer("double", halves, input_name="x", raw=False)
+        with self.assertRaisesRegex(ValueError, "cannot send an array of dtype"):
+            self.client.infer("double", np.array(["a"]), input_name="x")
 
     def test_errors_carry_the_status_code_name_and_the_server_message(self):
         with self.assertRaises(seqserve.ServerError) as caught:
