@@ -1,5 +1,8 @@
 #include "server/server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <map>
 #include <utility>
@@ -9,7 +12,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "common/safe_file.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/config/cpu_budget.h"
 #include "server/frontend/model_control.h"
@@ -33,6 +38,57 @@ spdlog::logger& Log() {
 std::string HostPort(const std::string& address, int port) {
   const bool ipv6 = address.find(':') != std::string::npos && address.front() != '[';
   return ipv6 ? absl::StrCat("[", address, "]:", port) : absl::StrCat(address, ":", port);
+}
+
+// True for an address only this machine reaches (127.0.0.0/8, ::1, "localhost").
+bool IsLoopback(const std::string& address) {
+  if (address == "localhost") return true;
+  std::string host = address;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+// A PEM file the TLS flag `flag` names, read whole (at most 1 MiB); `needed_by` is the flag
+// that needs it, for the errors.
+absl::StatusOr<std::string> ReadPem(const std::filesystem::path& path, const char* flag,
+                                    const char* needed_by) {
+  if (path.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(needed_by, " needs ", flag));
+  }
+  absl::StatusOr<std::string> pem = ReadRegularFile(path, {.max_bytes = uint64_t{1} << 20});
+  if (!pem.ok()) {
+    return absl::Status(pem.status().code(), absl::StrCat(flag, ": ", pem.status().message()));
+  }
+  return pem;
+}
+
+// gRPC's credentials: insecure, or TLS as the Triton flags say.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> GrpcCredentials(
+    const ServerOptions& options) {
+  if (!options.grpc_use_ssl && !options.grpc_use_ssl_mutual) {
+    return grpc::InsecureServerCredentials();
+  }
+  const char* needs = options.grpc_use_ssl_mutual ? "--grpc-use-ssl-mutual" : "--grpc-use-ssl";
+  absl::StatusOr<std::string> cert =
+      ReadPem(options.grpc_server_cert, "--grpc-server-cert", needs);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem(options.grpc_server_key, "--grpc-server-key", needs);
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl(
+      options.grpc_use_ssl_mutual ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                  : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  if (options.grpc_use_ssl_mutual || !options.grpc_root_cert.empty()) {
+    absl::StatusOr<std::string> root = ReadPem(options.grpc_root_cert, "--grpc-root-cert", needs);
+    if (!root.ok()) return root.status();
+    ssl.pem_root_certs = *std::move(root);
+  }
+  ssl.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
+  return grpc::SslServerCredentials(ssl);
 }
 
 absl::Status ValidateOptions(const ServerOptions& options) {
@@ -73,6 +129,12 @@ Server::~Server() { Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   if (absl::Status valid = ValidateOptions(options); !valid.ok()) return valid;
+  // The flags that can be wrong are checked before any model loads.
+  absl::StatusOr<ProtocolRestrictions> grpc_restrictions =
+      ProtocolRestrictions::Parse(options.grpc_restricted_protocols, "--grpc-restricted-protocol");
+  if (!grpc_restrictions.ok()) return grpc_restrictions.status();
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = GrpcCredentials(options);
+  if (!credentials.ok()) return credentials.status();
   std::unique_ptr<Server> server(new Server(options));
   // Before any model loads, so that every scheduler sees it from its first request.
   SetHistogramsEnabled(options.allow_metrics);
@@ -85,6 +147,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       options.available_cpus > 0 ? options.available_cpus : AvailableCpus();
   // Loads are mostly file reads and plan compilation: one per CPU, a few at most.
   repository_options.load_threads = std::clamp(repository_options.available_cpus, 1, 4);
+  repository_options.max_worker_threads = options.max_worker_threads;
+  repository_options.file_limits.seq_file = {options.max_seq_file_bytes, "--max-seq-file-bytes"};
+  repository_options.file_limits.safetensors_file = {options.max_safetensors_file_bytes,
+                                                     "--max-safetensors-file-bytes"};
+  repository_options.file_limits.max_parameter_bytes = options.max_model_bytes;
+  repository_options.file_limits.max_parameter_bytes_name = "--max-model-bytes";
+  repository_options.config_file = {options.max_config_file_bytes, "--max-config-file-bytes"};
+  repository_options.allow_symlinks_outside_repository =
+      options.allow_symlinks_outside_repository;
+  repository_options.request_limits = options.request_limits;
   absl::StatusOr<std::unique_ptr<ModelRepository>> repository =
       ModelRepository::Create(repository_options);
   if (!repository.ok()) return repository.status();
@@ -96,15 +168,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       ModelControl::Create(*server->repository_, server->state_);
   if (!control.ok()) return control.status();
   server->control_ = std::move(*control);
-  server->service_ = std::make_unique<GrpcInferenceService>(*server->repository_, server->state_,
-                                                            *server->control_);
+  GrpcServiceOptions service_options;
+  service_options.max_message_bytes = options.grpc_max_message_bytes;
+  service_options.restrictions = *std::move(grpc_restrictions);
+  server->service_ = std::make_unique<GrpcInferenceService>(
+      *server->repository_, server->state_, *server->control_, service_options);
 
   // Both are process-wide switches read when a server is built.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   const std::string address = HostPort(options.address, options.grpc_port);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &server->grpc_port_);
+  builder.AddListeningPort(address, *credentials, &server->grpc_port_);
   builder.RegisterService(server->service_.get());
   // gRPC sets SO_REUSEPORT by default, which would let a second server share a port in use
   // instead of failing to start.
@@ -118,8 +193,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   }
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->grpc_port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen for gRPC on ", address, " (address in use or not local?)"));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen for gRPC on ", address,
+        options.grpc_use_ssl || options.grpc_use_ssl_mutual
+            ? " (address in use or not local, or the TLS certificate, key or root certificate "
+              "not valid PEM or not a pair?)"
+            : " (address in use or not local?)"));
   }
 
   {
@@ -149,19 +228,39 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   }
   if (options.metrics_port >= 0 && options.allow_metrics) {
     MetricsOptions metrics_options;
-    metrics_options.address = options.address;
+    metrics_options.address =
+        options.metrics_address.empty() ? options.address : options.metrics_address;
     metrics_options.port = options.metrics_port;
     absl::StatusOr<std::unique_ptr<MetricsService>> metrics =
         MetricsService::Start(metrics_options, *server->repository_);
     if (!metrics.ok()) return metrics.status();
     server->metrics_ = std::move(*metrics);
   }
+  // Before ready: whoever sees the server ready finds the warning in the log already.
+  server->WarnAboutOpenRepositoryControl(service_options.restrictions);
   server->state_.SetReady(true);
   if (options.control_mode == ModelControlMode::kPoll) {
     server->poll_thread_ = std::thread([self] { self->PollLoop(); });
   }
   server->LogSummary();
   return server;
+}
+
+void Server::WarnAboutOpenRepositoryControl(const ProtocolRestrictions& grpc_restrictions) const {
+  if (options_.control_mode == ModelControlMode::kNone || IsLoopback(options_.address)) return;
+  std::vector<std::string> open;
+  if (grpc_restrictions.Find(Protocol::kModelRepository) == nullptr) {
+    open.push_back(absl::StrCat("gRPC on ", HostPort(options_.address, grpc_port_)));
+  }
+  if (http_ != nullptr) {
+    open.push_back(absl::StrCat("HTTP on ", HostPort(options_.address, http_->port())));
+  }
+  if (open.empty()) return;
+  Log().warn(
+      "model control mode {}: anyone who can reach {} may load and unload models; restrict "
+      "it with --grpc-restricted-protocol=model-repository:<key>=<value> (and the HTTP "
+      "equivalent), or listen on a loopback --address (README \"Security\")",
+      ModelControlModeName(options_.control_mode), absl::StrJoin(open, " or "));
 }
 
 bool Server::ready() const { return state_.ready(); }
