@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 
@@ -136,6 +137,10 @@ absl::Status CopyOutput(const inference::ModelInferResponse& response, const Out
   return absl::OkStatus();
 }
 
+void AddHeaders(const ClientOptions& options, grpc::ClientContext* context) {
+  for (const auto& [name, value] : options.headers) context->AddMetadata(name, value);
+}
+
 // One asynchronous Tensor-level call: owns everything gRPC needs until completion.
 struct AsyncCall {
   grpc::ClientContext context;
@@ -157,6 +162,7 @@ class StreamReactor final
       : on_raw_(std::move(on_raw)) {
     // Streams are long-lived: only an explicit client-wide timeout bounds them.
     client.SetDeadline(&context_, 0);
+    AddHeaders(client.options(), &context_);
     stub.async()->ModelStreamInfer(&context_, this);
     StartRead(&response_);
     StartCall();
@@ -396,13 +402,36 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(std::string_view url,
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
   args.SetMaxSendMessageSize(options.max_message_bytes);
-  auto channel =
-      grpc::CreateCustomChannel(std::string(url), grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (options.use_tls) {
+    if (options.client_cert_pem.empty() != options.client_key_pem.empty()) {
+      return absl::InvalidArgumentError(
+          "a client certificate needs its private key, and a key its certificate");
+    }
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options.root_certs_pem;
+    ssl.pem_cert_chain = options.client_cert_pem;
+    ssl.pem_private_key = options.client_key_pem;
+    credentials = grpc::SslCredentials(ssl);
+    if (!options.tls_server_name.empty()) {
+      args.SetSslTargetNameOverride(options.tls_server_name);
+    }
+  }
+  auto channel = grpc::CreateCustomChannel(std::string(url), credentials, args);
   if (channel == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("cannot make a channel to '", std::string(url),
                                                    "'"));
   }
   return std::unique_ptr<Client>(new Client(std::string(url), options, std::move(channel)));
+}
+
+std::string RestrictedProtocolHeader(std::string_view key) {
+  return absl::AsciiStrToLower(absl::StrCat("triton-grpc-protocol-", std::string(key)));
+}
+
+void Client::Prepare(grpc::ClientContext* context, int64_t timeout_ms) const {
+  SetDeadline(context, timeout_ms);
+  AddHeaders(options_, context);
 }
 
 void Client::SetDeadline(grpc::ClientContext* context, int64_t timeout_ms) const {
@@ -414,7 +443,7 @@ void Client::SetDeadline(grpc::ClientContext* context, int64_t timeout_ms) const
 
 absl::StatusOr<bool> Client::ServerLive() const {
   grpc::ClientContext context;
-  SetDeadline(&context, 0);
+  Prepare(&context, 0);
   inference::ServerLiveResponse response;
   grpc::Status status = stub_->ServerLive(&context, {}, &response);
   if (!status.ok()) return ToAbslStatus(status);
@@ -423,7 +452,7 @@ absl::StatusOr<bool> Client::ServerLive() const {
 
 absl::StatusOr<bool> Client::ServerReady() const {
   grpc::ClientContext context;
-  SetDeadline(&context, 0);
+  Prepare(&context, 0);
   inference::ServerReadyResponse response;
   grpc::Status status = stub_->ServerReady(&context, {}, &response);
   if (!status.ok()) return ToAbslStatus(status);
@@ -432,7 +461,7 @@ absl::StatusOr<bool> Client::ServerReady() const {
 
 absl::StatusOr<bool> Client::ModelReady(std::string_view model, int64_t version) const {
   grpc::ClientContext context;
-  SetDeadline(&context, 0);
+  Prepare(&context, 0);
   inference::ModelReadyRequest request;
   request.set_name(std::string(model));
   request.set_version(VersionString(version));
@@ -444,7 +473,7 @@ absl::StatusOr<bool> Client::ModelReady(std::string_view model, int64_t version)
 
 absl::StatusOr<inference::ServerMetadataResponse> Client::ServerMetadata() const {
   grpc::ClientContext context;
-  SetDeadline(&context, 0);
+  Prepare(&context, 0);
   inference::ServerMetadataResponse response;
   grpc::Status status = stub_->ServerMetadata(&context, {}, &response);
   if (!status.ok()) return ToAbslStatus(status);
@@ -454,7 +483,7 @@ absl::StatusOr<inference::ServerMetadataResponse> Client::ServerMetadata() const
 absl::StatusOr<inference::ModelMetadataResponse> Client::ModelMetadata(std::string_view model,
                                                                        int64_t version) const {
   grpc::ClientContext context;
-  SetDeadline(&context, 0);
+  Prepare(&context, 0);
   inference::ModelMetadataRequest request;
   request.set_name(std::string(model));
   request.set_version(VersionString(version));
@@ -467,7 +496,7 @@ absl::StatusOr<inference::ModelMetadataResponse> Client::ModelMetadata(std::stri
 absl::StatusOr<inference::ModelConfig> Client::ModelConfig(std::string_view model,
                                                            int64_t version) const {
   grpc::ClientContext context;
-  SetDeadline(&context, 0);
+  Prepare(&context, 0);
   inference::ModelConfigRequest request;
   request.set_name(std::string(model));
   request.set_version(VersionString(version));
@@ -480,7 +509,7 @@ absl::StatusOr<inference::ModelConfig> Client::ModelConfig(std::string_view mode
 absl::StatusOr<inference::ModelStatisticsResponse> Client::ModelStatistics(
     std::string_view model, int64_t version) const {
   grpc::ClientContext context;
-  SetDeadline(&context, 0);
+  Prepare(&context, 0);
   inference::ModelStatisticsRequest request;
   request.set_name(std::string(model));
   request.set_version(VersionString(version));
@@ -493,7 +522,7 @@ absl::StatusOr<inference::ModelStatisticsResponse> Client::ModelStatistics(
 absl::StatusOr<inference::RepositoryIndexResponse> Client::RepositoryIndex(
     bool ready_only) const {
   grpc::ClientContext context;
-  SetDeadline(&context, 0);
+  Prepare(&context, 0);
   inference::RepositoryIndexRequest request;
   request.set_ready(ready_only);
   inference::RepositoryIndexResponse response;
@@ -504,7 +533,7 @@ absl::StatusOr<inference::RepositoryIndexResponse> Client::RepositoryIndex(
 
 absl::Status Client::Load(std::string_view model) const {
   grpc::ClientContext context;
-  SetDeadline(&context, 0);
+  Prepare(&context, 0);
   inference::RepositoryModelLoadRequest request;
   request.set_model_name(std::string(model));
   inference::RepositoryModelLoadResponse response;
@@ -513,7 +542,7 @@ absl::Status Client::Load(std::string_view model) const {
 
 absl::Status Client::Unload(std::string_view model) const {
   grpc::ClientContext context;
-  SetDeadline(&context, 0);
+  Prepare(&context, 0);
   inference::RepositoryModelUnloadRequest request;
   request.set_model_name(std::string(model));
   inference::RepositoryModelUnloadResponse response;
@@ -528,7 +557,7 @@ absl::StatusOr<Tensor> Client::Infer(std::string_view model, const Tensor& input
 absl::StatusOr<Tensor> Client::Infer(std::string_view model, const TensorView& input,
                                      const InferOptions& options) const {
   grpc::ClientContext context;
-  SetDeadline(&context, options.timeout_ms);
+  Prepare(&context, options.timeout_ms);
   const inference::ModelInferRequest request = MakeInferRequest(model, input, options);
   inference::ModelInferResponse response;
   grpc::Status status = stub_->ModelInfer(&context, request, &response);
@@ -547,7 +576,7 @@ void Client::AsyncInfer(std::string_view model, const TensorView& input,
   call->request = MakeInferRequest(model, input, options);
   call->output_name = options.output_name;
   call->done = std::move(done);
-  SetDeadline(&call->context, options.timeout_ms);
+  Prepare(&call->context, options.timeout_ms);
   stub_->async()->ModelInfer(&call->context, &call->request, &call->response,
                              [call](grpc::Status status) {
                                std::unique_ptr<AsyncCall> owned(call);
@@ -580,6 +609,7 @@ void Client::StartModelInfer(grpc::ClientContext* context,
                              const inference::ModelInferRequest* request,
                              inference::ModelInferResponse* response,
                              std::function<void(grpc::Status)> done) const {
+  AddHeaders(options_, context);
   stub_->async()->ModelInfer(context, request, response, std::move(done));
 }
 

@@ -27,6 +27,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -43,7 +45,26 @@ struct ClientOptions {
   int64_t timeout_ms = 0;
   // Largest message sent or received; seqserve's own default limit is 64 MiB.
   int max_message_bytes = 64 << 20;
+
+  // TLS, for a server started with --grpc-use-ssl: the CA certificates to trust (PEM; empty:
+  // the system's), and for --grpc-use-ssl-mutual this client's certificate chain and private
+  // key (PEM).
+  bool use_tls = false;
+  std::string root_certs_pem;
+  std::string client_cert_pem;
+  std::string client_key_pem;
+  // The name the server's certificate must carry, when it is not the url's host (e.g. a
+  // certificate made for "localhost" reached as 127.0.0.1). Empty: the url's host.
+  std::string tls_server_name;
+  // Metadata sent with every call. For a server started with
+  // --grpc-restricted-protocol=model-repository:admin-key=secret, load and unload need
+  // {"triton-grpc-protocol-admin-key", "secret"} (RestrictedProtocolHeader).
+  std::vector<std::pair<std::string, std::string>> headers;
 };
+
+// The metadata a restricted protocol's `key` (as the server's --grpc-restricted-protocol
+// names it) travels in: Triton's "triton-grpc-protocol-<key>", in lower case as gRPC wants.
+std::string RestrictedProtocolHeader(std::string_view key);
 
 struct InferOptions {
   // Model version; 0 = the server's pick (the highest ready version).
@@ -165,7 +186,8 @@ class Client {
 
   // Low level, for load generators: the caller owns the context, the request and the
   // response (all must outlive `done`), so it can reuse them across calls. A ClientContext
-  // serves one call only: construct a fresh one per call (e.g. std::optional::emplace).
+  // serves one call only: construct a fresh one per call (e.g. std::optional::emplace). The
+  // client's headers are added to `context` here.
   void StartModelInfer(grpc::ClientContext* context, const inference::ModelInferRequest* request,
                        inference::ModelInferResponse* response,
                        std::function<void(grpc::Status)> done) const;
@@ -178,9 +200,12 @@ class Client {
   std::unique_ptr<InferStream> OpenRawStream(InferStream::RawCallback on_raw) const;
 
   const std::string& url() const { return url_; }
+  const ClientOptions& options() const { return options_; }
 
  private:
   Client(std::string url, const ClientOptions& options, std::shared_ptr<grpc::Channel> channel);
+  // A fresh call's context: the deadline (SetDeadline) and the headers.
+  void Prepare(grpc::ClientContext* context, int64_t timeout_ms) const;
 
   const std::string url_;
   const ClientOptions options_;

@@ -1,19 +1,28 @@
 // seqclient: command-line access to a seqserve (or any KServe v2 / Triton gRPC) server.
 //
-//   seqclient [--url host:port] [--timeout-ms N] health
+//   seqclient [--url host:port] [--timeout-ms N] [TLS and header flags] health
 //   seqclient list
 //   seqclient metadata MODEL [--version N] [--config]
 //   seqclient infer MODEL --input x.npy [--output y.npy] [--version N] [--typed]
 //                   (x.npy: float32 images, or int64/int32 ids for a model that takes ids)
 //   seqclient load MODEL | unload MODEL
 //
+// TLS (a server with --grpc-use-ssl): --ssl, --root-cert CA.pem, and for
+// --grpc-use-ssl-mutual --client-cert and --client-key; --tls-server-name when the
+// certificate names another host than --url. A server with --grpc-restricted-protocol:
+// --admin-header KEY=VALUE, the key and value of that flag.
+//
 // Exit status: 0 on success, 1 when the server (or a file) reports an error — its status
 // code and message go to stderr — and 2 for a usage error. `health` exits 1 when the
 // server is not ready.
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <google/protobuf/text_format.h>
 
@@ -107,6 +116,14 @@ int Infer(const Client& client, const std::string& model, const std::string& inp
   return 0;
 }
 
+absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{"seqclient: talk to a seqserve (KServe v2 gRPC) server"};
   app.require_subcommand(1);
@@ -116,6 +133,24 @@ int Main(int argc, char** argv) {
   app.add_option("--timeout-ms", timeout_ms, "Deadline of each call in ms; 0 = none")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+
+  bool use_tls = false;
+  std::string root_cert, client_cert, client_key, tls_server_name;
+  std::vector<std::string> admin_headers;
+  app.add_flag("--ssl", use_tls, "Connect over TLS (a server with --grpc-use-ssl)");
+  app.add_option("--root-cert", root_cert, "CA certificate to trust (PEM); default: the system's")
+      ->check(CLI::ExistingFile);
+  app.add_option("--client-cert", client_cert,
+                 "This client's certificate (PEM), for a server with --grpc-use-ssl-mutual")
+      ->check(CLI::ExistingFile);
+  app.add_option("--client-key", client_key, "This client's private key (PEM)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-server-name", tls_server_name,
+                 "Name the server's certificate must carry, if not the host of --url");
+  app.add_option("--admin-header", admin_headers,
+                 "KEY=VALUE of the server's --grpc-restricted-protocol (sent as metadata "
+                 "triton-grpc-protocol-KEY); repeatable")
+      ->expected(1);
 
   auto* health = app.add_subcommand("health", "Is the server live and ready? (exit 1 if not)");
   auto* list = app.add_subcommand("list", "List the models of the repository and their state");
@@ -160,6 +195,25 @@ int Main(int argc, char** argv) {
 
   ClientOptions client_options;
   client_options.timeout_ms = timeout_ms;
+  client_options.use_tls = use_tls || !root_cert.empty() || !client_cert.empty();
+  for (const auto& [path, pem] : {std::pair{&root_cert, &client_options.root_certs_pem},
+                                  std::pair{&client_cert, &client_options.client_cert_pem},
+                                  std::pair{&client_key, &client_options.client_key_pem}}) {
+    if (path->empty()) continue;
+    absl::StatusOr<std::string> text = ReadTextFile(*path);
+    if (!text.ok()) return Fail(text.status());
+    *pem = *std::move(text);
+  }
+  client_options.tls_server_name = tls_server_name;
+  for (const std::string& header : admin_headers) {
+    const size_t equals = header.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      std::cerr << "error: --admin-header expects KEY=VALUE\n";
+      return kExitUsage;
+    }
+    client_options.headers.emplace_back(RestrictedProtocolHeader(header.substr(0, equals)),
+                                        header.substr(equals + 1));
+  }
   auto client = Client::Create(url, client_options);
   if (!client.ok()) return Fail(client.status());
 

@@ -22,7 +22,19 @@ bool AlignedBuffer::Reserve(size_t bytes) {
   return true;
 }
 
+void AlignedBuffer::Release() {
+  data_.reset();
+  size_ = 0;
+}
+
 Executor::Executor(const dnnl::engine& engine) : engine_(engine), stream_(engine) {}
+
+void Executor::ReleaseWorkspace() {
+  arena_.Release();
+  scratchpad_.Release();
+  // The bound memory objects point into the freed buffers: re-point them on the next run.
+  ++arena_generation_;
+}
 
 uint8_t* Executor::BufferAddress(const Plan& plan, int buffer, const void* input,
                                  float* output) const {

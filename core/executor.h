@@ -1,7 +1,8 @@
 // Runs compiled Plans on the calling thread. One Executor per worker: it owns the
 // worker's oneDNN stream, its activation arena and its scratchpad (reused across calls,
-// so large activations do not page-fault on every request), and caches the oneDNN memory
-// objects bound for the plans it ran recently. Not thread-safe: use one per thread.
+// so large activations do not page-fault on every request, until the owner releases them),
+// and caches the oneDNN memory objects bound for the plans it ran recently. Not
+// thread-safe: use one per thread.
 #pragma once
 
 #include <cstddef>
@@ -18,11 +19,13 @@
 
 namespace seqserve {
 
-// A 64-byte aligned buffer that only grows.
+// A 64-byte aligned buffer that grows on demand and is given back by Release.
 class AlignedBuffer {
  public:
   // Ensures room for `bytes`; returns true when the memory moved.
   bool Reserve(size_t bytes);
+  // Frees the memory (size 0); the next Reserve allocates afresh.
+  void Release();
   uint8_t* data() const { return data_.get(); }
   size_t size() const { return size_; }
 
@@ -50,6 +53,13 @@ class Executor {
 
   // Bytes this executor holds for activations and scratchpad.
   size_t workspace_bytes() const { return arena_.size() + scratchpad_.size(); }
+  // Bytes `plan` needs for activations and scratchpad when it runs here.
+  static size_t WorkspaceBytes(const Plan& plan) {
+    return plan.arena_bytes() + plan.scratchpad_bytes();
+  }
+  // Frees the activation arena and scratchpad: after a request much larger than the usual
+  // ones, so that a worker does not keep its peak for good. The next Run allocates again.
+  void ReleaseWorkspace();
 
  private:
   // The memory objects of one plan bound to this executor's buffers.

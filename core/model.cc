@@ -1,8 +1,9 @@
 #include "core/model.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
+#include <cstdint>
+#include <map>
+#include <system_error>
 #include <utility>
 
 #include <omp.h>
@@ -16,19 +17,12 @@
 #include "core/seq_parser.h"
 #include "core/sequential_builder.h"
 #include "core/state_dict.h"
+#include "common/byte_size.h"
+#include "common/safe_file.h"
 #include "common/status_macros.h"
 
 namespace seqserve {
 namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open file"));
-  std::ostringstream text;
-  text << file.rdbuf();
-  if (file.bad()) return absl::DataLossError(absl::StrCat(path.string(), ": read error"));
-  return text.str();
-}
 
 // Sets OpenMP's thread count on this thread for a scope: oneDNN sizes some primitives
 // for the thread count current when they are created.
@@ -66,6 +60,73 @@ absl::Status CheckIdModulesComeFirst(const std::vector<Layer>& layers, std::stri
   return absl::OkStatus();
 }
 
+// What the parameters of a module tree take as float32, and the module taking the most.
+struct DeclaredParameters {
+  uint64_t bytes = 0;  // saturates at UINT64_MAX
+  std::string largest;  // "0 (Linear)"
+  uint64_t largest_bytes = 0;
+};
+
+uint64_t SaturatingMul(uint64_t a, uint64_t b) {
+  uint64_t product = 0;
+  return __builtin_mul_overflow(a, b, &product) ? UINT64_MAX : product;
+}
+
+uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
+  uint64_t sum = 0;
+  return __builtin_add_overflow(a, b, &sum) ? UINT64_MAX : sum;
+}
+
+DeclaredParameters CountParameters(const std::vector<std::pair<std::string, Module*>>& leaves) {
+  DeclaredParameters declared;
+  for (const auto& [path, module] : leaves) {
+    uint64_t module_bytes = 0;
+    for (const ParamSpec& spec : module->params()) {
+      // The shapes come from model.seq: multiply without trusting them to fit.
+      uint64_t bytes = sizeof(float);
+      for (int64_t dim : spec.shape) bytes = SaturatingMul(bytes, static_cast<uint64_t>(dim));
+      module_bytes = SaturatingAdd(module_bytes, bytes);
+    }
+    declared.bytes = SaturatingAdd(declared.bytes, module_bytes);
+    if (module_bytes > declared.largest_bytes) {
+      declared.largest_bytes = module_bytes;
+      declared.largest = absl::StrCat(path, " (", std::string(module->type()), ")");
+    }
+  }
+  return declared;
+}
+
+// The state_dict keys and shapes the modules of `root` take.
+std::vector<ExpectedParam> ExpectedParams(Sequential& root) {
+  std::vector<ExpectedParam> expected;
+  for (const auto& [path, module] : root.MutableLeaves()) {
+    for (const ParamSpec& spec : module->params()) {
+      expected.push_back({absl::StrCat(path, ".", spec.name), spec.shape});
+    }
+  }
+  return expected;
+}
+
+std::string ByteCount(uint64_t bytes) {
+  return bytes == UINT64_MAX ? std::string("more than 18 EB") : FormatBytes(bytes);
+}
+
+// The declared parameters against the limit, before anything is allocated for them.
+absl::Status CheckParameterBytes(const DeclaredParameters& declared, const ModelFileLimits& limits,
+                                 std::string_view seq_file) {
+  if (declared.bytes <= limits.max_parameter_bytes) return absl::OkStatus();
+  const std::string limit = LimitText(limits.max_parameter_bytes, limits.max_parameter_bytes_name);
+  if (declared.largest_bytes > limits.max_parameter_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(std::string(seq_file), ": ", declared.largest,
+                                                     " needs ", ByteCount(declared.largest_bytes),
+                                                     " of parameters; ", limit));
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      std::string(seq_file), ": the model needs ", ByteCount(declared.bytes),
+      " of parameters (the largest module, ", declared.largest, ", ",
+      ByteCount(declared.largest_bytes), "); ", limit));
+}
+
 }  // namespace
 
 Model::Model(std::unique_ptr<Sequential> root, const ModelOptions& options)
@@ -79,14 +140,16 @@ absl::StatusOr<std::shared_ptr<Model>> Model::FromSource(std::string_view seq_te
                                                          const ModelOptions& options) {
   SEQ_ASSIGN_OR_RETURN(SeqValue ast, ParseModelSeq(seq_text, seq_file));
   SEQ_ASSIGN_OR_RETURN(std::unique_ptr<Sequential> root, BuildSequential(ast, seq_file));
+  return FromTree(std::move(root), seq_file, weights, weights_file, options);
+}
 
-  std::vector<ExpectedParam> expected;
+absl::StatusOr<std::shared_ptr<Model>> Model::FromTree(std::unique_ptr<Sequential> root,
+                                                       std::string_view seq_file,
+                                                       const TensorMap* weights,
+                                                       std::string_view weights_file,
+                                                       const ModelOptions& options) {
+  const std::vector<ExpectedParam> expected = ExpectedParams(*root);
   std::vector<std::pair<std::string, Module*>> leaves = root->MutableLeaves();
-  for (const auto& [path, module] : leaves) {
-    for (const ParamSpec& spec : module->params()) {
-      expected.push_back({absl::StrCat(path, ".", spec.name), spec.shape});
-    }
-  }
   if (weights == nullptr) {
     if (!expected.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -116,13 +179,41 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Load(const std::filesystem::path& 
                                                    const ModelOptions& options) {
   const std::filesystem::path seq_path = version_dir / "model.seq";
   const std::filesystem::path weights_path = version_dir / "model.safetensors";
-  SEQ_ASSIGN_OR_RETURN(std::string text, ReadFile(seq_path));
+  const std::string seq_file = seq_path.string();
+  const std::string weights_file = weights_path.string();
+  SEQ_ASSIGN_OR_RETURN(std::string text, ReadRegularFile(seq_path, options.limits.seq_file));
+  SEQ_ASSIGN_OR_RETURN(SeqValue ast, ParseModelSeq(text, seq_file));
+  SEQ_ASSIGN_OR_RETURN(std::unique_ptr<Sequential> root, BuildSequential(ast, seq_file));
+  const DeclaredParameters declared = CountParameters(root->MutableLeaves());
+  SEQ_RETURN_IF_ERROR(CheckParameterBytes(declared, options.limits, seq_file));
+
   std::optional<TensorMap> weights;
-  if (std::filesystem::exists(weights_path)) {
-    SEQ_ASSIGN_OR_RETURN(weights, LoadSafetensors(weights_path));
+  std::error_code ec;
+  // A dangling symlink counts as missing, with the error that says the file is missing.
+  if (std::filesystem::exists(weights_path, ec)) {
+    SEQ_ASSIGN_OR_RETURN(OpenedFile file,
+                         OpenRegularFile(weights_path, options.limits.safetensors_file));
+    // Two bytes per parameter at the least (F16, BF16): a smaller file cannot hold them, and
+    // saying so beats a missing-key error.
+    const uint64_t least_bytes = declared.bytes / 2;
+    if (file.size_bytes() < least_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          weights_file, ": the file is ", FormatBytes(file.size_bytes()), ", too small for the ",
+          ByteCount(declared.bytes), " of parameters ", seq_path.filename().string(),
+          " declares (", FormatBytes(least_bytes), " even as float16)"));
+    }
+    TensorBudget budget;
+    const std::vector<ExpectedParam> expected = ExpectedParams(*root);
+    budget.check_shapes = [&](const std::map<std::string, Shape>& shapes) {
+      return CheckStateDictShapes(expected, shapes, weights_file);
+    };
+    budget.max_float32_bytes = declared.bytes;
+    budget.what = absl::StrCat("the ", ByteCount(declared.bytes), " of parameters ",
+                               seq_path.filename().string(), " declares");
+    SEQ_ASSIGN_OR_RETURN(weights, LoadSafetensors(file, weights_file, budget));
   }
-  return FromSource(text, seq_path.string(), weights ? &*weights : nullptr,
-                    weights_path.string(), options);
+  return FromTree(std::move(root), seq_file, weights ? &*weights : nullptr, weights_file,
+                  options);
 }
 
 int64_t Model::NumParams() const {

@@ -20,11 +20,27 @@
 #include "core/executor.h"
 #include "core/plan.h"
 #include "core/safetensors.h"
+#include "common/safe_file.h"
 #include "core/sequential.h"
 #include "common/tensor.h"
 #include "core/weight_cache.h"
 
 namespace seqserve {
+
+// What Model::Load reads at most, so that a hostile or broken model directory fails its load
+// with a clear error instead of hanging, exhausting memory or reading files elsewhere.
+struct ModelFileLimits {
+  // model.seq: a regular file of at most this size (and confinement: FilePolicy).
+  FilePolicy seq_file{.max_bytes = uint64_t{1} << 20};
+  // model.safetensors: likewise. The file is mapped, not read whole; this bounds what the
+  // header may claim.
+  FilePolicy safetensors_file{.max_bytes = uint64_t{16} << 30};
+  // The parameters model.seq declares, as float32: checked before the weights file is even
+  // opened, and again against what its header declares before anything is allocated.
+  uint64_t max_parameter_bytes = uint64_t{4} << 30;
+  // Names max_parameter_bytes's setting in the error ("--max-model-bytes"); empty: none.
+  std::string max_parameter_bytes_name;
+};
 
 struct ModelOptions {
   // oneDNN (OpenMP) threads each execution of this model uses.
@@ -34,12 +50,16 @@ struct ModelOptions {
   // Fold BatchNorm into Conv/Linear and fuse activations as post-ops (off only to test
   // that fused and unfused plans agree).
   bool fuse = true;
+  // What Load reads at most (not used by FromSource).
+  ModelFileLimits limits;
 };
 
 class Model {
  public:
   // Loads `version_dir`/model.seq and, if the model has parameters,
-  // `version_dir`/model.safetensors (strict state_dict match). Errors name the file.
+  // `version_dir`/model.safetensors (strict state_dict match), within options.limits: only
+  // regular files, of bounded size, and parameters of bounded size, checked before any is
+  // allocated. Errors name the file.
   static absl::StatusOr<std::shared_ptr<Model>> Load(const std::filesystem::path& version_dir,
                                                      const ModelOptions& options = {});
   // Builds from model.seq text and tensors already in memory (tests, tools).
@@ -85,6 +105,12 @@ class Model {
 
  private:
   Model(std::unique_ptr<Sequential> root, const ModelOptions& options);
+  // FromSource once model.seq is parsed and built.
+  static absl::StatusOr<std::shared_ptr<Model>> FromTree(std::unique_ptr<Sequential> root,
+                                                         std::string_view seq_file,
+                                                         const TensorMap* weights,
+                                                         std::string_view weights_file,
+                                                         const ModelOptions& options);
   absl::StatusOr<std::shared_ptr<const Plan>> Compile(const Shape& input, DType dtype);
 
   std::unique_ptr<Sequential> root_;

@@ -1,9 +1,6 @@
 #include "core/safetensors.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -19,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/byte_size.h"
 #include "nlohmann/json.hpp"
 
 namespace seqserve {
@@ -236,21 +234,6 @@ void Convert(DType dtype, const uint8_t* src, size_t count, float* dst) {
   }
 }
 
-// Owns a file descriptor.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // Owns a read-only mapping of a whole file.
 class Mapping {
  public:
@@ -269,7 +252,8 @@ class Mapping {
 
 }  // namespace
 
-absl::StatusOr<TensorMap> ParseSafetensors(std::span<const uint8_t> bytes, std::string_view name) {
+absl::StatusOr<TensorMap> ParseSafetensors(std::span<const uint8_t> bytes, std::string_view name,
+                                           const TensorBudget& budget) {
   if (bytes.size() < 8) {
     return Invalid(name, absl::StrCat("file is ", bytes.size(),
                                       " bytes, shorter than the 8-byte header length"));
@@ -308,6 +292,10 @@ absl::StatusOr<TensorMap> ParseSafetensors(std::span<const uint8_t> bytes, std::
     absl::string_view what = e.what();
     const size_t id_end = what.find("] ");
     if (absl::StartsWith(what, "[") && id_end != what.npos) what.remove_prefix(id_end + 2);
+    // "...; last read: '<bytes of the file>'" would quote the file: keep only the position
+    // and the reason.
+    const size_t last_read = what.find("; last read:");
+    if (last_read != what.npos) what = what.substr(0, last_read);
     return Invalid(name, absl::StrCat("header is not valid JSON: ", what));
   }
   if (!header.is_object()) {
@@ -331,6 +319,23 @@ absl::StatusOr<TensorMap> ParseSafetensors(std::span<const uint8_t> bytes, std::
     entries.push_back(*std::move(entry));
   }
   if (absl::Status s = CheckOverlaps(name, entries); !s.ok()) return s;
+  if (budget.check_shapes) {
+    std::map<std::string, Shape> shapes;
+    for (const Entry& e : entries) shapes.emplace(e.key, e.shape);
+    if (absl::Status s = budget.check_shapes(shapes); !s.ok()) return s;
+  }
+  uint64_t float32_bytes = 0;
+  for (const Entry& e : entries) {
+    // Cannot overflow: each tensor's elements fit in the file, at most 8 bytes per element
+    // become 4, and the file's bytes fit in a uint64_t.
+    float32_bytes += static_cast<uint64_t>(NumElements(e.shape)) * sizeof(float);
+  }
+  if (float32_bytes > budget.max_float32_bytes) {
+    return Invalid(name, absl::StrCat("its tensors take ", FormatBytes(float32_bytes),
+                                      " as float32, more than ",
+                                      budget.what.empty() ? FormatBytes(budget.max_float32_bytes)
+                                                          : budget.what));
+  }
 
   // Only now is tensor data touched. Output is at most twice the data area (F16 -> F32),
   // because sizes match offsets that lie inside the file and do not overlap.
@@ -344,24 +349,27 @@ absl::StatusOr<TensorMap> ParseSafetensors(std::span<const uint8_t> bytes, std::
   return tensors;
 }
 
-absl::StatusOr<TensorMap> LoadSafetensors(const std::filesystem::path& path) {
-  const std::string name = path.string();
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot open ", name));
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("cannot stat ", name));
-  }
-  if (!S_ISREG(st.st_mode)) return Invalid(name, "not a regular file");
-  const size_t size_bytes = static_cast<size_t>(st.st_size);
+absl::StatusOr<TensorMap> LoadSafetensors(const std::filesystem::path& path,
+                                          const FilePolicy& file_policy,
+                                          const TensorBudget& budget) {
+  absl::StatusOr<OpenedFile> file = OpenRegularFile(path, file_policy);
+  if (!file.ok()) return file.status();
+  return LoadSafetensors(*file, path.string(), budget);
+}
+
+absl::StatusOr<TensorMap> LoadSafetensors(const OpenedFile& file, std::string_view name,
+                                          const TensorBudget& budget) {
+  const size_t size_bytes = static_cast<size_t>(file.size_bytes());
   // mmap rejects a zero length; the parser gives the proper "too short" error instead.
-  if (size_bytes == 0) return ParseSafetensors({}, name);
-  void* addr = ::mmap(nullptr, size_bytes, PROT_READ, MAP_PRIVATE, fd.get(), 0);
-  if (addr == MAP_FAILED) return absl::ErrnoToStatus(errno, absl::StrCat("cannot mmap ", name));
+  if (size_bytes == 0) return ParseSafetensors({}, name, budget);
+  void* addr = ::mmap(nullptr, size_bytes, PROT_READ, MAP_PRIVATE, file.fd(), 0);
+  if (addr == MAP_FAILED) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("cannot mmap ", AbslView(name)));
+  }
   const Mapping mapping(addr, size_bytes);
   // Tensors are copied out front to back once; tell the kernel to read ahead.
   ::madvise(addr, size_bytes, MADV_SEQUENTIAL);
-  return ParseSafetensors(mapping.bytes(), name);
+  return ParseSafetensors(mapping.bytes(), name, budget);
 }
 
 }  // namespace seqserve

@@ -16,6 +16,14 @@ constexpr size_t kMaxReportedProblems = 20;
 
 absl::Status CheckStateDict(const std::vector<ExpectedParam>& expected, const TensorMap& loaded,
                             std::string_view file_name) {
+  std::map<std::string, Shape> shapes;
+  for (const auto& [key, tensor] : loaded) shapes.emplace(key, tensor.shape);
+  return CheckStateDictShapes(expected, shapes, file_name);
+}
+
+absl::Status CheckStateDictShapes(const std::vector<ExpectedParam>& expected,
+                                  const std::map<std::string, Shape>& loaded,
+                                  std::string_view file_name) {
   // Debian's abseil has its own string_view type, distinct from std::string_view.
   const absl::string_view file(file_name.data(), file_name.size());
   // All problems are gathered, one per line, in a deterministic order: expected keys in
@@ -28,16 +36,16 @@ absl::Status CheckStateDict(const std::vector<ExpectedParam>& expected, const Te
     if (it == loaded.end()) {
       problems.push_back(absl::StrCat(file, ": missing key '", param.key, "' (expected shape ",
                                       ShapeToString(param.shape), ")"));
-    } else if (it->second.shape != param.shape) {
+    } else if (it->second != param.shape) {
       problems.push_back(absl::StrCat(file, ": key '", param.key, "': expected shape ",
                                       ShapeToString(param.shape), ", got ",
-                                      ShapeToString(it->second.shape)));
+                                      ShapeToString(it->second)));
     }
   }
-  for (const auto& [key, tensor] : loaded) {
+  for (const auto& [key, shape] : loaded) {
     if (!expected_keys.contains(key)) {
       problems.push_back(absl::StrCat(file, ": unexpected key '", key, "' (shape ",
-                                      ShapeToString(tensor.shape), ")"));
+                                      ShapeToString(shape), ")"));
     }
   }
   if (problems.empty()) return absl::OkStatus();

@@ -2,6 +2,7 @@
 // expected key present with exactly the expected shape, no unexpected keys. Thread-safe.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,5 +21,9 @@ struct ExpectedParam {
 // Errors name the key and, for a shape mismatch, both shapes; `file` names the weights file.
 absl::Status CheckStateDict(const std::vector<ExpectedParam>& expected, const TensorMap& loaded,
                             std::string_view file);
+// The same on the shapes a file's header declares, before its tensors are read.
+absl::Status CheckStateDictShapes(const std::vector<ExpectedParam>& expected,
+                                  const std::map<std::string, Shape>& loaded,
+                                  std::string_view file);
 
 }  // namespace seqserve

@@ -5,10 +5,12 @@
 //
 // Signals: SIGTERM and SIGINT are blocked in every thread from the start and taken with
 // sigwait by the main thread, so no handler ever runs in the middle of a gRPC or oneDNN
-// call. The first one starts the drain of SPEC §9 (Server::Shutdown) and the process exits 0
-// when it is done. A second SIGTERM/SIGINT during the drain exits at once with 128 + the
-// signal number, abandoning what is still running; a drain still running 10 s after
-// --exit-timeout-secs exits with 1.
+// call. During start-up (the initial loads, on a thread of their own) one exits 0 at once:
+// nothing is served yet. Once serving, the first one starts the drain of SPEC §9
+// (Server::Shutdown) and the process exits 0 when it is done. A second SIGTERM/SIGINT during
+// the drain exits at once with 128 + the signal number, abandoning what is still running; a
+// drain still running 10 s after --exit-timeout-secs exits with 1.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -63,6 +65,23 @@ struct ServeFlags {
   std::vector<std::string> http_restricted_protocols;
   bool allow_metrics = true;
   bool log_requests = false;
+  // Security (README "Security").
+  bool grpc_use_ssl = false;
+  bool grpc_use_ssl_mutual = false;
+  std::string grpc_server_cert;
+  std::string grpc_server_key;
+  std::string grpc_root_cert;
+  std::vector<std::string> grpc_restricted_protocols;
+  // Limits (README "Limits").
+  int max_worker_threads = 0;
+  uint64_t max_seq_file_bytes = uint64_t{1} << 20;
+  uint64_t max_config_file_bytes = uint64_t{1} << 20;
+  uint64_t max_safetensors_file_bytes = uint64_t{16} << 30;
+  uint64_t max_model_bytes = uint64_t{4} << 30;
+  bool allow_symlinks_outside_repository = false;
+  int64_t max_output_bytes = int64_t{64} << 20;
+  int64_t max_activation_bytes = int64_t{1} << 30;
+  int64_t worker_retain_bytes = int64_t{64} << 20;
 };
 
 // Thousands of idle keep-alive HTTP connections are cheap, but each is a file descriptor:
@@ -87,6 +106,23 @@ void RaiseOpenFileLimit() {
 // may still take before the process gives up on it.
 constexpr int kExitGraceSecs = 10;
 
+// glibc serves blocks below its mmap threshold from its heaps, and by default raises that
+// threshold (up to 32 MiB) each time a mapped block is freed: after a burst of large
+// requests, their buffers come from heaps that fragment and stay resident (measured: RSS 5x
+// the baseline, bench/rss_after_bursts.py). A fixed threshold keeps every block of 1 MiB or
+// more mapped, so it goes back to the system when freed. GLIBC_TUNABLES or
+// MALLOC_MMAP_THRESHOLD_ set by the operator win.
+constexpr int kMmapThresholdBytes = 1 << 20;
+
+void TuneAllocator() {
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr ||
+      (tunables != nullptr && std::strstr(tunables, "mmap_threshold") != nullptr)) {
+    return;
+  }
+  mallopt(M_MMAP_THRESHOLD, kMmapThresholdBytes);
+}
+
 int Serve(const ServeFlags& flags) {
   const absl::Status logging = seqserve::ConfigureLogging(
       flags.log_level,
@@ -100,6 +136,7 @@ int Serve(const ServeFlags& flags) {
     return 1;
   }
   RaiseOpenFileLimit();
+  TuneAllocator();
   seqserve::ServerOptions options;
   options.model_repositories.assign(flags.model_repositories.begin(),
                                     flags.model_repositories.end());
@@ -142,6 +179,21 @@ int Serve(const ServeFlags& flags) {
   options.allow_metrics = flags.allow_metrics;
   options.log_requests = flags.log_requests;
   options.exit_timeout_secs = flags.exit_timeout_secs;
+  options.max_worker_threads = flags.max_worker_threads;
+  options.max_seq_file_bytes = flags.max_seq_file_bytes;
+  options.max_config_file_bytes = flags.max_config_file_bytes;
+  options.max_safetensors_file_bytes = flags.max_safetensors_file_bytes;
+  options.max_model_bytes = flags.max_model_bytes;
+  options.allow_symlinks_outside_repository = flags.allow_symlinks_outside_repository;
+  options.request_limits.max_output_bytes = flags.max_output_bytes;
+  options.request_limits.max_activation_bytes = flags.max_activation_bytes;
+  options.request_limits.worker_retain_bytes = flags.worker_retain_bytes;
+  options.grpc_use_ssl = flags.grpc_use_ssl;
+  options.grpc_use_ssl_mutual = flags.grpc_use_ssl_mutual;
+  options.grpc_server_cert = flags.grpc_server_cert;
+  options.grpc_server_key = flags.grpc_server_key;
+  options.grpc_root_cert = flags.grpc_root_cert;
+  options.grpc_restricted_protocols = flags.grpc_restricted_protocols;
 
   // Before any thread exists, so that every thread inherits the mask and only sigwait below
   // (and sigtimedwait during the drain) ever takes these signals. SIGUSR1 is how the drain
@@ -153,7 +205,24 @@ int Serve(const ServeFlags& flags) {
   sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  absl::StatusOr<std::unique_ptr<seqserve::Server>> server = seqserve::Server::Start(options);
+  // Start-up (the initial loads) runs on a thread of its own, so that the main thread can
+  // take a SIGTERM/SIGINT at once: nothing is served yet, so there is nothing to drain.
+  const pthread_t main_thread = pthread_self();
+  absl::StatusOr<std::unique_ptr<seqserve::Server>> server =
+      absl::UnavailableError("start-up did not finish");
+  std::thread starter([&server, &options, main_thread] {
+    server = seqserve::Server::Start(options);
+    pthread_kill(main_thread, SIGUSR1);
+  });
+  int signal_number = 0;
+  while (sigwait(&signals, &signal_number) != 0) {
+  }
+  if (signal_number != SIGUSR1) {
+    spdlog::info("received {} during start-up: exiting", strsignal(signal_number));
+    spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& logger) { logger->flush(); });
+    std::_Exit(0);
+  }
+  starter.join();
   if (!server.ok()) {
     spdlog::error("cannot start: {}", std::string(server.status().message()));
     return 1;
@@ -163,12 +232,10 @@ int Serve(const ServeFlags& flags) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
-  int signal_number = 0;
   while (sigwait(&stop_signals, &signal_number) != 0) {
   }
   spdlog::info("received {}: draining (send it again to exit at once)", strsignal(signal_number));
 
-  const pthread_t main_thread = pthread_self();
   std::thread drain([&server, main_thread] {
     (*server)->Shutdown();
     pthread_kill(main_thread, SIGUSR1);
@@ -308,6 +375,68 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--log-requests", serve.log_requests,
                "log every gRPC and HTTP request (status, duration) on the 'access' logger");
+
+  // Limits (README "Limits").
+  app.add_option("--max-worker-threads", serve.max_worker_threads,
+                 "worker threads (instances x intra_op_threads) across all models; a load that "
+                 "does not fit fails. 0: 16 per CPU the process may use, at least 64")
+      ->check(CLI::Range(0, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--max-seq-file-bytes", serve.max_seq_file_bytes, "largest model.seq read")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--max-config-file-bytes", serve.max_config_file_bytes,
+                 "largest config.pbtxt read")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--max-safetensors-file-bytes", serve.max_safetensors_file_bytes,
+                 "largest model.safetensors file")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 50))
+      ->capture_default_str();
+  app.add_option("--max-model-bytes", serve.max_model_bytes,
+                 "largest total of the parameters a model declares (as float32), checked "
+                 "before anything is allocated")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 50))
+      ->capture_default_str();
+  app.add_flag("--allow-symlinks-outside-repository", serve.allow_symlinks_outside_repository,
+               "read model files whose symlinks lead outside their model repository (refused "
+               "by default)");
+  app.add_option("--max-output-bytes", serve.max_output_bytes,
+                 "largest output of one request, checked before it is queued "
+                 "(RESOURCE_EXHAUSTED); gRPC replies are also bounded by "
+                 "--grpc-max-message-bytes")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--max-activation-bytes", serve.max_activation_bytes,
+                 "largest activations and scratchpad of one execution, checked from the "
+                 "compiled plan before it runs (RESOURCE_EXHAUSTED)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--worker-retain-bytes", serve.worker_retain_bytes,
+                 "memory a worker keeps between batches; after a batch that needed more it is "
+                 "given back to the system")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))
+      ->capture_default_str();
+
+  // Security (README "Security"), with Triton's flag names.
+  app.add_flag("--grpc-use-ssl", serve.grpc_use_ssl,
+               "serve gRPC over TLS (needs --grpc-server-cert and --grpc-server-key)");
+  app.add_flag("--grpc-use-ssl-mutual", serve.grpc_use_ssl_mutual,
+               "serve gRPC over TLS and require client certificates signed by "
+               "--grpc-root-cert");
+  app.add_option("--grpc-server-cert", serve.grpc_server_cert, "server certificate (PEM)")
+      ->type_name("FILE");
+  app.add_option("--grpc-server-key", serve.grpc_server_key, "server private key (PEM)")
+      ->type_name("FILE");
+  app.add_option("--grpc-root-cert", serve.grpc_root_cert,
+                 "CA certificate client certificates must chain to (PEM)")
+      ->type_name("FILE");
+  app.add_option("--grpc-restricted-protocol", serve.grpc_restricted_protocols,
+                 "<protocol>[,<protocol>...]:<key>=<value>: those gRPC protocols need metadata "
+                 "triton-grpc-protocol-<key> with <value> (repeatable; protocols: health, "
+                 "metadata, inference, shared-memory, model-config, model-repository, "
+                 "statistics, trace, logging)")
+      ->expected(1);
 
   seqserve::CheckOptions check;
   int64_t check_version = 0;

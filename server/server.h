@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "server/frontend/restricted_protocols.h"
 #include "server/frontend/serving_state.h"
 #include "server/http/http_listener.h"
 #include "server/repository/model_repository.h"
@@ -88,6 +89,32 @@ struct ServerOptions {
   int exit_timeout_secs = 30;
   // CPUs to size default worker pools by; 0 = what the process may use (AvailableCpus()).
   int available_cpus = 0;
+
+  // Security (README "Security"). gRPC over TLS (Triton's flags): --grpc-use-ssl with
+  // --grpc-server-cert and --grpc-server-key (PEM files); --grpc-root-cert, the CA that
+  // client certificates must chain to; --grpc-use-ssl-mutual, clients must present one
+  // (implies TLS, needs the root cert).
+  bool grpc_use_ssl = false;
+  bool grpc_use_ssl_mutual = false;
+  std::filesystem::path grpc_server_cert;
+  std::filesystem::path grpc_server_key;
+  std::filesystem::path grpc_root_cert;
+  // --grpc-restricted-protocol values (frontend/restricted_protocols.h).
+  std::vector<std::string> grpc_restricted_protocols;
+
+  // Limits (README "Limits"). Worker threads across all models (--max-worker-threads);
+  // 0: DefaultMaxWorkerThreads(available CPUs).
+  int max_worker_threads = 0;
+  // Model files, each a regular file of at most (--max-*-file-bytes):
+  uint64_t max_seq_file_bytes = uint64_t{1} << 20;
+  uint64_t max_config_file_bytes = uint64_t{1} << 20;
+  uint64_t max_safetensors_file_bytes = uint64_t{16} << 30;
+  // The parameters a model declares, as float32 (--max-model-bytes).
+  uint64_t max_model_bytes = uint64_t{4} << 30;
+  // --allow-symlinks-outside-repository.
+  bool allow_symlinks_outside_repository = false;
+  // Per request: output and activation bytes, and what a worker keeps between requests.
+  RequestLimits request_limits;
 };
 
 class Server {
@@ -130,6 +157,8 @@ class Server {
   void SetModelHealth(const std::string& name, bool ready);
   void PollLoop();
   void LogSummary() const;
+  // Start-up's warning when anyone who reaches a port could load and unload models.
+  void WarnAboutOpenRepositoryControl(const ProtocolRestrictions& grpc_restrictions) const;
 
   const ServerOptions options_;
   int grpc_port_ = 0;

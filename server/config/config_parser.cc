@@ -1,12 +1,9 @@
 #include "server/config/config_parser.h"
 
-#include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <string>
 
 #include "absl/status/status.h"
@@ -50,6 +47,31 @@ std::string QuotedAfter(const std::string& message, std::string_view open) {
   return end == std::string::npos ? "" : message.substr(begin, end - begin);
 }
 
+// Protobuf's message with each quoted token cut to kMaxQuoted characters: the offending
+// token is worth showing, a whole line of whatever the file holds is not.
+constexpr size_t kMaxQuoted = 40;
+std::string Abbreviate(const std::string& token) {
+  return token.size() <= kMaxQuoted ? token : token.substr(0, kMaxQuoted) + "...";
+}
+
+std::string AbbreviateQuoted(const std::string& message) {
+  std::string out;
+  size_t quoted = 0;
+  bool inside = false;
+  for (char c : message) {
+    if (c == '"') {
+      if (inside && quoted > kMaxQuoted) out += "...";
+      inside = !inside;
+      quoted = 0;
+      out += c;
+      continue;
+    }
+    if (inside && ++quoted > kMaxQuoted) continue;
+    out += c;
+  }
+  return out;
+}
+
 // A parse error in seqserve's words, and the name it is about, if any: protobuf reports
 // such errors at the token after the name, so the caller moves the position back to it.
 struct ParseError {
@@ -68,10 +90,10 @@ ParseError ExplainParseError(const std::string& message) {
     if (triton != TritonOnlyFields().end() && triton->second.count(field) > 0) {
       return {absl::StrCat("field '", field, "'", where, " is not supported by seqserve"), field};
     }
-    return {absl::StrCat("unknown field '", field, "' in ", type), field};
+    return {absl::StrCat("unknown field '", Abbreviate(field), "' in ", type), field};
   }
   // 'Unknown enumeration value of "TYPE_FLOAT" for field "data_type".'
-  return {message, QuotedAfter(message, "Unknown enumeration value of \"")};
+  return {AbbreviateQuoted(message), QuotedAfter(message, "Unknown enumeration value of \"")};
 }
 
 // Protobuf's tokenizer counts columns with a tab advancing to the next multiple of 8.
@@ -153,16 +175,11 @@ absl::StatusOr<ModelConfig> ParseModelConfigText(std::string_view text,
   return config;
 }
 
-absl::StatusOr<ModelConfig> ParseModelConfig(const std::filesystem::path& config_pbtxt) {
-  std::ifstream in(config_pbtxt, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrFormat("%s: cannot read %s: %s",
-                                               config_pbtxt.filename().string(),
-                                               config_pbtxt.string(), std::strerror(errno)));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return ParseModelConfigText(text.str(), config_pbtxt.filename().string());
+absl::StatusOr<ModelConfig> ParseModelConfig(const std::filesystem::path& config_pbtxt,
+                                             const FilePolicy& policy) {
+  absl::StatusOr<std::string> text = ReadRegularFile(config_pbtxt, policy);
+  if (!text.ok()) return text.status();
+  return ParseModelConfigText(*text, config_pbtxt.filename().string());
 }
 
 }  // namespace seqserve

@@ -9,14 +9,18 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "common/safe_file.h"
 #include "proto/model_config.pb.h"
 
 namespace seqserve {
 
-// Parses `config_pbtxt`. Errors read "config.pbtxt:LINE:COL: ..." (1-based); a Triton field
-// seqserve does not implement is named: "config.pbtxt:3:1: field 'backend' is not supported
-// by seqserve". NOT_FOUND when the file cannot be read.
-absl::StatusOr<inference::ModelConfig> ParseModelConfig(const std::filesystem::path& config_pbtxt);
+// Parses `config_pbtxt`, read as `policy` says (a regular file of bounded size, maybe
+// confined to its repository: common/safe_file.h). Errors read "config.pbtxt:LINE:COL: ..."
+// (1-based); a Triton field seqserve does not implement is named: "config.pbtxt:3:1: field
+// 'backend' is not supported by seqserve". The only text of the file an error quotes is the
+// offending token, cut to 40 characters. NOT_FOUND when the file does not exist.
+absl::StatusOr<inference::ModelConfig> ParseModelConfig(const std::filesystem::path& config_pbtxt,
+                                                        const FilePolicy& policy = {});
 
 // The same from text already in memory; `file_name` prefixes the errors.
 absl::StatusOr<inference::ModelConfig> ParseModelConfigText(std::string_view text,

@@ -218,6 +218,14 @@ int AffinityCpus() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
+int MaxModelThreads(int available_cpus) {
+  return std::max(1, available_cpus) * kModelThreadsPerCpu;
+}
+
+int DefaultMaxWorkerThreads(int available_cpus) {
+  return std::max(kMinServerThreads, std::max(1, available_cpus) * kServerThreadsPerCpu);
+}
+
 int AvailableCpus() {
   int cpus = AffinityCpus();
   if (std::optional<int> quota = CgroupCpuLimit("/")) cpus = std::min(cpus, *quota);

@@ -16,6 +16,20 @@ namespace seqserve {
 // min(CPUs in the affinity mask, ceil(cgroup quota)), at least 1.
 int AvailableCpus();
 
+// What the CPU budget allows in threads. A model's workers each run intra_op_threads
+// OpenMP threads, so a model runs instances × intra_op_threads worker threads:
+//  - intra_op_threads at most the CPUs: a wider team only contends with itself;
+//  - instances × intra_op_threads at most kModelThreadsPerCpu per CPU: some
+//    oversubscription is kept (with a warning) since workers also gather, scatter and
+//    wait, but not thousands of threads;
+//  - across all models, --max-worker-threads, by default kServerThreadsPerCpu per CPU and
+//    at least kMinServerThreads (many small models each sized for the whole machine).
+inline constexpr int kModelThreadsPerCpu = 4;
+inline constexpr int kServerThreadsPerCpu = 16;
+inline constexpr int kMinServerThreads = 64;
+int MaxModelThreads(int available_cpus);
+int DefaultMaxWorkerThreads(int available_cpus);
+
 // CPUs in this process's affinity mask (sched_getaffinity), at least 1.
 int AffinityCpus();
 

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "server/config/config_error.h"
+#include "server/config/cpu_budget.h"
 
 namespace seqserve {
 namespace {
@@ -413,6 +414,14 @@ absl::Status CompleteInstanceGroups(ModelConfig& config, int threads, int availa
                         kMaxInstances));
   }
   serving.scheduler_options.instance_count = static_cast<int>(total);
+  const int64_t max_threads = MaxModelThreads(available_cpus);
+  if (total * threads > max_threads) {
+    return ConfigError(absl::StrFormat(
+        "instance_group count %d x intra_op_threads %d = %d worker threads; the CPU budget of "
+        "%d CPU%s allows at most %d per model (%d per CPU)",
+        total, threads, total * threads, available_cpus, available_cpus == 1 ? "" : "s",
+        max_threads, kModelThreadsPerCpu));
+  }
   if (total * threads > available_cpus) {
     serving.warnings.push_back(absl::StrFormat(
         "%d workers x %d intra_op_threads = %d threads exceed the %d CPUs this process may "
@@ -424,10 +433,21 @@ absl::Status CompleteInstanceGroups(ModelConfig& config, int threads, int availa
 
 }  // namespace
 
-absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const ModelConfig& config) {
+absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const ModelConfig& config,
+                                                    int available_cpus) {
+  available_cpus = std::max(1, available_cpus);
   if (config.intra_op_threads() < 0) {
     return ConfigError(
         absl::StrFormat("intra_op_threads must be >= 1, got %d", config.intra_op_threads()));
+  }
+  // Checked before the model loads: loading already runs OpenMP teams this wide (weights
+  // are reordered in parallel), and libgomp ends the process when it cannot make a thread.
+  if (config.intra_op_threads() > available_cpus) {
+    return ConfigError(absl::StrFormat(
+        "intra_op_threads %d is more than the %d CPU%s this process may use (the CPU budget); "
+        "at most %d",
+        config.intra_op_threads(), available_cpus, available_cpus == 1 ? "" : "s",
+        available_cpus));
   }
   ModelOptions options;
   // One oneDNN thread per worker by default: at serving load, parallelism comes from
@@ -468,7 +488,7 @@ absl::StatusOr<ServingConfig> CompleteModelConfig(ModelConfig config, std::strin
   }
   serving.max_batch_size = config.max_batch_size();
 
-  SEQ_ASSIGN_OR_RETURN(ModelOptions threads, ModelOptionsFromConfig(config));
+  SEQ_ASSIGN_OR_RETURN(ModelOptions threads, ModelOptionsFromConfig(config, available_cpus));
   serving.model_options = model.options();
   serving.model_options.num_threads = threads.num_threads;
   config.set_intra_op_threads(threads.num_threads);

@@ -23,6 +23,19 @@
 
 namespace seqserve {
 
+// The server's limits on one request, the same for every model: checked before any compute
+// (SPEC §7: RESOURCE_EXHAUSTED naming the size and the limit).
+struct RequestLimits {
+  // The output tensor of one request (--max-output-bytes).
+  int64_t max_output_bytes = int64_t{64} << 20;
+  // Activations and scratchpad of one execution of the compiled plan (--max-activation-bytes).
+  int64_t max_activation_bytes = int64_t{1} << 30;
+  // What a worker keeps between requests (--worker-retain-bytes): a batch that needs more
+  // memory for activations, scratchpad or gathered rows gets it for that batch alone, and it
+  // goes back to the system right after.
+  int64_t worker_retain_bytes = int64_t{64} << 20;
+};
+
 struct ServingConfig {
   // Completed: every default written in, so it shows what is in effect.
   inference::ModelConfig config;
@@ -45,14 +58,18 @@ struct ServingConfig {
   ModelOptions model_options;
   SchedulerOptions scheduler_options;
   VersionPolicy version_policy;
+  // The server's, not the config's: set by the loader.
+  RequestLimits limits;
   // Legal but doubtful settings (e.g. more worker threads than CPUs), for the caller to log.
   std::vector<std::string> warnings;
 };
 
 // The engine options a model with this (parsed, not yet completed) config is loaded with,
 // so that the Model passed to CompleteModelConfig already compiles plans for the configured
-// intra_op_threads. INVALID_ARGUMENT for a negative intra_op_threads.
-absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const inference::ModelConfig& config);
+// intra_op_threads. INVALID_ARGUMENT for a negative intra_op_threads or one above
+// `available_cpus` (cpu_budget.h).
+absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const inference::ModelConfig& config,
+                                                    int available_cpus);
 
 // Validates `config` against `model` and fills every default, with Triton's semantics
 // wherever Triton has one:
@@ -72,8 +89,9 @@ absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const inference::ModelConfig
 //    is served with max_batch_size 0 instead (a warning says why).
 //  - preferred_batch_size in [1, max_batch_size]; queue policy REJECT only.
 //  - instance_group: KIND_CPU/KIND_AUTO, count >= 1 (unset: 1), groups summed; none:
-//    max(1, available_cpus / intra_op_threads) workers. intra_op_threads: unset means 1.
-//    More worker threads than `available_cpus` is kept, with a warning.
+//    max(1, available_cpus / intra_op_threads) workers. intra_op_threads: unset means 1, at
+//    most `available_cpus`. Workers × intra_op_threads above MaxModelThreads(available_cpus)
+//    is an error; more than `available_cpus` is kept, with a warning.
 //  - version_policy: latest { num_versions: 1 } by default.
 // Errors are InvalidArgument, start with "config.pbtxt: " and name the offending values.
 absl::StatusOr<ServingConfig> CompleteModelConfig(inference::ModelConfig config,

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/byte_size.h"
 #include "common/status_macros.h"
 #include "server/scheduling/clock.h"
 
@@ -63,6 +64,28 @@ absl::Status CheckShape(const InferRequestView::Input& input, const ServingConfi
 }
 
 }  // namespace
+
+int64_t OutputBytes(const Shape& shape) {
+  int64_t bytes = static_cast<int64_t>(sizeof(float));
+  for (const int64_t dim : shape) {
+    if (dim > 0 && bytes > std::numeric_limits<int64_t>::max() / dim) {
+      return std::numeric_limits<int64_t>::max();
+    }
+    bytes *= dim;
+  }
+  return bytes;
+}
+
+absl::Status CheckOutputBytes(std::string_view output_name, const Shape& shape,
+                              int64_t limit_bytes, std::string_view limit_name) {
+  const int64_t bytes = OutputBytes(shape);
+  if (limit_bytes <= 0 || bytes <= limit_bytes) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "output '", std::string(output_name), "' of shape ", ShapeToString(shape), " would take ",
+      bytes == std::numeric_limits<int64_t>::max() ? std::string("more than 9 EB")
+                                                   : FormatBytes(static_cast<uint64_t>(bytes)),
+      " (FP32); ", LimitText(static_cast<uint64_t>(limit_bytes), limit_name)));
+}
 
 absl::StatusOr<int64_t> ParseModelVersion(std::string_view version) {
   if (version.empty()) return 0;
@@ -156,15 +179,22 @@ absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
 
   // With every dim fixed, the load already proved the model takes this shape; with free
   // dims (e.g. a CNN's image size) only the engine's shape rule can tell.
+  Shape output_shape;
   if (std::find(config.input_dims.begin(), config.input_dims.end(), -1) !=
       config.input_dims.end()) {
-    absl::StatusOr<Shape> output_shape = model.OutputShape(input.shape);
-    if (!output_shape.ok()) {
+    absl::StatusOr<Shape> shape = model.OutputShape(input.shape);
+    if (!shape.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("input '", name, "' of shape ",
                                                      ShapeToString(input.shape), ": ",
-                                                     output_shape.status().message()));
+                                                     shape.status().message()));
     }
+    output_shape = *std::move(shape);
+  } else {
+    if (config.max_batch_size > 0) output_shape.push_back(input.shape[0]);
+    output_shape.insert(output_shape.end(), config.output_dims.begin(), config.output_dims.end());
   }
+  SEQ_RETURN_IF_ERROR(CheckOutputBytes(config.output_name, output_shape,
+                                       config.limits.max_output_bytes, "--max-output-bytes"));
 
   if (!request.timeout_us.ok()) return request.timeout_us.status();
   if (*request.timeout_us < 0) {

@@ -17,8 +17,9 @@
 // lives in the validated input itself. The request must therefore outlive the validated input.
 //
 // Every validation error is INVALID_ARGUMENT and names the tensor, the expected and the
-// actual value. Thread-safe: the functions only read their arguments (PrepareInferRequest
-// adds to the version's atomic statistics).
+// actual value; an output past the server's limit is RESOURCE_EXHAUSTED naming its size and
+// the limit (SPEC §7), found before the request is queued. Thread-safe: the functions only
+// read their arguments (PrepareInferRequest adds to the version's atomic statistics).
 #pragma once
 
 #include <cstddef>
@@ -95,6 +96,15 @@ struct InferInput {
   TensorView view() const { return TensorView{dtype, shape, bytes.data()}; }
 };
 
+// Bytes of a float32 tensor of `shape` (saturating at INT64_MAX).
+int64_t OutputBytes(const Shape& shape);
+
+// RESOURCE_EXHAUSTED when an output of `shape` takes more than `limit_bytes` (0: no limit):
+// "output 'output' of shape [1, 64, 996, 996] would take 254.0 MB (FP32); the limit is
+// 67.1 MB (--max-output-bytes=67108864)". `limit_name` names the setting.
+absl::Status CheckOutputBytes(std::string_view output_name, const Shape& shape,
+                              int64_t limit_bytes, std::string_view limit_name);
+
 // A request's model_version: "" means the server's choice (0); otherwise a positive
 // integer. INVALID_ARGUMENT otherwise.
 absl::StatusOr<int64_t> ParseModelVersion(std::string_view version);
@@ -107,6 +117,7 @@ absl::StatusOr<int64_t> ParseModelVersion(std::string_view version);
 //  - the front end's data_error, if any; then as many typed values as elements, or exactly
 //    elements × DatatypeBytes raw bytes;
 //  - requested outputs, if any, name the configured output, once;
+//  - the output's bytes at most config.limits.max_output_bytes (RESOURCE_EXHAUSTED);
 //  - the engine accepts the shape (model.OutputShape, whose error names the module) when
 //    the configured dims leave sizes free; fully fixed dims were checked when the model
 //    loaded;

@@ -1,12 +1,17 @@
 #include "server/grpc/grpc_service.h"
 
+#include <algorithm>
 #include <exception>
+#include <optional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/byte_size.h"
+#include "common/status_macros.h"
 #include "server/frontend/infer_request.h"
 #include "server/frontend/model_queries.h"
 #include "server/grpc/grpc_codec.h"
@@ -22,6 +27,12 @@ namespace {
 using inference::ModelInferRequest;
 using inference::ModelInferResponse;
 using inference::ModelStreamInferResponse;
+
+// Triton's spelling of a restricted protocol's header in gRPC metadata: the prefix, then
+// the key of --grpc-restricted-protocol.
+constexpr char kRestrictedHeaderPrefix[] = "triton-grpc-protocol-";
+// What a reply holds besides the output's bytes (names, shape, version), generously.
+constexpr int64_t kReplyOverheadBytes = 4096;
 
 spdlog::logger& Log() {
   static const std::shared_ptr<spdlog::logger> logger = NamedLogger("grpc");
@@ -74,8 +85,23 @@ class UnaryInferTask final : public GrpcInferTask {
 // ---- The service ------------------------------------------------------------------------
 
 GrpcInferenceService::GrpcInferenceService(ModelRepository& repository,
-                                           const ServingState& state, ModelControl& control)
-    : repository_(repository), state_(state), control_(control) {}
+                                           const ServingState& state, ModelControl& control,
+                                           GrpcServiceOptions options)
+    : options_(std::move(options)), repository_(repository), state_(state), control_(control) {}
+
+absl::Status GrpcInferenceService::Authorize(const grpc::CallbackServerContext& context,
+                                             Protocol protocol) const {
+  if (options_.restrictions.Find(protocol) == nullptr) return absl::OkStatus();
+  return options_.restrictions.Check(
+      protocol, kRestrictedHeaderPrefix,
+      [&context](std::string_view name) -> std::optional<std::string> {
+        // gRPC keeps metadata keys in lower case.
+        const std::string key = absl::AsciiStrToLower(std::string(name));
+        auto found = context.client_metadata().find(key);
+        if (found == context.client_metadata().end()) return std::nullopt;
+        return std::string(found->second.data(), found->second.size());
+      });
+}
 
 GrpcInferenceService::~GrpcInferenceService() = default;
 
@@ -116,6 +142,22 @@ absl::Status GrpcInferenceService::Prepare(GrpcInferTask& task) {
       PrepareInferRequest(repository_, request.model_name(), request.model_version(),
                           ViewOf(request), task.client_deadline_us());
   if (!prepared.ok()) return prepared.status();
+  // The reply must fit in one message; checked before the request is queued, so an output
+  // too large to send is refused rather than computed and then lost (SPEC §7).
+  ServableModel& servable = *prepared->servable;
+  absl::StatusOr<Shape> output_shape = servable.model->OutputShape(prepared->input.shape);
+  const int64_t room = options_.max_message_bytes - kReplyOverheadBytes -
+                       static_cast<int64_t>(request.id().size() + request.model_name().size());
+  if (output_shape.ok() && OutputBytes(*output_shape) > room) {
+    const absl::Status too_large = absl::ResourceExhaustedError(absl::StrCat(
+        "output '", servable.config.output_name, "' of shape ", ShapeToString(*output_shape),
+        " would take ", FormatBytes(static_cast<uint64_t>(OutputBytes(*output_shape))),
+        " (FP32), more than a reply may hold; ",
+        LimitText(static_cast<uint64_t>(options_.max_message_bytes),
+                  "--grpc-max-message-bytes")));
+    servable.stats.AddFailure(too_large.code(), 0);
+    return too_large;
+  }
   StartInferResponse(request, prepared->servable->version, task.response());
   task.Accept(*std::move(prepared));
   return absl::OkStatus();
@@ -142,6 +184,10 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelInfer(grpc::CallbackServerC
                                                            const ModelInferRequest* request,
                                                            ModelInferResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status allowed = Authorize(*context, Protocol::kInference); !allowed.ok()) {
+    reactor->Finish(ToGrpcStatus(allowed));
+    return reactor;
+  }
   std::unique_ptr<UnaryInferTask> task;
   try {
     task = std::make_unique<UnaryInferTask>(context, reactor, request, response);
@@ -156,7 +202,11 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelInfer(grpc::CallbackServerC
 grpc::ServerBidiReactor<ModelInferRequest, ModelStreamInferResponse>*
 GrpcInferenceService::ModelStreamInfer(grpc::CallbackServerContext* context) {
   InferStream* stream = new InferStream(*this, context);
-  stream->Start();
+  if (absl::Status allowed = Authorize(*context, Protocol::kInference); !allowed.ok()) {
+    stream->Refuse(allowed);
+  } else {
+    stream->Start();
+  }
   return stream;
 }
 
@@ -166,6 +216,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ServerLive(
     grpc::CallbackServerContext* context, const inference::ServerLiveRequest*,
     inference::ServerLiveResponse* response) {
   return FinishWith(context, "ServerLive", [&] {
+    SEQ_RETURN_IF_ERROR(Authorize(*context, Protocol::kHealth));
     response->set_live(true);
     return absl::OkStatus();
   });
@@ -175,6 +226,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ServerReady(
     grpc::CallbackServerContext* context, const inference::ServerReadyRequest*,
     inference::ServerReadyResponse* response) {
   return FinishWith(context, "ServerReady", [&] {
+    SEQ_RETURN_IF_ERROR(Authorize(*context, Protocol::kHealth));
     response->set_ready(state_.ready());
     return absl::OkStatus();
   });
@@ -184,6 +236,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelReady(
     grpc::CallbackServerContext* context, const inference::ModelReadyRequest* request,
     inference::ModelReadyResponse* response) {
   return FinishWith(context, "ModelReady", [&]() -> absl::Status {
+    SEQ_RETURN_IF_ERROR(Authorize(*context, Protocol::kHealth));
     absl::StatusOr<bool> ready =
         GetModelReady(repository_, request->name(), request->version(), shutting_down());
     if (!ready.ok()) return ready.status();
@@ -196,6 +249,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ServerMetadata(
     grpc::CallbackServerContext* context, const inference::ServerMetadataRequest*,
     inference::ServerMetadataResponse* response) {
   return FinishWith(context, "ServerMetadata", [&] {
+    SEQ_RETURN_IF_ERROR(Authorize(*context, Protocol::kMetadata));
     *response = GetServerMetadata();
     return absl::OkStatus();
   });
@@ -205,6 +259,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelMetadata(
     grpc::CallbackServerContext* context, const inference::ModelMetadataRequest* request,
     inference::ModelMetadataResponse* response) {
   return FinishWith(context, "ModelMetadata", [&]() -> absl::Status {
+    SEQ_RETURN_IF_ERROR(Authorize(*context, Protocol::kMetadata));
     absl::StatusOr<inference::ModelMetadataResponse> metadata =
         GetModelMetadata(repository_, request->name(), request->version());
     if (!metadata.ok()) return metadata.status();
@@ -217,6 +272,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelConfig(
     grpc::CallbackServerContext* context, const inference::ModelConfigRequest* request,
     inference::ModelConfigResponse* response) {
   return FinishWith(context, "ModelConfig", [&]() -> absl::Status {
+    SEQ_RETURN_IF_ERROR(Authorize(*context, Protocol::kModelConfig));
     absl::StatusOr<inference::ModelConfig> config =
         GetModelConfig(repository_, request->name(), request->version());
     if (!config.ok()) return config.status();
@@ -229,6 +285,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelStatistics(
     grpc::CallbackServerContext* context, const inference::ModelStatisticsRequest* request,
     inference::ModelStatisticsResponse* response) {
   return FinishWith(context, "ModelStatistics", [&]() -> absl::Status {
+    SEQ_RETURN_IF_ERROR(Authorize(*context, Protocol::kStatistics));
     absl::StatusOr<inference::ModelStatisticsResponse> statistics =
         GetModelStatistics(repository_, request->name(), request->version());
     if (!statistics.ok()) return statistics.status();
@@ -243,6 +300,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryIndex(
     grpc::CallbackServerContext* context, const inference::RepositoryIndexRequest* request,
     inference::RepositoryIndexResponse* response) {
   return FinishWith(context, "RepositoryIndex", [&]() -> absl::Status {
+    SEQ_RETURN_IF_ERROR(Authorize(*context, Protocol::kModelRepository));
     absl::StatusOr<inference::RepositoryIndexResponse> index =
         GetRepositoryIndex(repository_, request->repository_name(), request->ready());
     if (!index.ok()) return index.status();
@@ -273,6 +331,10 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ChangeRepository(
     grpc::CallbackServerContext* context, const std::string& repository_name,
     const std::string& model_name, bool load, const std::vector<std::string>& parameters) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status allowed = Authorize(*context, Protocol::kModelRepository); !allowed.ok()) {
+    reactor->Finish(ToGrpcStatus(allowed));
+    return reactor;
+  }
   // Finished on the control thread: loads and unloads block until the model is loaded or
   // drained, never on a gRPC thread.
   control_.Change(repository_name, model_name, load, parameters,

@@ -9,7 +9,8 @@
 //
 // Errors follow SPEC §7: NOT_FOUND for an unknown model or version, UNAVAILABLE (with the
 // load error) for a model that is loading, unloading or failed, INVALID_ARGUMENT for a bad
-// request, RESOURCE_EXHAUSTED for a full queue, DEADLINE_EXCEEDED and CANCELLED for requests
+// request, RESOURCE_EXHAUSTED for a full queue or an output past the limits,
+// PERMISSION_DENIED for a restricted protocol without its header, DEADLINE_EXCEEDED and CANCELLED for requests
 // dropped before compute, INTERNAL for anything unexpected (exceptions are caught at the
 // boundary; the server keeps serving). ModelStreamInfer reports each request's error in its
 // response's error_message and keeps the stream open.
@@ -27,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "proto/grpc_service.grpc.pb.h"
 #include "server/frontend/model_control.h"
+#include "server/frontend/restricted_protocols.h"
 #include "server/frontend/serving_state.h"
 #include "server/repository/model_repository.h"
 
@@ -35,13 +37,28 @@ namespace seqserve {
 class GrpcInferTask;
 class InferStream;
 
+struct GrpcServiceOptions {
+  // The server's largest message (--grpc-max-message-bytes): a request whose reply could not
+  // be sent fails before it is queued, with RESOURCE_EXHAUSTED naming both sizes, instead of
+  // running and then failing to send (and counting as a success).
+  int64_t max_message_bytes = int64_t{64} << 20;
+  // --grpc-restricted-protocol: the RPCs of a restricted protocol need metadata
+  // "triton-grpc-protocol-<key>" with the value (PERMISSION_DENIED otherwise). The
+  // protocols: health (ServerLive, ServerReady, ModelReady), metadata (ServerMetadata,
+  // ModelMetadata), inference (ModelInfer, ModelStreamInfer), model-config (ModelConfig),
+  // statistics (ModelStatistics), model-repository (RepositoryIndex, RepositoryModelLoad,
+  // RepositoryModelUnload). grpc.health.v1 and reflection are separate services and stay
+  // open.
+  ProtocolRestrictions restrictions;
+};
+
 class GrpcInferenceService final : public inference::GRPCInferenceService::CallbackService {
  public:
   // `repository`, `state` and `control` must outlive the service. ServerReady answers
   // state.ready(); once state.shutting_down(), ModelReady answers false and new inference
   // requests and streams fail with ShuttingDownError().
   GrpcInferenceService(ModelRepository& repository, const ServingState& state,
-                       ModelControl& control);
+                       ModelControl& control, GrpcServiceOptions options = {});
   ~GrpcInferenceService() override;
 
   // Shutdown, once the repository has drained every request: ends each open stream as soon
@@ -106,7 +123,10 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
   void UnregisterStream(InferStream* stream);
 
   bool shutting_down() const { return state_.shutting_down(); }
+  // PERMISSION_DENIED when `protocol` is restricted and the call lacks its header.
+  absl::Status Authorize(const grpc::CallbackServerContext& context, Protocol protocol) const;
 
+  const GrpcServiceOptions options_;
   ModelRepository& repository_;  // outlives the service (see the constructor)
   const ServingState& state_;    // likewise
   ModelControl& control_;        // likewise

@@ -57,15 +57,18 @@ InferStream::InferStream(GrpcInferenceService& service, grpc::CallbackServerCont
 
 void InferStream::Start() {
   if (service_.shutting_down() || !service_.RegisterStream(this)) {
-    {
-      absl::MutexLock lock(&mu_);
-      finished_ = true;
-    }
-    Finish(ToGrpcStatus(ShuttingDownError()));
-    return;
+    return Refuse(ShuttingDownError());
   }
   next_request_ = std::make_unique<ModelInferRequest>();
   StartRead(next_request_.get());
+}
+
+void InferStream::Refuse(const absl::Status& status) {
+  {
+    absl::MutexLock lock(&mu_);
+    finished_ = true;
+  }
+  Finish(ToGrpcStatus(status));
 }
 
 void InferStream::OnReadDone(bool ok) {

@@ -18,6 +18,7 @@
 #include <memory>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/grpc_service.pb.h"
@@ -35,6 +36,8 @@ class InferStream final : public grpc::ServerBidiReactor<inference::ModelInferRe
   // Called by the RPC handler: registers the stream and starts reading (or finishes it
   // with UNAVAILABLE when the server is shutting down).
   void Start();
+  // Instead of Start: finishes the stream at once with `status` (not OK), reading nothing.
+  void Refuse(const absl::Status& status);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;

@@ -21,16 +21,17 @@
 namespace seqserve {
 namespace {
 
-spdlog::logger& Log() {
+spdlog::logger &Log() {
   static const std::shared_ptr<spdlog::logger> logger = NamedLogger("http");
   return *logger;
 }
 
-HttpResponse ErrorResponse(const absl::Status& status) {
-  return HttpResponse::Error(HttpStatusFromCode(status.code()), std::string(status.message()));
+HttpResponse ErrorResponse(const absl::Status &status) {
+  return HttpResponse::Error(HttpStatusFromCode(status.code()),
+                             std::string(status.message()));
 }
 
-HttpResponse ProtoResponse(const google::protobuf::Message& message) {
+HttpResponse ProtoResponse(const google::protobuf::Message &message) {
   return HttpResponse::Json(200, ProtoToJson(message).dump());
 }
 
@@ -53,83 +54,104 @@ struct Route {
   std::string model;
   std::string version;
 
-  // Triton's protocol group of the route (http/restricted_protocol.h).
-  std::string_view protocol() const {
+  // Triton's protocol group of the route (frontend/restricted_protocols.h).
+  Protocol protocol() const {
     switch (kind) {
-      case kLive:
-      case kReady:
-      case kModelReady:
-        return "health";
-      case kServerMetadata:
-      case kModelMetadata:
-        return "metadata";
-      case kModelConfig:
-        return "model-config";
-      case kModelStats:
-        return "statistics";
-      case kInfer:
-        return "inference";
-      case kRepositoryIndex:
-      case kLoad:
-      case kUnload:
-        return "model-repository";
+    case kLive:
+    case kReady:
+    case kModelReady:
+      return Protocol::kHealth;
+    case kServerMetadata:
+    case kModelMetadata:
+      return Protocol::kMetadata;
+    case kModelConfig:
+      return Protocol::kModelConfig;
+    case kModelStats:
+      return Protocol::kStatistics;
+    case kInfer:
+      return Protocol::kInference;
+    case kRepositoryIndex:
+    case kLoad:
+    case kUnload:
+      return Protocol::kModelRepository;
     }
-    return "";
+    return Protocol::kHealth;
   }
 };
 
-// The routes of http_service.h's table; nullopt for anything else (HEAD is GET's).
-std::optional<Route> MatchRoute(std::string_view method, std::string_view path) {
+// The routes of http_service.h's table; nullopt for anything else (HEAD is
+// GET's).
+std::optional<Route> MatchRoute(std::string_view method,
+                                std::string_view path) {
   const bool get = method == "GET" || method == "HEAD";
   const bool post = method == "POST";
   std::vector<std::string_view> parts;
   for (size_t begin = 0;;) {
     const size_t end = path.find('/', begin);
-    parts.push_back(path.substr(begin, end == std::string_view::npos ? end : end - begin));
-    if (end == std::string_view::npos) break;
+    parts.push_back(
+        path.substr(begin, end == std::string_view::npos ? end : end - begin));
+    if (end == std::string_view::npos)
+      break;
     begin = end + 1;
   }
-  // "/v2/..." splits into "", "v2", ...; one trailing slash is allowed ("/v2/").
-  if (parts.size() < 2 || !parts[0].empty() || parts[1] != "v2") return std::nullopt;
-  if (parts.size() > 2 && parts.back().empty()) parts.pop_back();
+  // "/v2/..." splits into "", "v2", ...; one trailing slash is allowed
+  // ("/v2/").
+  if (parts.size() < 2 || !parts[0].empty() || parts[1] != "v2")
+    return std::nullopt;
+  if (parts.size() > 2 && parts.back().empty())
+    parts.pop_back();
   for (size_t i = 2; i < parts.size(); ++i) {
-    if (parts[i].empty()) return std::nullopt;
+    if (parts[i].empty())
+      return std::nullopt;
   }
   const size_t n = parts.size();
   if (n == 2) {
-    return get ? std::optional<Route>(Route{Route::kServerMetadata, {}, {}}) : std::nullopt;
+    return get ? std::optional<Route>(Route{Route::kServerMetadata, {}, {}})
+               : std::nullopt;
   }
   if (parts[2] == "health" && n == 4 && get) {
-    if (parts[3] == "live") return Route{Route::kLive, {}, {}};
-    if (parts[3] == "ready") return Route{Route::kReady, {}, {}};
+    if (parts[3] == "live")
+      return Route{Route::kLive, {}, {}};
+    if (parts[3] == "ready")
+      return Route{Route::kReady, {}, {}};
     return std::nullopt;
   }
   if (parts[2] == "repository" && post) {
-    if (n == 4 && parts[3] == "index") return Route{Route::kRepositoryIndex, {}, {}};
-    if (n == 6 && parts[3] == "models" && (parts[5] == "load" || parts[5] == "unload")) {
-      return Route{parts[5] == "load" ? Route::kLoad : Route::kUnload, std::string(parts[4]), {}};
+    if (n == 4 && parts[3] == "index")
+      return Route{Route::kRepositoryIndex, {}, {}};
+    if (n == 6 && parts[3] == "models" &&
+        (parts[5] == "load" || parts[5] == "unload")) {
+      return Route{parts[5] == "load" ? Route::kLoad : Route::kUnload,
+                   std::string(parts[4]),
+                   {}};
     }
     return std::nullopt;
   }
-  if (parts[2] != "models") return std::nullopt;
+  if (parts[2] != "models")
+    return std::nullopt;
   if (n == 4 && parts[3] == "stats") {
-    return get ? std::optional<Route>(Route{Route::kModelStats, {}, {}}) : std::nullopt;
+    return get ? std::optional<Route>(Route{Route::kModelStats, {}, {}})
+               : std::nullopt;
   }
-  if (n < 4) return std::nullopt;
+  if (n < 4)
+    return std::nullopt;
   Route route{Route::kModelMetadata, std::string(parts[3]), {}};
   size_t next = 4;
   if (n >= 6 && parts[4] == "versions") {
     route.version = std::string(parts[5]);
     next = 6;
   }
-  if (next == n) return get ? std::optional<Route>(route) : std::nullopt;
-  if (next + 1 != n) return std::nullopt;
+  if (next == n)
+    return get ? std::optional<Route>(route) : std::nullopt;
+  if (next + 1 != n)
+    return std::nullopt;
   const std::string_view action = parts[next];
   if (action == "infer") {
     route.kind = Route::kInfer;
     return post ? std::optional<Route>(route) : std::nullopt;
   }
-  if (!get) return std::nullopt;
+  if (!get)
+    return std::nullopt;
   if (action == "ready") {
     route.kind = Route::kModelReady;
   } else if (action == "config") {
@@ -142,10 +164,11 @@ std::optional<Route> MatchRoute(std::string_view method, std::string_view path) 
   return route;
 }
 
-// One inference request from decode to reply, shared by the task (which the scheduler
-// destroys right after Finish) and the reply's encoding on the connection's event loop.
+// One inference request from decode to reply, shared by the task (which the
+// scheduler destroys right after Finish) and the reply's encoding on the
+// connection's event loop.
 struct InferCall {
-  HttpRequest http;  // its body is what `request` points into
+  HttpRequest http; // its body is what `request` points into
   std::unique_ptr<RestInferRequest> request;
   PreparedRequest prepared;
   std::string model;
@@ -154,21 +177,23 @@ struct InferCall {
   std::vector<float> output;
 };
 
-HttpResponse AnnotateInfer(HttpResponse response, const InferCall& call) {
+HttpResponse AnnotateInfer(HttpResponse response, const InferCall &call) {
   response.log_model = call.model;
   response.log_version = call.prepared.servable != nullptr
                              ? std::to_string(call.prepared.servable->version)
                              : std::string();
-  response.log_request_id = call.request != nullptr ? call.request->id : std::string();
+  response.log_request_id =
+      call.request != nullptr ? call.request->id : std::string();
   return response;
 }
 
 // The reply to a finished inference, on the event loop.
-HttpResponse InferReply(const InferCall& call) {
-  if (!call.status.ok()) return AnnotateInfer(ErrorResponse(call.status), call);
-  RestInferResponse reply =
-      EncodeRestInferResponse(call.model, call.prepared.servable->version, *call.request,
-                              call.prepared.servable->config.output_name, call.shape, call.output);
+HttpResponse InferReply(const InferCall &call) {
+  if (!call.status.ok())
+    return AnnotateInfer(ErrorResponse(call.status), call);
+  RestInferResponse reply = EncodeRestInferResponse(
+      call.model, call.prepared.servable->version, *call.request,
+      call.prepared.servable->config.output_name, call.shape, call.output);
   HttpResponse response;
   response.status = 200;
   response.body = std::move(reply.body);
@@ -183,101 +208,113 @@ HttpResponse InferReply(const InferCall& call) {
 }
 
 class HttpInferTask final : public InferTask {
- public:
+public:
   HttpInferTask(std::shared_ptr<InferCall> call, HttpResponder responder)
       : call_(std::move(call)), responder_(std::move(responder)) {}
 
-  const Shape& input_shape() const override { return call_->prepared.input.shape; }
+  const Shape &input_shape() const override {
+    return call_->prepared.input.shape;
+  }
   DType input_dtype() const override { return call_->prepared.input.dtype; }
-  const void* input_data() const override { return call_->prepared.input.bytes.data(); }
+  const void *input_data() const override {
+    return call_->prepared.input.bytes.data();
+  }
 
-  float* MutableOutput(const Shape& shape) override {
+  float *MutableOutput(const Shape &shape) override {
     try {
       call_->shape = shape;
       call_->output.resize(static_cast<size_t>(NumElements(shape)));
       return call_->output.data();
-    } catch (const std::exception&) {
-      return nullptr;  // the batch runner fails the task with INTERNAL
+    } catch (const std::exception &) {
+      return nullptr; // the batch runner fails the task with INTERNAL
     }
   }
 
-  void Finish(const absl::Status& status) override {
+  void Finish(const absl::Status &status) override {
     call_->status = status;
     // Encoded on the connection's event loop, not on the model's worker.
-    responder_.SendFrom([call = std::move(call_)] { return InferReply(*call); });
+    responder_.SendFrom(
+        [call = std::move(call_)] { return InferReply(*call); });
   }
 
- private:
+private:
   std::shared_ptr<InferCall> call_;
   HttpResponder responder_;
 };
 
-// An optional JSON body (Triton's repository requests take one); null when empty.
-absl::StatusOr<nlohmann::json> ParseOptionalJson(const std::string& body) {
-  if (body.empty()) return nlohmann::json();
+// An optional JSON body (Triton's repository requests take one); null when
+// empty.
+absl::StatusOr<nlohmann::json> ParseOptionalJson(const std::string &body) {
+  if (body.empty())
+    return nlohmann::json();
   try {
     nlohmann::json parsed = nlohmann::json::parse(body);
     if (!parsed.is_object()) {
-      return absl::InvalidArgumentError("the request body must be a JSON object");
+      return absl::InvalidArgumentError(
+          "the request body must be a JSON object");
     }
     return parsed;
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::parse_error &e) {
     std::string_view what = e.what();
     if (const size_t end = what.find("] "); end != std::string_view::npos) {
       what.remove_prefix(end + 2);
     }
-    return absl::InvalidArgumentError(absl::StrCat("malformed JSON: ", std::string(what)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed JSON: ", std::string(what)));
   }
 }
 
-}  // namespace
+} // namespace
 
 int HttpStatusFromCode(absl::StatusCode code) {
   switch (code) {
-    case absl::StatusCode::kOk:
-      return 200;
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kOutOfRange:
-      return 400;
-    case absl::StatusCode::kUnauthenticated:
-      return 401;
-    case absl::StatusCode::kPermissionDenied:
-      return 403;
-    case absl::StatusCode::kNotFound:
-      return 404;
-    case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kAborted:
-      return 409;
-    case absl::StatusCode::kResourceExhausted:
-      return 429;
-    case absl::StatusCode::kCancelled:
-      return 499;
-    case absl::StatusCode::kUnimplemented:
-      return 501;
-    case absl::StatusCode::kUnavailable:
-      return 503;
-    case absl::StatusCode::kDeadlineExceeded:
-      return 504;
-    default:  // INTERNAL, UNKNOWN, DATA_LOSS
-      return 500;
+  case absl::StatusCode::kOk:
+    return 200;
+  case absl::StatusCode::kInvalidArgument:
+  case absl::StatusCode::kFailedPrecondition:
+  case absl::StatusCode::kOutOfRange:
+    return 400;
+  case absl::StatusCode::kUnauthenticated:
+    return 401;
+  case absl::StatusCode::kPermissionDenied:
+    return 403;
+  case absl::StatusCode::kNotFound:
+    return 404;
+  case absl::StatusCode::kAlreadyExists:
+  case absl::StatusCode::kAborted:
+    return 409;
+  case absl::StatusCode::kResourceExhausted:
+    return 429;
+  case absl::StatusCode::kCancelled:
+    return 499;
+  case absl::StatusCode::kUnimplemented:
+    return 501;
+  case absl::StatusCode::kUnavailable:
+    return 503;
+  case absl::StatusCode::kDeadlineExceeded:
+    return 504;
+  default: // INTERNAL, UNKNOWN, DATA_LOSS
+    return 500;
   }
 }
 
-HttpService::HttpService(const HttpOptions& options, ModelRepository& repository,
-                         const ServingState& state, ModelControl& control)
-    : options_(options), repository_(repository), state_(state), control_(control) {}
+HttpService::HttpService(const HttpOptions &options,
+                         ModelRepository &repository, const ServingState &state,
+                         ModelControl &control)
+    : options_(options), repository_(repository), state_(state),
+      control_(control) {}
 
 HttpService::~HttpService() { Stop(); }
 
-absl::StatusOr<std::unique_ptr<HttpService>> HttpService::Start(const HttpOptions& options,
-                                                                ModelRepository& repository,
-                                                                const ServingState& state,
-                                                                ModelControl& control) {
-  absl::StatusOr<RestrictedProtocols> restricted =
-      RestrictedProtocols::Parse(options.restricted_protocols);
-  if (!restricted.ok()) return restricted.status();
-  std::unique_ptr<HttpService> service(new HttpService(options, repository, state, control));
+absl::StatusOr<std::unique_ptr<HttpService>>
+HttpService::Start(const HttpOptions &options, ModelRepository &repository,
+                   const ServingState &state, ModelControl &control) {
+  absl::StatusOr<ProtocolRestrictions> restricted = ProtocolRestrictions::Parse(
+      options.restricted_protocols, "--http-restricted-protocol");
+  if (!restricted.ok())
+    return restricted.status();
+  std::unique_ptr<HttpService> service(
+      new HttpService(options, repository, state, control));
   service->restricted_ = std::move(*restricted);
 
   HttpListenerOptions listen;
@@ -294,8 +331,9 @@ absl::StatusOr<std::unique_ptr<HttpService>> HttpService::Start(const HttpOption
   listen.idle_timeout_ms = options.idle_timeout_ms;
   listen.tls = options.tls;
   if (options.log_requests) {
-    listen.on_response = [](const HttpExchangeRecord& record) {
-      const std::string what = absl::StrCat(record.request.method, " ", record.request.path);
+    listen.on_response = [](const HttpExchangeRecord &record) {
+      const std::string what =
+          absl::StrCat(record.request.method, " ", record.request.path);
       AccessEntry entry;
       entry.protocol = "http";
       entry.request = what;
@@ -306,8 +344,9 @@ absl::StatusOr<std::unique_ptr<HttpService>> HttpService::Start(const HttpOption
       entry.version = record.response.log_version;
       entry.request_id = record.response.log_request_id;
       int64_t bytes_in = 0;
-      if (const std::string* length = record.request.Header("Content-Length")) {
-        std::from_chars(length->data(), length->data() + length->size(), bytes_in);
+      if (const std::string *length = record.request.Header("Content-Length")) {
+        std::from_chars(length->data(), length->data() + length->size(),
+                        bytes_in);
       }
       entry.bytes_in = bytes_in;
       entry.bytes_out = record.response_body_bytes;
@@ -315,105 +354,122 @@ absl::StatusOr<std::unique_ptr<HttpService>> HttpService::Start(const HttpOption
       LogAccess(entry);
     };
   }
-  HttpService* self = service.get();
-  absl::StatusOr<std::unique_ptr<HttpListener>> listener =
-      HttpListener::Start(listen, [self](HttpRequest request, HttpResponder responder) {
+  HttpService *self = service.get();
+  absl::StatusOr<std::unique_ptr<HttpListener>> listener = HttpListener::Start(
+      listen, [self](HttpRequest request, HttpResponder responder) {
         self->Handle(std::move(request), std::move(responder));
       });
-  if (!listener.ok()) return listener.status();
+  if (!listener.ok())
+    return listener.status();
   service->listener_ = std::move(*listener);
   return service;
 }
 
 void HttpService::Stop() {
-  if (listener_ != nullptr) listener_->Stop();
+  if (listener_ != nullptr)
+    listener_->Stop();
 }
 
 void HttpService::Handle(HttpRequest request, HttpResponder responder) {
   const std::optional<Route> route = MatchRoute(request.method, request.path);
   if (!route.has_value()) {
     return responder.Send(HttpResponse::Error(
-        404,
-        absl::StrCat("no endpoint ", request.method, " ", request.path,
-                     " (KServe v2 REST: /v2/health/..., /v2/models/..., /v2/repository/...)")));
+        404, absl::StrCat("no endpoint ", request.method, " ", request.path,
+                          " (KServe v2 REST: /v2/health/..., /v2/models/..., "
+                          "/v2/repository/...)")));
   }
   if (absl::Status allowed = restricted_.Check(
-          route->protocol(), [&request](std::string_view name) { return request.Header(name); });
+          route->protocol(), /*header_prefix=*/"",
+          [&request](std::string_view name) -> std::optional<std::string> {
+            const std::string *value = request.Header(name);
+            return value != nullptr ? std::optional<std::string>(*value)
+                                    : std::nullopt;
+          });
       !allowed.ok()) {
     return responder.Send(ErrorResponse(allowed));
   }
   try {
     switch (route->kind) {
-      case Route::kLive:
-        return responder.Send(HttpResponse::Json(200, R"({"live":true})"));
-      case Route::kReady: {
-        const bool ready = state_.ready();
-        return responder.Send(HttpResponse::Json(
-            ready ? 200 : 400, ready ? R"({"ready":true})" : R"({"ready":false})"));
-      }
-      case Route::kServerMetadata: {
-        inference::ServerMetadataResponse metadata = GetServerMetadata();
-        // REST only: Triton's binary tensor data extension.
-        metadata.add_extensions("binary_tensor_data");
-        return responder.Send(ProtoResponse(metadata));
-      }
-      case Route::kModelMetadata: {
-        absl::StatusOr<inference::ModelMetadataResponse> metadata =
-            GetModelMetadata(repository_, route->model, route->version);
-        return responder.Send(metadata.ok() ? ProtoResponse(*metadata)
-                                            : ErrorResponse(metadata.status()));
-      }
-      case Route::kModelReady:
-        return responder.Send(ModelReady(route->model, route->version));
-      case Route::kModelConfig: {
-        absl::StatusOr<inference::ModelConfig> config =
-            GetModelConfig(repository_, route->model, route->version);
-        return responder.Send(config.ok() ? ProtoResponse(*config)
-                                          : ErrorResponse(config.status()));
-      }
-      case Route::kModelStats: {
-        absl::StatusOr<inference::ModelStatisticsResponse> statistics =
-            GetModelStatistics(repository_, route->model, route->version);
-        return responder.Send(statistics.ok() ? ProtoResponse(*statistics)
-                                              : ErrorResponse(statistics.status()));
-      }
-      case Route::kInfer:
-        return Infer(std::move(request), route->model, route->version, std::move(responder));
-      case Route::kRepositoryIndex:
-        return responder.Send(RepositoryIndex(request.body));
-      case Route::kLoad:
-      case Route::kUnload:
-        return RepositoryChange(route->model, request.body, route->kind == Route::kLoad,
-                                std::move(responder));
+    case Route::kLive:
+      return responder.Send(HttpResponse::Json(200, R"({"live":true})"));
+    case Route::kReady: {
+      const bool ready = state_.ready();
+      return responder.Send(
+          HttpResponse::Json(ready ? 200 : 400, ready ? R"({"ready":true})"
+                                                      : R"({"ready":false})"));
     }
-  } catch (const std::exception& e) {
-    // The server keeps serving; the responder (if still here) answers with the message.
-    const absl::Status status = absl::InternalError(
-        absl::StrCat(request.method, " ", request.path, ": unexpected error: ", e.what()));
+    case Route::kServerMetadata: {
+      inference::ServerMetadataResponse metadata = GetServerMetadata();
+      // REST only: Triton's binary tensor data extension.
+      metadata.add_extensions("binary_tensor_data");
+      return responder.Send(ProtoResponse(metadata));
+    }
+    case Route::kModelMetadata: {
+      absl::StatusOr<inference::ModelMetadataResponse> metadata =
+          GetModelMetadata(repository_, route->model, route->version);
+      return responder.Send(metadata.ok() ? ProtoResponse(*metadata)
+                                          : ErrorResponse(metadata.status()));
+    }
+    case Route::kModelReady:
+      return responder.Send(ModelReady(route->model, route->version));
+    case Route::kModelConfig: {
+      absl::StatusOr<inference::ModelConfig> config =
+          GetModelConfig(repository_, route->model, route->version);
+      return responder.Send(config.ok() ? ProtoResponse(*config)
+                                        : ErrorResponse(config.status()));
+    }
+    case Route::kModelStats: {
+      absl::StatusOr<inference::ModelStatisticsResponse> statistics =
+          GetModelStatistics(repository_, route->model, route->version);
+      return responder.Send(statistics.ok()
+                                ? ProtoResponse(*statistics)
+                                : ErrorResponse(statistics.status()));
+    }
+    case Route::kInfer:
+      return Infer(std::move(request), route->model, route->version,
+                   std::move(responder));
+    case Route::kRepositoryIndex:
+      return responder.Send(RepositoryIndex(request.body));
+    case Route::kLoad:
+    case Route::kUnload:
+      return RepositoryChange(route->model, request.body,
+                              route->kind == Route::kLoad,
+                              std::move(responder));
+    }
+  } catch (const std::exception &e) {
+    // The server keeps serving; the responder (if still here) answers with the
+    // message.
+    const absl::Status status = absl::InternalError(absl::StrCat(
+        request.method, " ", request.path, ": unexpected error: ", e.what()));
     Log().error("{}", std::string(status.message()));
     responder.Send(ErrorResponse(status));
   }
 }
 
-void HttpService::Infer(HttpRequest http_request, const std::string& model,
-                        const std::string& version, HttpResponder responder) {
+void HttpService::Infer(HttpRequest http_request, const std::string &model,
+                        const std::string &version, HttpResponder responder) {
   auto call = std::make_shared<InferCall>();
   call->model = model;
   call->http = std::move(http_request);
-  const auto fail = [&](const absl::Status& status) {
+  const auto fail = [&](const absl::Status &status) {
     HttpResponse response = AnnotateInfer(ErrorResponse(status), *call);
-    if (call->prepared.servable == nullptr) response.log_version = version;
+    if (call->prepared.servable == nullptr)
+      response.log_version = version;
     responder.Send(std::move(response));
   };
-  if (shutting_down()) return fail(ShuttingDownError());
+  if (shutting_down())
+    return fail(ShuttingDownError());
 
   std::optional<size_t> json_length;
-  if (const std::string* value = call->http.Header("Inference-Header-Content-Length")) {
+  if (const std::string *value =
+          call->http.Header("Inference-Header-Content-Length")) {
     size_t length = 0;
-    const auto [end, error] = std::from_chars(value->data(), value->data() + value->size(), length);
+    const auto [end, error] =
+        std::from_chars(value->data(), value->data() + value->size(), length);
     if (error != std::errc() || end != value->data() + value->size()) {
       return fail(absl::InvalidArgumentError(
-          absl::StrCat("Inference-Header-Content-Length: expected the JSON's length in bytes, "
+          absl::StrCat("Inference-Header-Content-Length: expected the JSON's "
+                       "length in bytes, "
                        "got '",
                        *value, "'")));
     }
@@ -421,68 +477,85 @@ void HttpService::Infer(HttpRequest http_request, const std::string& model,
   }
   absl::StatusOr<std::unique_ptr<RestInferRequest>> request =
       DecodeRestInferRequest(call->http.body, json_length);
-  if (!request.ok()) return fail(request.status());
+  if (!request.ok())
+    return fail(request.status());
   call->request = std::move(*request);
 
-  absl::StatusOr<PreparedRequest> prepared = PrepareInferRequest(
-      repository_, model, version, call->request->view, /*client_deadline_us=*/0);
-  if (!prepared.ok()) return fail(prepared.status());
+  absl::StatusOr<PreparedRequest> prepared =
+      PrepareInferRequest(repository_, model, version, call->request->view,
+                          /*client_deadline_us=*/0);
+  if (!prepared.ok())
+    return fail(prepared.status());
   call->prepared = std::move(*prepared);
 
-  // The call (and in it the servable handle, which keeps the scheduler alive) lives until the
-  // reply is encoded.
-  Scheduler& scheduler = *call->prepared.servable->scheduler;
+  // The call (and in it the servable handle, which keeps the scheduler alive)
+  // lives until the reply is encoded.
+  Scheduler &scheduler = *call->prepared.servable->scheduler;
   const int64_t deadline_us = call->prepared.deadline_us;
-  auto task = std::make_unique<HttpInferTask>(std::move(call), std::move(responder));
+  auto task =
+      std::make_unique<HttpInferTask>(std::move(call), std::move(responder));
   task->deadline_us = deadline_us;
   scheduler.Enqueue(std::move(task));
 }
 
-HttpResponse HttpService::ModelReady(const std::string& model, const std::string& version) {
-  absl::StatusOr<bool> ready = GetModelReady(repository_, model, version, shutting_down());
-  if (!ready.ok()) return ErrorResponse(ready.status());
+HttpResponse HttpService::ModelReady(const std::string &model,
+                                     const std::string &version) {
+  absl::StatusOr<bool> ready =
+      GetModelReady(repository_, model, version, shutting_down());
+  if (!ready.ok())
+    return ErrorResponse(ready.status());
   return HttpResponse::Json(
       *ready ? 200 : 400,
-      absl::StrCat("{\"name\":", JsonQuote(model), ",\"ready\":", *ready ? "true" : "false", "}"));
+      absl::StrCat("{\"name\":", JsonQuote(model),
+                   ",\"ready\":", *ready ? "true" : "false", "}"));
 }
 
-HttpResponse HttpService::RepositoryIndex(const std::string& request_body) {
+HttpResponse HttpService::RepositoryIndex(const std::string &request_body) {
   absl::StatusOr<nlohmann::json> body = ParseOptionalJson(request_body);
-  if (!body.ok()) return ErrorResponse(body.status());
+  if (!body.ok())
+    return ErrorResponse(body.status());
   bool ready_only = false;
   if (body->contains("ready")) {
     if (!(*body)["ready"].is_boolean()) {
-      return ErrorResponse(absl::InvalidArgumentError("\"ready\": expected a boolean"));
+      return ErrorResponse(
+          absl::InvalidArgumentError("\"ready\": expected a boolean"));
     }
     ready_only = (*body)["ready"].get<bool>();
   }
   absl::StatusOr<inference::RepositoryIndexResponse> index =
       GetRepositoryIndex(repository_, "", ready_only);
-  if (!index.ok()) return ErrorResponse(index.status());
+  if (!index.ok())
+    return ErrorResponse(index.status());
   // Triton answers with the array itself.
   return HttpResponse::Json(200, ProtoToJson(*index)["models"].dump());
 }
 
-void HttpService::RepositoryChange(const std::string& model, const std::string& request_body,
-                                   bool load, HttpResponder responder) {
+void HttpService::RepositoryChange(const std::string &model,
+                                   const std::string &request_body, bool load,
+                                   HttpResponder responder) {
   absl::StatusOr<nlohmann::json> body = ParseOptionalJson(request_body);
-  if (!body.ok()) return responder.Send(ErrorResponse(body.status()));
+  if (!body.ok())
+    return responder.Send(ErrorResponse(body.status()));
   std::vector<std::string> parameters;
   if (body->contains("parameters")) {
-    const nlohmann::json& given = (*body)["parameters"];
+    const nlohmann::json &given = (*body)["parameters"];
     if (!given.is_object()) {
-      return responder.Send(
-          ErrorResponse(absl::InvalidArgumentError("\"parameters\": expected an object")));
+      return responder.Send(ErrorResponse(
+          absl::InvalidArgumentError("\"parameters\": expected an object")));
     }
-    for (const auto& [name, value] : given.items()) parameters.push_back(name);
+    for (const auto &[name, value] : given.items())
+      parameters.push_back(name);
   }
-  // Answered from the control thread (or at once when refused); the event loop goes on.
+  // Answered from the control thread (or at once when refused); the event loop
+  // goes on.
   auto shared = std::make_shared<HttpResponder>(std::move(responder));
-  control_.Change("", model, load, parameters, [shared](const absl::Status& status) {
-    HttpResponse response;
-    if (!status.ok()) response = ErrorResponse(status);
-    shared->Send(std::move(response));
-  });
+  control_.Change("", model, load, parameters,
+                  [shared](const absl::Status &status) {
+                    HttpResponse response;
+                    if (!status.ok())
+                      response = ErrorResponse(status);
+                    shared->Send(std::move(response));
+                  });
 }
 
-}  // namespace seqserve
+} // namespace seqserve

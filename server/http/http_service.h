@@ -1,55 +1,63 @@
-// The KServe v2 REST front end (SPEC §6) on the event-driven HttpListener, beside the gRPC one
-// and sharing its rules: requests are decoded from JSON (http/rest_infer.h, REST's codec),
-// validated and enqueued through frontend/infer_request.h, answered by
-// frontend/model_queries.h — the same code the gRPC service runs — and converted to JSON.
-// Endpoints:
+// The KServe v2 REST front end (SPEC §6) on the event-driven HttpListener,
+// beside the gRPC one and sharing its rules: requests are decoded from JSON
+// (http/rest_infer.h, REST's codec), validated and enqueued through
+// frontend/infer_request.h, answered by frontend/model_queries.h — the same
+// code the gRPC service runs — and converted to JSON. Endpoints:
 //
 //   GET  /v2/health/live                       200 {"live":true}
-//   GET  /v2/health/ready                      200 {"ready":true} | 400 {"ready":false}
-//   GET  /v2                                   server metadata
+//   GET  /v2/health/ready                      200 {"ready":true} | 400
+//   {"ready":false} GET  /v2                                   server metadata
 //   GET  /v2/models/{m}[/versions/{v}]         model metadata
-//   GET  /v2/models/{m}[/versions/{v}]/ready   200 {"name","ready":true} | 400 ...false
-//   GET  /v2/models/{m}[/versions/{v}]/config  the effective config (Triton)
-//   GET  /v2/models[/{m}[/versions/{v}]]/stats {"model_stats":[...]} (Triton)
-//   POST /v2/models/{m}[/versions/{v}]/infer   inference (+ Triton's binary extension)
-//   POST /v2/repository/index                  [{"name","version","state","reason"}] (Triton)
-//   POST /v2/repository/models/{m}/load        200, empty body (Triton)
-//   POST /v2/repository/models/{m}/unload      200, empty body (Triton)
+//   GET  /v2/models/{m}[/versions/{v}]/ready   200 {"name","ready":true} | 400
+//   ...false GET  /v2/models/{m}[/versions/{v}]/config  the effective config
+//   (Triton) GET  /v2/models[/{m}[/versions/{v}]]/stats {"model_stats":[...]}
+//   (Triton) POST /v2/models/{m}[/versions/{v}]/infer   inference (+ Triton's
+//   binary extension) POST /v2/repository/index
+//   [{"name","version","state","reason"}] (Triton) POST
+//   /v2/repository/models/{m}/load        200, empty body (Triton) POST
+//   /v2/repository/models/{m}/unload      200, empty body (Triton)
 //
-// Health answers follow the KServe spec (200 true, 4xx false) and Triton, which uses 400.
-// Errors are {"error": "<message>"} with the status of the canonical mapping of status
-// codes to HTTP (google.rpc.Code), which is Triton's wherever Triton has the code:
+// Health answers follow the KServe spec (200 true, 4xx false) and Triton, which
+// uses 400. Errors are {"error": "<message>"} with the status of the canonical
+// mapping of status codes to HTTP (google.rpc.Code), which is Triton's wherever
+// Triton has the code:
 //
-//   | status              | HTTP | when                                                     |
-//   | ------------------- | ---- | -------------------------------------------------------- |
-//   | INVALID_ARGUMENT    | 400  | malformed JSON, wrong name/datatype/shape/size           |
-//   | FAILED_PRECONDITION | 400  | load/unload in model control mode none                   |
-//   | PERMISSION_DENIED   | 403  | a restricted protocol without its header                 |
-//   | NOT_FOUND           | 404  | unknown model, version or endpoint                       |
-//   | (listener)          | 408  | headers or body not in within their deadline             |
-//   | (listener)          | 413  | body larger than --http-max-body-bytes                   |
-//   | (listener)          | 431  | headers larger than --http-max-header-bytes, or too many |
-//   | RESOURCE_EXHAUSTED  | 429  | the model's queue is full                                |
-//   | CANCELLED           | 499  | dropped before compute (Triton: 400; nginx's "client     |
-//   |                     |      | closed request": only the access log ever sees it)       |
-//   | INTERNAL, UNKNOWN   | 500  | anything unexpected; the server keeps serving            |
-//   | UNIMPLEMENTED       | 501  |                                                          |
-//   | UNAVAILABLE         | 503  | model loading/unloading/failed, server shutting down     |
-//   | DEADLINE_EXCEEDED   | 504  | the request's timeout passed before compute              |
+//   | status              | HTTP | when | | ------------------- | ---- |
+//   -------------------------------------------------------- | |
+//   INVALID_ARGUMENT    | 400  | malformed JSON, wrong name/datatype/shape/size
+//   | | FAILED_PRECONDITION | 400  | load/unload in model control mode none |
+//   | PERMISSION_DENIED   | 403  | a restricted protocol without its header |
+//   | NOT_FOUND           | 404  | unknown model, version or endpoint | |
+//   (listener)          | 408  | headers or body not in within their deadline |
+//   | (listener)          | 413  | body larger than --http-max-body-bytes | |
+//   (listener)          | 431  | headers larger than --http-max-header-bytes,
+//   or too many | | RESOURCE_EXHAUSTED  | 429  | the model's queue is full | |
+//   CANCELLED           | 499  | dropped before compute (Triton: 400; nginx's
+//   "client     | |                     |      | closed request": only the
+//   access log ever sees it)       | | INTERNAL, UNKNOWN   | 500  | anything
+//   unexpected; the server keeps serving            | | UNIMPLEMENTED       |
+//   501  |                                                          | |
+//   UNAVAILABLE         | 503  | model loading/unloading/failed, server
+//   shutting down     | | DEADLINE_EXCEEDED   | 504  | the request's timeout
+//   passed before compute              |
 //
-// A request is not cancelled when its client goes away (nothing is read from a connection
-// while its request is handled): it is computed and its answer discarded.
+// A request is not cancelled when its client goes away (nothing is read from a
+// connection while its request is handled): it is computed and its answer
+// discarded.
 //
-// Threads: the listener's event-loop threads (HttpOptions::thread_count) decode requests,
-// answer the cheap queries and encode replies; nothing on them waits. An inference request is
-// enqueued on the model's scheduler and its worker's Finish hands the reply's encoding back to
-// the connection's event loop, so workers never spend time on JSON. Loads and unloads run on
-// the ModelControl both protocols share and answer from its thread. Readiness and shutdown are
-// the server's one ServingState. Each route belongs to one of Triton's protocols (health,
-// metadata, inference, model-config, model-repository, statistics), which
-// --http-restricted-protocol may restrict (http/restricted_protocol.h).
+// Threads: the listener's event-loop threads (HttpOptions::thread_count) decode
+// requests, answer the cheap queries and encode replies; nothing on them waits.
+// An inference request is enqueued on the model's scheduler and its worker's
+// Finish hands the reply's encoding back to the connection's event loop, so
+// workers never spend time on JSON. Loads and unloads run on the ModelControl
+// both protocols share and answer from its thread. Readiness and shutdown are
+// the server's one ServingState. Each route belongs to one of Triton's
+// protocols (health, metadata, inference, model-config, model-repository,
+// statistics), which
+// --http-restricted-protocol may restrict (frontend/restricted_protocols.h).
 //
-// Thread-safe: handlers run on the listener's threads; Stop may be called from any thread.
+// Thread-safe: handlers run on the listener's threads; Stop may be called from
+// any thread.
 #pragma once
 
 #include <cstdint>
@@ -60,9 +68,9 @@
 
 #include "absl/status/statusor.h"
 #include "server/frontend/model_control.h"
+#include "server/frontend/restricted_protocols.h"
 #include "server/frontend/serving_state.h"
 #include "server/http/http_listener.h"
-#include "server/http/restricted_protocol.h"
 #include "server/repository/model_repository.h"
 
 namespace seqserve {
@@ -83,52 +91,54 @@ struct HttpOptions {
   int max_header_count = 100;
   // HTTPS when set.
   std::optional<HttpTlsOptions> tls;
-  // --http-restricted-protocol values (http/restricted_protocol.h).
+  // --http-restricted-protocol values (frontend/restricted_protocols.h).
   std::vector<std::string> restricted_protocols;
   // Log every request on the "access" logger at info level.
   bool log_requests = false;
 };
 
 class HttpService {
- public:
-  // `repository`, `state` and `control` must outlive the service. Listens at once.
-  // /v2/health/ready answers state.ready(); once state.shutting_down(), new inference
-  // requests get 503 "server is shutting down" (requests already enqueued finish).
-  static absl::StatusOr<std::unique_ptr<HttpService>> Start(const HttpOptions& options,
-                                                            ModelRepository& repository,
-                                                            const ServingState& state,
-                                                            ModelControl& control);
-  ~HttpService();  // Stop()s
+public:
+  // `repository`, `state` and `control` must outlive the service. Listens at
+  // once. /v2/health/ready answers state.ready(); once state.shutting_down(),
+  // new inference requests get 503 "server is shutting down" (requests already
+  // enqueued finish).
+  static absl::StatusOr<std::unique_ptr<HttpService>>
+  Start(const HttpOptions &options, ModelRepository &repository,
+        const ServingState &state, ModelControl &control);
+  ~HttpService(); // Stop()s
 
   int port() const { return listener_->port(); }
+  // What --http-restricted-protocol restricts.
+  const ProtocolRestrictions &restrictions() const { return restricted_; }
 
-  // Shutdown, once the repository has drained: stops listening and waits for the requests
-  // in progress (their answers are being written). Idempotent.
+  // Shutdown, once the repository has drained: stops listening and waits for
+  // the requests in progress (their answers are being written). Idempotent.
   void Stop();
 
- private:
-  HttpService(const HttpOptions& options, ModelRepository& repository, const ServingState& state,
-              ModelControl& control);
+private:
+  HttpService(const HttpOptions &options, ModelRepository &repository,
+              const ServingState &state, ModelControl &control);
   bool shutting_down() const { return state_.shutting_down(); }
 
   // The listener's handler: routes, checks the restriction, answers.
   void Handle(HttpRequest request, HttpResponder responder);
-  void Infer(HttpRequest request, const std::string& model, const std::string& version,
-             HttpResponder responder);
-  HttpResponse ModelReady(const std::string& model, const std::string& version);
-  HttpResponse RepositoryIndex(const std::string& body);
-  void RepositoryChange(const std::string& model, const std::string& body, bool load,
-                        HttpResponder responder);
+  void Infer(HttpRequest request, const std::string &model,
+             const std::string &version, HttpResponder responder);
+  HttpResponse ModelReady(const std::string &model, const std::string &version);
+  HttpResponse RepositoryIndex(const std::string &body);
+  void RepositoryChange(const std::string &model, const std::string &body,
+                        bool load, HttpResponder responder);
 
   const HttpOptions options_;
-  ModelRepository& repository_;  // outlives the service (see Start)
-  const ServingState& state_;    // likewise
-  ModelControl& control_;        // likewise
-  RestrictedProtocols restricted_;
+  ModelRepository &repository_; // outlives the service (see Start)
+  const ServingState &state_;   // likewise
+  ModelControl &control_;       // likewise
+  ProtocolRestrictions restricted_;
   std::unique_ptr<HttpListener> listener_;
 };
 
 // The HTTP status for a status code (the table above); 200 for OK.
 int HttpStatusFromCode(absl::StatusCode code);
 
-}  // namespace seqserve
+} // namespace seqserve

@@ -11,10 +11,13 @@ namespace seqserve {
 std::vector<int64_t> ListVersions(const std::filesystem::path& model_dir) {
   std::vector<int64_t> versions;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(model_dir, ec)) {
+  // Error codes throughout: an unreadable entry is skipped, never thrown.
+  for (std::filesystem::directory_iterator it(model_dir, ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
     int64_t v = 0;
-    const std::string name = entry.path().filename().string();
-    if (entry.is_directory() && !name.empty() && name[0] != '0' &&
+    const std::string name = it->path().filename().string();
+    std::error_code entry_ec;
+    if (it->is_directory(entry_ec) && !name.empty() && name[0] != '0' &&
         name.find_first_not_of("0123456789") == std::string::npos &&
         absl::SimpleAtoi(name, &v) && v > 0) {
       versions.push_back(v);

@@ -20,12 +20,15 @@ std::string Plural(int64_t n, std::string_view word) {
 }
 
 absl::StatusOr<std::unique_ptr<ServableModel>> Load(const LoadRequest& request) {
-  SEQ_ASSIGN_OR_RETURN(ModelOptions model_options, ModelOptionsFromConfig(request.config));
+  SEQ_ASSIGN_OR_RETURN(ModelOptions model_options,
+                       ModelOptionsFromConfig(request.config, request.available_cpus));
+  model_options.limits = request.file_limits;
   SEQ_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
                        Model::Load(request.version_dir, model_options));
   SEQ_ASSIGN_OR_RETURN(ServingConfig serving,
                        CompleteModelConfig(request.config, request.name, request.config_present,
                                            *model, request.available_cpus));
+  serving.limits = request.request_limits;
   for (const std::string& warning : serving.warnings) {
     RepositoryLog().warn("{} version {}: {}", request.name, request.version, warning);
   }
@@ -43,8 +46,23 @@ absl::StatusOr<std::unique_ptr<ServableModel>> Load(const LoadRequest& request) 
                                        " failed: ", plan.status().message()));
     }
   }
-  return ServableModel::Create(request.name, request.version, std::move(serving),
-                               std::move(model));
+  // Last before the workers start: a load that failed earlier reserved nothing.
+  ThreadBudget::Reservation threads;
+  if (request.thread_budget != nullptr) {
+    const int workers = serving.scheduler_options.instance_count;
+    const int per_worker = serving.model_options.num_threads;
+    SEQ_ASSIGN_OR_RETURN(
+        threads, request.thread_budget->Reserve(
+                     workers * per_worker,
+                     absl::StrCat("model '", request.name, "' version ", request.version, " (",
+                                  Plural(workers, "worker"), " x ", per_worker,
+                                  " intra_op_threads)")));
+  }
+  SEQ_ASSIGN_OR_RETURN(std::unique_ptr<ServableModel> servable,
+                       ServableModel::Create(request.name, request.version, std::move(serving),
+                                             std::move(model)));
+  servable->threads = std::move(threads);
+  return servable;
 }
 
 }  // namespace

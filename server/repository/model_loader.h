@@ -1,9 +1,11 @@
 // The load pipeline of one model version, from files to a servable ready for requests:
-// engine options from the config → Model::Load (model.seq, weights) → the config completed
-// against the model → the plan for one request compiled (warm-up) → ServableModel::Create
-// (runner and scheduler started). Everything that can fail for a bad model fails here, at
-// load time, rather than on the first request. Knows nothing of the repository's lifecycle:
-// the repository decides what to load and what to do with the result.
+// engine options from the config (intra_op_threads within the CPU budget) → Model::Load
+// (model.seq, weights, within the file limits) → the config completed against the model →
+// the plan for one request compiled (warm-up) → the workers' threads reserved in the
+// server-wide budget → ServableModel::Create (runner and scheduler started). Everything that
+// can fail for a bad model fails here, at load time, rather than on the first request. Knows
+// nothing of the repository's lifecycle: the repository decides what to load and what to do
+// with the result.
 // Thread-safe: loads of different versions may run at once.
 #pragma once
 
@@ -15,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "proto/model_config.pb.h"
 #include "server/repository/servable_model.h"
+#include "server/repository/thread_budget.h"
 
 namespace seqserve {
 
@@ -27,8 +30,16 @@ struct LoadRequest {
   bool config_present = false;
   // A READY version is being replaced (only the log lines differ).
   bool reload = false;
-  // CPUs the process may use, for default worker sizing.
+  // CPUs the process may use, for default worker sizing and the thread caps.
   int available_cpus = 1;
+  // What the load may read: sizes of model.seq and model.safetensors, the parameters' bytes,
+  // where symlinks may lead (core/model.h).
+  ModelFileLimits file_limits;
+  // The server's per-request limits, given to the servable.
+  RequestLimits request_limits;
+  // Where the workers' threads are reserved before they start; nullptr: no server-wide cap.
+  // Borrowed: outlives the load (the servable keeps only its reservation).
+  ThreadBudget* thread_budget = nullptr;
 };
 
 // Loads `request`'s version and logs the outcome on the "repository" logger ("loaded lenet

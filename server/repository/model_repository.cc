@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "server/config/cpu_budget.h"
 #include "server/repository/repository_log.h"
 #include "spdlog/spdlog.h"
 
@@ -68,6 +69,10 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(
   std::unique_ptr<ModelRepository> repository(new ModelRepository(options));
   SEQ_ASSIGN_OR_RETURN(repository->pool_,
                        WorkPool::Create(std::max(1, options.load_threads), "loader"));
+  repository->thread_budget_ = std::make_unique<ThreadBudget>(
+      options.max_worker_threads > 0 ? options.max_worker_threads
+                                     : DefaultMaxWorkerThreads(options.available_cpus),
+      "--max-worker-threads");
 
   std::map<std::string, fs::path> load;
   const bool all = options.mode != ModelControlMode::kExplicit ||
@@ -185,6 +190,12 @@ void ModelRepository::Destroy(ServableModel* servable) {
   } else {
     RepositoryLog().info("unloaded {} version {}", name, version);
   }
+}
+
+fs::path ModelRepository::ConfineRoot(const fs::path& model_dir) const {
+  if (options_.allow_symlinks_outside_repository) return fs::path();
+  // ScanRoots found the model as root/name.
+  return model_dir.parent_path();
 }
 
 void ModelRepository::NotifyReadiness(const std::vector<std::string>& names) {

@@ -34,6 +34,7 @@
 #include "server/repository/model_loader.h"
 #include "server/repository/model_scan.h"
 #include "server/repository/servable_model.h"
+#include "server/repository/thread_budget.h"
 #include "server/repository/work_pool.h"
 
 namespace seqserve {
@@ -62,6 +63,18 @@ struct RepositoryOptions {
   int load_threads = 2;
   // CPUs the process may use, for default worker sizing (server/config/cpu_budget.h).
   int available_cpus = 1;
+  // The cap on worker threads across all models (--max-worker-threads); 0:
+  // DefaultMaxWorkerThreads(available_cpus).
+  int max_worker_threads = 0;
+  // What a load may read of model.seq and model.safetensors (core/model.h), and of
+  // config.pbtxt; their confine_to is ignored: see allow_symlinks_outside_repository.
+  ModelFileLimits file_limits;
+  FilePolicy config_file{.max_bytes = uint64_t{1} << 20};
+  // false: a model's files are read only if, with every symlink resolved, they lie inside
+  // the repository root that holds the model (--allow-symlinks-outside-repository).
+  bool allow_symlinks_outside_repository = false;
+  // The per-request limits every model gets.
+  RequestLimits request_limits;
 };
 
 class ModelRepository {
@@ -210,6 +223,9 @@ class ModelRepository {
   // On a load thread, once the last handle is gone: stops (drains) the scheduler, deletes
   // the servable and settles its entry.
   void Destroy(ServableModel* servable);
+  // The directory `model_dir`'s files must stay inside (its repository root), or empty when
+  // symlinks may lead anywhere.
+  std::filesystem::path ConfineRoot(const std::filesystem::path& model_dir) const;
   // Calls the readiness listener for each of `names`.
   void NotifyReadiness(const std::vector<std::string>& names) ABSL_LOCKS_EXCLUDED(mu_);
   bool AnyReadyLocked(std::string_view name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -232,6 +248,8 @@ class ModelRepository {
   // Runs loads and Destroy. Made by Create; joined by Stop once no servable is left, so a
   // handle's release always finds it.
   std::unique_ptr<WorkPool> pool_;
+  // Where every servable reserves its workers' threads (a reservation may outlive it).
+  std::unique_ptr<ThreadBudget> thread_budget_;
 };
 
 }  // namespace seqserve

@@ -2,13 +2,13 @@
 
 #include <sys/stat.h>
 
-#include <fstream>
-#include <iterator>
+#include <exception>
 #include <string_view>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/safe_file.h"
 #include "server/config/config_parser.h"
 #include "server/repository/model_dir.h"
 
@@ -41,11 +41,13 @@ absl::StatusOr<ModelDirs> ScanRoots(const std::vector<fs::path>& roots) {
           absl::StrCat("model repository '", root.string(), "' ",
                        fs::exists(root, ec) ? "is not a directory" : "does not exist"));
     }
-    for (const fs::directory_entry& entry : fs::directory_iterator(root, ec)) {
-      const std::string name = entry.path().filename().string();
+    // Error codes throughout (a range-for's increment would throw).
+    for (fs::directory_iterator it(root, ec); !ec && it != fs::directory_iterator();
+         it.increment(ec)) {
+      const std::string name = it->path().filename().string();
       std::error_code entry_ec;
-      if (name.empty() || name[0] == '.' || !entry.is_directory(entry_ec)) continue;
-      dirs[name].push_back(entry.path());
+      if (name.empty() || name[0] == '.' || !it->is_directory(entry_ec)) continue;
+      dirs[name].push_back(it->path());
     }
     if (ec) {
       return absl::UnavailableError(
@@ -79,30 +81,41 @@ FileSignature ReadSignature(const fs::path& file, bool hash_content) {
   signature.mtime_ns = static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 +
                        static_cast<int64_t>(info.st_mtim.tv_nsec);
   signature.inode = static_cast<uint64_t>(info.st_ino);
-  if (hash_content && signature.size <= kMaxHashedBytes) {
-    std::ifstream in(file, std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    signature.content_hash = Fnv1a(bytes);
+  // Only a small regular file is read (never a FIFO or a device); whatever else it is, its
+  // metadata above tells a change.
+  if (hash_content && S_ISREG(info.st_mode) && signature.size <= kMaxHashedBytes) {
+    absl::StatusOr<std::string> bytes =
+        ReadRegularFile(file, FilePolicy{.max_bytes = kMaxHashedBytes});
+    if (bytes.ok()) signature.content_hash = Fnv1a(*bytes);
   }
   return signature;
 }
 
-DiskModel ReadDiskModel(const std::string& name, const fs::path& dir) {
-  DiskModel model{name,
-                  dir,
-                  ReadSignature(dir / kConfigFile, /*hash_content=*/true),
-                  inference::ModelConfig(),
-                  VersionPolicy{},
-                  ListVersions(dir),
-                  {}};
-  if (model.config_signature.exists) model.config = ParseModelConfig(dir / kConfigFile);
-  model.policy = model.config.ok() ? VersionPolicyFromConfig(*model.config) : model.config.status();
-  for (int64_t v : model.versions) {
-    const fs::path version_dir = dir / std::to_string(v);
-    model.signatures[v] =
-        VersionSignature{model.config_signature,
-                         ReadSignature(version_dir / kSeqFile, /*hash_content=*/true),
-                         ReadSignature(version_dir / kWeightsFile, /*hash_content=*/false)};
+DiskModel ReadDiskModel(const std::string& name, const fs::path& dir,
+                        const FilePolicy& config_policy) {
+  DiskModel model{name, dir, FileSignature{}, inference::ModelConfig(), VersionPolicy{}, {}, {}};
+  // Whatever the directory holds, reading it fails this model alone.
+  try {
+    model.config_signature = ReadSignature(dir / kConfigFile, /*hash_content=*/true);
+    model.versions = ListVersions(dir);
+    if (model.config_signature.exists) {
+      model.config = ParseModelConfig(dir / kConfigFile, config_policy);
+    }
+    model.policy =
+        model.config.ok() ? VersionPolicyFromConfig(*model.config) : model.config.status();
+    for (int64_t v : model.versions) {
+      const fs::path version_dir = dir / std::to_string(v);
+      model.signatures[v] =
+          VersionSignature{model.config_signature,
+                           ReadSignature(version_dir / kSeqFile, /*hash_content=*/true),
+                           ReadSignature(version_dir / kWeightsFile, /*hash_content=*/false)};
+    }
+  } catch (const std::exception& e) {
+    model.versions.clear();
+    model.signatures.clear();
+    model.config = absl::InternalError(
+        absl::StrCat("cannot read the model directory ", dir.string(), ": ", e.what()));
+    model.policy = model.config.status();
   }
   return model;
 }

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/safe_file.h"
 #include "proto/model_config.pb.h"
 #include "server/config/version_policy.h"
 
@@ -57,7 +58,7 @@ struct VersionSignature {
 };
 
 // The signature of `file` as it is now (`exists` false for a missing file). The content is
-// hashed only when `hash_content` and the file is small (1 MiB at most).
+// hashed only when `hash_content` and the file is a small (1 MiB at most) regular file.
 FileSignature ReadSignature(const std::filesystem::path& file, bool hash_content);
 
 // One model directory as it is on disk.
@@ -74,6 +75,10 @@ struct DiskModel {
   std::map<int64_t, VersionSignature> signatures;
 };
 
-DiskModel ReadDiskModel(const std::string& name, const std::filesystem::path& dir);
+// Reads the model directory `dir`: config.pbtxt as `config_policy` says (size, where symlinks
+// may lead), the version directories and their signatures. Never throws: whatever goes wrong
+// is the model's config error.
+DiskModel ReadDiskModel(const std::string& name, const std::filesystem::path& dir,
+                        const FilePolicy& config_policy);
 
 }  // namespace seqserve

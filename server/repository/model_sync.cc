@@ -26,7 +26,11 @@ constexpr char kReloadFailed[] = "reload failed, still serving the previous load
 absl::Status ModelRepository::SyncModels(const std::map<std::string, fs::path>& dirs, bool force) {
   // 1. Read the disk, without the lock: Get must not wait for file I/O.
   std::vector<DiskModel> disk;
-  for (const auto& [name, dir] : dirs) disk.push_back(ReadDiskModel(name, dir));
+  for (const auto& [name, dir] : dirs) {
+    FilePolicy config_policy = options_.config_file;
+    config_policy.confine_to = ConfineRoot(dir);
+    disk.push_back(ReadDiskModel(name, dir, config_policy));
+  }
 
   // 2. Plan under the lock: entries in step with the disk, the loads to run.
   SyncPlan plan;
@@ -89,6 +93,11 @@ void ModelRepository::PlanModelLocked(const DiskModel& found, bool force, SyncPl
     request.config_present = found.config_signature.exists;
     request.reload = entry.servable != nullptr;
     request.available_cpus = options_.available_cpus;
+    request.file_limits = options_.file_limits;
+    request.file_limits.seq_file.confine_to = ConfineRoot(found.dir);
+    request.file_limits.safetensors_file.confine_to = ConfineRoot(found.dir);
+    request.request_limits = options_.request_limits;
+    request.thread_budget = thread_budget_.get();
     plan.jobs.push_back(LoadJob{std::move(request), signature, absl::UnknownError("not run")});
   }
   // A specific version the policy names but the disk lacks is listed with why.

@@ -18,6 +18,8 @@ absl::StatusOr<std::unique_ptr<ServableModel>> ServableModel::Create(std::string
   runner_options.model_name = scheduler_options.model_name;
   runner_options.workers = scheduler_options.instance_count;
   runner_options.batching = scheduler_options.batching.max_batch_size > 0;
+  runner_options.max_activation_bytes = config.limits.max_activation_bytes;
+  runner_options.worker_retain_bytes = config.limits.worker_retain_bytes;
   SEQ_ASSIGN_OR_RETURN(servable->runner,
                        BatchRunner::Create(model, runner_options, servable->stats, clock));
   SEQ_ASSIGN_OR_RETURN(servable->scheduler,

@@ -16,11 +16,16 @@
 #include "server/scheduling/batch_runner.h"
 #include "server/scheduling/clock.h"
 #include "server/scheduling/model_stats.h"
+#include "server/repository/thread_budget.h"
 #include "server/scheduling/scheduler.h"
 
 namespace seqserve {
 
 struct ServableModel {
+  // The workers' threads in the server-wide budget (empty when there is none). Declared
+  // first, so it is released last: after the scheduler has joined its workers.
+  ThreadBudget::Reservation threads;
+
   // Starts the version's runner and scheduler as `config` says (the scheduler names the
   // model `name` in its errors unless the config names it). `clock` (nullptr: the steady
   // clock) must outlive the servable. Errors as BatchRunner::Create and Scheduler::Create.

@@ -1,10 +1,13 @@
 #include "server/scheduling/batch_runner.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/byte_size.h"
 #include "core/engine.h"
 #include "core/executor.h"
 #include "server/logging/named_logger.h"
@@ -27,6 +30,13 @@ int64_t RowElements(const Shape& shape) {
   int64_t n = 1;
   for (size_t i = 1; i < shape.size(); ++i) n *= shape[i];
   return n;
+}
+
+// A task could not make room for its output (MutableOutput returned nullptr).
+absl::Status NoOutputBuffer(const Shape& shape) {
+  return absl::ResourceExhaustedError(
+      absl::StrCat("no room for the output of shape ", ShapeToString(shape), " (",
+                   FormatBytes(static_cast<uint64_t>(NumElements(shape)) * sizeof(float)), ")"));
 }
 
 spdlog::logger& Log() {
@@ -76,6 +86,32 @@ BatchRunner::~BatchRunner() = default;
 void BatchRunner::ProcessBatch(int worker_index, std::span<const std::unique_ptr<InferTask>> batch,
                                int64_t start_us, std::span<absl::Status> outcomes) {
   Worker& worker = *workers_.at(static_cast<size_t>(worker_index));
+  RunBatch(worker, batch, start_us, outcomes);
+  TrimWorker(worker);
+}
+
+size_t BatchRunner::worker_memory_bytes(int worker_index) const {
+  const Worker& worker = *workers_.at(static_cast<size_t>(worker_index));
+  return worker.executor.workspace_bytes() + worker.input.size() + worker.output.size();
+}
+
+void BatchRunner::TrimWorker(Worker& worker) {
+  const int64_t retain = options_.worker_retain_bytes;
+  const size_t held =
+      worker.executor.workspace_bytes() + worker.input.size() + worker.output.size();
+  if (retain <= 0 || held <= static_cast<size_t>(retain)) return;
+  worker.executor.ReleaseWorkspace();
+  worker.input.Release();
+  worker.output.Release();
+  // Large blocks were mapped and are unmapped on free; what glibc carved from its heaps
+  // (below its mmap threshold) stays resident until trimmed.
+  malloc_trim(0);
+  Log().debug("model '{}': a worker let go of {} after an outsized batch (it keeps at most {})",
+              options_.model_name, FormatBytes(held), FormatBytes(static_cast<uint64_t>(retain)));
+}
+
+void BatchRunner::RunBatch(Worker& worker, std::span<const std::unique_ptr<InferTask>> batch,
+                           int64_t start_us, std::span<absl::Status> outcomes) {
   const int64_t start_ns = clock_->NowNanos();
   InferTask& head = *batch.front();
 
@@ -93,13 +129,33 @@ void BatchRunner::ProcessBatch(int worker_index, std::span<const std::unique_ptr
   if (!plan.ok()) return FailBatch(batch, plan.status(), outcomes);
   const Shape& output_shape = (*plan)->output_shape();
 
+  // Before anything runs: the plan knows what its activations and scratchpad take.
+  const size_t workspace = Executor::WorkspaceBytes(**plan);
+  const int64_t max_workspace = options_.max_activation_bytes;
+  if (max_workspace > 0 && workspace > static_cast<size_t>(max_workspace)) {
+    if (batch.size() > 1) {
+      // Together too large; each alone may fit (and is checked again).
+      for (size_t i = 0; i < batch.size(); ++i) {
+        RunBatch(worker, batch.subspan(i, 1), start_us, outcomes.subspan(i, 1));
+      }
+      return;
+    }
+    return FailBatch(batch,
+                     absl::ResourceExhaustedError(absl::StrCat(
+                         "input ", ShapeToString(batch_shape), " needs ", FormatBytes(workspace),
+                         " of activations and scratchpad; ",
+                         LimitText(static_cast<uint64_t>(max_workspace),
+                                   "--max-activation-bytes"))),
+                     outcomes);
+  }
+
   int64_t gathered_ns = 0;
   int64_t ran_ns = 0;
   if (batch.size() == 1) {
     // Straight from the task's input into its output: no copies.
     float* output = head.MutableOutput(output_shape);
     if (output == nullptr) {
-      return FailBatch(batch, absl::InternalError("the request gave no output buffer"), outcomes);
+      return FailBatch(batch, NoOutputBuffer(output_shape), outcomes);
     }
     gathered_ns = clock_->NowNanos();
     const absl::Status run =
@@ -144,7 +200,7 @@ void BatchRunner::ProcessBatch(int worker_index, std::span<const std::unique_ptr
       task_shape[0] = task_rows;
       float* task_output = task.MutableOutput(task_shape);
       if (task_output == nullptr) {
-        outcomes[i] = absl::InternalError("the request gave no output buffer");
+        outcomes[i] = NoOutputBuffer(task_shape);
         TaskFailed(task, outcomes[i], clock_->NowMicros());
       } else if (n > 0) {
         std::memcpy(task_output, out, static_cast<size_t>(n) * sizeof(float));

@@ -35,6 +35,14 @@ struct BatchRunnerOptions {
   // The model batches (max_batch_size > 0): dim 0 of every input is its rows, and a batch of
   // several tasks stacks them along it.
   bool batching = false;
+  // The activations and scratchpad one execution's plan may need (--max-activation-bytes),
+  // checked before the plan runs: a batch over it runs its tasks one by one, and a task
+  // over it alone fails with RESOURCE_EXHAUSTED naming both sizes. 0: no limit.
+  int64_t max_activation_bytes = 0;
+  // What a worker keeps between batches (--worker-retain-bytes): after a batch that needed
+  // more (activations, scratchpad, gathered input and output together), the worker frees
+  // it all and has the allocator hand it back to the system. 0: keep everything.
+  int64_t worker_retain_bytes = 0;
 };
 
 class BatchRunner final : public BatchProcessor {
@@ -51,19 +59,28 @@ class BatchRunner final : public BatchProcessor {
 
   // Gather, run, scatter; then the statistics of the batch and of each task (before the
   // scheduler finishes them, so a caller woken by its answer sees itself counted). A plan
-  // or run error fails the whole batch; a task that gives no output buffer fails alone.
+  // or run error fails the whole batch; a task that gives no output buffer fails alone. A
+  // failed task is never counted as a success.
   void ProcessBatch(int worker, std::span<const std::unique_ptr<InferTask>> batch,
                     int64_t start_us, std::span<absl::Status> outcomes) override;
   // Counts the failure (by status code, with the task's time since it was queued).
   void TaskFailed(const InferTask& task, const absl::Status& status, int64_t now_us) override;
 
   const Model& model() const { return *model_; }
+  // Bytes worker `worker` holds between batches: its executor's activations and scratchpad,
+  // and its gather and scatter buffers. Only while that worker is not running a batch.
+  size_t worker_memory_bytes(int worker) const;
 
  private:
   struct Worker;  // a worker's Executor and reusable buffers (defined in the .cc)
 
   BatchRunner(std::shared_ptr<Model> model, const BatchRunnerOptions& options, ModelStats& stats,
               const Clock* clock);
+  // ProcessBatch without giving memory back.
+  void RunBatch(Worker& worker, std::span<const std::unique_ptr<InferTask>> batch,
+                int64_t start_us, std::span<absl::Status> outcomes);
+  // After a batch: frees what the worker holds beyond options_.worker_retain_bytes.
+  void TrimWorker(Worker& worker);
   // Sets every outcome of the batch to `status` (not OK), counts and logs the failure.
   void FailBatch(std::span<const std::unique_ptr<InferTask>> batch, const absl::Status& status,
                  std::span<absl::Status> outcomes);

@@ -2,14 +2,19 @@
 // hand-derivable (small integer weights); the PyTorch goldens are in golden_test.cc.
 #include "core/model.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "core/engine.h"
 #include "core/executor.h"
 #include "common/npy.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace seqserve {
@@ -93,9 +98,134 @@ TEST(Model, LoadNamesTheMissingModelSeq) {
   auto model = Model::Load(dir);
   ASSERT_FALSE(model.ok());
   EXPECT_EQ(model.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_NE(model.status().message().find("model_test_empty/model.seq: cannot open file"),
+  EXPECT_NE(model.status().message().find("model_test_empty/model.seq: no such file"),
             absl::string_view::npos)
       << model.status();
+}
+
+// A safetensors file whose header lists F32 tensors of `shapes` back to back; its data area
+// is `data_bytes` long (sparse: nothing is written), so a header may claim gigabytes.
+void WriteSafetensorsHeader(const fs::path& path,
+                            const std::vector<std::pair<std::string, Shape>>& shapes,
+                            uint64_t data_bytes) {
+  std::string header = "{";
+  uint64_t offset = 0;
+  for (const auto& [name, shape] : shapes) {
+    uint64_t bytes = 4;
+    std::string dims;
+    for (int64_t d : shape) {
+      bytes *= static_cast<uint64_t>(d);
+      if (!dims.empty()) dims += ",";
+      dims += std::to_string(d);
+    }
+    if (header.size() > 1) header += ",";
+    header += "\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[" + dims +
+              "],\"data_offsets\":[" + std::to_string(offset) + "," +
+              std::to_string(offset + bytes) + "]}";
+    offset += bytes;
+  }
+  header += "}";
+  std::string prefix(8, '\0');
+  for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << prefix << header;
+  }
+  fs::resize_file(path, 8 + header.size() + data_bytes);
+}
+
+fs::path FreshDir(const std::string& name) {
+  const fs::path dir = fs::path(testing::TempDir()) / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// Before: the header's 40 GB tensor was allocated (std::bad_alloc, or the kernel's OOM
+// killer). Now model.seq's declaration is checked against the limit before the weights file
+// is even opened. The file is sparse: it takes no space.
+TEST(Model, LoadRefusesParametersOverTheLimitBeforeAllocating) {
+  const fs::path dir = FreshDir("model_test_huge");
+  {
+    std::ofstream(dir / "model.seq") << "nn.Sequential(nn.Linear(100000, 100000))\n";
+  }
+  WriteSafetensorsHeader(dir / "model.safetensors",
+                         {{"0.bias", {100000}}, {"0.weight", {100000, 100000}}},
+                         40'000'400'000);
+  auto model = Model::Load(dir);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(model.status().message(),
+            (dir / "model.seq").string() +
+                ": 0 (Linear) needs 40.0 GB of parameters; the limit is 4.3 GB");
+
+  // Several modules over the limit together, none alone; the limit named as the server's
+  // flag names it.
+  {
+    std::ofstream(dir / "model.seq")
+        << "nn.Sequential(nn.Linear(1000, 1000), nn.Linear(1000, 1000, bias=False))\n";
+  }
+  ModelOptions options;
+  options.limits.max_parameter_bytes = 6'000'000;
+  options.limits.max_parameter_bytes_name = "--max-model-bytes";
+  model = Model::Load(dir, options);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().message(),
+            (dir / "model.seq").string() +
+                ": the model needs 8.0 MB of parameters (the largest module, 0 (Linear), "
+                "4.0 MB); the limit is 6.0 MB (--max-model-bytes=6000000)");
+}
+
+TEST(Model, LoadChecksTheWeightsFileAgainstWhatModelSeqDeclares) {
+  const fs::path dir = FreshDir("model_test_mismatch");
+  {
+    std::ofstream(dir / "model.seq") << "nn.Sequential(nn.Linear(1000, 1000))\n";
+  }
+  // Too small to hold 4,004,000 bytes of float32, even as float16.
+  WriteSafetensorsHeader(dir / "model.safetensors", {{"0.bias", {10}}}, 40);
+  auto model = Model::Load(dir);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(model.status().message()),
+              ::testing::EndsWith("model.safetensors: the file is 109 bytes, too small for the "
+                                  "4.0 MB of parameters model.seq declares (2.0 MB even as "
+                                  "float16)"));
+
+  // A header claiming other tensors than model.seq declares is refused, naming the keys,
+  // before its tensors are made (here 10 GB of them).
+  {
+    std::ofstream(dir / "model.seq") << "nn.Sequential(nn.Linear(2, 2))\n";
+  }
+  WriteSafetensorsHeader(dir / "model.safetensors",
+                         {{"0.bias", {2}}, {"0.weight", {50000, 50000}}}, 10'000'000'008);
+  model = Model::Load(dir);
+  ASSERT_FALSE(model.ok());
+  EXPECT_THAT(std::string(model.status().message()),
+              ::testing::EndsWith("model.safetensors: key '0.weight': expected shape [2, 2], "
+                                  "got [50000, 50000]"));
+}
+
+// Before: model.seq as a FIFO hung the load (and the server's start-up) forever.
+TEST(Model, LoadRefusesAModelSeqThatIsNotARegularFile) {
+  const fs::path dir = FreshDir("model_test_fifo");
+  ASSERT_EQ(::mkfifo((dir / "model.seq").c_str(), 0600), 0);
+  auto model = Model::Load(dir);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().message(),
+            (dir / "model.seq").string() + " is a FIFO, not a regular file");
+
+  fs::remove(dir / "model.seq");
+  {
+    std::ofstream(dir / "model.seq") << "nn.Sequential(nn.ReLU())\n" << std::string(100, ' ');
+  }
+  ModelOptions options;
+  options.limits.seq_file.max_bytes = 100;
+  options.limits.seq_file.limit_name = "--max-seq-file-bytes";
+  model = Model::Load(dir, options);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().message(),
+            (dir / "model.seq").string() +
+                " is 125 bytes; the limit is 100 bytes (--max-seq-file-bytes=100)");
 }
 
 TEST(Model, AnEmptySequentialCopiesItsInput) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ namespace {
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 using Bytes = std::vector<uint8_t>;
 
@@ -186,6 +188,44 @@ TEST(Safetensors, RejectsInvalidJsonWithPosition) {
                     HasSubstr("JSON: parse error at line 1, column 23")));
   // Not UTF-8.
   EXPECT_THAT(ParseError("{\"\xff\": 1}"), HasSubstr("not valid JSON"));
+}
+
+// Before: nlohmann's "last read: '...'" carried bytes of the file into the error.
+TEST(Safetensors, JsonErrorsDoNotQuoteTheFile) {
+  // nlohmann's lexer reads the whole string up to the bad escape before it fails.
+  const std::string message = ParseError(R"({"a": "password: hunter2\q"})");
+  EXPECT_THAT(message, HasSubstr("not valid JSON: parse error at line 1, column"));
+  EXPECT_THAT(message, Not(HasSubstr("hunter2")));
+}
+
+// The float32 total of the header's tensors is checked against the caller's budget before
+// any tensor is made. Derivable: [2, 3] F32 + [4] F16 = 6*4 + 4*4 = 40 bytes as float32.
+TEST(Safetensors, TensorsOverTheBudgetAreRefusedBeforeAllocation) {
+  Bytes bytes = MakeFile(R"({"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},)"
+                     R"("b":{"dtype":"F16","shape":[4],"data_offsets":[24,32]}})",
+                     Bytes(32, 0));
+  EXPECT_TRUE(ParseSafetensors(bytes, "w.safetensors", {.max_float32_bytes = 40}).ok());
+  absl::StatusOr<TensorMap> over = ParseSafetensors(
+      bytes, "w.safetensors", {.max_float32_bytes = 39, .what = "the 39 bytes it may take"});
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().message(),
+            "w.safetensors: its tensors take 40 bytes as float32, more than the 39 bytes it may "
+            "take");
+}
+
+TEST(Safetensors, TheShapeCheckSeesEveryTensorBeforeAnyIsMade) {
+  Bytes bytes = MakeFile(R"({"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},)"
+                         R"("n.num_batches_tracked":{"dtype":"I64","shape":[],)"
+                         R"("data_offsets":[24,32]}})",
+                         Bytes(32, 0));
+  std::map<std::string, Shape> seen;
+  absl::StatusOr<TensorMap> refused = ParseSafetensors(
+      bytes, "w.safetensors", {.check_shapes = [&](const std::map<std::string, Shape>& shapes) {
+        seen = shapes;
+        return absl::InvalidArgumentError("not this one");
+      }});
+  EXPECT_EQ(refused.status().message(), "not this one");
+  EXPECT_EQ(seen, (std::map<std::string, Shape>{{"a", {2, 3}}}));
 }
 
 TEST(Safetensors, RejectsNonObjectTopLevel) {

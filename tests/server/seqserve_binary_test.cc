@@ -149,6 +149,83 @@ TEST(SeqserveBinary, ModulesPrintsTheEnginesRegistryOnePerLine) {
   EXPECT_EQ(child.output(), expected);
 }
 
+// Before: SIGTERM was taken only once start-up had finished, so a start-up that hung (a
+// model.seq FIFO) or took long could not be stopped. Here 300 models (symlinks inside the
+// repository to one copy of lenet) take a while to load; SIGTERM after the first one has
+// loaded ends the process at once, before any port opens.
+TEST(SeqserveBinary, SigtermDuringStartUpExitsPromptly) {
+  testing::TempDir dir("seqserve_bin_startup");
+  const fs::path lenet = fs::path(SEQSERVE_SOURCE_DIR) / "models" / "lenet";
+  // Hidden: not a model, but inside the repository, so the links to it are allowed.
+  fs::create_directories(dir.path() / ".shared");
+  fs::copy(lenet / "1", dir.path() / ".shared" / "1", fs::copy_options::recursive);
+  for (int i = 0; i < 300; ++i) {
+    const fs::path model = dir.path() / absl::StrCat("m", i);
+    fs::create_directories(model);
+    fs::create_directory_symlink("../.shared/1", model / "1");
+    // Fixed dims, so each load compiles its warm-up plan.
+    WriteFile(model / "config.pbtxt",
+              "max_batch_size: 64\n"
+              "input [ { name: \"input\" data_type: TYPE_FP32 dims: [ 1, 28, 28 ] } ]\n"
+              "instance_group [ { count: 1 kind: KIND_CPU } ]\n");
+  }
+  Child child({"--model-repository=" + dir.path().string(), "--grpc-port=0", "--http-port=0",
+               "--metrics-port=0", "--address=127.0.0.1", "--max-worker-threads=1000"});
+  while (true) {
+    std::optional<std::string> line = child.ReadLine();
+    ASSERT_TRUE(line.has_value()) << "no load in the log:\n" << child.output();
+    if (line->find("loaded m") != std::string::npos) break;
+  }
+  const auto signalled = std::chrono::steady_clock::now();
+  child.Signal(SIGTERM);
+  EXPECT_EQ(child.Wait(), 0) << child.output();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled).count();
+  EXPECT_LT(seconds, 5.0);
+  // Not EXPECT_THAT on the output: 300 load lines would drown the message.
+  EXPECT_NE(child.output().find("received Terminated during start-up: exiting"),
+            std::string::npos);
+  EXPECT_EQ(child.output().find("listening for gRPC"), std::string::npos);
+}
+
+// Explicit control mode on every interface: a warning that anyone who reaches the ports
+// may load and unload models, naming each protocol that does not restrict it; none on a
+// loopback address.
+TEST(SeqserveBinary, WarnsWhenRepositoryControlIsOpenOnANonLoopbackAddress) {
+  const std::string repository =
+      "--model-repository=" + (fs::path(SEQSERVE_SOURCE_DIR) / "models").string();
+  const std::vector<std::string> common = {repository, "--grpc-port=0", "--http-port=0",
+                                           "--metrics-port=0", "--model-control-mode=explicit"};
+  auto run = [&](std::vector<std::string> extra, bool expect_warning) {
+    std::vector<std::string> args = common;
+    args.insert(args.end(), extra.begin(), extra.end());
+    Child child(args);
+    std::string warning;
+    while (true) {
+      std::optional<std::string> line = child.ReadLine();
+      if (!line) break;
+      if (line->find("may load and unload models") != std::string::npos) warning = *line;
+      // The warning comes before readiness, readiness before this line.
+      if (line->find("listening for gRPC") != std::string::npos) break;
+    }
+    child.Signal(SIGTERM);
+    EXPECT_EQ(child.Wait(), 0) << child.output();
+    EXPECT_EQ(!warning.empty(), expect_warning) << child.output();
+    return warning;
+  };
+  const std::string open = run({"--address=0.0.0.0"}, true);
+  EXPECT_THAT(open, ::testing::HasSubstr("model control mode explicit: anyone who can reach gRPC "
+                                         "on 0.0.0.0:"));
+  EXPECT_THAT(open, ::testing::HasSubstr(" or HTTP on 0.0.0.0:"));
+  EXPECT_THAT(open, ::testing::HasSubstr("--grpc-restricted-protocol=model-repository"));
+  // gRPC restricted: only HTTP (which cannot be restricted in this build) is named.
+  const std::string http_only =
+      run({"--address=0.0.0.0", "--grpc-restricted-protocol=model-repository:admin-key=k"}, true);
+  EXPECT_THAT(http_only, ::testing::Not(::testing::HasSubstr("gRPC on")));
+  EXPECT_THAT(http_only, ::testing::HasSubstr("anyone who can reach HTTP on 0.0.0.0:"));
+  run({"--address=127.0.0.1"}, false);
+}
+
 TEST(SeqserveBinary, ServesThenDrainsQueuedRequestsOnSigterm) {
   testing::TempDir dir("seqserve_bin");
   fs::copy(fs::path(SEQSERVE_SOURCE_DIR) / "models" / "lenet", dir.path() / "lenet",

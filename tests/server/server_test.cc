@@ -48,6 +48,76 @@ TEST(GrpcServer, OversizedMessageIsResourceExhaustedAndServingGoesOn) {
   (*server)->Shutdown();
 }
 
+// A seed request of 1x1xHxW: its output is 64 x (H-8) x (W-8) float32.
+inference::ModelInferRequest SeedRequest(int64_t height, int64_t width) {
+  const Tensor image(Shape{1, 1, height, width},
+                     std::vector<float>(static_cast<size_t>(height * width), 0.5f));
+  return MakeRequest("seed", image, {0}, /*raw=*/true);
+}
+
+// Before: a reply larger than --grpc-max-message-bytes was computed, counted in
+// seqserve_inference_request_success_total, and then failed to send. Now it is refused
+// before it is queued, named, and counted as a failure; nothing runs.
+TEST(GrpcServer, AReplyTooLargeToSendIsRefusedBeforeComputeAndCountedAsAFailure) {
+  TempDir dir("seqserve_grpc");
+  CopyModel(dir.path(), "seed", "seed");
+  ServerOptions options = LocalOptions(dir.path());
+  options.grpc_max_message_bytes = 1 << 20;
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  StubClient client((*server)->grpc_port());
+
+  ModelInferResponse response;
+  // 64 x 92 x 92 x 4 = 2,166,784 bytes: more than 1 MiB.
+  const grpc::Status status = client.Infer(SeedRequest(100, 100), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(status.error_message(),
+            "output 'output' of shape [1, 64, 92, 92] would take 2.2 MB (FP32), more than a "
+            "reply may hold; the limit is 1.0 MB (--grpc-max-message-bytes=1048576)");
+  inference::ModelStatistics stats = client.Statistics("seed");
+  EXPECT_EQ(stats.inference_stats().success().count(), 0u);
+  EXPECT_EQ(stats.inference_stats().fail().count(), 1u);
+  EXPECT_EQ(stats.execution_count(), 0u);
+  // 64 x 20 x 20 x 4 = 102,400 bytes: fine.
+  EXPECT_TRUE(client.Infer(SeedRequest(28, 28), &response).ok());
+  stats = client.Statistics("seed");
+  EXPECT_EQ(stats.inference_stats().success().count(), 1u);
+  (*server)->Shutdown();
+}
+
+// --max-output-bytes bounds every protocol's output (here over gRPC, whose own limit is
+// larger), and --max-activation-bytes the compiled plan's activations; both before compute.
+TEST(GrpcServer, OutputAndActivationLimitsRefuseBeforeCompute) {
+  TempDir dir("seqserve_grpc");
+  CopyModel(dir.path(), "seed", "seed");
+  ServerOptions options = LocalOptions(dir.path());
+  options.request_limits.max_output_bytes = 1'000'000;
+  options.request_limits.max_activation_bytes = 1'000'000;
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  StubClient client((*server)->grpc_port());
+
+  ModelInferResponse response;
+  grpc::Status status = client.Infer(SeedRequest(100, 100), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(status.error_message(),
+            "output 'output' of shape [1, 64, 92, 92] would take 2.2 MB (FP32); the limit is "
+            "1.0 MB (--max-output-bytes=1000000)");
+  // 64 x 52 x 52 x 4 = 692,224 bytes of output pass; the 20 x 56 x 56 hidden activation in
+  // the blocked layout oneDNN picks, and the scratchpad, take more than 1 MB (1.1 MB).
+  status = client.Infer(SeedRequest(60, 60), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(),
+              ::testing::MatchesRegex("input \\[1, 1, 60, 60\\] needs [0-9.]+ MB of activations "
+                                      "and scratchpad; the limit is 1.0 MB "
+                                      "\\(--max-activation-bytes=1000000\\)"));
+  const inference::ModelStatistics stats = client.Statistics("seed");
+  EXPECT_EQ(stats.inference_stats().success().count(), 0u);
+  EXPECT_EQ(stats.inference_stats().fail().count(), 2u);
+  EXPECT_TRUE(client.Infer(SeedRequest(28, 28), &response).ok());
+  (*server)->Shutdown();
+}
+
 TEST(GrpcServer, NoneModeRefusesLoadAndUnload) {
   TempDir dir("seqserve_grpc");
   CopyModel(dir.path(), "mlp", "mlp");

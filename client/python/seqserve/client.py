@@ -75,17 +75,41 @@ class Client:
     (code "UNAVAILABLE").
     """
 
-    def __init__(self, url: str = "localhost:8001", *, timeout: float | None = None):
+    def __init__(self, url: str = "localhost:8001", *, timeout: float | None = None,
+                 ssl: bool = False, root_certificates: bytes | None = None,
+                 private_key: bytes | None = None, certificate_chain: bytes | None = None,
+                 tls_server_name: str | None = None,
+                 headers: dict[str, str] | None = None):
         """Opens a channel to `url` ("host:port"); `timeout` is the default for every call.
 
         The message size limits are lifted: a batch of images easily exceeds gRPC's 4 MB
         default, and the server enforces its own limits.
+
+        TLS (a server started with --grpc-use-ssl), as tritonclient.grpc names it: `ssl`,
+        `root_certificates` (PEM bytes; None: the system's), and for --grpc-use-ssl-mutual
+        `private_key` and `certificate_chain` (PEM bytes). `tls_server_name` is the name the
+        server's certificate must carry when it is not the host of `url`.
+
+        `headers` are sent as metadata with every call; restricted_protocol_header() spells
+        the one a --grpc-restricted-protocol key needs.
         """
         self.url = url
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(
-            url, options=[("grpc.max_send_message_length", -1),
-                          ("grpc.max_receive_message_length", -1)])
+        options = [("grpc.max_send_message_length", -1),
+                   ("grpc.max_receive_message_length", -1)]
+        if ssl or root_certificates or certificate_chain:
+            if (private_key is None) != (certificate_chain is None):
+                raise ValueError("a client certificate needs its private key, and a key its "
+                                 "certificate")
+            if tls_server_name:
+                options.append(("grpc.ssl_target_name_override", tls_server_name))
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=root_certificates, private_key=private_key,
+                certificate_chain=certificate_chain)
+            self._channel = grpc.secure_channel(url, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(url, options=options)
+        self._metadata = tuple((name.lower(), value) for name, value in (headers or {}).items())
         self._input_names: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
         self._stubs: dict[str, Callable[..., Any]] = {}
@@ -247,11 +271,18 @@ class Client:
     def _call(self, method: str, request: Any, timeout: float | None) -> Any:
         try:
             return self._stubs[method](
-                request, timeout=self.timeout if timeout is None else timeout)
+                request, timeout=self.timeout if timeout is None else timeout,
+                metadata=self._metadata or None)
         except grpc.RpcError as e:
             code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
             details = e.details() if hasattr(e, "details") else str(e)
             raise ServerError(code.name, details or "", code) from None
+
+
+def restricted_protocol_header(key: str) -> str:
+    """The metadata name a --grpc-restricted-protocol `key` travels in (Triton's spelling):
+    Client(url, headers={restricted_protocol_header("admin-key"): "secret"})."""
+    return f"triton-grpc-protocol-{key}".lower()
 
 
 def _version(version: int | str | None) -> str:

@@ -2,6 +2,8 @@
 // (protobuf's tokenizer columns), unsupported Triton fields named as such, and typos.
 #include "server/config/config_parser.h"
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -123,7 +125,47 @@ TEST(ParseModelConfig, MissingFileIsNotFound) {
   auto config = ParseModelConfig(fs::path(::testing::TempDir()) / "nowhere" / "config.pbtxt");
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(config.status().message(), HasSubstr("config.pbtxt: cannot read"));
+  EXPECT_THAT(config.status().message(), HasSubstr("config.pbtxt: no such file"));
+}
+
+// Before: a config.pbtxt made of a secrets file (or anything else) was quoted at length by
+// protobuf's messages; now the offending token alone, cut to 40 characters.
+TEST(ParseModelConfig, ErrorsQuoteOnlyTheOffendingTokenShortened) {
+  const std::string long_name(200, 'k');
+  auto config = ParseModelConfigText(long_name + ": 1\n", "config.pbtxt");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "config.pbtxt:1:1: unknown field '" + std::string(40, 'k') + "...' in ModelConfig");
+  auto bad_enum = ParseModelConfigText(
+      "input [ { data_type: " + std::string(100, 'T') + " } ]\n", "config.pbtxt");
+  ASSERT_FALSE(bad_enum.ok());
+  EXPECT_THAT(std::string(bad_enum.status().message()),
+              HasSubstr("\"" + std::string(40, 'T') + "...\""));
+  EXPECT_THAT(std::string(bad_enum.status().message()),
+              ::testing::Not(HasSubstr(std::string(41, 'T'))));
+}
+
+// Before: std::ifstream on a FIFO waited for a writer forever.
+TEST(ParseModelConfig, NonRegularAndOversizedFilesAreRefused) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "config_parser_fifo";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  ASSERT_EQ(::mkfifo((dir / "config.pbtxt").c_str(), 0600), 0);
+  auto fifo = ParseModelConfig(dir / "config.pbtxt");
+  ASSERT_FALSE(fifo.ok());
+  EXPECT_THAT(std::string(fifo.status().message()), HasSubstr("is a FIFO, not a regular file"));
+
+  fs::remove(dir / "config.pbtxt");
+  {
+    std::ofstream(dir / "config.pbtxt") << "max_batch_size: 8\n";
+  }
+  FilePolicy policy;
+  policy.max_bytes = 10;
+  policy.limit_name = "--max-config-file-bytes";
+  auto big = ParseModelConfig(dir / "config.pbtxt", policy);
+  ASSERT_FALSE(big.ok());
+  EXPECT_THAT(std::string(big.status().message()),
+              HasSubstr("is 18 bytes; the limit is 10 bytes (--max-config-file-bytes=10)"));
 }
 
 }  // namespace

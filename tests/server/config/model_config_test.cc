@@ -521,6 +521,50 @@ TEST(CompleteModelConfig, OversubscriptionIsKeptButWarned) {
                           "process may use; they will contend for cores"));
 }
 
+// Before: intra_op_threads: 100000 loaded, and the OpenMP team of the load (or of the first
+// request) ended the process with libgomp's "Thread creation failed" or a segfault.
+TEST(ModelOptionsFromConfig, IntraOpThreadsAboveTheCpuBudgetIsALoadErrorNamingTheLimit) {
+  inference::ModelConfig config;
+  config.set_intra_op_threads(100000);
+  auto options = ModelOptionsFromConfig(config, 2);
+  ASSERT_FALSE(options.ok());
+  EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(options.status().message(),
+            "config.pbtxt: intra_op_threads 100000 is more than the 2 CPUs this process may use "
+            "(the CPU budget); at most 2");
+  config.set_intra_op_threads(2);
+  EXPECT_TRUE(ModelOptionsFromConfig(config, 2).ok());
+  EXPECT_EQ(ModelOptionsFromConfig(config, 1).status().message(),
+            "config.pbtxt: intra_op_threads 2 is more than the 1 CPU this process may use (the "
+            "CPU budget); at most 1");
+  auto model = Linear784();
+  EXPECT_EQ(ErrorOf(Complete("intra_op_threads: 30000", *model, 2)),
+            "config.pbtxt: intra_op_threads 30000 is more than the 2 CPUs this process may use "
+            "(the CPU budget); at most 2");
+}
+
+// Before: instance_group { count: 4096 } loaded with 4,132 threads on a 2-CPU machine.
+TEST(CompleteModelConfig, WorkerThreadsBeyondTheModelsShareOfTheCpuBudgetAreALoadError) {
+  auto model = Linear784();
+  EXPECT_EQ(ErrorOf(Complete("instance_group [ { count: 4096 } ]", *model, 2)),
+            "config.pbtxt: instance_group count 4096 x intra_op_threads 1 = 4096 worker "
+            "threads; the CPU budget of 2 CPUs allows at most 8 per model (4 per CPU)");
+  auto wide = MakeModel("nn.Sequential(nn.Linear(784, 10))",
+                        {{"0.weight", {10, 784}}, {"0.bias", {10}}},
+                        ModelOptions{.num_threads = 2});
+  EXPECT_EQ(ErrorOf(Complete("intra_op_threads: 2 instance_group [ { count: 3 } ]", *wide, 1)),
+            "config.pbtxt: intra_op_threads 2 is more than the 1 CPU this process may use (the "
+            "CPU budget); at most 1");
+  EXPECT_EQ(ErrorOf(Complete("intra_op_threads: 2 instance_group [ { count: 5 } ]", *wide, 2)),
+            "config.pbtxt: instance_group count 5 x intra_op_threads 2 = 10 worker threads; the "
+            "CPU budget of 2 CPUs allows at most 8 per model (4 per CPU)");
+  // Exactly at the cap: kept, with the oversubscription warning.
+  auto at_cap = Complete("intra_op_threads: 2 instance_group [ { count: 4 } ]", *wide, 2);
+  ASSERT_TRUE(at_cap.ok()) << at_cap.status();
+  EXPECT_EQ(at_cap->scheduler_options.instance_count, 4);
+  EXPECT_EQ(at_cap->warnings.size(), 1u);
+}
+
 TEST(CompleteModelConfig, IntraOpThreads) {
   auto model = Linear784();
   EXPECT_EQ(ErrorOf(Complete("intra_op_threads: -1", *model)),
@@ -533,10 +577,10 @@ TEST(CompleteModelConfig, IntraOpThreads) {
                                     "intra_op_threads is 3")));
   inference::ModelConfig three_threads;
   three_threads.set_intra_op_threads(3);
-  auto options = ModelOptionsFromConfig(three_threads);
+  auto options = ModelOptionsFromConfig(three_threads, 8);
   ASSERT_TRUE(options.ok());
   EXPECT_EQ(options->num_threads, 3);
-  EXPECT_EQ(ModelOptionsFromConfig({})->num_threads, 1);
+  EXPECT_EQ(ModelOptionsFromConfig({}, 1)->num_threads, 1);
 }
 
 // ---- Versions ----------------------------------------------------------------------------
@@ -585,7 +629,7 @@ TEST(CompleteModelConfig, BundledModelsParseAndComplete) {
     const fs::path dir = fs::path(SEQSERVE_SOURCE_DIR) / "models" / expected.name;
     auto config = ParseModelConfig(dir / "config.pbtxt");
     ASSERT_TRUE(config.ok()) << config.status();
-    auto options = ModelOptionsFromConfig(*config);
+    auto options = ModelOptionsFromConfig(*config, 2);
     ASSERT_TRUE(options.ok()) << options.status();
     auto model = Model::Load(dir / "1", *options);
     ASSERT_TRUE(model.ok()) << model.status();

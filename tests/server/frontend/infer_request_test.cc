@@ -228,6 +228,41 @@ TEST(ValidateInferRequest, TheCodecsDataErrorComesAfterNameDatatypeAndShape) {
               ::testing::StartsWith("input 'input': expected 4 dims"));
 }
 
+// The output limit is the server's, checked at validation (before the request is queued),
+// for fixed dims from the config and for free dims from the model's shape rule.
+TEST(ValidateInferRequest, AnOutputPastTheLimitIsResourceExhaustedNamingBoth) {
+  const std::vector<float> values(784 * 2, 0.0f);
+  constexpr int64_t kTwoImages[] = {2, 1, 28, 28};
+  InferRequestView view = LenetView();
+  view.inputs[0].shape = kTwoImages;
+  view.inputs[0].values = std::as_bytes(std::span<const float>(values));
+  ServingConfig config = LenetConfig();
+  config.limits.max_output_bytes = 80;  // one row of 10 floats is 40 bytes
+  EXPECT_TRUE(ValidateInferRequest(view, "lenet", config, *PoolModel()).ok());
+  config.limits.max_output_bytes = 79;
+  absl::StatusOr<InferInput> refused = ValidateInferRequest(view, "lenet", config, *PoolModel());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(refused.status().message(),
+            "output 'output' of shape [2, 10] would take 80 bytes (FP32); the limit is 79 bytes "
+            "(--max-output-bytes=79)");
+
+  // Free dims: MaxPool2d(4) then Flatten on 1x28x28 gives 49 values a row.
+  config.input_dims = {1, -1, -1};
+  config.output_dims = {-1};
+  config.limits.max_output_bytes = 2 * 49 * 4 - 1;
+  refused = ValidateInferRequest(view, "lenet", config, *PoolModel());
+  EXPECT_EQ(refused.status().message(),
+            "output 'output' of shape [2, 49] would take 392 bytes (FP32); the limit is 391 "
+            "bytes (--max-output-bytes=391)");
+}
+
+// Derivable: 4 bytes per element, saturating instead of overflowing.
+TEST(OutputBytes, FourBytesAnElementSaturating) {
+  EXPECT_EQ(OutputBytes({2, 10}), 80);
+  EXPECT_EQ(OutputBytes({}), 4);
+  EXPECT_EQ(OutputBytes({int64_t{1} << 40, int64_t{1} << 40}), INT64_MAX);
+}
+
 TEST(DatatypeBytes, IsTheKserveElementSize) {
   EXPECT_EQ(DatatypeBytes("FP32"), 4u);
   EXPECT_EQ(DatatypeBytes("INT64"), 8u);

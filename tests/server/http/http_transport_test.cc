@@ -285,7 +285,7 @@ TEST_F(HttpTransportTest, PostWithoutContentLengthIsAnEmptyBodyAtOnce) {
       client.Exchange("POST /v2/repository/index HTTP/1.1\r\nHost: test\r\n\r\n");
   ASSERT_EQ(index.status, 200) << index.body;
   EXPECT_TRUE(index.Json().is_array()) << index.body;
-  EXPECT_EQ(index.Json().size(), 5u) << index.body;  // lenet, mlp, seed, held, broken
+  EXPECT_EQ(index.Json().size(), 6u) << index.body;  // lenet, mlp, seed, textclass, held, broken
   // The same connection goes on: an inference without a body is malformed JSON, at once.
   const RawConnection::Reply infer =
       client.Exchange("POST /v2/models/mlp/infer HTTP/1.1\r\nHost: test\r\n\r\n");
@@ -573,8 +573,8 @@ TEST_F(HttpTransportTest, RestrictedProtocolsNeedTheirHeader) {
     const RawConnection::Reply refused = client.Exchange(index + header + "\r\n");
     EXPECT_EQ(refused.status, 403) << header;
     EXPECT_EQ(refused.Json()["error"],
-              "the model-repository protocol is restricted: the request needs the 'admin-key' "
-              "header with the configured value")
+              "the model-repository protocol is restricted: send header 'admin-key' with its "
+              "value")
         << header;
   }
   // Header names are case-insensitive; the value is exact.

@@ -7,6 +7,7 @@
 // a failure instead of a hang), never on sleeps.
 #include "server/repository/model_repository.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,6 +42,7 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using testing::Gate;
 using testing::kGuard;
+using testing::TempDir;
 using testing::WriteFile;
 
 constexpr char kTinySeq[] = "nn.Sequential(nn.Linear(2, 2, bias=False), nn.ReLU())\n";
@@ -261,6 +263,139 @@ TEST_F(ModelRepositoryTest, LoadsEveryModelAndABrokenOneIsUnavailableWithItsErro
   EXPECT_EQ((*lenet)->config.input_dims, (Shape{1, 28, 28}));
   // Warmed up: the plan for one request is compiled already.
   EXPECT_EQ((*lenet)->model->cached_plans(), 1u);
+}
+
+// A safetensors header claiming one F32 tensor of `shape`, over a sparse data area of that
+// size: the file takes no space, whatever it claims.
+void WriteSparseSafetensors(const fs::path& path, const std::string& name, const Shape& shape) {
+  uint64_t bytes = 4;
+  std::string dims;
+  for (int64_t d : shape) {
+    bytes *= static_cast<uint64_t>(d);
+    if (!dims.empty()) dims += ",";
+    dims += std::to_string(d);
+  }
+  const std::string header = "{\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[" + dims +
+                             "],\"data_offsets\":[0," + std::to_string(bytes) + "]}}";
+  std::string prefix(8, '\0');
+  for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  WriteFile(path, prefix + header);
+  fs::resize_file(path, prefix.size() + header.size() + bytes);
+}
+
+// Before: the FIFO hung Create (and the server's start-up, before any port opened), /dev/zero
+// aborted the process on std::bad_alloc, the linked config.pbtxt's contents showed in the
+// index, Linear(100000, 100000) met the kernel's overcommit, intra_op_threads: 100000 ended
+// the process in libgomp and count: 4096 started 4,096 threads. Now each fails its own load
+// with a reason, and the good model serves.
+TEST_F(ModelRepositoryTest, HostileModelsFailTheirOwnLoadWithAReasonAndTheGoodOneServes) {
+  TempDir secrets("repository_secrets");
+  WriteFile(secrets.path() / "passwd", "root:x:0:0:root:/root:/bin/bash\n");
+  WriteTinyVersion(root_ / "good", 1, 3.0f);
+  fs::create_directories(root_ / "fifo" / "1");
+  ASSERT_EQ(::mkfifo((root_ / "fifo" / "1" / "model.seq").c_str(), 0600), 0);
+  fs::create_directories(root_ / "zero" / "1");
+  fs::create_symlink("/dev/zero", root_ / "zero" / "1" / "model.seq");
+  WriteTinyVersion(root_ / "secret", 1, 1.0f);
+  fs::create_symlink(secrets.path() / "passwd", root_ / "secret" / "config.pbtxt");
+  WriteFile(root_ / "huge" / "1" / "model.seq",
+            "nn.Sequential(nn.Linear(100000, 100000, bias=False))\n");
+  WriteSparseSafetensors(root_ / "huge" / "1" / "model.safetensors", "0.weight",
+                         {100000, 100000});
+  WriteTinyVersion(root_ / "threads", 1, 1.0f);
+  WriteConfig(root_ / "threads", "intra_op_threads: 100000\n");
+  WriteTinyVersion(root_ / "workers", 1, 1.0f);
+  WriteConfig(root_ / "workers", "instance_group [ { count: 4096 } ]\n");
+
+  RepositoryOptions options = Options(ModelControlMode::kNone);
+  options.file_limits.max_parameter_bytes_name = "--max-model-bytes";
+  std::unique_ptr<ModelRepository> repository = CreateOrDie(options);
+  ASSERT_NE(repository, nullptr);
+  EXPECT_EQ(ServedScale(*repository, "good"), 3.0f);
+
+  auto reason = [&](const std::string& name, int64_t version) {
+    std::optional<ModelVersionStatus> status = StatusOf(*repository, name, version);
+    EXPECT_TRUE(status.has_value()) << name;
+    if (!status) return std::string();
+    EXPECT_EQ(status->state, ModelState::kUnavailable) << name;
+    return status->reason;
+  };
+  EXPECT_THAT(reason("fifo", 1), HasSubstr("model.seq is a FIFO, not a regular file"));
+  EXPECT_THAT(reason("zero", 1), HasSubstr("model.seq is a character device, not a regular file"));
+  const std::string secret = reason("secret", 0);
+  EXPECT_THAT(secret, HasSubstr("config.pbtxt: a symlink on its path leads outside"));
+  EXPECT_THAT(secret, ::testing::Not(HasSubstr("root:")));
+  EXPECT_THAT(secret, ::testing::Not(HasSubstr("bash")));
+  EXPECT_THAT(reason("huge", 1),
+              HasSubstr("model.seq: 0 (Linear) needs 40.0 GB of parameters; the limit is 4.3 GB "
+                        "(--max-model-bytes=4294967296)"));
+  EXPECT_THAT(reason("threads", 1),
+              HasSubstr("intra_op_threads 100000 is more than the 1 CPU this process may use"));
+  EXPECT_THAT(reason("workers", 1),
+              HasSubstr("instance_group count 4096 x intra_op_threads 1 = 4096 worker threads; "
+                        "the CPU budget of 1 CPU allows at most 4 per model"));
+}
+
+TEST_F(ModelRepositoryTest, SymlinksOutOfTheRepositoryAreFollowedOnlyWhenAllowed) {
+  TempDir elsewhere("repository_elsewhere");
+  WriteTinyVersion(elsewhere.path() / "shared", 1, 5.0f);
+  fs::create_directories(root_ / "linked" / "1");
+  for (const char* file : {"model.seq", "model.safetensors"}) {
+    fs::create_symlink(elsewhere.path() / "shared" / "1" / file, root_ / "linked" / "1" / file);
+  }
+  // A link that stays inside the repository is fine either way.
+  WriteTinyVersion(root_ / "inner", 1, 6.0f);
+  fs::create_directories(root_ / "alias" / "1");
+  fs::create_symlink("../../inner/1/model.seq", root_ / "alias" / "1" / "model.seq");
+  fs::create_symlink("../../inner/1/model.safetensors",
+                     root_ / "alias" / "1" / "model.safetensors");
+  {
+    std::unique_ptr<ModelRepository> repository = CreateOrDie(Options(ModelControlMode::kNone));
+    ASSERT_NE(repository, nullptr);
+    std::optional<ModelVersionStatus> linked = StatusOf(*repository, "linked", 1);
+    ASSERT_TRUE(linked.has_value());
+    EXPECT_EQ(linked->state, ModelState::kUnavailable);
+    EXPECT_THAT(linked->reason, HasSubstr("--allow-symlinks-outside-repository"));
+    EXPECT_EQ(ServedScale(*repository, "alias"), 6.0f);
+  }
+  RepositoryOptions allow = Options(ModelControlMode::kNone);
+  allow.allow_symlinks_outside_repository = true;
+  std::unique_ptr<ModelRepository> repository = CreateOrDie(allow);
+  ASSERT_NE(repository, nullptr);
+  EXPECT_EQ(ServedScale(*repository, "linked"), 5.0f);
+}
+
+// The server-wide cap counts every loaded version's workers x intra_op_threads; an unload
+// gives its threads back. With one CPU each tiny model runs one worker of one thread.
+TEST_F(ModelRepositoryTest, TheServerWideThreadCapRefusesTheModelThatDoesNotFit) {
+  for (const char* name : {"a", "b", "c"}) WriteTinyVersion(root_ / name, 1, 1.0f);
+  RepositoryOptions options = Options(ModelControlMode::kExplicit);
+  options.max_worker_threads = 2;
+  std::unique_ptr<ModelRepository> repository = CreateOrDie(options);
+  ASSERT_NE(repository, nullptr);
+  EXPECT_TRUE(repository->Load("a").ok());
+  EXPECT_TRUE(repository->Load("b").ok());
+  absl::Status c = repository->Load("c");
+  EXPECT_TRUE(absl::IsInvalidArgument(c)) << c;
+  EXPECT_THAT(c.message(),
+              HasSubstr("model 'c' version 1 (1 worker x 1 intra_op_threads) needs 1 worker "
+                        "thread, but only 0 of the server's 2 are free (--max-worker-threads=2"));
+  ASSERT_TRUE(repository->Unload("a").ok());
+  EXPECT_TRUE(repository->Load("c").ok());
+  EXPECT_EQ(ServedScale(*repository, "c"), 1.0f);
+}
+
+// Before: an explicit RepositoryModelLoad of such a model ended the whole server.
+TEST_F(ModelRepositoryTest, ExplicitLoadOfAModelWiderThanTheCpuBudgetFailsWithTheReason) {
+  WriteTinyVersion(root_ / "wide", 1, 1.0f);
+  WriteConfig(root_ / "wide", "intra_op_threads: 30000\n");
+  std::unique_ptr<ModelRepository> repository = CreateOrDie(Options(ModelControlMode::kExplicit));
+  ASSERT_NE(repository, nullptr);
+  absl::Status load = repository->Load("wide");
+  EXPECT_FALSE(load.ok());
+  EXPECT_THAT(load.message(),
+              HasSubstr("config.pbtxt: intra_op_threads 30000 is more than the 1 CPU this "
+                        "process may use (the CPU budget); at most 1"));
 }
 
 TEST_F(ModelRepositoryTest, GetReportsUnknownModelsVersionsAndWhyAVersionIsNotReady) {

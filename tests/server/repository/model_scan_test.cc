@@ -3,6 +3,8 @@
 // when a file is replaced, and one model's config, policy and versions as read.
 #include "server/repository/model_scan.h"
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <string>
 
@@ -74,7 +76,7 @@ TEST(ReadDiskModel, ReadsTheConfigItsPolicyAndTheVersions) {
   WriteFile(model / "1" / "model.seq", "nn.Sequential(nn.ReLU())\n");
   WriteFile(model / "3" / "model.seq", "nn.Sequential(nn.ReLU())\n");
   fs::create_directories(model / "not_a_version");
-  const DiskModel found = ReadDiskModel("m", model);
+  const DiskModel found = ReadDiskModel("m", model, {});
   EXPECT_EQ(found.name, "m");
   EXPECT_TRUE(found.config_signature.exists);
   ASSERT_TRUE(found.config.ok()) << found.config.status();
@@ -89,9 +91,45 @@ TEST(ReadDiskModel, ABrokenConfigIsItsPolicysError) {
   testing::TempDir dir("scan_broken");
   const fs::path model = dir.path() / "m";
   WriteFile(model / "config.pbtxt", "backend: \"onnx\"\n");
-  const DiskModel found = ReadDiskModel("m", model);
+  const DiskModel found = ReadDiskModel("m", model, {});
   ASSERT_FALSE(found.policy.ok());
   EXPECT_THAT(found.policy.status().message(), HasSubstr("field 'backend' is not supported"));
+}
+
+// Before: ReadSignature hashed a model.seq FIFO with std::ifstream, which waited for a writer
+// forever, before any port opened; and read /dev/zero until std::bad_alloc aborted.
+TEST(ReadDiskModel, AFifoOrDeviceIsNeverReadAndFailsOnlyItsModel) {
+  testing::TempDir dir("scan_fifo");
+  const fs::path model = dir.path() / "m";
+  fs::create_directories(model / "1");
+  fs::create_directories(model / "2");
+  ASSERT_EQ(::mkfifo((model / "1" / "model.seq").c_str(), 0600), 0);
+  fs::create_symlink("/dev/zero", model / "2" / "model.seq");
+  ASSERT_EQ(::mkfifo((model / "config.pbtxt").c_str(), 0600), 0);
+  const DiskModel found = ReadDiskModel("m", model, {});
+  EXPECT_THAT(found.versions, ElementsAre(1, 2));
+  EXPECT_TRUE(found.signatures.at(1).seq.exists);
+  EXPECT_EQ(found.signatures.at(1).seq.content_hash, 0u);
+  EXPECT_TRUE(found.signatures.at(2).seq.exists);
+  ASSERT_FALSE(found.config.ok());
+  EXPECT_THAT(found.config.status().message(), HasSubstr("is a FIFO, not a regular file"));
+}
+
+// Before: a config.pbtxt symlinked to a file outside the repository was read, and the parse
+// error quoted a piece of it in the repository index.
+TEST(ReadDiskModel, AConfigLinkedOutOfTheRepositoryIsRefusedUnread) {
+  testing::TempDir secrets("scan_secrets");
+  WriteFile(secrets.path() / "passwd", "root:x:0:0:root:/root:/bin/bash\n");
+  testing::TempDir dir("scan_link");
+  const fs::path model = dir.path() / "m";
+  WriteFile(model / "1" / "model.seq", "nn.Sequential(nn.ReLU())\n");
+  fs::create_symlink(secrets.path() / "passwd", model / "config.pbtxt");
+  const DiskModel found =
+      ReadDiskModel("m", model, FilePolicy{.max_bytes = 1 << 20, .confine_to = dir.path()});
+  ASSERT_FALSE(found.config.ok());
+  EXPECT_THAT(found.config.status().message(), HasSubstr("leads outside"));
+  EXPECT_THAT(found.config.status().message(), ::testing::Not(HasSubstr("root")));
+  EXPECT_FALSE(found.policy.ok());
 }
 
 }  // namespace

@@ -5,11 +5,15 @@
 #include "server/scheduling/batch_runner.h"
 
 #include <memory>
+#include <string>
 #include <span>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/byte_size.h"
+#include "core/executor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/scheduling/model_stats.h"
@@ -105,11 +109,120 @@ TEST(BatchRunner, ATaskWithoutAnOutputBufferFailsAlone) {
   const std::vector<absl::Status> outcomes = Process(*runner, batch, 0);
   results[0].status = outcomes[0];
   ExpectOutput(results[0], {1, 2}, {1, 1});
-  EXPECT_EQ(outcomes[1].code(), absl::StatusCode::kInternal);
-  EXPECT_EQ(outcomes[1].message(), "the request gave no output buffer");
+  // Before: INTERNAL "the request gave no output buffer", which said nothing of why.
+  EXPECT_EQ(outcomes[1].code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(outcomes[1].message(), "no room for the output of shape [1, 2] (8 bytes)");
   EXPECT_EQ(stats.success.count.load(), 1u);
-  EXPECT_EQ(stats.FailuresByReason().at("INTERNAL"), 1u);
+  EXPECT_EQ(stats.FailuresByReason().at("RESOURCE_EXHAUSTED"), 1u);
   EXPECT_EQ(stats.execution_count.load(), 1u);
+}
+
+// Linear(2, 2) twice: the hidden [rows, 2] activation lives in the worker's arena, so the
+// plan's workspace grows with the rows. Outputs: (hand) y = W2 (W1 x + b1) + b2 with W1 = I,
+// b1 = 0, W2 = 2 I, b2 = 0, i.e. y = 2 x.
+std::shared_ptr<Model> TwoLinears() {
+  TensorMap w;
+  w["0.weight"] = Tensor({2, 2}, {1, 0, 0, 1});
+  w["0.bias"] = Tensor({2}, {0, 0});
+  w["1.weight"] = Tensor({2, 2}, {2, 0, 0, 2});
+  w["1.bias"] = Tensor({2}, {0, 0});
+  auto model = Model::FromSource("nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))", "model.seq",
+                                 &w, "model.safetensors");
+  EXPECT_TRUE(model.ok()) << model.status();
+  return *model;
+}
+
+size_t WorkspaceOf(Model& model, int64_t rows) {
+  absl::StatusOr<std::shared_ptr<const Plan>> plan = model.GetPlan({rows, 2});
+  EXPECT_TRUE(plan.ok()) << plan.status();
+  return Executor::WorkspaceBytes(**plan);
+}
+
+// Before: nothing bounded a request's activations; a 4 MB request to the seed model grew
+// every worker's arena by ~600 MB. Now the plan's workspace is checked before it runs.
+TEST(BatchRunner, ActivationsPastTheLimitFailBeforeComputeAndABatchSplitsToFit) {
+  FakeClock clock(0);
+  ModelStats stats;
+  std::shared_ptr<Model> model = TwoLinears();
+  const size_t one = WorkspaceOf(*model, 1000);
+  const size_t two = WorkspaceOf(*model, 2000);
+  ASSERT_GT(one, 0u);
+  ASSERT_GT(two, one);
+  BatchRunnerOptions options;
+  options.model_name = "two";
+  options.workers = 2;
+  options.batching = true;
+  options.max_activation_bytes = static_cast<int64_t>((one + two) / 2);
+  auto runner = BatchRunner::Create(model, options, stats, &clock);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+
+  // Two tasks of 1000 rows: together over the limit, each alone under it.
+  std::vector<float> x(2000);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 7) - 3;
+  std::vector<Result> results(2);
+  Batch batch;
+  batch.push_back(MakeTask({1000, 2}, x, &results[0], nullptr));
+  batch.push_back(MakeTask({1000, 2}, x, &results[1], nullptr));
+  std::vector<absl::Status> outcomes = Process(**runner, batch, 0);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(outcomes[i].ok()) << outcomes[i];
+    ASSERT_EQ(results[i].output.size(), x.size());
+    for (size_t j = 0; j < x.size(); ++j) ASSERT_EQ(results[i].output[j], 2 * x[j]) << j;
+  }
+  EXPECT_EQ(stats.execution_count.load(), 2u);  // one each
+
+  // One task of 2000 rows alone is over: RESOURCE_EXHAUSTED naming both sizes, not run.
+  std::vector<float> big(4000, 1.0f);
+  Result refused;
+  Batch alone;
+  alone.push_back(MakeTask({2000, 2}, big, &refused, nullptr));
+  outcomes = Process(**runner, alone, 0);
+  EXPECT_EQ(outcomes[0].code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(outcomes[0].message()),
+              HasSubstr(absl::StrCat("input [2000, 2] needs ", FormatBytes(two),
+                                     " of activations and scratchpad; the limit is ")));
+  EXPECT_THAT(std::string(outcomes[0].message()),
+              HasSubstr(absl::StrCat("(--max-activation-bytes=", (one + two) / 2, ")")));
+  EXPECT_TRUE(refused.output.empty());
+  EXPECT_EQ(stats.execution_count.load(), 2u);
+  EXPECT_EQ(stats.success.count.load(), 2u);  // a refused request is never a success
+  EXPECT_EQ(stats.FailuresByReason().at("RESOURCE_EXHAUSTED"), 1u);
+}
+
+// Before: an executor's arena only grew, so one outsized request pinned its peak for good.
+TEST(BatchRunner, AWorkerGivesBackWhatAnOutsizedBatchTookAndKeepsTheUsualSize) {
+  FakeClock clock(0);
+  ModelStats stats;
+  std::shared_ptr<Model> model = TwoLinears();
+  const size_t small = WorkspaceOf(*model, 10);
+  BatchRunnerOptions options;
+  options.model_name = "two";
+  options.workers = 2;
+  options.batching = true;
+  // Room for a 10-row request's workspace and its gather/scatter buffers, not for more.
+  options.worker_retain_bytes = static_cast<int64_t>(small + 4096);
+  auto runner = BatchRunner::Create(model, options, stats, &clock);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+
+  auto run = [&](int64_t rows, int tasks) {
+    std::vector<Result> results(static_cast<size_t>(tasks));
+    Batch batch;
+    for (int i = 0; i < tasks; ++i) {
+      batch.push_back(MakeTask({rows, 2}, std::vector<float>(static_cast<size_t>(rows) * 2, 1.0f),
+                               &results[static_cast<size_t>(i)], nullptr));
+    }
+    for (const absl::Status& outcome : Process(**runner, batch, 0)) {
+      EXPECT_TRUE(outcome.ok()) << outcome;
+    }
+  };
+  run(5, 2);  // the usual: kept for the next batch
+  const size_t usual = (*runner)->worker_memory_bytes(1);
+  EXPECT_GT(usual, 0u);
+  EXPECT_LE(usual, small + 4096);
+  run(50000, 2);  // outsized: given back right after
+  EXPECT_EQ((*runner)->worker_memory_bytes(1), 0u);
+  run(5, 2);
+  EXPECT_EQ((*runner)->worker_memory_bytes(1), usual);
 }
 
 TEST(BatchRunner, AShapeTheModelRejectsFailsTheWholeBatch) {
