@@ -1,5 +1,6 @@
 #include "core/model.h"
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -8,6 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/compiler.h"
+#include "core/engine_log.h"
+#include "core/tuner.h"
 #include "core/engine.h"
 #include "core/plan_builder.h"
 #include "core/safetensors.h"
@@ -43,7 +46,7 @@ class ScopedThreads {
 
 Model::Model(std::unique_ptr<Sequential> root, const ModelOptions& options)
     : root_(std::move(root)), layers_(root_->Flatten()), options_(options),
-      weights_(CpuEngine()) {}
+      weights_(CpuEngine()), tuning_budget_left_ms_(options.tuning.budget_ms) {}
 
 absl::StatusOr<std::shared_ptr<Model>> Model::FromSource(std::string_view seq_text,
                                                          std::string_view seq_file,
@@ -81,7 +84,22 @@ absl::StatusOr<std::shared_ptr<Model>> Model::FromSource(std::string_view seq_te
       }
     }
   }
-  return std::shared_ptr<Model>(new Model(std::move(root), options));
+  auto model = std::shared_ptr<Model>(new Model(std::move(root), options));
+  model->source_ = std::string(seq_file);
+  if (options.tuning.mode == TuningMode::kOn) {
+    // What tuning decisions depend on in the model: its text and every weight.
+    ContentHash hash;
+    hash.Update(seq_text);
+    if (weights != nullptr) {
+      for (const auto& [name, tensor] : *weights) {
+        hash.Update(name);
+        hash.Update(tensor.shape.data(), tensor.shape.size() * sizeof(int64_t));
+        hash.Update(tensor.data.data(), tensor.data.size() * sizeof(float));
+      }
+    }
+    model->content_hash_ = hash.Hex();
+  }
+  return model;
 }
 
 absl::StatusOr<std::shared_ptr<Model>> Model::Load(const std::filesystem::path& version_dir,
@@ -93,8 +111,11 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Load(const std::filesystem::path& 
   if (std::filesystem::exists(weights_path)) {
     SEQ_ASSIGN_OR_RETURN(weights, LoadSafetensors(weights_path));
   }
-  return FromSource(text, seq_path.string(), weights ? &*weights : nullptr,
-                    weights_path.string(), options);
+  SEQ_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
+                       FromSource(text, seq_path.string(), weights ? &*weights : nullptr,
+                                  weights_path.string(), options));
+  model->version_dir_ = version_dir;
+  return model;
 }
 
 int64_t Model::NumParams() const {
@@ -133,17 +154,69 @@ absl::StatusOr<std::shared_ptr<const Plan>> Model::GetPlan(const Shape& input) {
   return plan;
 }
 
+TuningCache& Model::tuning_cache() {
+  if (tuning_cache_ == nullptr) {
+    tuning_cache_ = std::make_unique<TuningCache>(
+        TuningFilePath(options_.tuning, version_dir_, content_hash_), content_hash_);
+  }
+  return *tuning_cache_;
+}
+
 absl::StatusOr<std::shared_ptr<const Plan>> Model::Compile(const Shape& input) {
   SEQ_RETURN_IF_ERROR(InferShapes(layers_, input).status());
   ScopedThreads threads(options_.num_threads);
+  PlanTuning tuning;
+  tuning.mode = options_.tuning.mode;
+  tuning.forced_candidate = options_.tuning.forced_candidate;
+  std::string plan_key;
+  std::optional<Tuner> tuner;
+  const auto start = std::chrono::steady_clock::now();
+  if (tuning.mode == TuningMode::kOn) {
+    plan_key = TuningPlanKey(input, options_.num_threads, options_.fuse);
+    tuning.cached = tuning_cache().Lookup(plan_key);
+    tuning.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                    .count();
+    if (tuning_budget_left_ms_ > 0) {
+      tuner.emplace(CpuEngine(), start + std::chrono::duration_cast<Tuner::Clock::duration>(
+                                             std::chrono::duration<double, std::milli>(
+                                                 tuning_budget_left_ms_)));
+      tuning.tuner = &*tuner;
+    }
+  }
+  std::shared_ptr<const Plan> plan;
   try {
     PlanBuilder builder(CpuEngine(), options_.num_threads, weights_, input);
     builder.set_fuse(options_.fuse);
-    SEQ_ASSIGN_OR_RETURN(PlanValue out, CompileLayers(builder, layers_, builder.input()));
-    return builder.Finish(out);
+    SEQ_ASSIGN_OR_RETURN(PlanValue out, CompileLayers(builder, layers_, builder.input(), &tuning));
+    builder.SetTuningReport(TuningReport{tuning.tunable_layers, tuning.cached_layers,
+                                         tuning.timed_layers, tuning.untimed_layers, tuning.ms});
+    SEQ_ASSIGN_OR_RETURN(plan, builder.Finish(out));
   } catch (const dnnl::error& e) {
     return absl::InternalError(absl::StrCat("oneDNN: ", e.what()));
   }
+  if (tuning.mode != TuningMode::kOn || tuning.tunable_layers == 0) return plan;
+  tuning_budget_left_ms_ -= tuning.ms;
+  if (!tuning.decided.empty()) tuning_cache().Store(plan_key, tuning.decided);
+  const std::string what = absl::StrCat(source_, ": input ", ShapeToString(input), ", ",
+                                        options_.num_threads, " thread(s)");
+  if (tuning.timed_layers == 0 && tuning.untimed_layers == 0) {
+    EngineLog()->info("{}: {} layer(s) tuned from the cache in {:.1f} ms (cache hit)", what,
+                      tuning.cached_layers, tuning.ms);
+    return plan;
+  }
+  std::string detail = "cache miss";
+  if (tuning.cached_layers > 0) absl::StrAppend(&detail, "; ", tuning.cached_layers, " from the cache");
+  if (tuning.untimed_layers > 0) {
+    absl::StrAppend(&detail, "; ", tuning.untimed_layers,
+                    " left at their default: tuning budget of ", options_.tuning.budget_ms,
+                    " ms spent");
+  }
+  EngineLog()->info("{}: tuned {} layer(s) in {:.1f} ms ({}){}", what, tuning.timed_layers,
+                    tuning.ms, detail,
+                    tuning_cache().file() ? absl::StrCat(", decisions in ",
+                                                         tuning_cache().file()->string())
+                                          : std::string());
+  return plan;
 }
 
 absl::StatusOr<Tensor> Model::Run(Executor& executor, const Tensor& input) {

@@ -21,6 +21,7 @@
 #include "core/plan.h"
 #include "core/safetensors.h"
 #include "core/sequential.h"
+#include "core/tuning_cache.h"
 #include "common/tensor.h"
 #include "core/weight_cache.h"
 
@@ -34,6 +35,9 @@ struct ModelOptions {
   // Fold BatchNorm into Conv/Linear and fuse activations as post-ops (off only to test
   // that fused and unfused plans agree).
   bool fuse = true;
+  // Compile-time choice of each Conv/Linear's implementation by timing (core/tuner.h),
+  // cached on disk (core/tuning_cache.h); defaults from the SEQSERVE_TUNING* variables.
+  TuningOptions tuning = TuningOptions::FromEnvironment();
 };
 
 class Model {
@@ -71,7 +75,10 @@ class Model {
 
  private:
   Model(std::unique_ptr<Sequential> root, const ModelOptions& options);
-  absl::StatusOr<std::shared_ptr<const Plan>> Compile(const Shape& input);
+  absl::StatusOr<std::shared_ptr<const Plan>> Compile(const Shape& input)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(compile_mu_);
+  // The model's tuning cache, opened on first use.
+  TuningCache& tuning_cache() ABSL_EXCLUSIVE_LOCKS_REQUIRED(compile_mu_);
 
   std::unique_ptr<Sequential> root_;
   std::vector<Layer> layers_;  // borrowed from root_
@@ -82,6 +89,12 @@ class Model {
   // Most recently used first.
   std::list<std::pair<Shape, std::shared_ptr<const Plan>>> plans_ ABSL_GUARDED_BY(mu_);
   absl::Mutex compile_mu_;  // one compile at a time, so a burst compiles each shape once
+
+  std::string source_;                     // model.seq's path, for log lines
+  std::filesystem::path version_dir_;      // empty unless loaded from a directory
+  std::string content_hash_;               // of model.seq and the weights (tuning on only)
+  std::unique_ptr<TuningCache> tuning_cache_ ABSL_GUARDED_BY(compile_mu_);
+  double tuning_budget_left_ms_ ABSL_GUARDED_BY(compile_mu_) = 0;
 };
 
 }  // namespace seqserve

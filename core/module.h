@@ -43,6 +43,15 @@ struct Fusion {
   std::vector<EltwiseOp> post_ops;
 };
 
+// One implementation a tunable layer may compile to (core/tuner.h times them): a oneDNN
+// primitive for the layer's real shapes, whose descriptor gives its argument layouts, and
+// a stable name, which the tuning cache records and PlanBuilder::choice() passes back.
+struct Candidate {
+  std::string id;  // "blocked16", "channels_last", "inner_product", ...
+  dnnl::primitive_desc_base pd;
+  dnnl::primitive primitive;
+};
+
 class Module {
  public:
   virtual ~Module() = default;
@@ -75,6 +84,15 @@ class Module {
   // `in` (the axis a following BatchNorm must normalise for folding to be exact), or -1
   // when they take no fusion.
   virtual int FusableChannelAxis(const Shape& /*in*/) const { return -1; }
+
+  // Layers with a choice of implementation for input `in` (Conv, ConvTranspose, Linear).
+  virtual bool IsTunable(const Shape& /*in*/) const { return false; }
+  // The implementations a tunable layer offers for input `in` with `fusion`, the default
+  // first, without touching the weights. Compile builds the one builder.choice() names.
+  virtual std::vector<Candidate> Candidates(const PlanBuilder& /*builder*/, const Shape& /*in*/,
+                                            const Fusion& /*fusion*/) const {
+    return {};
+  }
 
   // Adds this module (and `fusion`, if the module offered FusableChannelAxis) to the plan.
   // `in` is the previous module's output; shapes were already checked with OutputShape.
