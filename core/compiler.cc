@@ -9,15 +9,24 @@
 namespace seqserve {
 namespace {
 
-// Whether `more` may join the post-op chain `chain`. oneDNN 2.6 computes a chain holding
-// two eltwise_linear ops wrongly in matmul (brgemm and gemm alike: linear(2) then linear(3)
-// gives 2x, not 6x), so such a chain is split: the rest runs as standalone eltwise steps.
+// Whether `more` may join the post-op chain `chain`. oneDNN 2.6's jit post-op injectors give
+// every op of one algorithm the parameters of its first occurrence in the chain (linear(2)
+// then linear(3) computes 2x twice; elu(1) then elu(0) computes elu(1) twice), in matmul,
+// inner product and convolution alike; only its reference code is right. So a chain may
+// repeat an algorithm only with the same parameters (ReLU6's elu(0), linear(-1, 6), elu(0),
+// linear(-1, 6) is fine); otherwise the rest runs as standalone steps.
 bool CanExtendPostOps(const std::vector<EltwiseOp>& chain, const std::vector<EltwiseOp>& more) {
-  int linear = 0;
-  for (const std::vector<EltwiseOp>* ops : {&chain, &more}) {
-    for (const EltwiseOp& op : *ops) linear += op.algorithm == dnnl::algorithm::eltwise_linear;
+  std::vector<EltwiseOp> all = chain;
+  all.insert(all.end(), more.begin(), more.end());
+  for (size_t i = 0; i < all.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (all[j].algorithm == all[i].algorithm &&
+          (all[j].alpha != all[i].alpha || all[j].beta != all[i].beta)) {
+        return false;
+      }
+    }
   }
-  return linear <= 1;
+  return true;
 }
 
 std::string LayerName(const Layer& layer) {
