@@ -93,12 +93,17 @@ std::vector<Step> PlanSteps(const std::vector<Layer>& layers, const Shape& in, b
       }
     }
     if (channel_axis >= 0) {
+      bool all_kernels = true;
       for (size_t j = next_real(next); j < layers.size(); j = next_real(j + 1)) {
         std::optional<std::vector<EltwiseOp>> ops = layers[j].module->AsEltwise();
         if (!ops || !CanExtendPostOps(step.fusion.post_ops, *ops)) break;
         step.fusion.post_ops.insert(step.fusion.post_ops.end(), ops->begin(), ops->end());
+        std::optional<ActivationKernel> kernel = layers[j].module->AsActivationKernel();
+        all_kernels = all_kernels && kernel.has_value();
+        if (kernel) step.fusion.kernels.push_back(*std::move(kernel));
         next = j + 1;
       }
+      if (!all_kernels) step.fusion.kernels.clear();
     }
     step.next = next;
     absl::StatusOr<Shape> out = module.OutputShape(shape);
@@ -190,8 +195,10 @@ absl::StatusOr<PlanValue> CompileLayers(PlanBuilder& builder, const std::vector<
                                         const PlanValue& in, PlanTuning* tuning) {
   const std::vector<Step> steps = PlanSteps(layers, in.shape, builder.fuse());
   std::vector<std::string> choices(steps.size());
+  // An empty input (batch 0) runs nothing: there is nothing to time.
   auto tunable = [&](size_t k) {
-    return k < steps.size() && layers[steps[k].layer].module->IsTunable(steps[k].in_shape);
+    return k < steps.size() && NumElements(steps[k].in_shape) > 0 &&
+           layers[steps[k].layer].module->IsTunable(steps[k].in_shape);
   };
   PlanValue value = in;
   for (size_t k = 0; k < steps.size(); ++k) {

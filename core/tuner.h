@@ -61,6 +61,7 @@ class Tuner {
   struct Timed {
     dnnl::primitive primitive;
     std::vector<std::pair<int, dnnl::memory::desc>> args;  // DNNL_ARG_* and its layout
+    KernelFn epilogue;  // run in place on DNNL_ARG_DST after the primitive, if set
     double best_ms = 0;
   };
   bool TimeAll(std::vector<Timed>& items);

@@ -107,8 +107,7 @@ class Conv : public Module {
     if (!IsTunable(in) || !OutputShape(in).ok()) return {};
     const memory::dims dst_dims = *OutputShape(in);
     return ConvCandidates<dnnl::convolution_forward::primitive_desc, dnnl::convolution_forward>(
-        MakeDesc(fusion), in, dst_dims, c_.spatial_dims, PlanBuilder::Attr(fusion.post_ops),
-        builder.engine());
+        MakeDesc(fusion), in, dst_dims, c_.spatial_dims, fusion, builder.engine());
   }
 
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,
@@ -122,9 +121,9 @@ class Conv : public Module {
     const memory::dims dst_dims = BatchedDims(out_shape, c_.spatial_dims);
     const memory::desc bias_md({c_.out_channels}, memory::data_type::f32, memory::format_tag::x);
     const bool with_bias = c_.bias || fusion.affine != nullptr;
-    const auto pd = ChosenPrimitiveDesc<dnnl::convolution_forward::primitive_desc>(
+    const auto [pd, epilogue] = ChosenPrimitiveDesc<dnnl::convolution_forward::primitive_desc>(
         builder.choice(), builder.CurrentName(), MakeDesc(fusion), x.md.dims(), dst_dims,
-        c_.spatial_dims, PlanBuilder::Attr(fusion.post_ops), builder.engine());
+        c_.spatial_dims, fusion, builder.engine());
 
     PlanValue src = builder.Convert(x, pd.src_desc());
     const std::string key = ConvWeightKey(builder, fusion);
@@ -142,6 +141,8 @@ class Conv : public Module {
       args.push_back(ConstArg(DNNL_ARG_BIAS, bias));
     }
     builder.AddPrimitive(pd, dnnl::convolution_forward(pd), std::move(args));
+    // Tuning found the activations faster as a separate pass than as post-ops.
+    if (epilogue) builder.AddKernel(epilogue, dst, dst);
     return dst;
   }
 

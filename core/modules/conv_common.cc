@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "core/engine_log.h"
+#include "core/modules/elementwise.h"
 
 namespace seqserve {
 namespace {
@@ -133,6 +134,30 @@ std::optional<dnnl::memory::format_tag> LayoutTag(std::string_view name, int spa
   if (name == "blocked8") return std::array{tag::nCw8c, tag::nChw8c, tag::nCdhw8c}[i];
   if (name == "channels_last") return std::array{tag::nwc, tag::nhwc, tag::ndhwc}[i];
   return std::nullopt;
+}
+
+ConvChoice ParseConvChoice(const std::string& choice) {
+  ConvChoice parsed{choice, false};
+  if (choice.size() > kUnfusedSuffix.size() && choice.ends_with(kUnfusedSuffix)) {
+    parsed.layout.resize(choice.size() - kUnfusedSuffix.size());
+    parsed.unfused = true;
+  }
+  return parsed;
+}
+
+KernelFn ActivationEpilogue(const Fusion& fusion, const dnnl::memory::desc& md) {
+  if (fusion.kernels.empty() || !IsDenseLayout(md)) return nullptr;
+  const bool unpadded = IsUnpaddedLayout(md);
+  for (const ActivationKernel& kernel : fusion.kernels) {
+    if (!kernel.keeps_zero && !unpadded) return nullptr;
+  }
+  const int64_t n = static_cast<int64_t>(md.get_size() / sizeof(float));
+  return [kernels = fusion.kernels, n](const float* x, float* y, int threads) {
+    for (const ActivationKernel& kernel : kernels) {
+      kernel.run(x, y, n, threads);
+      x = y;
+    }
+  };
 }
 
 void WarnUnavailableChoice(const std::string& layer, const std::string& choice) {

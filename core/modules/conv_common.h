@@ -130,35 +130,72 @@ PrimitiveDesc CreateBlockedPrimitiveDesc(const MakeDesc& make_desc,
   return PrimitiveDesc(make_desc(any(src_dims), any(dst_dims)), attr, engine);
 }
 
-// The primitive descriptor for the layout `choice` names (PlanBuilder::choice()), or the
-// default when the choice is empty or, with a warning naming `layer`, unavailable.
+// A convolution's tuning choice: a layout name (ConvLayouts(), or kDefaultChoice), with
+// kUnfusedSuffix when the fused activations run as a separate in-place kernel pass after
+// the primitive instead of as its post-ops.
+inline constexpr std::string_view kUnfusedSuffix = "/unfused";
+struct ConvChoice {
+  std::string layout;  // empty: the default
+  bool unfused = false;
+};
+ConvChoice ParseConvChoice(const std::string& choice);
+
+// `fusion`'s activations as one in-place kernel pass over a buffer laid out as `md`; null
+// when there are none, one of them has no kernel, or `md` has padding a kernel would not
+// keep zero.
+KernelFn ActivationEpilogue(const Fusion& fusion, const dnnl::memory::desc& md);
+
+// A compiled choice: the primitive descriptor, and the epilogue to run after it (null when
+// the activations are its post-ops).
+template <typename PrimitiveDesc>
+struct ChosenConv {
+  PrimitiveDesc pd;
+  KernelFn epilogue;
+};
+
+// The primitive for the choice `choice` names (PlanBuilder::choice()), or the default when
+// the choice is empty or, with a warning naming `layer`, unavailable here.
 template <typename PrimitiveDesc, typename MakeDesc>
-PrimitiveDesc ChosenPrimitiveDesc(const std::string& choice, const std::string& layer,
-                                  const MakeDesc& make_desc, const dnnl::memory::dims& src_dims,
-                                  const dnnl::memory::dims& dst_dims, int spatial_dims,
-                                  const dnnl::primitive_attr& attr, const dnnl::engine& engine) {
-  if (!choice.empty() && choice != kDefaultChoice) {
-    if (std::optional<PrimitiveDesc> pd = LayoutPrimitiveDesc<PrimitiveDesc>(
-            choice, make_desc, src_dims, dst_dims, spatial_dims, attr, engine)) {
-      return *pd;
+ChosenConv<PrimitiveDesc> ChosenPrimitiveDesc(const std::string& choice, const std::string& layer,
+                                              const MakeDesc& make_desc,
+                                              const dnnl::memory::dims& src_dims,
+                                              const dnnl::memory::dims& dst_dims,
+                                              int spatial_dims, const Fusion& fusion,
+                                              const dnnl::engine& engine) {
+  const dnnl::primitive_attr fused = PlanBuilder::Attr(fusion.post_ops);
+  const ConvChoice parsed = ParseConvChoice(choice);
+  if (!choice.empty()) {
+    const dnnl::primitive_attr attr = parsed.unfused ? PlanBuilder::Attr() : fused;
+    std::optional<PrimitiveDesc> pd;
+    if (parsed.layout == kDefaultChoice) {
+      pd = CreateBlockedPrimitiveDesc<PrimitiveDesc>(make_desc, src_dims, dst_dims,
+                                                     spatial_dims, attr, engine);
+    } else {
+      pd = LayoutPrimitiveDesc<PrimitiveDesc>(parsed.layout, make_desc, src_dims, dst_dims,
+                                              spatial_dims, attr, engine);
     }
+    KernelFn epilogue = pd && parsed.unfused ? ActivationEpilogue(fusion, pd->dst_desc()) : nullptr;
+    if (pd && (!parsed.unfused || epilogue)) return {*pd, std::move(epilogue)};
     WarnUnavailableChoice(layer, choice);
   }
-  return CreateBlockedPrimitiveDesc<PrimitiveDesc>(make_desc, src_dims, dst_dims, spatial_dims,
-                                                   attr, engine);
+  return {CreateBlockedPrimitiveDesc<PrimitiveDesc>(make_desc, src_dims, dst_dims, spatial_dims,
+                                                    fused, engine),
+          nullptr};
 }
 
 // The tuning candidates of a convolution or deconvolution: the default, then every other
 // layout of ConvLayouts() oneDNN has a non-reference kernel for (a layout that gives the
-// same primitive as an earlier one is left out).
+// same primitive as an earlier one is left out); each also with its activations unfused,
+// when they have kernels.
 template <typename PrimitiveDesc, typename Primitive, typename MakeDesc>
 std::vector<Candidate> ConvCandidates(const MakeDesc& make_desc, const dnnl::memory::dims& src_dims,
                                       const dnnl::memory::dims& dst_dims, int spatial_dims,
-                                      const dnnl::primitive_attr& attr,
-                                      const dnnl::engine& engine) {
+                                      const Fusion& fusion, const dnnl::engine& engine) {
   std::vector<Candidate> candidates;
   std::vector<PrimitiveDesc> pds;
-  auto add = [&](std::string id, const PrimitiveDesc& pd) {
+  const dnnl::primitive_attr fused = PlanBuilder::Attr(fusion.post_ops);
+  const bool can_unfuse = !fusion.post_ops.empty() && !fusion.kernels.empty();
+  auto add = [&](const std::string& layout, const PrimitiveDesc& pd) {
     for (const PrimitiveDesc& other : pds) {
       if (other.src_desc() == pd.src_desc() && other.dst_desc() == pd.dst_desc() &&
           other.weights_desc() == pd.weights_desc() &&
@@ -167,21 +204,35 @@ std::vector<Candidate> ConvCandidates(const MakeDesc& make_desc, const dnnl::mem
       }
     }
     pds.push_back(pd);
-    candidates.push_back(Candidate{std::move(id), pd, Primitive(pd)});
+    candidates.push_back(Candidate{layout, pd, Primitive(pd), nullptr});
+    if (!can_unfuse) return;
+    std::optional<PrimitiveDesc> bare;
+    if (layout == kDefaultChoice) {
+      bare = CreateBlockedPrimitiveDesc<PrimitiveDesc>(make_desc, src_dims, dst_dims, spatial_dims,
+                                                       PlanBuilder::Attr(), engine);
+    } else {
+      bare = LayoutPrimitiveDesc<PrimitiveDesc>(layout, make_desc, src_dims, dst_dims,
+                                                spatial_dims, PlanBuilder::Attr(), engine);
+    }
+    if (!bare || bare->dst_desc() != pd.dst_desc() || bare->src_desc() != pd.src_desc()) return;
+    if (KernelFn epilogue = ActivationEpilogue(fusion, bare->dst_desc())) {
+      candidates.push_back(Candidate{layout + std::string(kUnfusedSuffix), *bare, Primitive(*bare),
+                                     std::move(epilogue)});
+    }
   };
   const std::string default_layout(DefaultConvLayout());
   const PrimitiveDesc fallback = CreateBlockedPrimitiveDesc<PrimitiveDesc>(
-      make_desc, src_dims, dst_dims, spatial_dims, attr, engine);
-  // The default's name: its layout, or "" (the module's default) for the format_tag::any
-  // fallback, which no layout name rebuilds.
+      make_desc, src_dims, dst_dims, spatial_dims, fused, engine);
+  // The default's name: its layout, or kDefaultChoice for the format_tag::any fallback,
+  // which no layout name rebuilds.
   const bool blocked = LayoutPrimitiveDesc<PrimitiveDesc>(default_layout, make_desc, src_dims,
-                                                          dst_dims, spatial_dims, attr, engine)
+                                                          dst_dims, spatial_dims, fused, engine)
                            .has_value();
   add(blocked ? default_layout : std::string(kDefaultChoice), fallback);
   for (std::string_view layout : ConvLayouts()) {
     if (layout == default_layout) continue;
     if (std::optional<PrimitiveDesc> pd = LayoutPrimitiveDesc<PrimitiveDesc>(
-            layout, make_desc, src_dims, dst_dims, spatial_dims, attr, engine)) {
+            layout, make_desc, src_dims, dst_dims, spatial_dims, fused, engine)) {
       add(std::string(layout), *pd);
     }
   }

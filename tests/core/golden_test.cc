@@ -2,9 +2,10 @@
 // tests/golden/make_goldens.py) must load and reproduce PyTorch's output, with BatchNorm
 // folding and post-op fusion both on and off, and with every Conv/Linear implementation
 // compile-time tuning may choose: tuning off (the defaults), on (timed, as a server runs),
-// and forced to the 2nd and 3rd candidate of every tunable layer (channels-last and
-// 8-channel blocks for convolutions, inner products for Linear), so that each
-// implementation is checked whatever the timings pick.
+// and forced to the 2nd to 6th candidate of every tunable layer (8-channel blocks and
+// channels-last convolutions, each with post-ops and with its activations as a separate
+// pass; inner products for Linear), so that each implementation is checked whatever the
+// timings pick.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -68,7 +69,7 @@ void ExpectClose(const Tensor& actual, const Tensor& expected, Tolerance tol,
   }
 }
 
-enum class Tuning { kOff, kOn, kForced1, kForced2 };
+enum class Tuning { kOff, kOn, kForced1, kForced2, kForced3, kForced4, kForced5 };
 
 struct GoldenParam {
   std::string name;
@@ -89,8 +90,9 @@ TuningOptions TuningFor(Tuning tuning) {
   switch (tuning) {
     case Tuning::kOff: options.mode = TuningMode::kOff; break;
     case Tuning::kOn: options.mode = TuningMode::kOn; break;
-    case Tuning::kForced1: options.mode = TuningMode::kForced; options.forced_candidate = 1; break;
-    case Tuning::kForced2: options.mode = TuningMode::kForced; options.forced_candidate = 2; break;
+    default:
+      options.mode = TuningMode::kForced;
+      options.forced_candidate = static_cast<int>(tuning) - static_cast<int>(Tuning::kForced1) + 1;
   }
   return options;
 }
@@ -129,7 +131,8 @@ TEST_P(GoldenTest, MatchesPyTorch) {
 std::vector<GoldenParam> AllParams() {
   std::vector<GoldenParam> params;
   for (const std::string& name : CaseNames()) {
-    for (Tuning tuning : {Tuning::kOff, Tuning::kOn, Tuning::kForced1, Tuning::kForced2}) {
+    for (Tuning tuning : {Tuning::kOff, Tuning::kOn, Tuning::kForced1, Tuning::kForced2,
+                          Tuning::kForced3, Tuning::kForced4, Tuning::kForced5}) {
       params.push_back({name, true, tuning});
       params.push_back({name, false, tuning});
     }
@@ -138,7 +141,8 @@ std::vector<GoldenParam> AllParams() {
 }
 
 std::string ParamName(const ::testing::TestParamInfo<GoldenParam>& info) {
-  static const char* const kTuning[] = {"", "_tuned", "_forced1", "_forced2"};
+  static const char* const kTuning[] = {"",         "_tuned",   "_forced1", "_forced2",
+                                        "_forced3", "_forced4", "_forced5"};
   return info.param.name + (info.param.fuse ? "_fused" : "_unfused") +
          kTuning[static_cast<int>(info.param.tuning)];
 }
