@@ -123,6 +123,17 @@ void TuneChain(PlanBuilder& builder, const std::vector<Layer>& layers,
                const dnnl::memory::desc& input, PlanTuning& tuning,
                std::vector<std::string>& choices) {
   auto path = [&](size_t k) { return layers[steps[k].layer].path; };
+  // Cached names are checked before they are trusted: one the layer cannot offer (a
+  // hand-edited or foreign file) is dropped with a warning, and the layer timed again.
+  for (size_t k = begin; k < end; ++k) {
+    auto it = tuning.cached.find(path(k));
+    if (it != tuning.cached.end() && !layers[steps[k].layer].module->OffersImplementation(it->second)) {
+      EngineLog()->warn("{}: the tuning cache names implementation '{}', which this layer does "
+                        "not offer; timing its candidates again",
+                        path(k), it->second);
+      tuning.cached.erase(it);
+    }
+  }
   bool all_cached = true;
   for (size_t k = begin; k < end; ++k) all_cached = all_cached && tuning.cached.count(path(k)) > 0;
   tuning.tunable_layers += static_cast<int>(end - begin);
@@ -157,7 +168,7 @@ void TuneChain(PlanBuilder& builder, const std::vector<Layer>& layers,
     }
     if (chain[k - begin].fixed < 0) {
       EngineLog()->warn("{}: the tuning cache names implementation '{}', which this layer does "
-                        "not offer here; timing its candidates again",
+                        "not offer for this input; timing its candidates again",
                         path(k), it->second);
     } else {
       ++tuning.cached_layers;

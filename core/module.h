@@ -104,6 +104,9 @@ class Module {
 
   // Layers with a choice of implementation for input `in` (Conv, ConvTranspose, Linear).
   virtual bool IsTunable(const Shape& /*in*/) const { return false; }
+  // Whether `id` names an implementation this layer may offer (a check of cached names
+  // before they are trusted, without building anything).
+  virtual bool OffersImplementation(const std::string& /*id*/) const { return false; }
   // The implementations a tunable layer offers for input `in` with `fusion`, the default
   // first, without touching the weights. Compile builds the one builder.choice() names.
   virtual std::vector<Candidate> Candidates(const PlanBuilder& /*builder*/, const Shape& /*in*/,

@@ -102,6 +102,8 @@ class Conv : public Module {
     return !explicit_pad_ && IsBatched(in, c_.spatial_dims);
   }
 
+  bool OffersImplementation(const std::string& id) const override { return IsConvChoice(id); }
+
   std::vector<Candidate> Candidates(const PlanBuilder& builder, const Shape& in,
                                     const Fusion& fusion) const override {
     if (!IsTunable(in) || !OutputShape(in).ok()) return {};

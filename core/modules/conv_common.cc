@@ -1,5 +1,6 @@
 #include "core/modules/conv_common.h"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -143,6 +144,13 @@ ConvChoice ParseConvChoice(const std::string& choice) {
     parsed.unfused = true;
   }
   return parsed;
+}
+
+bool IsConvChoice(const std::string& choice) {
+  const ConvChoice parsed = ParseConvChoice(choice);
+  if (parsed.layout == kDefaultChoice) return true;
+  const std::vector<std::string_view>& layouts = ConvLayouts();
+  return std::find(layouts.begin(), layouts.end(), parsed.layout) != layouts.end();
 }
 
 KernelFn ActivationEpilogue(const Fusion& fusion, const dnnl::memory::desc& md) {

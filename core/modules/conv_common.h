@@ -139,6 +139,8 @@ struct ConvChoice {
   bool unfused = false;
 };
 ConvChoice ParseConvChoice(const std::string& choice);
+// Whether `choice` is a name ConvCandidates may give.
+bool IsConvChoice(const std::string& choice);
 
 // `fusion`'s activations as one in-place kernel pass over a buffer laid out as `md`; null
 // when there are none, one of them has no kernel, or `md` has padding a kernel would not

@@ -99,6 +99,8 @@ class ConvTranspose : public Module {
   // Unbatched input: the reshape before it decides its layout, so there is nothing to time.
   bool IsTunable(const Shape& in) const override { return IsBatched(in, c_.spatial_dims); }
 
+  bool OffersImplementation(const std::string& id) const override { return IsConvChoice(id); }
+
   std::vector<Candidate> Candidates(const PlanBuilder& builder, const Shape& in,
                                     const Fusion& fusion) const override {
     if (!IsTunable(in) || !OutputShape(in).ok()) return {};

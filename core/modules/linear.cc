@@ -59,6 +59,10 @@ class Linear : public Module {
   }
 
   bool IsTunable(const Shape& /*in*/) const override { return true; }
+  bool OffersImplementation(const std::string& id) const override {
+    return std::find(kImplementations.begin(), kImplementations.end(), id) !=
+           kImplementations.end();
+  }
 
   std::vector<Candidate> Candidates(const PlanBuilder& builder, const Shape& in,
                                     const Fusion& fusion) const override {
