@@ -127,7 +127,8 @@ void TuneChain(PlanBuilder& builder, const std::vector<Layer>& layers,
   // hand-edited or foreign file) is dropped with a warning, and the layer timed again.
   for (size_t k = begin; k < end; ++k) {
     auto it = tuning.cached.find(path(k));
-    if (it != tuning.cached.end() && !layers[steps[k].layer].module->OffersImplementation(it->second)) {
+    const Module& module = *layers[steps[k].layer].module;
+    if (it != tuning.cached.end() && !module.OffersImplementation(it->second)) {
       EngineLog()->warn("{}: the tuning cache names implementation '{}', which this layer does "
                         "not offer; timing its candidates again",
                         path(k), it->second);

@@ -205,7 +205,9 @@ absl::StatusOr<std::shared_ptr<const Plan>> Model::Compile(const Shape& input) {
     return plan;
   }
   std::string detail = "cache miss";
-  if (tuning.cached_layers > 0) absl::StrAppend(&detail, "; ", tuning.cached_layers, " from the cache");
+  if (tuning.cached_layers > 0) {
+    absl::StrAppend(&detail, "; ", tuning.cached_layers, " from the cache");
+  }
   if (tuning.untimed_layers > 0) {
     absl::StrAppend(&detail, "; ", tuning.untimed_layers,
                     " left at their default: tuning budget of ", options_.tuning.budget_ms,

@@ -116,7 +116,8 @@ double Tuner::ReorderMs(const dnnl::memory::desc& from, const dnnl::memory::desc
   return ms;
 }
 
-Tuner::Choice Tuner::ChooseChain(const dnnl::memory::desc& input, const std::vector<Layer>& layers) {
+Tuner::Choice Tuner::ChooseChain(const dnnl::memory::desc& input,
+                                 const std::vector<Layer>& layers) {
   const size_t n = layers.size();
   Choice choice;
   choice.index.assign(n, 0);

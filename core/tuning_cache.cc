@@ -185,7 +185,8 @@ std::optional<TuningCache::Plans> TuningCache::ReadFile(bool warn) const {
     Decisions& decisions = plans[key];
     for (const auto& [path, id] : plan.items()) {
       if (!id.is_string() || id.get<std::string>().empty()) {
-        return ignore(absl::StrCat("plan \"", key, "\" layer \"", path, "\" has no implementation name"));
+        return ignore(absl::StrCat("plan \"", key, "\" layer \"", path,
+                                   "\" has no implementation name"));
       }
       decisions[path] = id.get<std::string>();
     }

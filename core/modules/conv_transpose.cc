@@ -146,7 +146,8 @@ class ConvTranspose : public Module {
 
  private:
   // The op desc for src and dst layouts, weights as oneDNN prefers.
-  std::function<dnnl::deconvolution_forward::desc(const memory::desc&, const memory::desc&)> MakeDesc(
+  using Desc = dnnl::deconvolution_forward::desc;
+  std::function<Desc(const memory::desc&, const memory::desc&)> MakeDesc(
       const Fusion& fusion) const {
     memory::dims dilates;
     for (int64_t d : c_.dilation) dilates.push_back(d - 1);  // oneDNN counts the gaps
@@ -156,7 +157,6 @@ class ConvTranspose : public Module {
     const bool with_bias = c_.bias || fusion.affine != nullptr;
     return [=, stride = c_.stride, pad_before = padding_, pad_after = pad_after_](
                const memory::desc& src_md, const memory::desc& dst_md) {
-      using Desc = dnnl::deconvolution_forward::desc;
       const auto prop = dnnl::prop_kind::forward_inference;
       const auto algo = dnnl::algorithm::deconvolution_direct;
       return with_bias ? Desc(prop, algo, src_md, weights_any, bias_md, dst_md, stride, dilates,
