@@ -20,9 +20,9 @@ constexpr double kSampleMs = 0.2;
 constexpr int kMaxRunsPerSample = 64;
 // A non-default candidate must be this much faster to be chosen.
 constexpr double kSwitchMargin = 1.02;
-// Layers whose arguments need more zero-filled memory than this are not timed: allocating
-// and filling it would cost more than the layer could gain (VGG's 400 MB classifier).
-constexpr size_t kMaxTimedBytes = size_t{128} << 20;
+// Layers whose arguments need more zero-filled memory than this are not timed: that much
+// again at load (VGG's 400 MB classifier layer) is more than its speed-up is worth.
+constexpr size_t kMaxTimedBytes = size_t{256} << 20;
 
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
 
