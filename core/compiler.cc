@@ -1,21 +1,32 @@
 #include "core/compiler.h"
 
+#include <chrono>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "core/engine_log.h"
 
 namespace seqserve {
 namespace {
 
-// Whether `more` may join the post-op chain `chain`. oneDNN 2.6 computes a chain holding
-// two eltwise_linear ops wrongly in matmul (brgemm and gemm alike: linear(2) then linear(3)
-// gives 2x, not 6x), so such a chain is split: the rest runs as standalone eltwise steps.
+// Whether `more` may join the post-op chain `chain`. oneDNN 2.6's jit post-op injectors give
+// every op of one algorithm the parameters of its first occurrence in the chain (linear(2)
+// then linear(3) computes 2x twice; elu(1) then elu(0) computes elu(1) twice), in matmul,
+// inner product and convolution alike; only its reference code is right. So a chain may
+// repeat an algorithm only with the same parameters (ReLU6's elu(0), linear(-1, 6), elu(0),
+// linear(-1, 6) is fine); otherwise the rest runs as standalone steps.
 bool CanExtendPostOps(const std::vector<EltwiseOp>& chain, const std::vector<EltwiseOp>& more) {
-  int linear = 0;
-  for (const std::vector<EltwiseOp>* ops : {&chain, &more}) {
-    for (const EltwiseOp& op : *ops) linear += op.algorithm == dnnl::algorithm::eltwise_linear;
+  std::vector<EltwiseOp> all = chain;
+  all.insert(all.end(), more.begin(), more.end());
+  for (size_t i = 0; i < all.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (all[j].algorithm == all[i].algorithm &&
+          (all[j].alpha != all[i].alpha || all[j].beta != all[i].beta)) {
+        return false;
+      }
+    }
   }
-  return linear <= 1;
+  return true;
 }
 
 std::string LayerName(const Layer& layer) {
@@ -43,49 +54,187 @@ absl::StatusOr<std::vector<Shape>> InferShapes(const std::vector<Layer>& layers,
   return shapes;
 }
 
-absl::StatusOr<PlanValue> CompileLayers(PlanBuilder& builder, const std::vector<Layer>& layers,
-                                        const PlanValue& in) {
-  PlanValue value = in;
-  size_t i = 0;
+namespace {
+
+// One module as the plan runs it: layers[layer] with the BatchNorm folded into it and the
+// activations fused into it, up to layers[next].
+struct Step {
+  size_t layer = 0;
+  size_t next = 0;
+  Fusion fusion;
+  Shape in_shape;
+};
+
+// The steps of `layers` on input `in`, as the compiler fuses them. Shapes come from the
+// modules' OutputShape; a layer whose shape fails ends the list there (its Compile reports
+// the error).
+std::vector<Step> PlanSteps(const std::vector<Layer>& layers, const Shape& in, bool fuse) {
+  std::vector<Step> steps;
   // Index of the next layer that computes something, from `j` on.
   auto next_real = [&](size_t j) {
     while (j < layers.size() && layers[j].module->IsIdentity()) ++j;
     return j;
   };
-  while (i < layers.size()) {
-    const Layer& layer = layers[i];
-    const Module& module = *layer.module;
-    builder.SetCurrentModule(layer.path, std::string(module.type()));
-    if (module.IsIdentity()) {
-      ++i;
-      continue;
+  Shape shape = in;
+  for (size_t i = next_real(0); i < layers.size(); i = next_real(i)) {
+    const Module& module = *layers[i].module;
+    Step step;
+    step.layer = i;
+    step.in_shape = shape;
+    size_t next = i + 1;
+    const int channel_axis = fuse ? module.FusableChannelAxis(shape) : -1;
+    if (channel_axis == 1) {
+      // Fold a BatchNorm (whose channel axis is always 1) and fuse the activations after it.
+      size_t j = next_real(next);
+      if (j < layers.size() && layers[j].module->AsChannelAffine() != nullptr) {
+        step.fusion.affine = layers[j].module->AsChannelAffine();
+        step.fusion.affine_path = layers[j].path;
+        next = j + 1;
+      }
     }
+    if (channel_axis >= 0) {
+      bool all_kernels = true;
+      for (size_t j = next_real(next); j < layers.size(); j = next_real(j + 1)) {
+        std::optional<std::vector<EltwiseOp>> ops = layers[j].module->AsEltwise();
+        if (!ops || !CanExtendPostOps(step.fusion.post_ops, *ops)) break;
+        step.fusion.post_ops.insert(step.fusion.post_ops.end(), ops->begin(), ops->end());
+        std::optional<ActivationKernel> kernel = layers[j].module->AsActivationKernel();
+        all_kernels = all_kernels && kernel.has_value();
+        if (kernel) step.fusion.kernels.push_back(*std::move(kernel));
+        next = j + 1;
+      }
+      if (!all_kernels) step.fusion.kernels.clear();
+    }
+    step.next = next;
+    absl::StatusOr<Shape> out = module.OutputShape(shape);
+    steps.push_back(std::move(step));
+    if (!out.ok()) break;
+    shape = *std::move(out);
+    i = next;
+  }
+  return steps;
+}
+
+// Chooses the implementation of each tunable step in steps[begin, end), a chain of tunable
+// layers each feeding the next, whose first reads a value in layout `input`. Sets
+// choices[k] for each.
+void TuneChain(PlanBuilder& builder, const std::vector<Layer>& layers,
+               const std::vector<Step>& steps, size_t begin, size_t end,
+               const dnnl::memory::desc& input, PlanTuning& tuning,
+               std::vector<std::string>& choices) {
+  auto path = [&](size_t k) { return layers[steps[k].layer].path; };
+  // Cached names are checked before they are trusted: one the layer cannot offer (a
+  // hand-edited or foreign file) is dropped with a warning, and the layer timed again.
+  for (size_t k = begin; k < end; ++k) {
+    auto it = tuning.cached.find(path(k));
+    const Module& module = *layers[steps[k].layer].module;
+    if (it != tuning.cached.end() && !module.OffersImplementation(it->second)) {
+      EngineLog()->warn("{}: the tuning cache names implementation '{}', which this layer does "
+                        "not offer; timing its candidates again",
+                        path(k), it->second);
+      tuning.cached.erase(it);
+    }
+  }
+  bool all_cached = true;
+  for (size_t k = begin; k < end; ++k) all_cached = all_cached && tuning.cached.count(path(k)) > 0;
+  tuning.tunable_layers += static_cast<int>(end - begin);
+  if (tuning.mode == TuningMode::kOn && all_cached) {
+    // The common case after the first start: no candidate is even built.
+    for (size_t k = begin; k < end; ++k) choices[k] = tuning.cached.at(path(k));
+    tuning.cached_layers += static_cast<int>(end - begin);
+    return;
+  }
+  std::vector<Tuner::Layer> chain(end - begin);
+  for (size_t k = begin; k < end; ++k) {
+    const Step& step = steps[k];
+    builder.SetCurrentModule(path(k), std::string(layers[step.layer].module->type()));
+    chain[k - begin].candidates =
+        layers[step.layer].module->Candidates(builder, step.in_shape, step.fusion);
+  }
+  if (tuning.mode == TuningMode::kForced) {
+    for (size_t k = begin; k < end; ++k) {
+      const std::vector<Candidate>& candidates = chain[k - begin].candidates;
+      if (!candidates.empty()) {
+        choices[k] = candidates[tuning.forced_candidate % candidates.size()].id;
+      }
+    }
+    return;
+  }
+  for (size_t k = begin; k < end; ++k) {
+    auto it = tuning.cached.find(path(k));
+    if (it == tuning.cached.end()) continue;
+    const std::vector<Candidate>& candidates = chain[k - begin].candidates;
+    for (size_t c = 0; c < candidates.size(); ++c) {
+      if (candidates[c].id == it->second) chain[k - begin].fixed = static_cast<int>(c);
+    }
+    if (chain[k - begin].fixed < 0) {
+      EngineLog()->warn("{}: the tuning cache names implementation '{}', which this layer does "
+                        "not offer for this input; timing its candidates again",
+                        path(k), it->second);
+    } else {
+      ++tuning.cached_layers;
+    }
+  }
+  if (tuning.tuner == nullptr || tuning.tuner->deadline_passed()) {
+    for (size_t k = begin; k < end; ++k) {
+      const Tuner::Layer& layer = chain[k - begin];
+      if (layer.fixed >= 0) {
+        choices[k] = layer.candidates[layer.fixed].id;
+      } else if (layer.candidates.size() > 1) {
+        ++tuning.untimed_layers;
+      }
+    }
+    return;
+  }
+  const Tuner::Choice choice = tuning.tuner->ChooseChain(input, chain);
+  for (size_t k = begin; k < end; ++k) {
+    const Tuner::Layer& layer = chain[k - begin];
+    if (layer.candidates.empty()) continue;
+    choices[k] = layer.candidates[choice.index[k - begin]].id;
+    if (layer.fixed >= 0) continue;
+    if (choice.untimed[k - begin]) {
+      ++tuning.untimed_layers;
+    } else {
+      tuning.decided[path(k)] = choices[k];
+      ++tuning.timed_layers;
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<PlanValue> CompileLayers(PlanBuilder& builder, const std::vector<Layer>& layers,
+                                        const PlanValue& in, PlanTuning* tuning) {
+  const std::vector<Step> steps = PlanSteps(layers, in.shape, builder.fuse());
+  std::vector<std::string> choices(steps.size());
+  // An empty input (batch 0) runs nothing: there is nothing to time.
+  auto tunable = [&](size_t k) {
+    return k < steps.size() && NumElements(steps[k].in_shape) > 0 &&
+           layers[steps[k].layer].module->IsTunable(steps[k].in_shape);
+  };
+  PlanValue value = in;
+  for (size_t k = 0; k < steps.size(); ++k) {
+    const Step& step = steps[k];
+    const Layer& layer = layers[step.layer];
+    const Module& module = *layer.module;
     try {
-      Fusion fusion;
-      size_t next = i + 1;
-      const int channel_axis = builder.fuse() ? module.FusableChannelAxis(value.shape) : -1;
-      if (channel_axis == 1) {
-        // Fold a BatchNorm (whose channel axis is always 1) and fuse the activations after it.
-        size_t j = next_real(next);
-        if (j < layers.size() && layers[j].module->AsChannelAffine() != nullptr) {
-          fusion.affine = layers[j].module->AsChannelAffine();
-          fusion.affine_path = layers[j].path;
-          next = j + 1;
-        }
+      if (tuning != nullptr && tuning->mode != TuningMode::kOff && tunable(k) &&
+          (k == 0 || !tunable(k - 1))) {
+        // The first of a chain of tunable steps: choose for the whole chain now that its
+        // input layout is known.
+        size_t end = k + 1;
+        while (tunable(end)) ++end;
+        const auto start = std::chrono::steady_clock::now();
+        TuneChain(builder, layers, steps, k, end, value.md, *tuning, choices);
+        tuning->ms += std::chrono::duration<double, std::milli>(
+                          std::chrono::steady_clock::now() - start).count();
       }
-      if (channel_axis >= 0) {
-        for (size_t j = next_real(next); j < layers.size(); j = next_real(j + 1)) {
-          std::optional<std::vector<EltwiseOp>> ops = layers[j].module->AsEltwise();
-          if (!ops || !CanExtendPostOps(fusion.post_ops, *ops)) break;
-          fusion.post_ops.insert(fusion.post_ops.end(), ops->begin(), ops->end());
-          next = j + 1;
-        }
-      }
+      builder.SetCurrentModule(layer.path, std::string(module.type()));
+      builder.set_choice(choices[k]);
       // A standalone activation compiles itself: oneDNN eltwise steps, or a kernel.
-      absl::StatusOr<PlanValue> out = module.Compile(builder, value, fusion);
+      absl::StatusOr<PlanValue> out = module.Compile(builder, value, step.fusion);
       if (!out.ok()) return AtLayer(layer, out.status());
       value = *std::move(out);
-      i = next;
     } catch (const dnnl::error& e) {
       return AtLayer(layer, absl::InternalError(absl::StrCat("oneDNN: ", e.what())));
     }

@@ -1,6 +1,7 @@
 // Turns a list of layers into plan steps: shape inference with errors that name the
 // module path, then compilation with BatchNorm folded into the Conv/Linear before it and
-// elementwise activations fused as post-ops. Stateless functions; thread-safe.
+// elementwise activations fused as post-ops, and each Conv/Linear in the implementation
+// compile-time tuning chose. Stateless functions; thread-safe.
 #pragma once
 
 #include <vector>
@@ -8,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "core/plan_builder.h"
 #include "core/sequential.h"
+#include "core/tuner.h"
 #include "common/tensor.h"
 
 namespace seqserve {
@@ -17,8 +19,11 @@ namespace seqserve {
 absl::StatusOr<std::vector<Shape>> InferShapes(const std::vector<Layer>& layers,
                                                const Shape& input);
 
-// Adds the layers to `builder`, starting from `in`; returns the last output.
+// Adds the layers to `builder`, starting from `in`; returns the last output. With
+// `tuning` (and its mode not kOff), each chain of tunable layers (Conv, ConvTranspose,
+// Linear, each feeding the next) gets the implementations tuning chooses for it: from
+// tuning->cached, else timed by tuning->tuner, else the defaults.
 absl::StatusOr<PlanValue> CompileLayers(PlanBuilder& builder, const std::vector<Layer>& layers,
-                                        const PlanValue& in);
+                                        const PlanValue& in, PlanTuning* tuning = nullptr);
 
 }  // namespace seqserve

@@ -1,8 +1,11 @@
 #include "core/model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <system_error>
 #include <utility>
 
@@ -11,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/compiler.h"
+#include "core/engine_log.h"
+#include "core/tuner.h"
 #include "core/engine.h"
 #include "core/plan_builder.h"
 #include "core/safetensors.h"
@@ -131,7 +136,7 @@ absl::Status CheckParameterBytes(const DeclaredParameters& declared, const Model
 
 Model::Model(std::unique_ptr<Sequential> root, const ModelOptions& options)
     : root_(std::move(root)), layers_(root_->Flatten()), options_(options),
-      weights_(CpuEngine()) {}
+      weights_(CpuEngine()), tuning_budget_left_ms_(options.tuning.budget_ms) {}
 
 absl::StatusOr<std::shared_ptr<Model>> Model::FromSource(std::string_view seq_text,
                                                          std::string_view seq_file,
@@ -140,10 +145,11 @@ absl::StatusOr<std::shared_ptr<Model>> Model::FromSource(std::string_view seq_te
                                                          const ModelOptions& options) {
   SEQ_ASSIGN_OR_RETURN(SeqValue ast, ParseModelSeq(seq_text, seq_file));
   SEQ_ASSIGN_OR_RETURN(std::unique_ptr<Sequential> root, BuildSequential(ast, seq_file));
-  return FromTree(std::move(root), seq_file, weights, weights_file, options);
+  return FromTree(std::move(root), seq_text, seq_file, weights, weights_file, options);
 }
 
 absl::StatusOr<std::shared_ptr<Model>> Model::FromTree(std::unique_ptr<Sequential> root,
+                                                       std::string_view seq_text,
                                                        std::string_view seq_file,
                                                        const TensorMap* weights,
                                                        std::string_view weights_file,
@@ -172,7 +178,22 @@ absl::StatusOr<std::shared_ptr<Model>> Model::FromTree(std::unique_ptr<Sequentia
     }
   }
   SEQ_RETURN_IF_ERROR(CheckIdModulesComeFirst(root->Flatten(), seq_file));
-  return std::shared_ptr<Model>(new Model(std::move(root), options));
+  auto model = std::shared_ptr<Model>(new Model(std::move(root), options));
+  model->source_ = std::string(seq_file);
+  if (options.tuning.mode == TuningMode::kOn) {
+    // What tuning decisions depend on in the model: its text and every weight.
+    ContentHash hash;
+    hash.Update(seq_text);
+    if (weights != nullptr) {
+      for (const auto& [name, tensor] : *weights) {
+        hash.Update(name);
+        hash.Update(tensor.shape.data(), tensor.shape.size() * sizeof(int64_t));
+        hash.Update(tensor.data.data(), tensor.data.size() * sizeof(float));
+      }
+    }
+    model->content_hash_ = hash.Hex();
+  }
+  return model;
 }
 
 absl::StatusOr<std::shared_ptr<Model>> Model::Load(const std::filesystem::path& version_dir,
@@ -212,8 +233,11 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Load(const std::filesystem::path& 
                                seq_path.filename().string(), " declares");
     SEQ_ASSIGN_OR_RETURN(weights, LoadSafetensors(file, weights_file, budget));
   }
-  return FromTree(std::move(root), seq_file, weights ? &*weights : nullptr, weights_file,
-                  options);
+  SEQ_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
+                       FromTree(std::move(root), text, seq_file, weights ? &*weights : nullptr,
+                                weights_file, options));
+  model->version_dir_ = version_dir;
+  return model;
 }
 
 int64_t Model::NumParams() const {
@@ -252,6 +276,14 @@ absl::StatusOr<std::shared_ptr<const Plan>> Model::GetPlan(const Shape& input, D
   return plan;
 }
 
+TuningCache& Model::tuning_cache() {
+  if (tuning_cache_ == nullptr) {
+    tuning_cache_ = std::make_unique<TuningCache>(
+        TuningFilePath(options_.tuning, version_dir_, content_hash_), content_hash_);
+  }
+  return *tuning_cache_;
+}
+
 absl::StatusOr<std::shared_ptr<const Plan>> Model::Compile(const Shape& input, DType dtype) {
   const std::vector<DType> accepted = InputDTypes();
   if (std::find(accepted.begin(), accepted.end(), dtype) == accepted.end()) {
@@ -270,14 +302,60 @@ absl::StatusOr<std::shared_ptr<const Plan>> Model::Compile(const Shape& input, D
   }
   SEQ_RETURN_IF_ERROR(InferShapes(layers_, input).status());
   ScopedThreads threads(options_.num_threads);
+  PlanTuning tuning;
+  tuning.mode = options_.tuning.mode;
+  tuning.forced_candidate = options_.tuning.forced_candidate;
+  std::string plan_key;
+  std::optional<Tuner> tuner;
+  const auto start = std::chrono::steady_clock::now();
+  if (tuning.mode == TuningMode::kOn) {
+    plan_key = TuningPlanKey(input, options_.num_threads, options_.fuse);
+    tuning.cached = tuning_cache().Lookup(plan_key);
+    tuning.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                    .count();
+    if (tuning_budget_left_ms_ > 0) {
+      tuner.emplace(CpuEngine(), start + std::chrono::duration_cast<Tuner::Clock::duration>(
+                                             std::chrono::duration<double, std::milli>(
+                                                 tuning_budget_left_ms_)));
+      tuning.tuner = &*tuner;
+    }
+  }
+  std::shared_ptr<const Plan> plan;
   try {
     PlanBuilder builder(CpuEngine(), options_.num_threads, weights_, input, dtype);
     builder.set_fuse(options_.fuse);
-    SEQ_ASSIGN_OR_RETURN(PlanValue out, CompileLayers(builder, layers_, builder.input()));
-    return builder.Finish(out);
+    SEQ_ASSIGN_OR_RETURN(PlanValue out, CompileLayers(builder, layers_, builder.input(), &tuning));
+    builder.SetTuningReport(TuningReport{tuning.tunable_layers, tuning.cached_layers,
+                                         tuning.timed_layers, tuning.untimed_layers, tuning.ms});
+    SEQ_ASSIGN_OR_RETURN(plan, builder.Finish(out));
   } catch (const dnnl::error& e) {
     return absl::InternalError(absl::StrCat("oneDNN: ", e.what()));
   }
+  if (tuning.mode != TuningMode::kOn || tuning.tunable_layers == 0) return plan;
+  tuning_budget_left_ms_ -= tuning.ms;
+  if (!tuning.decided.empty()) tuning_cache().Store(plan_key, tuning.decided);
+  const std::string what = absl::StrCat(source_, ": input ", ShapeToString(input), ", ",
+                                        options_.num_threads, " thread(s)");
+  if (tuning.timed_layers == 0 && tuning.untimed_layers == 0) {
+    EngineLog()->info("{}: {} layer(s) tuned from the cache in {:.1f} ms (cache hit)", what,
+                      tuning.cached_layers, tuning.ms);
+    return plan;
+  }
+  std::string detail = "cache miss";
+  if (tuning.cached_layers > 0) {
+    absl::StrAppend(&detail, "; ", tuning.cached_layers, " from the cache");
+  }
+  if (tuning.untimed_layers > 0) {
+    absl::StrAppend(&detail, "; ", tuning.untimed_layers,
+                    " left at their default: tuning budget of ", options_.tuning.budget_ms,
+                    " ms spent");
+  }
+  EngineLog()->info("{}: tuned {} layer(s) in {:.1f} ms ({}){}", what, tuning.timed_layers,
+                    tuning.ms, detail,
+                    tuning_cache().file() ? absl::StrCat(", decisions in ",
+                                                         tuning_cache().file()->string())
+                                          : std::string());
+  return plan;
 }
 
 absl::StatusOr<Tensor> Model::Run(Executor& executor, const Tensor& input) {

@@ -22,6 +22,7 @@
 #include "core/safetensors.h"
 #include "common/safe_file.h"
 #include "core/sequential.h"
+#include "core/tuning_cache.h"
 #include "common/tensor.h"
 #include "core/weight_cache.h"
 
@@ -52,6 +53,9 @@ struct ModelOptions {
   bool fuse = true;
   // What Load reads at most (not used by FromSource).
   ModelFileLimits limits;
+  // Compile-time choice of each Conv/Linear's implementation by timing (core/tuner.h),
+  // cached on disk (core/tuning_cache.h); defaults from the SEQSERVE_TUNING* variables.
+  TuningOptions tuning = TuningOptions::FromEnvironment();
 };
 
 class Model {
@@ -105,13 +109,17 @@ class Model {
 
  private:
   Model(std::unique_ptr<Sequential> root, const ModelOptions& options);
-  // FromSource once model.seq is parsed and built.
+  // FromSource once model.seq (`seq_text`) is parsed and built.
   static absl::StatusOr<std::shared_ptr<Model>> FromTree(std::unique_ptr<Sequential> root,
+                                                         std::string_view seq_text,
                                                          std::string_view seq_file,
                                                          const TensorMap* weights,
                                                          std::string_view weights_file,
                                                          const ModelOptions& options);
-  absl::StatusOr<std::shared_ptr<const Plan>> Compile(const Shape& input, DType dtype);
+  absl::StatusOr<std::shared_ptr<const Plan>> Compile(const Shape& input, DType dtype)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(compile_mu_);
+  // The model's tuning cache, opened on first use.
+  TuningCache& tuning_cache() ABSL_EXCLUSIVE_LOCKS_REQUIRED(compile_mu_);
 
   std::unique_ptr<Sequential> root_;
   std::vector<Layer> layers_;  // borrowed from root_
@@ -127,6 +135,12 @@ class Model {
   };
   std::list<CachedPlan> plans_ ABSL_GUARDED_BY(mu_);
   absl::Mutex compile_mu_;  // one compile at a time, so a burst compiles each shape once
+
+  std::string source_;                     // model.seq's path, for log lines
+  std::filesystem::path version_dir_;      // empty unless loaded from a directory
+  std::string content_hash_;               // of model.seq and the weights (tuning on only)
+  std::unique_ptr<TuningCache> tuning_cache_ ABSL_GUARDED_BY(compile_mu_);
+  double tuning_budget_left_ms_ ABSL_GUARDED_BY(compile_mu_) = 0;
 };
 
 }  // namespace seqserve

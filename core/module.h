@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -35,12 +36,35 @@ struct ChannelAffine {
   std::vector<float> shift;
 };
 
+// An activation as a kernel over `n` contiguous floats (in place allowed), and whether it
+// maps +0 to +0, so that it may run over the zero padding of a blocked layout.
+struct ActivationKernel {
+  std::function<void(const float* x, float* y, int64_t n, int num_threads)> run;
+  bool keeps_zero = false;
+};
+
 // What the compiler fuses into a producer (Conv, ConvTranspose, Linear): an optional
 // BatchNorm folded into the weights, then elementwise activations as oneDNN post-ops.
 struct Fusion {
   const ChannelAffine* affine = nullptr;  // borrowed from the BatchNorm module
   std::string affine_path;                // that BatchNorm's path, part of weight cache keys
   std::vector<EltwiseOp> post_ops;
+  // The same activations as kernels, one per fused module, when every one of them has an
+  // exact kernel (ReLU); else empty. A NaN-propagating ReLU post-op costs an exp per element
+  // (see ReluOps), so a separate pass can be faster: tuning times both.
+  std::vector<ActivationKernel> kernels;
+};
+
+// One implementation a tunable layer may compile to (core/tuner.h times them): a oneDNN
+// primitive for the layer's real shapes, whose descriptor gives its argument layouts, and
+// a stable name, which the tuning cache records and PlanBuilder::choice() passes back.
+struct Candidate {
+  std::string id;  // "blocked16", "channels_last/unfused", "inner_product", ...
+  dnnl::primitive_desc_base pd;
+  dnnl::primitive primitive;
+  // Run in place on the primitive's dst after it (the fused activations as a separate
+  // pass); null for none.
+  KernelFn epilogue;
 };
 
 class Module {
@@ -85,12 +109,26 @@ class Module {
   virtual bool IsIdentity() const { return false; }
   // Activations oneDNN computes as a chain of eltwise ops; these fuse as post-ops.
   virtual std::optional<std::vector<EltwiseOp>> AsEltwise() const { return std::nullopt; }
+  // The same activation as an exact kernel, if it has one.
+  virtual std::optional<ActivationKernel> AsActivationKernel() const { return std::nullopt; }
   // BatchNorm's per-channel inference transform, which a producer may fold in.
   virtual const ChannelAffine* AsChannelAffine() const { return nullptr; }
   // Producers that take a Fusion return the axis of their output's channels for input
   // `in` (the axis a following BatchNorm must normalise for folding to be exact), or -1
   // when they take no fusion.
   virtual int FusableChannelAxis(const Shape& /*in*/) const { return -1; }
+
+  // Layers with a choice of implementation for input `in` (Conv, ConvTranspose, Linear).
+  virtual bool IsTunable(const Shape& /*in*/) const { return false; }
+  // Whether `id` names an implementation this layer may offer (a check of cached names
+  // before they are trusted, without building anything).
+  virtual bool OffersImplementation(const std::string& /*id*/) const { return false; }
+  // The implementations a tunable layer offers for input `in` with `fusion`, the default
+  // first, without touching the weights. Compile builds the one builder.choice() names.
+  virtual std::vector<Candidate> Candidates(const PlanBuilder& /*builder*/, const Shape& /*in*/,
+                                            const Fusion& /*fusion*/) const {
+    return {};
+  }
 
   // Adds this module (and `fusion`, if the module offered FusableChannelAxis) to the plan.
   // `in` is the previous module's output; shapes were already checked with OutputShape.

@@ -53,6 +53,15 @@ struct PlanStep {
   std::vector<StepArg> args;
 };
 
+// What compile-time tuning (core/tuner.h) did for a plan.
+struct TuningReport {
+  int tunable_layers = 0;  // layers with a choice of implementation
+  int cached_layers = 0;   // ... whose choice was read from the tuning cache
+  int timed_layers = 0;    // ... chosen by timing during this compile
+  int untimed_layers = 0;  // ... left at their default: the tuning budget was spent
+  double tuning_ms = 0;    // wall time spent choosing (cache lookup, building and timing)
+};
+
 class Plan {
  public:
   const Shape& input_shape() const { return input_shape_; }
@@ -63,6 +72,7 @@ class Plan {
   size_t scratchpad_bytes() const { return scratchpad_bytes_; }
   const std::vector<PlanStep>& steps() const { return steps_; }
   const std::vector<PlanBuffer>& buffers() const { return buffers_; }
+  const TuningReport& tuning() const { return tuning_; }
   // Unique within the process; executors key their per-plan bindings by it.
   uint64_t id() const { return id_; }
 
@@ -78,6 +88,7 @@ class Plan {
   size_t scratchpad_bytes_ = 0;
   std::vector<PlanStep> steps_;
   std::vector<PlanBuffer> buffers_;
+  TuningReport tuning_;
   uint64_t id_ = 0;
 };
 

@@ -94,6 +94,7 @@ PlanBuilder::PlanBuilder(const dnnl::engine& engine, int num_threads, WeightCach
 void PlanBuilder::SetCurrentModule(std::string path, std::string type) {
   current_path_ = std::move(path);
   current_type_ = std::move(type);
+  choice_.clear();
 }
 
 std::string PlanBuilder::CurrentName() const {

@@ -59,6 +59,10 @@ class PlanBuilder {
   // The module being compiled ("features.3", "Conv2d"); names steps and weight keys.
   void SetCurrentModule(std::string path, std::string type);
   const std::string& current_path() const { return current_path_; }
+  // The implementation tuning chose for the current module (a Candidate id); empty: the
+  // module's default. A module that does not know the id compiles its default.
+  const std::string& choice() const { return choice_; }
+  void set_choice(std::string id) { choice_ = std::move(id); }
   // "features.3 (Conv2d)"
   std::string CurrentName() const;
 
@@ -91,6 +95,9 @@ class PlanBuilder {
   // A primitive attribute with scratchpad_mode::user and `ops` as post-ops.
   static dnnl::primitive_attr Attr(const std::vector<EltwiseOp>& post_ops = {});
 
+  // Recorded in the plan (Plan::tuning()).
+  void SetTuningReport(const TuningReport& report) { plan_->tuning_ = report; }
+
   // Ends the plan with `out` as the model's output (made plain, written to the caller's
   // output buffer) and lays out the arena.
   absl::StatusOr<std::shared_ptr<const Plan>> Finish(const PlanValue& out);
@@ -106,6 +113,7 @@ class PlanBuilder {
   bool fuse_ = true;
   std::string current_path_;
   std::string current_type_;
+  std::string choice_;
   std::unique_ptr<Plan> plan_;
 };
 

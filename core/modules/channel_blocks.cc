@@ -5,6 +5,15 @@ namespace {
 
 using tag = dnnl::memory::format_tag;
 
+tag ChannelsLastTag(size_t rank) {
+  switch (rank) {
+    case 3: return tag::nwc;
+    case 4: return tag::nhwc;
+    case 5: return tag::ndhwc;
+    default: return tag::undef;
+  }
+}
+
 tag BlockedTag(size_t rank, int64_t block) {
   switch (rank) {
     case 3: return block == 16 ? tag::nCw16c : tag::nCw8c;
@@ -29,6 +38,10 @@ std::optional<ChannelBlocks> FindChannelBlocks(const dnnl::memory::desc& md) {
       return ChannelBlocks{BlockedTag(dims.size(), block), block, dims[0] * channel_blocks};
     }
   }
+  // Channels-last is one block of all the channels per image.
+  const dnnl::memory::desc channels_last(dims, dnnl::memory::data_type::f32,
+                                         ChannelsLastTag(dims.size()));
+  if (channels_last == md) return ChannelBlocks{ChannelsLastTag(dims.size()), dims[1], dims[0]};
   return std::nullopt;
 }
 

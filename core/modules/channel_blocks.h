@@ -3,7 +3,8 @@
 // innermost, then the spatial dims, then the channel blocks, then the batch. A kernel that
 // treats each spatial position's block of channels as one wide element (pooling, padding)
 // runs on such a layout directly, as on (N * channel blocks) planes, so no reorder to plain
-// and back is needed around it. Stateless functions; thread-safe.
+// and back is needed around it. Channels-last (nwc, nhwc, ndhwc) is the same with one block
+// of all the channels per image. Stateless functions; thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -19,8 +20,8 @@ struct ChannelBlocks {
   int64_t planes = 0;  // batch * channel blocks (padded channels included)
 };
 
-// The channel-blocked layout of `md` (f32, dims (N, C, 1 to 3 spatial dims), no other
-// blocking), or nullopt for any other layout.
+// The channel-blocked or channels-last layout of `md` (f32, dims (N, C, 1 to 3 spatial
+// dims), no other blocking), or nullopt for any other layout.
 std::optional<ChannelBlocks> FindChannelBlocks(const dnnl::memory::desc& md);
 
 // `dims` (N, C, spatial...) in the layout `blocks` describes.

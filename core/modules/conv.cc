@@ -1,5 +1,6 @@
 #include "core/modules/conv.h"
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -95,38 +96,36 @@ class Conv : public Module {
     return IsBatched(in, c_.spatial_dims) ? 1 : 0;
   }
 
+  // Tuning times the layouts of unbatched and explicitly padded convolutions no further:
+  // the pad step or the reshape before them decides their input layout.
+  bool IsTunable(const Shape& in) const override {
+    return !explicit_pad_ && IsBatched(in, c_.spatial_dims);
+  }
+
+  bool OffersImplementation(const std::string& id) const override { return IsConvChoice(id); }
+
+  std::vector<Candidate> Candidates(const PlanBuilder& builder, const Shape& in,
+                                    const Fusion& fusion) const override {
+    if (!IsTunable(in) || !OutputShape(in).ok()) return {};
+    const memory::dims dst_dims = *OutputShape(in);
+    return ConvCandidates<dnnl::convolution_forward::primitive_desc, dnnl::convolution_forward>(
+        MakeDesc(fusion), in, dst_dims, c_.spatial_dims, fusion, builder.engine());
+  }
+
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,
                                     const Fusion& fusion) const override {
     SEQ_ASSIGN_OR_RETURN(Shape out_shape, OutputShape(in.shape));
     PlanValue x = in;
-    std::vector<int64_t> pad_before = pad_before_, pad_after = pad_after_;
-    if (explicit_pad_) {
-      x = AddSpatialPad(builder, x, mode_, pad_before_, pad_after_);
-      pad_before.assign(c_.spatial_dims, 0);
-      pad_after.assign(c_.spatial_dims, 0);
-    }
+    if (explicit_pad_) x = AddSpatialPad(builder, x, mode_, pad_before_, pad_after_);
     x = builder.WithDims(x, BatchedDims(x.shape, c_.spatial_dims));
 
     const memory::dims weight_dims = WeightDims();
-    const memory::desc weights_any(weight_dims, memory::data_type::f32, memory::format_tag::any);
     const memory::dims dst_dims = BatchedDims(out_shape, c_.spatial_dims);
     const memory::desc bias_md({c_.out_channels}, memory::data_type::f32, memory::format_tag::x);
-    memory::dims dilates;
-    for (int64_t d : c_.dilation) dilates.push_back(d - 1);  // oneDNN counts the gaps
     const bool with_bias = c_.bias || fusion.affine != nullptr;
-
-    using Desc = dnnl::convolution_forward::desc;
-    auto make_desc = [&](const memory::desc& src_md, const memory::desc& dst_md) {
-      const auto prop = dnnl::prop_kind::forward_inference;
-      const auto algo = dnnl::algorithm::convolution_direct;
-      return with_bias ? Desc(prop, algo, src_md, weights_any, bias_md, dst_md, c_.stride, dilates,
-                              pad_before, pad_after)
-                       : Desc(prop, algo, src_md, weights_any, dst_md, c_.stride, dilates,
-                              pad_before, pad_after);
-    };
-    const auto pd = CreateBlockedPrimitiveDesc<dnnl::convolution_forward::primitive_desc>(
-        make_desc, x.md.dims(), dst_dims, c_.spatial_dims, PlanBuilder::Attr(fusion.post_ops),
-        builder.engine());
+    const auto [pd, epilogue] = ChosenPrimitiveDesc<dnnl::convolution_forward::primitive_desc>(
+        builder.choice(), builder.CurrentName(), MakeDesc(fusion), x.md.dims(), dst_dims,
+        c_.spatial_dims, fusion, builder.engine());
 
     PlanValue src = builder.Convert(x, pd.src_desc());
     const std::string key = ConvWeightKey(builder, fusion);
@@ -144,10 +143,37 @@ class Conv : public Module {
       args.push_back(ConstArg(DNNL_ARG_BIAS, bias));
     }
     builder.AddPrimitive(pd, dnnl::convolution_forward(pd), std::move(args));
+    // Tuning found the activations faster as a separate pass than as post-ops.
+    if (epilogue) builder.AddKernel(epilogue, dst, dst);
     return dst;
   }
 
  private:
+  // The op desc for src and dst layouts (weights as oneDNN prefers), with the padding
+  // oneDNN applies: none when a separate pad step (non-zero padding_mode) did it.
+  std::function<dnnl::convolution_forward::desc(const memory::desc&, const memory::desc&)> MakeDesc(
+      const Fusion& fusion) const {
+    memory::dims dilates;
+    for (int64_t d : c_.dilation) dilates.push_back(d - 1);  // oneDNN counts the gaps
+    std::vector<int64_t> pad_before = pad_before_, pad_after = pad_after_;
+    if (explicit_pad_) {
+      pad_before.assign(c_.spatial_dims, 0);
+      pad_after.assign(c_.spatial_dims, 0);
+    }
+    const memory::desc weights_any(WeightDims(), memory::data_type::f32, memory::format_tag::any);
+    const memory::desc bias_md({c_.out_channels}, memory::data_type::f32, memory::format_tag::x);
+    const bool with_bias = c_.bias || fusion.affine != nullptr;
+    return [=, stride = c_.stride](const memory::desc& src_md, const memory::desc& dst_md) {
+      using Desc = dnnl::convolution_forward::desc;
+      const auto prop = dnnl::prop_kind::forward_inference;
+      const auto algo = dnnl::algorithm::convolution_direct;
+      return with_bias ? Desc(prop, algo, src_md, weights_any, bias_md, dst_md, stride, dilates,
+                              pad_before, pad_after)
+                       : Desc(prop, algo, src_md, weights_any, dst_md, stride, dilates, pad_before,
+                              pad_after);
+    };
+  }
+
   // oneDNN's weight dims: (out, in, *kernel), or (groups, out/groups, in/groups, *kernel).
   memory::dims WeightDims() const {
     memory::dims dims;

@@ -1,9 +1,13 @@
 #include "core/modules/conv_common.h"
 
+#include <algorithm>
+#include <array>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "core/engine_log.h"
+#include "core/modules/elementwise.h"
 
 namespace seqserve {
 namespace {
@@ -112,6 +116,62 @@ dnnl::memory::format_tag BlockedTag(int spatial_dims) {
   if (spatial_dims == 1) return wide ? tag::nCw16c : tag::nCw8c;
   if (spatial_dims == 3) return wide ? tag::nCdhw16c : tag::nCdhw8c;
   return wide ? tag::nChw16c : tag::nChw8c;
+}
+
+const std::vector<std::string_view>& ConvLayouts() {
+  static const std::vector<std::string_view> layouts = {"blocked16", "blocked8", "channels_last"};
+  return layouts;
+}
+
+std::string_view DefaultConvLayout() {
+  return BlockedTag(2) == dnnl::memory::format_tag::nChw16c ? "blocked16" : "blocked8";
+}
+
+std::optional<dnnl::memory::format_tag> LayoutTag(std::string_view name, int spatial_dims) {
+  using tag = dnnl::memory::format_tag;
+  const int i = spatial_dims - 1;
+  if (i < 0 || i > 2) return std::nullopt;
+  if (name == "blocked16") return std::array{tag::nCw16c, tag::nChw16c, tag::nCdhw16c}[i];
+  if (name == "blocked8") return std::array{tag::nCw8c, tag::nChw8c, tag::nCdhw8c}[i];
+  if (name == "channels_last") return std::array{tag::nwc, tag::nhwc, tag::ndhwc}[i];
+  return std::nullopt;
+}
+
+ConvChoice ParseConvChoice(const std::string& choice) {
+  ConvChoice parsed{choice, false};
+  if (choice.size() > kUnfusedSuffix.size() && choice.ends_with(kUnfusedSuffix)) {
+    parsed.layout.resize(choice.size() - kUnfusedSuffix.size());
+    parsed.unfused = true;
+  }
+  return parsed;
+}
+
+bool IsConvChoice(const std::string& choice) {
+  const ConvChoice parsed = ParseConvChoice(choice);
+  if (parsed.layout == kDefaultChoice) return true;
+  const std::vector<std::string_view>& layouts = ConvLayouts();
+  return std::find(layouts.begin(), layouts.end(), parsed.layout) != layouts.end();
+}
+
+KernelFn ActivationEpilogue(const Fusion& fusion, const dnnl::memory::desc& md) {
+  if (fusion.kernels.empty() || !IsDenseLayout(md)) return nullptr;
+  const bool unpadded = IsUnpaddedLayout(md);
+  for (const ActivationKernel& kernel : fusion.kernels) {
+    if (!kernel.keeps_zero && !unpadded) return nullptr;
+  }
+  const int64_t n = static_cast<int64_t>(md.get_size() / sizeof(float));
+  return [kernels = fusion.kernels, n](const float* x, float* y, int threads) {
+    for (const ActivationKernel& kernel : kernels) {
+      kernel.run(x, y, n, threads);
+      x = y;
+    }
+  };
+}
+
+void WarnUnavailableChoice(const std::string& layer, const std::string& choice) {
+  EngineLog()->warn("{}: the tuned implementation '{}' is not available here; compiling the "
+                    "default instead",
+                    layer, choice);
 }
 
 std::string ConvWeightKey(const PlanBuilder& builder, const Fusion& fusion) {

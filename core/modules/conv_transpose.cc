@@ -1,6 +1,7 @@
 #include "core/modules/conv_transpose.h"
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -95,6 +96,20 @@ class ConvTranspose : public Module {
     return IsBatched(in, c_.spatial_dims) ? 1 : 0;
   }
 
+  // Unbatched input: the reshape before it decides its layout, so there is nothing to time.
+  bool IsTunable(const Shape& in) const override { return IsBatched(in, c_.spatial_dims); }
+
+  bool OffersImplementation(const std::string& id) const override { return IsConvChoice(id); }
+
+  std::vector<Candidate> Candidates(const PlanBuilder& builder, const Shape& in,
+                                    const Fusion& fusion) const override {
+    if (!IsTunable(in) || !OutputShape(in).ok()) return {};
+    const memory::dims dst_dims = *OutputShape(in);
+    return ConvCandidates<dnnl::deconvolution_forward::primitive_desc,
+                          dnnl::deconvolution_forward>(MakeDesc(fusion), in, dst_dims,
+                                                       c_.spatial_dims, fusion, builder.engine());
+  }
+
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,
                                     const Fusion& fusion) const override {
     SEQ_ASSIGN_OR_RETURN(Shape out_shape, OutputShape(in.shape));
@@ -102,25 +117,12 @@ class ConvTranspose : public Module {
 
     const std::vector<int64_t> kernel = GrownKernel();
     const memory::dims weight_dims = WeightDims(kernel);
-    const memory::desc weights_any(weight_dims, memory::data_type::f32, memory::format_tag::any);
     const memory::dims dst_dims = BatchedDims(out_shape, c_.spatial_dims);
     const memory::desc bias_md({c_.out_channels}, memory::data_type::f32, memory::format_tag::x);
-    memory::dims dilates;
-    for (int64_t d : c_.dilation) dilates.push_back(d - 1);  // oneDNN counts the gaps
     const bool with_bias = c_.bias || fusion.affine != nullptr;
-
-    using Desc = dnnl::deconvolution_forward::desc;
-    auto make_desc = [&](const memory::desc& src_md, const memory::desc& dst_md) {
-      const auto prop = dnnl::prop_kind::forward_inference;
-      const auto algo = dnnl::algorithm::deconvolution_direct;
-      return with_bias ? Desc(prop, algo, src_md, weights_any, bias_md, dst_md, c_.stride, dilates,
-                              padding_, pad_after_)
-                       : Desc(prop, algo, src_md, weights_any, dst_md, c_.stride, dilates, padding_,
-                              pad_after_);
-    };
-    const auto pd = CreateBlockedPrimitiveDesc<dnnl::deconvolution_forward::primitive_desc>(
-        make_desc, x.md.dims(), dst_dims, c_.spatial_dims, PlanBuilder::Attr(fusion.post_ops),
-        builder.engine());
+    const auto [pd, epilogue] = ChosenPrimitiveDesc<dnnl::deconvolution_forward::primitive_desc>(
+        builder.choice(), builder.CurrentName(), MakeDesc(fusion), x.md.dims(), dst_dims,
+        c_.spatial_dims, fusion, builder.engine());
 
     PlanValue src = builder.Convert(x, pd.src_desc());
     const std::string key = ConvWeightKey(builder, fusion);
@@ -137,10 +139,33 @@ class ConvTranspose : public Module {
       args.push_back(ConstArg(DNNL_ARG_BIAS, bias));
     }
     builder.AddPrimitive(pd, dnnl::deconvolution_forward(pd), std::move(args));
+    // Tuning found the activations faster as a separate pass than as post-ops.
+    if (epilogue) builder.AddKernel(epilogue, dst, dst);
     return dst;
   }
 
  private:
+  // The op desc for src and dst layouts, weights as oneDNN prefers.
+  using Desc = dnnl::deconvolution_forward::desc;
+  std::function<Desc(const memory::desc&, const memory::desc&)> MakeDesc(
+      const Fusion& fusion) const {
+    memory::dims dilates;
+    for (int64_t d : c_.dilation) dilates.push_back(d - 1);  // oneDNN counts the gaps
+    const memory::desc weights_any(WeightDims(GrownKernel()), memory::data_type::f32,
+                                   memory::format_tag::any);
+    const memory::desc bias_md({c_.out_channels}, memory::data_type::f32, memory::format_tag::x);
+    const bool with_bias = c_.bias || fusion.affine != nullptr;
+    return [=, stride = c_.stride, pad_before = padding_, pad_after = pad_after_](
+               const memory::desc& src_md, const memory::desc& dst_md) {
+      const auto prop = dnnl::prop_kind::forward_inference;
+      const auto algo = dnnl::algorithm::deconvolution_direct;
+      return with_bias ? Desc(prop, algo, src_md, weights_any, bias_md, dst_md, stride, dilates,
+                              pad_before, pad_after)
+                       : Desc(prop, algo, src_md, weights_any, dst_md, stride, dilates, pad_before,
+                              pad_after);
+    };
+  }
+
   // The kernel oneDNN computes with: PyTorch's, plus the zero taps (see the constructor).
   std::vector<int64_t> GrownKernel() const {
     std::vector<int64_t> kernel = c_.kernel;

@@ -10,4 +10,13 @@ bool IsDenseLayout(const dnnl::memory::desc& md) {
   return padded == md.get_size();
 }
 
+bool IsUnpaddedLayout(const dnnl::memory::desc& md) {
+  if (!IsDenseLayout(md)) return false;
+  const dnnl_memory_desc_t& d = md.data;
+  for (int i = 0; i < d.ndims; ++i) {
+    if (d.padded_dims[i] != d.dims[i]) return false;
+  }
+  return true;
+}
+
 }  // namespace seqserve

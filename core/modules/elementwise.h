@@ -26,6 +26,9 @@ namespace seqserve {
 // a blocked layout such as a Conv's nChw16c. An elementwise kernel that maps 0 to 0 may then
 // run over the whole buffer as it is laid out, without a reorder.
 bool IsDenseLayout(const dnnl::memory::desc& md);
+// Dense without padding (plain, channels-last, nChw16c with a multiple of 16 channels): every
+// float is an element, so any elementwise kernel may run over the buffer as it is laid out.
+bool IsUnpaddedLayout(const dnnl::memory::desc& md);
 
 // `v` as a T: a float, or a vec::Float4 of four copies. For functors written once for both.
 template <typename T>
@@ -49,12 +52,14 @@ void ElementwiseRange(const Fn& fn, const float* x, float* y, int64_t begin, int
 }
 
 // y = fn(x) for every element of `in`, in place unless `in` is the plan's input. Runs on the
-// incoming layout when fn(+0) is +0 (padding stays zero), else on plain layout.
+// incoming layout when it has no padding, or when fn(+0) is +0 (padding stays zero), else on
+// plain layout.
 template <typename Fn>
 PlanValue AddElementwiseKernel(PlanBuilder& builder, const PlanValue& in, Fn fn) {
   const float at_zero = fn(0.f);
   const bool keeps_zero = at_zero == 0.f && !std::signbit(at_zero);
-  PlanValue src = keeps_zero && IsDenseLayout(in.md) ? in : builder.Plain(in);
+  const bool as_is = keeps_zero ? IsDenseLayout(in.md) : IsUnpaddedLayout(in.md);
+  PlanValue src = as_is ? in : builder.Plain(in);
   PlanValue dst = builder.InPlace(src);
   const int64_t n = static_cast<int64_t>(src.md.get_size() / sizeof(float));
   builder.AddKernel(
@@ -80,6 +85,15 @@ class KernelActivation : public Module {
   absl::StatusOr<Shape> OutputShape(const Shape& in) const override { return in; }
   int64_t Flops(const Shape& in) const override { return NumElements(in); }
   std::optional<std::vector<EltwiseOp>> AsEltwise() const override { return fused_; }
+  std::optional<ActivationKernel> AsActivationKernel() const override {
+    const float at_zero = fn_(0.f);
+    return ActivationKernel{[fn = fn_](const float* x, float* y, int64_t n, int threads) {
+                              ParallelFor(n, threads, [&](int64_t begin, int64_t end) {
+                                ElementwiseRange(fn, x, y, begin, end);
+                              });
+                            },
+                            at_zero == 0.f && !std::signbit(at_zero)};
+  }
 
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,
                                     const Fusion& /*fusion*/) const override {

@@ -1,12 +1,16 @@
 #include "core/modules/linear.h"
 
+#include <algorithm>
+#include <array>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/module_args.h"
 #include "common/status_macros.h"
+#include "core/engine_log.h"
 
 namespace seqserve {
 namespace {
@@ -54,36 +58,55 @@ class Linear : public Module {
     return static_cast<int>(in.size()) - 1;
   }
 
+  bool IsTunable(const Shape& /*in*/) const override { return true; }
+  bool OffersImplementation(const std::string& id) const override {
+    return std::find(kImplementations.begin(), kImplementations.end(), id) !=
+           kImplementations.end();
+  }
+
+  std::vector<Candidate> Candidates(const PlanBuilder& builder, const Shape& in,
+                                    const Fusion& fusion) const override {
+    const int64_t rows = NumElements(in) / in_;
+    std::vector<Candidate> candidates;
+    for (std::string_view id : kImplementations) {
+      Impl impl = MakeImpl(id, rows, fusion, builder.engine());
+      candidates.push_back(Candidate{std::string(id), impl.pd, impl.primitive});
+    }
+    return candidates;
+  }
+
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,
                                     const Fusion& fusion) const override {
     const int64_t rows = NumElements(in.shape) / in_;
     PlanValue src = builder.Reshape(in, {rows, in_});
-    const memory::desc weights_any({in_, out_}, memory::data_type::f32, memory::format_tag::any);
-    const memory::desc bias_md({1, out_}, memory::data_type::f32, memory::format_tag::ab);
-    const memory::desc dst_md = PlainDesc(memory::dims{rows, out_});
+    std::string_view id = kImplementations[0];
+    if (!builder.choice().empty()) {
+      if (std::find(kImplementations.begin(), kImplementations.end(), builder.choice()) !=
+          kImplementations.end()) {
+        id = builder.choice();
+      } else {
+        EngineLog()->warn("{}: the tuned implementation '{}' is unknown; compiling {} instead",
+                          builder.CurrentName(), builder.choice(), id);
+      }
+    }
+    const Impl impl = MakeImpl(id, rows, fusion, builder.engine());
     const bool with_bias = has_bias_ || fusion.affine != nullptr;
-
-    dnnl::matmul::desc desc = with_bias
-                                  ? dnnl::matmul::desc(src.md, weights_any, bias_md, dst_md)
-                                  : dnnl::matmul::desc(src.md, weights_any, dst_md);
-    dnnl::matmul::primitive_desc pd(desc, PlanBuilder::Attr(fusion.post_ops), builder.engine());
-
     const std::string key = fusion.affine ? absl::StrCat(builder.current_path(), "+",
                                                          fusion.affine_path)
                                           : builder.current_path();
-    // PyTorch's weight is (out, in) row-major: the (in, out) matrix in layout "ba".
-    const memory::desc torch_layout({in_, out_}, memory::data_type::f32, memory::format_tag::ba);
-    dnnl::memory weights = builder.weights().Get(key + ".weight", pd.weights_desc(), torch_layout,
+    dnnl::memory weights = builder.weights().Get(key + ".weight", impl.pd.weights_desc(),
+                                                 impl.torch_weights,
                                                  [&] { return FoldedWeight(fusion); });
-    PlanValue dst = builder.NewValue({rows, out_}, dst_md);
+    PlanValue dst = builder.NewValue({rows, out_}, impl.pd.dst_desc());
     std::vector<StepArg> args = {ValueArg(DNNL_ARG_SRC, src), ConstArg(DNNL_ARG_WEIGHTS, weights),
                                  ValueArg(DNNL_ARG_DST, dst)};
     if (with_bias) {
+      const dnnl::memory::desc bias_md = impl.pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_BIAS);
       args.push_back(ConstArg(DNNL_ARG_BIAS,
                               builder.weights().Get(key + ".bias", bias_md, bias_md,
-                                                    [&] { return FoldedBias(fusion); })));
+                                                    [&] { return FoldedBias(fusion, bias_md); })));
     }
-    builder.AddPrimitive(pd, dnnl::matmul(pd), std::move(args));
+    builder.AddPrimitive(impl.pd, impl.primitive, std::move(args));
 
     Shape out_shape = in.shape;
     out_shape.back() = out_;
@@ -91,6 +114,49 @@ class Linear : public Module {
   }
 
  private:
+  // The implementations, by candidate id, the default first: a matmul (weights in the
+  // layout it prefers), an inner product (likewise), and an inner product on PyTorch's own
+  // (out, in) weight layout, which gemm-based inner products stream as rows.
+  static constexpr std::array<std::string_view, 3> kImplementations = {"matmul", "inner_product",
+                                                                      "inner_product_oi"};
+
+  struct Impl {
+    dnnl::primitive_desc_base pd;
+    dnnl::primitive primitive;
+    // PyTorch's (out, in) row-major weight, described with the dims pd's weights have.
+    dnnl::memory::desc torch_weights;
+  };
+
+  // The primitive of implementation `id` for `rows` input rows.
+  Impl MakeImpl(std::string_view id, int64_t rows, const Fusion& fusion,
+                const dnnl::engine& engine) const {
+    const bool with_bias = has_bias_ || fusion.affine != nullptr;
+    const memory::desc src_md = PlainDesc(memory::dims{rows, in_});
+    const memory::desc dst_md = PlainDesc(memory::dims{rows, out_});
+    const dnnl::primitive_attr attr = PlanBuilder::Attr(fusion.post_ops);
+    if (id == "matmul") {
+      const memory::desc weights_any({in_, out_}, memory::data_type::f32, memory::format_tag::any);
+      const memory::desc bias_md({1, out_}, memory::data_type::f32, memory::format_tag::ab);
+      dnnl::matmul::desc desc = with_bias ? dnnl::matmul::desc(src_md, weights_any, bias_md, dst_md)
+                                          : dnnl::matmul::desc(src_md, weights_any, dst_md);
+      dnnl::matmul::primitive_desc pd(desc, attr, engine);
+      // The (in, out) matrix in layout "ba".
+      return {pd, dnnl::matmul(pd),
+              memory::desc({in_, out_}, memory::data_type::f32, memory::format_tag::ba)};
+    }
+    const memory::desc weights(
+        {out_, in_}, memory::data_type::f32,
+        id == "inner_product_oi" ? memory::format_tag::oi : memory::format_tag::any);
+    const memory::desc bias_md({out_}, memory::data_type::f32, memory::format_tag::x);
+    using Desc = dnnl::inner_product_forward::desc;
+    const auto prop = dnnl::prop_kind::forward_inference;
+    Desc desc = with_bias ? Desc(prop, src_md, weights, bias_md, dst_md)
+                          : Desc(prop, src_md, weights, dst_md);
+    dnnl::inner_product_forward::primitive_desc pd(desc, attr, engine);
+    return {pd, dnnl::inner_product_forward(pd),
+            memory::desc({out_, in_}, memory::data_type::f32, memory::format_tag::oi)};
+  }
+
   // W * scale per output feature (row), when a BatchNorm is folded in.
   Tensor FoldedWeight(const Fusion& fusion) const {
     Tensor w = weight_;
@@ -102,9 +168,9 @@ class Linear : public Module {
     return w;
   }
 
-  // bias * scale + shift (bias taken as 0 when the Linear has none).
-  Tensor FoldedBias(const Fusion& fusion) const {
-    Tensor b({1, out_});
+  // bias * scale + shift (bias taken as 0 when the Linear has none), shaped as `md`.
+  Tensor FoldedBias(const Fusion& fusion, const memory::desc& md) const {
+    Tensor b(md.dims());
     for (int64_t o = 0; o < out_; ++o) {
       const float bias = has_bias_ ? bias_.data[o] : 0.f;
       b.data[o] = fusion.affine ? bias * fusion.affine->scale[o] + fusion.affine->shift[o] : bias;

@@ -192,6 +192,111 @@ SEQSERVE_POOL_CLONES void AvgLastAxes(const LastAxesPass& p, const float* src, f
   LastAxesRange<PoolKind::kAvg>(p, src, dst, begin, end);
 }
 
+// Max pooling over the last two axes of a channel-blocked (or channels-last) value whose
+// block is a multiple of 8 channels: each output position's window is reduced directly
+// from the input, 16 or 8 channels (one vector) per tap, with no intermediate row. Windows
+// come from lo/hi/step (padding and dilation included), so every fixed or adaptive window
+// works.
+struct Direct2dPass {
+  const PoolWindows* h = nullptr;
+  const PoolWindows* w = nullptr;
+  int64_t block = 0;  // a multiple of the vector width
+};
+
+// Taps of window `o` of `w`: lo, lo + step, ... below hi.
+[[gnu::always_inline]] inline int64_t Taps(const PoolWindows& w, int64_t o) {
+  return w.hi[o] > w.lo[o] ? (w.hi[o] - w.lo[o] + w.step - 1) / w.step : 0;
+}
+
+// kWidth channels at a time, as scalar loops of a constant trip count under `omp simd`,
+// which each clone turns into its own vector registers (written with vector types instead,
+// GCC lowers their NaN test to scalar code before target_clones makes the clones). Windows
+// of exactly kKh x kKw taps (all but those clipped by padding, when kKh > 0) are unrolled.
+template <int kWidth, int kKh, int kKw>
+[[gnu::always_inline]] inline void MaxDirect2dRange(const Direct2dPass& p, const float* src,
+                                                    float* dst, int64_t begin, int64_t end) {
+  const PoolWindows& h = *p.h;
+  const PoolWindows& w = *p.w;
+  const int64_t block = p.block;
+  const int64_t in_row = w.in * block;
+  for (int64_t r = begin; r < end; ++r) {
+    const int64_t oh = r % h.out;
+    const float* x = src + r / h.out * h.in * in_row;
+    float* y = dst + r * w.out * block;
+    const bool full_h = kKh > 0 && Taps(h, oh) == kKh;
+    for (int64_t ow = 0; ow < w.out; ++ow) {
+      float* out = y + ow * block;
+      if (full_h && Taps(w, ow) == kKw) {
+        const float* corner = x + h.lo[oh] * in_row + w.lo[ow] * block;
+        const int64_t down = h.step * in_row;
+        const int64_t right = w.step * block;
+        for (int64_t c = 0; c < block; c += kWidth) {
+          float acc[kWidth];
+          const float* first = corner + c;
+#pragma omp simd
+          for (int j = 0; j < kWidth; ++j) acc[j] = first[j];
+          for (int kh = 0; kh < kKh; ++kh) {
+            for (int kw = kh == 0 ? 1 : 0; kw < kKw; ++kw) {
+              const float* v = corner + kh * down + kw * right + c;
+#pragma omp simd
+              for (int j = 0; j < kWidth; ++j) acc[j] = MaxOrNan(acc[j], v[j]);
+            }
+          }
+#pragma omp simd
+          for (int j = 0; j < kWidth; ++j) out[c + j] = acc[j];
+        }
+        continue;
+      }
+      for (int64_t c = 0; c < block; c += kWidth) {
+        float acc[kWidth];
+#pragma omp simd
+        for (int j = 0; j < kWidth; ++j) acc[j] = -std::numeric_limits<float>::infinity();
+        for (int64_t ih = h.lo[oh]; ih < h.hi[oh]; ih += h.step) {
+          const float* row = x + ih * in_row + c;
+          for (int64_t iw = w.lo[ow]; iw < w.hi[ow]; iw += w.step) {
+            const float* v = row + iw * block;
+#pragma omp simd
+            for (int j = 0; j < kWidth; ++j) acc[j] = MaxOrNan(acc[j], v[j]);
+          }
+        }
+#pragma omp simd
+        for (int j = 0; j < kWidth; ++j) out[c + j] = acc[j];
+      }
+    }
+  }
+}
+
+// The clones: 16 or 8 channels per vector; 2x2, 3x3 or any windows.
+#define SEQSERVE_MAX_DIRECT_2D(name, width, kh, kw)                                 \
+  SEQSERVE_POOL_CLONES void name(const Direct2dPass& p, const float* src, float* dst, \
+                                 int64_t begin, int64_t end) {                        \
+    MaxDirect2dRange<width, kh, kw>(p, src, dst, begin, end);                         \
+  }
+SEQSERVE_MAX_DIRECT_2D(MaxDirect2d16, 16, 0, 0)
+SEQSERVE_MAX_DIRECT_2D(MaxDirect2d16By2, 16, 2, 2)
+SEQSERVE_MAX_DIRECT_2D(MaxDirect2d16By3, 16, 3, 3)
+SEQSERVE_MAX_DIRECT_2D(MaxDirect2d8, 8, 0, 0)
+SEQSERVE_MAX_DIRECT_2D(MaxDirect2d8By2, 8, 2, 2)
+SEQSERVE_MAX_DIRECT_2D(MaxDirect2d8By3, 8, 3, 3)
+#undef SEQSERVE_MAX_DIRECT_2D
+
+// MaxDirect2dRange over `outer` planes of h.in x w.in positions of `block` floats.
+KernelFn MaxDirect2dKernel(PoolWindows h, PoolWindows w, int64_t block, int64_t outer) {
+  return [h = std::move(h), w = std::move(w), block, outer](const float* src, float* dst,
+                                                            int threads) {
+    const Direct2dPass pass{&h, &w, block};
+    const int64_t taps = (h.kernel > 0 ? h.kernel : 2) * (w.kernel > 0 ? w.kernel : 2);
+    using Fn = void (*)(const Direct2dPass&, const float*, float*, int64_t, int64_t);
+    const bool wide = block % 16 == 0;
+    Fn fn = wide ? MaxDirect2d16 : MaxDirect2d8;
+    if (h.kernel == 2 && w.kernel == 2) fn = wide ? MaxDirect2d16By2 : MaxDirect2d8By2;
+    if (h.kernel == 3 && w.kernel == 3) fn = wide ? MaxDirect2d16By3 : MaxDirect2d8By3;
+    ParallelFor(
+        outer * h.out, threads, [&](int64_t begin, int64_t end) { fn(pass, src, dst, begin, end); },
+        MinChunk(w.out * block * taps));
+  };
+}
+
 // Reduces along a non-innermost axis: dst[o, oh, :] = reduce of src[o, ih, :] over the window
 // of oh, for each of `outer` planes of `windows.in` rows of `width` floats. Vectorises over
 // the contiguous rows. With a non-empty `divisor` (the last pass of an average), divides
@@ -307,6 +412,20 @@ PlanValue AddWindowPoolingOf(PlanBuilder& builder, const PlanValue& in,
     before_counts = std::move(counts);
   };
   auto divisor = [&]() { return kKind == PoolKind::kAvg ? before_counts : std::vector<float>{}; };
+
+  // Max pooling of the last two axes on a layout of whole vectors of channels: directly.
+  if (kKind == PoolKind::kMax && blocks && block % 8 == 0 && axes >= 2 &&
+      last_pooled == axes - 1 &&
+      std::all_of(windows.begin(), windows.end() - 2,
+                  [](const PoolWindows& w) { return w.IsIdentity(); })) {
+    size[axes - 2] = windows[axes - 2].out;
+    size[axes - 1] = windows[axes - 1].out;
+    PlanValue next = new_value();
+    builder.AddKernel(MaxDirect2dKernel(windows[axes - 2], windows[axes - 1], block,
+                                        planes * product(0, axes - 2)),
+                      value, next);
+    return next;
+  }
 
   for (size_t a = 0; a <= last_pooled; ++a) {
     const PoolWindows& w = windows[a];

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "core/modules/float4.h"
 #include "core/parallel.h"
@@ -14,76 +15,151 @@ using namespace vec;  // NOLINT(build/namespaces): the kernels' vector vocabular
 // Parallel chunks of at least ~16K elements: below that threads cost more than they save.
 constexpr int64_t kMinChunkElements = 16384;
 
-float MaxOfLanes(Float4 v, float max) {
-  for (int j = 0; j < kLanes; ++j) max = std::max(max, v[j]);
+// The row and column kernels below, compiled once per instruction set (target_clones) on
+// 16-float vectors: one AVX-512 register, two AVX2 ones, four SSE ones; the CPU's best runs.
+// Their helpers are always inlined into the clones, so GCC's note that passing such vectors
+// by value to a function compiled without AVX-512 changes the ABI does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+#define SEQSERVE_SOFTMAX_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+template <typename V>
+[[gnu::always_inline]] inline float MaxOfLanes(V v, float max) {
+  for (int j = 0; j < kLanesOf<V>; ++j) max = std::max(max, v[j]);
   return max;
 }
-float SumOfLanes(Float4 v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+// A fixed pairwise order, so that the sum does not depend on the instruction set.
+template <typename V>
+[[gnu::always_inline]] inline float SumOfLanes(V v) {
+  float lanes[kLanesOf<V>];
+  std::memcpy(lanes, &v, sizeof(v));
+  for (int width = kLanesOf<V> / 2; width > 0; width /= 2) {
+    for (int j = 0; j < width; ++j) lanes[j] += lanes[j + width];
+  }
+  return lanes[0];
+}
 
 float ExpNonPositiveOrZeroScalar(float x) { return ExpNonPositiveOrZero(Broadcast(x))[0]; }
 
 // (log_)softmax of sign * x over one contiguous row of n elements; y may equal x.
-template <bool kLog>
-void SoftmaxRow(const float* x, float* y, int64_t n, float sign) {
-  const int64_t full = n - n % kLanes;
+template <bool kLog, typename V>
+[[gnu::always_inline]] inline void SoftmaxRow(const float* x, float* y, int64_t n, float sign) {
+  constexpr int kWidth = kLanesOf<V>;
+  const int64_t full = n - n % kWidth;
   const int rest = static_cast<int>(n - full);
-  Float4 vmax = Broadcast(-INFINITY);
-  for (int64_t k = 0; k < full; k += kLanes) vmax = Max(Load(x + k) * sign, vmax);
+  V vmax = Splat<V>(-INFINITY);
+  for (int64_t k = 0; k < full; k += kWidth) vmax = Max(LoadAs<V>(x + k) * sign, vmax);
   float max = MaxOfLanes(vmax, -INFINITY);
   for (int64_t k = full; k < n; ++k) max = std::max(max, x[k] * sign);
-  Float4 vsum{};
-  for (int64_t k = 0; k < full; k += kLanes) {
-    const Float4 e = ExpNonPositiveOrZero(Load(x + k) * sign - max);
+  V vsum{};
+  for (int64_t k = 0; k < full; k += kWidth) {
+    const V e = ExpNonPositiveOrZero(LoadAs<V>(x + k) * sign - max);
     if (!kLog) Store(y + k, e);
     vsum += e;
   }
   float sum = SumOfLanes(vsum);
   if (rest > 0) {
-    const Float4 e = ExpNonPositiveOrZero(LoadPartial(x + full, rest) * sign - max);
+    const V e = ExpNonPositiveOrZero(LoadPartialAs<V>(x + full, rest) * sign - max);
     if (!kLog) StorePartial(y + full, e, rest);
     for (int j = 0; j < rest; ++j) sum += e[j];
   }
   if (kLog) {
     const float log_sum = std::log(sum);
-    for (int64_t k = 0; k < full; k += kLanes) Store(y + k, (Load(x + k) * sign - max) - log_sum);
+    for (int64_t k = 0; k < full; k += kWidth) {
+      Store(y + k, (LoadAs<V>(x + k) * sign - max) - log_sum);
+    }
     for (int64_t k = full; k < n; ++k) y[k] = (x[k] * sign - max) - log_sum;
   } else {
     const float inverse = 1.f / sum;
-    for (int64_t k = 0; k < full; k += kLanes) Store(y + k, Load(y + k) * inverse);
+    for (int64_t k = 0; k < full; k += kWidth) Store(y + k, LoadAs<V>(y + k) * inverse);
     for (int64_t k = full; k < n; ++k) y[k] *= inverse;
   }
 }
 
-// (log_)softmax over k of sign * x[k * inner + j] for the lanes j < count (kLanes when kFull),
-// one independent softmax per lane; y may equal x.
-template <bool kLog, bool kFull>
-void SoftmaxColumns(const float* x, float* y, int64_t n, int64_t inner, int count, float sign) {
-  auto load = [count](const float* p) { return kFull ? Load(p) : LoadPartial(p, count); };
-  auto store = [count](float* p, Float4 v) {
-    if (kFull) {
-      Store(p, v);
-    } else {
-      StorePartial(p, v, count);
-    }
-  };
-  Float4 max = Broadcast(-INFINITY);
-  for (int64_t k = 0; k < n; ++k) max = Max(load(x + k * inner) * sign, max);
-  Float4 sum{};
+// Rows [begin, end) of a plain (rows, n) tensor.
+SEQSERVE_SOFTMAX_CLONES void SoftmaxRows(const float* x, float* y, int64_t begin, int64_t end,
+                                         int64_t n, float sign) {
+  for (int64_t o = begin; o < end; ++o) SoftmaxRow<false, Float16>(x + o * n, y + o * n, n, sign);
+}
+SEQSERVE_SOFTMAX_CLONES void LogSoftmaxRows(const float* x, float* y, int64_t begin, int64_t end,
+                                            int64_t n, float sign) {
+  for (int64_t o = begin; o < end; ++o) SoftmaxRow<true, Float16>(x + o * n, y + o * n, n, sign);
+}
+
+// (log_)softmax over k of sign * x[k * inner + j] for the lanes j < count (all of V's when
+// kFull), one independent softmax per lane; y may equal x.
+template <bool kFull, typename V>
+[[gnu::always_inline]] inline V LoadColumns(const float* p, int count) {
+  return kFull ? LoadAs<V>(p) : LoadPartialAs<V>(p, count);
+}
+template <bool kFull, typename V>
+[[gnu::always_inline]] inline void StoreColumns(float* p, V v, int count) {
+  if (kFull) {
+    Store(p, v);
+  } else {
+    StorePartial(p, v, count);
+  }
+}
+
+template <bool kLog, bool kFull, typename V>
+[[gnu::always_inline]] inline void SoftmaxColumns(const float* x, float* y, int64_t n,
+                                                  int64_t inner, int count, float sign) {
+  // (No lambdas here: they would be compiled for the baseline instruction set, outside the
+  // clones, and pass 16-float vectors between the two.)
+  V max = Splat<V>(-INFINITY);
   for (int64_t k = 0; k < n; ++k) {
-    const Float4 e = ExpNonPositiveOrZero(load(x + k * inner) * sign - max);
-    if (!kLog) store(y + k * inner, e);
+    max = Max(LoadColumns<kFull, V>(x + k * inner, count) * sign, max);
+  }
+  V sum{};
+  for (int64_t k = 0; k < n; ++k) {
+    const V e = ExpNonPositiveOrZero(LoadColumns<kFull, V>(x + k * inner, count) * sign - max);
+    if (!kLog) StoreColumns<kFull>(y + k * inner, e, count);
     sum += e;
   }
   if (kLog) {
-    Float4 log_sum{};
+    V log_sum{};
     for (int j = 0; j < count; ++j) log_sum[j] = std::log(sum[j]);
     for (int64_t k = 0; k < n; ++k) {
-      store(y + k * inner, (load(x + k * inner) * sign - max) - log_sum);
+      const V v = LoadColumns<kFull, V>(x + k * inner, count);
+      StoreColumns<kFull>(y + k * inner, (v * sign - max) - log_sum, count);
     }
   } else {
-    const Float4 inverse = Broadcast(1.f) / sum;
-    for (int64_t k = 0; k < n; ++k) store(y + k * inner, load(y + k * inner) * inverse);
+    const V inverse = Splat<V>(1.f) / sum;
+    for (int64_t k = 0; k < n; ++k) {
+      const V v = LoadColumns<kFull, V>(y + k * inner, count);
+      StoreColumns<kFull>(y + k * inner, v * inverse, count);
+    }
   }
+}
+
+// Work items [begin, end) of a plain (outer, n, inner) tensor: groups of kColumns columns
+// of one outer slice, `groups` per slice, the last one maybe partial.
+constexpr int64_t kColumns = kLanesOf<Float16>;
+
+template <bool kLog>
+[[gnu::always_inline]] inline void SoftmaxColumnItems(const float* x, float* y, int64_t begin,
+                                                      int64_t end, int64_t n, int64_t inner,
+                                                      int64_t groups, float sign) {
+  for (int64_t item = begin; item < end; ++item) {
+    const int64_t o = item / groups;
+    const int64_t j = item % groups * kColumns;
+    const int64_t offset = o * n * inner + j;
+    if (j + kColumns <= inner) {
+      SoftmaxColumns<kLog, true, Float16>(x + offset, y + offset, n, inner, kColumns, sign);
+    } else {
+      SoftmaxColumns<kLog, false, Float16>(x + offset, y + offset, n, inner,
+                                           static_cast<int>(inner - j), sign);
+    }
+  }
+}
+SEQSERVE_SOFTMAX_CLONES void SoftmaxColumnRange(const float* x, float* y, int64_t begin,
+                                                int64_t end, int64_t n, int64_t inner,
+                                                int64_t groups, float sign) {
+  SoftmaxColumnItems<false>(x, y, begin, end, n, inner, groups, sign);
+}
+SEQSERVE_SOFTMAX_CLONES void LogSoftmaxColumnRange(const float* x, float* y, int64_t begin,
+                                                   int64_t end, int64_t n, int64_t inner,
+                                                   int64_t groups, float sign) {
+  SoftmaxColumnItems<true>(x, y, begin, end, n, inner, groups, sign);
 }
 
 // (log_)softmax over the channels at one position of a channel-blocked value: `blocks` blocks
@@ -142,29 +218,26 @@ KernelFn MakeSoftmaxKernel(float sign, int64_t outer, int64_t n, int64_t inner) 
       ParallelFor(
           outer, threads,
           [&](int64_t begin, int64_t end) {
-            for (int64_t o = begin; o < end; ++o) SoftmaxRow<kLog>(x + o * n, y + o * n, n, sign);
+            if constexpr (kLog) {
+              LogSoftmaxRows(x, y, begin, end, n, sign);
+            } else {
+              SoftmaxRows(x, y, begin, end, n, sign);
+            }
           },
           min_rows);
     };
   }
-  // Work items: kLanes-wide column groups of each outer slice, the last one maybe partial.
-  const int64_t groups = (inner + kLanes - 1) / kLanes;
+  const int64_t groups = (inner + kColumns - 1) / kColumns;
   const int64_t min_items =
-      std::max<int64_t>(1, kMinChunkElements / std::max<int64_t>(n * kLanes, 1));
+      std::max<int64_t>(1, kMinChunkElements / std::max<int64_t>(n * kColumns, 1));
   return [sign, outer, n, inner, groups, min_items](const float* x, float* y, int threads) {
     ParallelFor(
         outer * groups, threads,
         [&](int64_t begin, int64_t end) {
-          for (int64_t item = begin; item < end; ++item) {
-            const int64_t o = item / groups;
-            const int64_t j = item % groups * kLanes;
-            const int64_t offset = o * n * inner + j;
-            if (j + kLanes <= inner) {
-              SoftmaxColumns<kLog, true>(x + offset, y + offset, n, inner, kLanes, sign);
-            } else {
-              SoftmaxColumns<kLog, false>(x + offset, y + offset, n, inner,
-                                          static_cast<int>(inner - j), sign);
-            }
+          if constexpr (kLog) {
+            LogSoftmaxColumnRange(x, y, begin, end, n, inner, groups, sign);
+          } else {
+            SoftmaxColumnRange(x, y, begin, end, n, inner, groups, sign);
           }
         },
         min_items);

@@ -178,6 +178,32 @@ TEST(Activations, FusedIntoALinearStillPropagateNaN) {
   }
 }
 
+// oneDNN 2.6's jit post-op chains give every op of one algorithm the parameters of the
+// first (elu(1) then elu(0) computes elu(1) twice; linear(2) then linear(3) gives 4x), in
+// Conv, Linear and every implementation tuning may pick. Such a chain must not be fused.
+// Expected values by hand: ReLU(ELU(x)) = max(x, 0); LeakyReLU(0.5) of LeakyReLU(0.25) is
+// x / 8 for x < 0; ELU(0.5) then ReLU then ELU(2) is max(x, 0).
+TEST(Activations, ChainsOfOneAlgorithmWithOtherParametersStayCorrectWhenFused) {
+  TensorMap weights;
+  weights["0.weight"] = Tensor({1, 1}, {1});
+  weights["0.bias"] = Tensor({1}, {0});
+  const Tensor x({4, 1}, {-2.f, -0.5f, 0.25f, 3.f});
+  for (const auto& [acts, expected] : std::vector<std::pair<std::string, std::vector<float>>>{
+           {"nn.ELU(), nn.ReLU()", {0.f, 0.f, 0.25f, 3.f}},
+           {"nn.LeakyReLU(0.25), nn.LeakyReLU(0.5)", {-0.25f, -0.0625f, 0.25f, 3.f}},
+           {"nn.ELU(0.5), nn.ReLU(), nn.ELU(2.0)", {0.f, 0.f, 0.25f, 3.f}}}) {
+    for (const std::string& producer : {std::string("nn.Linear(1, 1)"),
+                                        std::string("nn.Conv1d(1, 1, 1)")}) {
+      TensorMap w = weights;
+      if (producer != "nn.Linear(1, 1)") w["0.weight"] = Tensor({1, 1, 1}, {1});
+      auto model = MustLoad("nn.Sequential(" + producer + ", " + acts + ")", &w);
+      ASSERT_NE(model, nullptr);
+      const Tensor input = producer == "nn.Linear(1, 1)" ? x : Tensor({4, 1, 1}, x.data);
+      EXPECT_TRUE(SameFloats(RunModel(*model, input).data, expected)) << producer << ", " << acts;
+    }
+  }
+}
+
 // ReLU and a leaky ReLU fuse into the Conv; the clamps and the new elementwise kernels run
 // in place on the Conv's blocked output (they map 0 to 0, so its padding stays zero); a
 // kernel that does not (Hardsigmoid(0) = 0.5) works on plain layout.

@@ -1,6 +1,11 @@
 // Every golden case (tests/data/golden/<case>/, produced by real PyTorch 1.13 with
 // tests/golden/make_goldens.py) must load and reproduce PyTorch's output, with BatchNorm
-// folding and post-op fusion both on and off.
+// folding and post-op fusion both on and off, and with every Conv/Linear implementation
+// compile-time tuning may choose: tuning off (the defaults), on (timed, as a server runs),
+// and forced to the 2nd to 6th candidate of every tunable layer (8-channel blocks and
+// channels-last convolutions, each with post-ops and with its activations as a separate
+// pass; inner products for Linear), so that each implementation is checked whatever the
+// timings pick.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -18,6 +23,7 @@
 #include "common/npy.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/util/temp_dir.h"
 
 namespace seqserve {
 namespace {
@@ -64,10 +70,33 @@ void ExpectClose(const Tensor& actual, const Tensor& expected, Tolerance tol,
   }
 }
 
+enum class Tuning { kOff, kOn, kForced1, kForced2, kForced3, kForced4, kForced5 };
+
 struct GoldenParam {
   std::string name;
   bool fuse;
+  Tuning tuning;
 };
+
+// Where tuned runs keep their decisions: never beside the committed test data.
+const std::filesystem::path& TuningCacheDir() {
+  static const testing::TempDir* dir = new testing::TempDir("golden_tuning");
+  return dir->path();
+}
+
+TuningOptions TuningFor(Tuning tuning) {
+  TuningOptions options;
+  options.cache_dir = TuningCacheDir().string();
+  options.budget_ms = 10000;
+  switch (tuning) {
+    case Tuning::kOff: options.mode = TuningMode::kOff; break;
+    case Tuning::kOn: options.mode = TuningMode::kOn; break;
+    default:
+      options.mode = TuningMode::kForced;
+      options.forced_candidate = static_cast<int>(tuning) - static_cast<int>(Tuning::kForced1) + 1;
+  }
+  return options;
+}
 
 class GoldenTest : public ::testing::TestWithParam<GoldenParam> {};
 
@@ -75,6 +104,7 @@ TEST_P(GoldenTest, MatchesPyTorch) {
   const fs::path dir = GoldenDir() / GetParam().name;
   ModelOptions options;
   options.fuse = GetParam().fuse;
+  options.tuning = TuningFor(GetParam().tuning);
   absl::StatusOr<std::shared_ptr<Model>> model = Model::Load(dir, options);
   ASSERT_TRUE(model.ok()) << model.status();
   const Tolerance tol = ReadTolerance(dir);
@@ -104,16 +134,23 @@ TEST_P(GoldenTest, MatchesPyTorch) {
 std::vector<GoldenParam> AllParams() {
   std::vector<GoldenParam> params;
   for (const std::string& name : CaseNames()) {
-    params.push_back({name, true});
-    params.push_back({name, false});
+    for (Tuning tuning : {Tuning::kOff, Tuning::kOn, Tuning::kForced1, Tuning::kForced2,
+                          Tuning::kForced3, Tuning::kForced4, Tuning::kForced5}) {
+      params.push_back({name, true, tuning});
+      params.push_back({name, false, tuning});
+    }
   }
   return params;
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, GoldenTest, ::testing::ValuesIn(AllParams()),
-                         [](const ::testing::TestParamInfo<GoldenParam>& param_info) {
-                           return param_info.param.name + (param_info.param.fuse ? "_fused" : "_unfused");
-                         });
+std::string ParamName(const ::testing::TestParamInfo<GoldenParam>& info) {
+  static const char* const kTuning[] = {"",         "_tuned",   "_forced1", "_forced2",
+                                        "_forced3", "_forced4", "_forced5"};
+  return info.param.name + (info.param.fuse ? "_fused" : "_unfused") +
+         kTuning[static_cast<int>(info.param.tuning)];
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, GoldenTest, ::testing::ValuesIn(AllParams()), ParamName);
 
 // Every module the engine registers (SPEC §3's list) appears in at least one golden case,
 // so no module ships without a comparison against real PyTorch.

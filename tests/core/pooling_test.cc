@@ -3,6 +3,7 @@
 // numerics for the cases the window kernels compute, NaN and infinities as PyTorch treats
 // them, and the layouts pools run on (the PyTorch comparisons are the pool_* goldens run by
 // golden_test.cc; LPPool and the other adaptive pools have their own tests).
+#include <array>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -513,6 +514,77 @@ TEST(PoolingNaN, MaxPoolPropagatesNaNAndKeepsMinusInfinity) {
   ExpectValues(RunModule("nn.MaxPool2d((1, 2), ceil_mode=True)", {1, 1, 1, 3}, {kInf, kNaN, 5}),
                {kNaN, 5});
   ExpectValues(RunModule("nn.AdaptiveMaxPool2d((1, 2))", {1, 2, 4}, x), {kNaN, -kInf});
+}
+
+// A max pooling window as PyTorch reduces it: a NaN wins, an empty window is -inf.
+float ReferenceMax(const std::vector<float>& plane, int64_t width, int64_t height,
+                   int64_t oh, int64_t ow, int64_t kernel, int64_t stride, int64_t padding,
+                   int64_t dilation) {
+  float m = -kInf;
+  for (int64_t kh = 0; kh < kernel; ++kh) {
+    for (int64_t kw = 0; kw < kernel; ++kw) {
+      const int64_t ih = oh * stride - padding + kh * dilation;
+      const int64_t iw = ow * stride - padding + kw * dilation;
+      if (ih < 0 || ih >= height || iw < 0 || iw >= width) continue;
+      const float v = plane[ih * width + iw];
+      if (std::isnan(v) || v > m) m = v;
+      if (std::isnan(m)) return m;
+    }
+  }
+  return m;
+}
+
+// Max pooling straight on a depthwise convolution's channel-blocked output (16 and 8 channel
+// blocks, and channels-last when tuning picks it), whose 2x2 and 3x3 windows are unrolled:
+// NaN, -inf and +inf in the windows, padding and dilation, against the rule above. The
+// convolution has weight 1 and bias 0, so it passes its input through exactly.
+TEST(PoolingNaN, MaxPoolOnChannelBlocksPropagatesNaNAndInfinities) {
+  for (int64_t channels : {8, 16, 32}) {
+    for (const auto& [kernel, stride, padding, dilation] :
+         std::vector<std::array<int64_t, 4>>{{2, 2, 0, 1}, {3, 2, 1, 1}, {3, 1, 1, 1},
+                                              {2, 1, 1, 2}, {3, 3, 0, 1}}) {
+      const int64_t height = 7, width = 6;
+      std::vector<float> x(static_cast<size_t>(channels * height * width));
+      for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 37) % 23) - 11.f;
+      for (size_t i = 5; i < x.size(); i += 19) x[i] = kNaN;
+      for (size_t i = 3; i < x.size(); i += 29) x[i] = -kInf;
+      for (size_t i = 11; i < x.size(); i += 31) x[i] = kInf;
+      TensorMap weights;
+      weights["0.weight"] = Tensor({channels, 1, 1, 1}, std::vector<float>(channels, 1.f));
+      weights["0.bias"] = Tensor({channels});
+      const std::string seq = "nn.Sequential(nn.Conv2d(" + std::to_string(channels) + ", " +
+                              std::to_string(channels) + ", 1, groups=" +
+                              std::to_string(channels) + "), nn.MaxPool2d(" +
+                              std::to_string(kernel) + ", " + std::to_string(stride) + ", " +
+                              std::to_string(padding) + ", " + std::to_string(dilation) + "))";
+      const int64_t out_h = (height + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1;
+      const int64_t out_w = (width + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1;
+      std::vector<float> expected;
+      for (int64_t c = 0; c < channels; ++c) {
+        const std::vector<float> plane(x.begin() + c * height * width,
+                                       x.begin() + (c + 1) * height * width);
+        for (int64_t oh = 0; oh < out_h; ++oh) {
+          for (int64_t ow = 0; ow < out_w; ++ow) {
+            expected.push_back(
+                ReferenceMax(plane, width, height, oh, ow, kernel, stride, padding, dilation));
+          }
+        }
+      }
+      for (int forced : {0, 1, 2, 3}) {
+        ModelOptions options;
+        options.tuning.mode = forced == 0 ? TuningMode::kOff : TuningMode::kForced;
+        options.tuning.forced_candidate = forced;
+        auto model = Model::FromSource(seq, "model.seq", &weights, "model.safetensors", options);
+        ASSERT_TRUE(model.ok()) << model.status();
+        Executor executor(CpuEngine());
+        absl::StatusOr<Tensor> out =
+            (*model)->Run(executor, Tensor({1, channels, height, width}, x));
+        ASSERT_TRUE(out.ok()) << out.status();
+        SCOPED_TRACE(seq + " candidate " + std::to_string(forced));
+        ExpectValues(out->data, expected);
+      }
+    }
+  }
 }
 
 TEST(PoolingNaN, AveragesOfInfinitiesFollowIEEE) {
