@@ -188,7 +188,7 @@ def main():
             written += 1
     os.makedirs(OUT, exist_ok=True)
     with open(meta_path, "w") as f:
-        json.dump(meta, f, indent=1)
+        json.dump({n: meta[n] for n in ALL if n in meta}, f, indent=1)
     print(f"{len(names)} models in {OUT} ({written} written, {len(names) - written} already there)",
           file=sys.stderr)
 
