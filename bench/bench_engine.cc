@@ -237,7 +237,8 @@ void BenchLoad(const fs::path& repository) {
 
 int main(int argc, char** argv) {
   CLI::App app{"seqserve engine benchmark: the machine's ceilings (models: seqserve bench)"};
-  std::string threads = "1,2", stream_sizes = "2M,16M,64M,256M,2G", stream_kernels = "read,copy,triad";
+  std::string threads = "1,2", stream_sizes = "2M,16M,64M,256M,2G";
+  std::string stream_kernels = "read,copy,triad";
   std::string load_repository;
   double seconds = 1.0;
   bool sgemm = false, stream = false;

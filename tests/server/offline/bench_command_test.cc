@@ -60,7 +60,8 @@ std::string Bundled(const std::string& model) {
 
 // The total FLOPs `seqserve check` prints for a batch-1 input.
 int64_t CheckTotalFlops(const std::string& model, const std::string& input_shape) {
-  RunResult check = Seqserve(absl::StrCat("check ", Bundled(model), " --input-shape ", input_shape));
+  RunResult check =
+      Seqserve(absl::StrCat("check ", Bundled(model), " --input-shape ", input_shape));
   EXPECT_EQ(check.exit_code, 0) << check.err;
   std::istringstream lines(check.out);
   for (std::string line; std::getline(lines, line);) {
