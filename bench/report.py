@@ -5,7 +5,8 @@ thread count the best median latency of each engine over the rounds, seqserve's 
 and share of sgemm, "vs X" = X's time / seqserve's (above 1: seqserve is faster), the best
 peer and seqserve against it; the batch-1 MLP rows' weight bandwidth against STREAM's read
 bandwidth at the same footprint; and the 2-thread over 1-thread speed-up at batch 1.
-Usage: bench/report.py [bench/out/results.jsonl]   (models from bench/out/models.json)"""
+Usage: bench/report.py [results.jsonl ...]   (default bench/out/results.jsonl; several files:
+the best median over all their rounds; models from models.json beside the first file)"""
 import collections
 import json
 import os
@@ -37,9 +38,9 @@ def fmt_ratio(v):
     return f"{v:.2f}x" if v is not None else "-"
 
 
-def main(path):
-    rows = [json.loads(l) for l in open(path) if l.strip()]
-    meta = json.load(open(os.path.join(os.path.dirname(os.path.abspath(path)), "models.json")))
+def main(paths):
+    rows = [json.loads(l) for path in paths for l in open(path) if l.strip()]
+    meta = json.load(open(os.path.join(os.path.dirname(os.path.abspath(paths[0])), "models.json")))
     runs = [r for r in rows if r["engine"] == "run"]
     medians = collections.defaultdict(list)  # (engine, model, batch, threads) -> per round
     for r in rows:
@@ -82,10 +83,23 @@ def main(path):
         print(f"STREAM, {t} thread(s), at {max(v[0] for k, v in dram.items() if k[1] == t) / MIB:.0f} MiB "
               "(DRAM; best pass): " + ", ".join(
                   f"{k} {dram[(k, t)][1]:.1f}" for k in ("read", "copy", "triad") if (k, t) in dram) + " GB/s")
-    bundled = [r for r in rows if r["engine"] == "seqserve_load"]
+    bundled = {}  # model -> its fastest load + first compile over the runs
+    for r in rows:
+        if r["engine"] == "seqserve_load":
+            total = r["load_ms"] + r["first_compile_ms"]
+            if r["model"] not in bundled or total < bundled[r["model"]][0]:
+                bundled[r["model"]] = (total, r)
     if bundled:
         print("Load + first compile of the bundled models: " + ", ".join(
-            f"{r['model']} {r['load_ms']:.1f} + {r['first_compile_ms']:.1f} ms" for r in bundled))
+            f"{m} {r['load_ms']:.1f} + {r['first_compile_ms']:.1f} ms" for m, (_, r) in sorted(bundled.items())))
+    zoo_loads = {}  # model -> (load_ms, first_compile_ms) at its smallest, over every seqserve row
+    for r in rows:
+        if r["engine"] == "seqserve" and "load_ms" in r:
+            prev = zoo_loads.get(r["model"], (float("inf"), float("inf")))
+            zoo_loads[r["model"]] = (min(prev[0], r["load_ms"]), min(prev[1], r["first_compile_ms"]))
+    if zoo_loads:
+        print("Load + first compile in `seqserve bench`, fastest over the configurations (tuning_ms is 0: no tuning yet): " + ", ".join(
+            f"{m} {l:.0f} + {c:.0f} ms" for m, (l, c) in zoo_loads.items()))
     print()
 
     configs = sorted({k[1:] for k in best if k[0] == "seqserve"},
@@ -163,4 +177,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "bench/out/results.jsonl")
+    main(sys.argv[1:] or ["bench/out/results.jsonl"])
