@@ -37,7 +37,7 @@ def main():
                     sys.exit(f"seqserve bench {name} --batch {batch} --threads {threads}: {run.stderr.strip()}")
                 report = json.loads(run.stdout)
                 row = {"engine": "seqserve", "model": name, "batch": batch, "threads": threads}
-                row.update({k: report[k] for k in ("median_ms", "p90_ms", "p99_ms", "min_ms", "mean_ms",
+                row.update({k: report[k] for k in ("median_ms", "p10_ms", "p90_ms", "p99_ms", "min_ms", "mean_ms",
                                                   "samples_per_s", "iterations", "load_ms", "tuning_ms",
                                                   "first_compile_ms")})
                 print(json.dumps(row), flush=True)

@@ -227,6 +227,7 @@ int RunBenchCommand(const BenchOptions& options) {
   const double mean_ms = total_ms / static_cast<double>(call_ms.size());
   // Throughput over the timed calls themselves: batch * 1000 / mean_ms.
   const double samples_per_s = static_cast<double>(options.batch) * 1e3 / mean_ms;
+  const double p10_ms = Percentile(call_ms, 0.1);
   const double median_ms = Percentile(call_ms, 0.5);
   const double p90_ms = Percentile(call_ms, 0.9);
   const double p99_ms = Percentile(call_ms, 0.99);
@@ -248,6 +249,7 @@ int RunBenchCommand(const BenchOptions& options) {
         {"warmup_s", warmup_s},
         {"iterations", call_ms.size()},
         {"measured_s", measured_s},
+        {"p10_ms", p10_ms},
         {"median_ms", median_ms},
         {"p90_ms", p90_ms},
         {"p99_ms", p99_ms},
