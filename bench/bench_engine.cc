@@ -1,7 +1,9 @@
-// seqserve's side of the engine benchmark: the models of bench/models.py run in-process
-// through Model + Executor, timed exactly as bench_torch.py and bench_ort.js time theirs
-// (warm-up, then median of per-call wall times). Also measures oneDNN's sgemm GFLOP/s in
-// the same run (the practical ceiling) and load + first-compile time of a repository.
+// The machine's ceilings for the engine benchmark (bench/run.sh), measured in the same run
+// as the models (which `seqserve bench --json` measures): oneDNN's sgemm GFLOP/s (what a
+// well-tuned GEMM reaches) and STREAM-style memory bandwidth (read, copy, triad) at several
+// footprints, from L2-sized to well beyond the last-level cache, so that bandwidth-bound rows
+// (a batch-1 Linear reads every weight once per call) can be judged against what the memory
+// delivers for a working set of their size. Also load + first-compile time of a repository.
 // Prints one JSON line per measurement.
 #include <omp.h>
 
@@ -9,14 +11,13 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <random>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 #include "core/engine.h"
-#include "core/executor.h"
 #include "core/model.h"
 #include "common/npy.h"
 #include "dnnl.hpp"
@@ -32,6 +33,7 @@ double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(
 struct Timing {
   double median_ms;
   double p10_ms;
+  double min_ms;
   size_t iterations;
 };
 
@@ -47,19 +49,36 @@ Timing Measure(Fn&& fn, double seconds) {
     times.push_back(Ms(Clock::now() - t0));
   }
   std::sort(times.begin(), times.end());
-  return {times[times.size() / 2], times[times.size() / 10], times.size()};
+  return {times[times.size() / 2], times[times.size() / 10], times.front(), times.size()};
 }
 
-std::vector<int> ParseList(const std::string& text) {
-  std::vector<int> values;
+std::vector<std::string> Split(const std::string& text) {
+  std::vector<std::string> parts;
   size_t pos = 0;
   while (pos < text.size()) {
     size_t comma = text.find(',', pos);
     if (comma == std::string::npos) comma = text.size();
-    values.push_back(std::stoi(text.substr(pos, comma - pos)));
+    parts.push_back(text.substr(pos, comma - pos));
     pos = comma + 1;
   }
+  return parts;
+}
+
+std::vector<int> ParseList(const std::string& text) {
+  std::vector<int> values;
+  for (const std::string& part : Split(text)) values.push_back(std::stoi(part));
   return values;
+}
+
+// "64K", "32M", "1G" (binary units) or plain bytes.
+size_t ParseBytes(const std::string& text) {
+  size_t idx = 0;
+  const double value = std::stod(text, &idx);
+  const std::string unit = text.substr(idx);
+  const double scale = unit.empty() ? 1 : unit == "K" ? 1024.0 : unit == "M" ? 1024.0 * 1024
+                       : unit == "G" ? 1024.0 * 1024 * 1024 : 0;
+  if (scale == 0) throw std::invalid_argument("size '" + text + "': use K, M or G");
+  return static_cast<size_t>(value * scale);
 }
 
 void Fail(const std::string& what, const absl::Status& status) {
@@ -67,40 +86,100 @@ void Fail(const std::string& what, const absl::Status& status) {
   std::exit(1);
 }
 
-void BenchModels(const fs::path& out_dir, const std::vector<int>& batches,
-                 const std::vector<int>& thread_counts, double seconds,
-                 const std::vector<std::string>& only) {
-  std::ifstream meta_file(out_dir / "models.json");
-  const nlohmann::json meta = nlohmann::json::parse(meta_file);
-  for (int threads : thread_counts) {
-    for (const auto& [name, info] : meta.items()) {
-      if (!only.empty() && std::find(only.begin(), only.end(), name) == only.end()) continue;
-      seqserve::ModelOptions options;
-      options.num_threads = threads;
-      auto model = seqserve::Model::Load(out_dir / "models" / name / "1", options);
-      if (!model.ok()) Fail(name, model.status());
-      seqserve::Executor executor(seqserve::CpuEngine());
-      for (int batch : batches) {
-        seqserve::Shape shape = {batch};
-        for (const auto& d : info["shape"]) shape.push_back(d.get<int64_t>());
-        seqserve::Tensor input(shape);
-        std::mt19937 rng(42);
-        std::normal_distribution<float> normal;
-        for (float& v : input.data) v = normal(rng);
-        auto plan = (*model)->GetPlan(shape);
-        if (!plan.ok()) Fail(name, plan.status());
-        seqserve::Tensor output((*plan)->output_shape());
+// STREAM's kernels (McCalpin) on float arrays, the bytes each moves per element as STREAM
+// counts them (reads + writes, no write-allocate), plus a read-only sum: the access pattern
+// of a batch-1 Linear streaming its weights.
+struct StreamKernel {
+  const char* name;
+  int arrays;          // arrays touched (footprint = arrays * n * 4 bytes)
+  int bytes_per_elem;  // counted traffic per element
+};
+constexpr StreamKernel kStreamKernels[] = {{"read", 1, 4}, {"copy", 2, 8}, {"triad", 3, 12}};
+
+// The inner loops, compiled for AVX-512 and AVX2 too (the build targets baseline x86-64),
+// so that beyond the L2 cache the loop is not what limits the bandwidth. Counts are
+// multiples of kBlock; the read sum keeps kBlock partial sums (four AVX-512 registers) so
+// that it is not bound by the latency of one chain of adds.
+constexpr int64_t kBlock = 64;
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) float SumBlocks(
+    const float* __restrict a, int64_t n) {
+  float acc[kBlock] = {};
+  for (int64_t i = 0; i < n; i += kBlock) {
+    for (int64_t k = 0; k < kBlock; ++k) acc[k] += a[i + k];
+  }
+  float sum = 0;
+  for (float v : acc) sum += v;
+  return sum;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void CopyBlocks(
+    const float* __restrict a, float* __restrict c, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) c[i] = a[i];
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void TriadBlocks(
+    float* __restrict a, const float* __restrict b, const float* __restrict c, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) a[i] = b[i] + 3.0f * c[i];
+}
+
+// One pass of `kernel` over n elements (a multiple of kBlock) on `threads` threads, each
+// taking one contiguous share (the share it first touched).
+float RunStreamKernel(const StreamKernel& kernel, float* a, float* b, float* c, int64_t n,
+                      int threads) {
+  const int64_t blocks = n / kBlock;
+  const std::string name = kernel.name;
+  float sum = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : sum)
+  for (int t = 0; t < threads; ++t) {
+    const int64_t begin = blocks * t / threads * kBlock;
+    const int64_t count = (blocks * (t + 1) / threads) * kBlock - begin;
+    if (name == "read") {
+      sum += SumBlocks(a + begin, count);
+    } else if (name == "copy") {
+      CopyBlocks(a + begin, c + begin, count);
+    } else {
+      TriadBlocks(a + begin, b + begin, c + begin, count);
+    }
+  }
+  return sum;
+}
+
+void BenchStream(const std::vector<int>& thread_counts, const std::vector<std::string>& sizes,
+                 const std::vector<std::string>& kernels, double seconds) {
+  volatile float sink = 0;  // keeps the read kernel's sum alive
+  for (const std::string& size : sizes) {
+    const size_t footprint = ParseBytes(size);
+    for (const StreamKernel& kernel : kStreamKernels) {
+      if (std::find(kernels.begin(), kernels.end(), kernel.name) == kernels.end()) continue;
+      const int64_t n = static_cast<int64_t>(footprint / (4 * kernel.arrays)) / kBlock * kBlock;
+      for (int threads : thread_counts) {
+        // Only the arrays the kernel touches; first touched by the threads that use them
+        // (each its own share), as STREAM does.
+        std::vector<std::unique_ptr<float[]>> arrays;
+        for (int i = 0; i < kernel.arrays; ++i) arrays.emplace_back(new float[n]);
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int t = 0; t < threads; ++t) {
+          const int64_t begin = n / kBlock * t / threads * kBlock;
+          const int64_t end = n / kBlock * (t + 1) / threads * kBlock;
+          for (auto& array : arrays) std::fill(array.get() + begin, array.get() + end, 1.0f);
+        }
+        float* a = arrays[0].get();
+        float* b = kernel.arrays > 1 ? arrays[1].get() : nullptr;
+        float* c = kernel.arrays > 2 ? arrays[2].get() : b;
         const Timing t = Measure(
-            [&] {
-              absl::Status s = executor.Run(**plan, input.data.data(), output.data.data());
-              if (!s.ok()) Fail(name, s);
-            },
+            [&] { sink = sink + RunStreamKernel(kernel, a, b, c, n, threads); },
             seconds);
-        const double flops = info["flops_per_sample"].get<double>() * batch;
-        nlohmann::json row = {{"engine", "seqserve"}, {"model", name},       {"batch", batch},
-                              {"threads", threads},   {"median_ms", t.median_ms},
-                              {"p10_ms", t.p10_ms},   {"iterations", t.iterations},
-                              {"gflops", flops / (t.median_ms * 1e6)}};
+        // STREAM reports the best pass; the median is beside it for the noise.
+        const double best_ms = t.min_ms;
+        const double bytes = static_cast<double>(kernel.bytes_per_elem) * static_cast<double>(n);
+        nlohmann::json row = {{"engine", "stream"},
+                              {"kernel", kernel.name},
+                              {"threads", threads},
+                              {"footprint_bytes", static_cast<double>(n) * 4 * kernel.arrays},
+                              {"gbps_best", bytes / (best_ms * 1e6)},
+                              {"gbps_median", bytes / (t.median_ms * 1e6)},
+                              {"iterations", t.iterations}};
         std::printf("%s\n", row.dump().c_str());
         std::fflush(stdout);
       }
@@ -157,33 +236,28 @@ void BenchLoad(const fs::path& repository) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"seqserve engine benchmark"};
-  std::string out_dir = "bench/out", batches = "1,8,32,128", threads = "1,2", models;
+  CLI::App app{"seqserve engine benchmark: the machine's ceilings (models: seqserve bench)"};
+  std::string threads = "1,2", stream_sizes = "2M,16M,64M,256M,2G";
+  std::string stream_kernels = "read,copy,triad";
   std::string load_repository;
   double seconds = 1.0;
-  bool sgemm = false;
-  app.add_option("--out-dir", out_dir, "directory written by bench/models.py");
-  app.add_option("--batches", batches);
-  app.add_option("--threads", threads);
-  app.add_option("--models", models, "comma-separated subset (default: all)");
+  bool sgemm = false, stream = false;
+  app.add_option("--threads", threads, "comma-separated thread counts");
   app.add_option("--seconds", seconds, "measurement time per configuration");
-  app.add_flag("--sgemm", sgemm, "measure oneDNN sgemm instead of the models");
+  app.add_flag("--sgemm", sgemm, "measure oneDNN sgemm (1024^3)");
+  app.add_flag("--stream", stream, "measure STREAM-style memory bandwidth");
+  app.add_option("--stream-sizes", stream_sizes,
+                 "footprints (all arrays of a kernel together), e.g. 2M,16M,64M,256M,2G");
+  app.add_option("--stream-kernels", stream_kernels, "of read, copy, triad");
   app.add_option("--load", load_repository, "measure load + first compile of a repository");
   CLI11_PARSE(app, argc, argv);
 
-  if (sgemm) {
-    BenchSgemm(ParseList(threads), seconds);
-  } else if (!load_repository.empty()) {
-    BenchLoad(load_repository);
-  } else {
-    std::vector<std::string> only;
-    for (size_t pos = 0; pos < models.size();) {
-      size_t comma = models.find(',', pos);
-      if (comma == std::string::npos) comma = models.size();
-      only.push_back(models.substr(pos, comma - pos));
-      pos = comma + 1;
-    }
-    BenchModels(out_dir, ParseList(batches), ParseList(threads), seconds, only);
+  if (sgemm) BenchSgemm(ParseList(threads), seconds);
+  if (stream) BenchStream(ParseList(threads), Split(stream_sizes), Split(stream_kernels), seconds);
+  if (!load_repository.empty()) BenchLoad(load_repository);
+  if (!sgemm && !stream && load_repository.empty()) {
+    std::fprintf(stderr, "nothing to measure: pass --sgemm, --stream or --load DIR\n");
+    return 2;
   }
   return 0;
 }

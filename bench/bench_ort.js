@@ -8,7 +8,7 @@ const ort = require('onnxruntime-node');
 
 const out = path.join(__dirname, 'out');
 const meta = JSON.parse(fs.readFileSync(path.join(out, 'models.json')));
-const batches = (process.argv[2] || '1,8,32,128').split(',').map(Number);
+const batches = (process.argv[2] || '1,8,32').split(',').map(Number);
 const threadCounts = (process.argv[3] || '1,2').split(',').map(Number);
 const seconds = Number(process.argv[4] || 1);
 const names = (process.argv[5] || Object.keys(meta).join(',')).split(',');

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """PyTorch side of the benchmark: eager mode and TorchScript (scripted, frozen,
-optimize_for_inference), the same models and weights as bench/models.py (same seeds).
+optimize_for_inference), the same models and weights as bench/models.py (the model.seq text
+it wrote to out/models.json, rebuilt with the same seed).
 Prints one JSON line per (engine, model, batch, threads).
-Usage: /usr/bin/python3 bench/bench_torch.py [--batches 1,8,32,128] [--threads 1,2] [--seconds 1]
+Usage: /usr/bin/python3 bench/bench_torch.py [--batches 1,8,32] [--threads 1,2] [--seconds 1]
+                                             [--models a,b]  (default: all in models.json)
 OpenBLAS (torch's Linear here) takes its thread count from OPENBLAS_NUM_THREADS at import,
 not from torch.set_num_threads: run.sh runs this once per thread count with it set.
 """
@@ -16,7 +18,8 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "golden"))
 import golden  # noqa: E402
-import models  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 
 
 def measure(fn, seconds):
@@ -36,15 +39,16 @@ def measure(fn, seconds):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--batches", default="1,8,32,128")
+    ap.add_argument("--batches", default="1,8,32")
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--models", default=",".join(models.MODELS))
+    ap.add_argument("--models", default="")
     ap.add_argument("--seconds", type=float, default=1.0)
     args = ap.parse_args()
+    meta = json.load(open(os.path.join(OUT, "models.json")))
     for threads in map(int, args.threads.split(",")):
         torch.set_num_threads(threads)
-        for name in args.models.split(","):
-            seq, shape = models.MODELS[name]
+        for name in args.models.split(",") if args.models else meta:
+            seq, shape = meta[name]["seq"], meta[name]["shape"]
             torch.manual_seed(golden.seed_of(name))
             eager = golden.build(seq)
             with torch.no_grad():

@@ -9,7 +9,7 @@
    it (compute-heavier per request), 32 closed-loop clients sending
    batch-1 requests, the same server with dynamic batching on and off. Targets: >= 3x the throughput with batching off, and
    >= 80% of the engine's in-process throughput at the batch sizes actually formed (read
-   from the server's seqserve_batch_size histogram; in-process = bench_engine at that
+   from the server's seqserve_batch_size histogram; in-process = `seqserve bench` at that
    batch, one thread, times the number of workers).
 3. memory: seqserve's resident memory over --requests requests (default one million) of
    batched LeNet-5 at concurrency 32, sampled every window; flat = within +-5% of the RSS
@@ -18,7 +18,7 @@
 
 Usage: /usr/bin/python3 bench/serving_bench.py [--bin-dir build/bin] [--requests 1000000]
            [--measurement-ms 2000] [--skip floor,batching,memory]
-Needs build/bin/{seqserve,seqperf,echo_server,bench_engine} (cmake --build build).
+Needs build/bin/{seqserve,seqperf,echo_server} (cmake --build build).
 Prints Markdown for bench/RESULTS.md.
 """
 from __future__ import annotations
@@ -64,18 +64,14 @@ def make_repository(root: Path) -> None:
 
 
 def in_process_ms(bin_dir: Path, repository: Path, model: str, batches: list[int]) -> dict:
-    """bench_engine's median ms per forward of `model` at each batch, one thread."""
-    with tempfile.TemporaryDirectory() as out:
-        (Path(out) / "models").mkdir()
-        os.symlink(repository / model, Path(out) / "models" / model)
-        meta = {model: {"shape": [int(d) for d in SHAPES[model].split(",")],
-                        "flops_per_sample": 0}}  # its GFLOP/s are not used here
-        (Path(out) / "models.json").write_text(json.dumps(meta))
-        run = subprocess.run([str(bin_dir / "bench_engine"), "--out-dir", out, "--models", model,
-                              "--batches", ",".join(map(str, batches)), "--threads", "1",
-                              "--seconds", "1"], check=True, capture_output=True, text=True)
-    rows = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
-    return {row["batch"]: row["median_ms"] for row in rows}
+    """`seqserve bench`'s median ms per forward of `model` at each batch, one thread."""
+    medians = {}
+    for batch in batches:
+        run = subprocess.run([str(bin_dir / "seqserve"), "bench", str(repository / model),
+                              "--batch", str(batch), "--shape", SHAPES[model], "--threads", "1",
+                              "--seconds", "1", "--json"], check=True, capture_output=True, text=True)
+        medians[batch] = json.loads(run.stdout)["median_ms"]
+    return medians
 
 
 def metric_sum(metrics_port: int, family: str, model: str) -> float:

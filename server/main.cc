@@ -1,7 +1,7 @@
 // seqserve: the server binary. Without a subcommand it serves the model repositories over
-// gRPC and HTTP/REST, with Prometheus metrics (SPEC §5, §6, §8); the subcommands `check` and
-// `run` work offline on a model directory, and `modules` lists the module types model.seq
-// may use.
+// gRPC and HTTP/REST, with Prometheus metrics (SPEC §5, §6, §8); the subcommands `check`,
+// `run` and `bench` work offline on a model directory, and `modules` lists the module types
+// model.seq may use.
 //
 // Signals: SIGTERM and SIGINT are blocked in every thread from the start and taken with
 // sigwait by the main thread, so no handler ever runs in the middle of a gRPC or oneDNN
@@ -28,6 +28,7 @@
 
 #include "CLI/CLI.hpp"
 #include "server/logging/logging.h"
+#include "server/offline/bench_command.h"
 #include "server/offline/offline_commands.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
@@ -457,6 +458,27 @@ int main(int argc, char** argv) {
 
   CLI::App* modules_cmd =
       app.add_subcommand("modules", "print the module types model.seq may use, one per line");
+  seqserve::BenchOptions bench;
+  int64_t bench_version = 0;
+  CLI::App* bench_cmd =
+      app.add_subcommand("bench", "measure in-process latency and throughput of a model");
+  bench_cmd->add_option("MODEL_DIR", bench.model_dir, "model or version directory")->required();
+  bench_cmd->add_option("--version", bench_version, "version to measure (default: latest)");
+  bench_cmd->add_option("--batch", bench.batch, "samples per call")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  bench_cmd->add_option("--shape", bench.shape,
+                        "sizes of one sample without the batch, e.g. 3,224,224 (default: from "
+                        "the model, as check infers it)");
+  bench_cmd->add_option("--threads", bench.threads, "oneDNN threads of the one worker")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  bench_cmd->add_option("--seconds", bench.seconds, "measurement time after the warm-up")
+      ->check(CLI::Range(0.001, 86400.0))
+      ->capture_default_str();
+  bench_cmd->add_option("--precision", bench.precision, "plan precision (fp32)")
+      ->capture_default_str();
+  bench_cmd->add_flag("--json", bench.json, "print one JSON object");
 
   CLI11_PARSE(app, argc, argv);
   if (check_cmd->parsed()) {
@@ -468,5 +490,9 @@ int main(int argc, char** argv) {
     return seqserve::RunRunCommand(run);
   }
   if (modules_cmd->parsed()) return seqserve::RunModulesCommand();
+  if (bench_cmd->parsed()) {
+    if (bench_version > 0) bench.version = bench_version;
+    return seqserve::RunBenchCommand(bench);
+  }
   return Serve(serve);
 }

@@ -5,9 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "core/compiler.h"
 #include "core/engine.h"
 #include "core/executor.h"
@@ -15,6 +13,7 @@
 #include "core/module_registry.h"
 #include "common/npy.h"
 #include "fmt/core.h"
+#include "server/offline/input_shape.h"
 #include "server/repository/model_dir.h"
 
 namespace seqserve {
@@ -37,44 +36,14 @@ std::string Grouped(int64_t n) {
   return n < 0 ? "-" + out : out;
 }
 
-absl::StatusOr<Shape> ParseShape(const std::string& text) {
-  Shape shape;
-  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
-    int64_t d = 0;
-    if (!absl::SimpleAtoi(part, &d) || d < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--input-shape: expected comma-separated sizes such as 1,3,224,224, got '",
-                       text, "'"));
-    }
-    shape.push_back(d);
-  }
-  return shape;
-}
-
-// A batch-1 input for `check`: the first module's dims, with each free (-1) dim set to
-// the first common image size the whole model accepts.
-absl::StatusOr<Shape> RepresentativeInput(const Model& model) {
-  std::optional<Shape> dims = model.InputDims();
-  if (!dims) {
+absl::StatusOr<Shape> ParseInputShape(const std::string& text) {
+  std::optional<Shape> shape = ParseSizeList(text);
+  if (!shape) {
     return absl::InvalidArgumentError(
-        "the first module does not imply an input shape; pass --input-shape, e.g. 1,16");
+        absl::StrCat("--input-shape: expected comma-separated sizes such as 1,3,224,224, got '",
+                     text, "'"));
   }
-  std::vector<int64_t> candidates = {28, 32, 64, 224};
-  for (int64_t s = 1; s <= 512; ++s) candidates.push_back(s);
-  absl::Status last = absl::OkStatus();
-  for (int64_t size : candidates) {
-    Shape shape = {1};
-    bool free = false;
-    for (int64_t d : *dims) {
-      shape.push_back(d < 0 ? size : d);
-      free = free || d < 0;
-    }
-    absl::Status status = model.OutputShape(shape).status();
-    if (status.ok()) return shape;
-    if (!free) return status;
-    if (last.ok()) last = status;
-  }
-  return last;
+  return *shape;
 }
 
 void PrintError(const absl::Status& status) {
@@ -92,7 +61,9 @@ int RunCheckCommand(const CheckOptions& options) {
   const double load_ms = MillisSince(load_start);
 
   absl::StatusOr<Shape> input =
-      options.input_shape.empty() ? RepresentativeInput(**model) : ParseShape(options.input_shape);
+      options.input_shape.empty()
+          ? RepresentativeInput(**model, "pass --input-shape, e.g. 1,16")
+          : ParseInputShape(options.input_shape);
   if (!input.ok()) return PrintError(input.status()), 1;
   const std::vector<Layer>& layers = (*model)->layers();
   absl::StatusOr<std::vector<Shape>> shapes = InferShapes(layers, *input);
