@@ -220,11 +220,11 @@ void BenchLoad(const fs::path& repository) {
     const auto t1 = Clock::now();
     const fs::path sample = repository / ".." / "tests" / "data" / "bundled" /
                             entry.path().filename() / "input.npy";
-    auto input = seqserve::ReadNpy(sample);
+    auto input = seqserve::ReadTypedNpy(sample);  // float32 images or int64 ids
     if (!input.ok()) Fail(sample.string(), input.status());
     seqserve::Shape shape = input->shape;
     shape[0] = 1;
-    auto plan = (*model)->GetPlan(shape);
+    auto plan = (*model)->GetPlan(shape, input->dtype);
     if (!plan.ok()) Fail(version.string(), plan.status());
     const auto t2 = Clock::now();
     nlohmann::json row = {{"engine", "seqserve_load"}, {"model", entry.path().filename().string()},
