@@ -31,6 +31,7 @@
 #include "server/offline/bench_command.h"
 #include "server/offline/offline_commands.h"
 #include "server/server.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -481,6 +482,11 @@ int main(int argc, char** argv) {
   bench_cmd->add_flag("--json", bench.json, "print one JSON object");
 
   CLI11_PARSE(app, argc, argv);
+  if (!app.get_subcommands().empty()) {
+    // The offline commands print their results on stdout (bench --json: one JSON object);
+    // log lines, such as the engine's tuning report, go to stderr.
+    spdlog::set_default_logger(spdlog::stderr_color_mt("offline"));
+  }
   if (check_cmd->parsed()) {
     if (check_version > 0) check.version = check_version;
     return seqserve::RunCheckCommand(check);

@@ -32,13 +32,15 @@ struct RunResult {
   std::string err;  // stderr
 };
 
-// Runs `seqserve ARGS`, capturing stdout and stderr apart (stderr through a file).
-RunResult Seqserve(const std::string& args) {
+// Runs `seqserve ARGS` (with `env`, "NAME=value ..." before it), capturing stdout and stderr
+// apart (stderr through a file).
+RunResult Seqserve(const std::string& args, const std::string& env = "") {
   testing::TempDir dir("bench_command_test");
   const fs::path err_path = dir.path() / "stderr";
   RunResult result;
   const std::string command =
-      absl::StrCat(SEQSERVE_BINARY, " ", args, " 2>", err_path.string());
+      absl::StrCat(env.empty() ? "" : "env " + env + " ", SEQSERVE_BINARY, " ", args, " 2>",
+                   err_path.string());
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return result;
   char buffer[4096];
@@ -160,6 +162,21 @@ TEST(BenchCommand, FlattenFirstModelTakesItsInputDimsFromConfig) {
       Seqserve(absl::StrCat("bench ", dir.path().string(), " --shape 784 --seconds 0.05 --json"));
   ASSERT_EQ(given.exit_code, 0) << given.err;
   EXPECT_EQ(nlohmann::json::parse(given.out)["input_shape"], nlohmann::json({1, 784}));
+}
+
+TEST(BenchCommand, TuningLogGoesToStderrAndIsReported) {
+  // With tuning on (ctest turns it off), the engine logs what it tuned; stdout must still be
+  // exactly one JSON object, and the report counts the tunable layers (LeNet-5: 2 Conv2d and
+  // 3 Linear, each with a choice of implementation).
+  testing::TempDir cache("bench_command_test_tuning");
+  RunResult r = Seqserve(absl::StrCat("bench ", Bundled("lenet"), " --seconds 0.05 --json"),
+                         absl::StrCat("SEQSERVE_TUNING=on SEQSERVE_TUNING_CACHE=",
+                                      cache.path().string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);  // throws (fails) on any log line
+  EXPECT_GT(j["tuning_ms"].get<double>(), 0);
+  EXPECT_EQ(j["tuned_layers"].get<int>() + j["tuning_cached_layers"].get<int>(), 5);
+  EXPECT_THAT(r.err, HasSubstr("lenet"));
 }
 
 TEST(BenchCommand, IdModelIsMeasuredOnIdsOfItsType) {
