@@ -81,7 +81,7 @@ struct InferInput {
   // NumElements(shape) elements of `dtype`: inside the request, or in `owned_bytes` when
   // raw bytes were not aligned for the type in memory or the values were converted.
   std::span<const std::byte> bytes;
-  // The client sent raw bytes (gRPC: the reply uses raw_output_contents).
+  // The client sent raw bytes, which is how `bytes` was decoded (replies are raw either way).
   bool raw = false;
   // The request's "timeout" parameter (microseconds, Triton's meaning); 0 = none.
   int64_t timeout_us = 0;

@@ -148,7 +148,7 @@ void StartInferResponse(const inference::ModelInferRequest& request, int64_t ver
   if (!request.id().empty()) response.set_id(request.id());
 }
 
-float* AddOutput(const Shape& shape, const ServingConfig& config, bool raw,
+float* AddOutput(const Shape& shape, const ServingConfig& config,
                  inference::ModelInferResponse& response) {
   inference::ModelInferResponse::InferOutputTensor* output = response.add_outputs();
   output->set_name(config.output_name);
@@ -159,15 +159,9 @@ float* AddOutput(const Shape& shape, const ServingConfig& config, bool raw,
   if (elements > std::numeric_limits<int>::max() / static_cast<int64_t>(sizeof(float))) {
     throw std::bad_alloc();
   }
-  if (raw) {
-    std::string* bytes = response.add_raw_output_contents();
-    bytes->resize(static_cast<size_t>(elements) * sizeof(float));
-    return reinterpret_cast<float*>(bytes->data());
-  }
-  google::protobuf::RepeatedField<float>* values =
-      output->mutable_contents()->mutable_fp32_contents();
-  values->Resize(static_cast<int>(elements), 0.0f);
-  return values->mutable_data();
+  std::string* bytes = response.add_raw_output_contents();
+  bytes->resize(static_cast<size_t>(elements) * sizeof(float));
+  return reinterpret_cast<float*>(bytes->data());
 }
 
 }  // namespace seqserve

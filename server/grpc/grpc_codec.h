@@ -38,10 +38,10 @@ void StartInferResponse(const inference::ModelInferRequest& request, int64_t ver
                         inference::ModelInferResponse& response);
 
 // Appends the output tensor of `shape` (configured name, "FP32", shape) to `response` and
-// returns where its NumElements(shape) floats go: raw_output_contents when `raw`, else
-// contents.fp32_contents — storage owned by the response. Throws std::bad_alloc when it
-// cannot be allocated.
-float* AddOutput(const Shape& shape, const ServingConfig& config, bool raw,
+// returns where its NumElements(shape) floats go: raw_output_contents, storage owned by the
+// response. Always raw, whatever form the request used, as Triton replies (SPEC §6; Triton's
+// client decodes only raw outputs). Throws std::bad_alloc when it cannot be allocated.
+float* AddOutput(const Shape& shape, const ServingConfig& config,
                  inference::ModelInferResponse& response);
 
 }  // namespace seqserve

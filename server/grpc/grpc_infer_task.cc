@@ -12,7 +12,7 @@ namespace seqserve {
 
 float* GrpcInferTask::MutableOutput(const Shape& shape) {
   try {
-    return AddOutput(shape, servable_->config, input_.raw, response());
+    return AddOutput(shape, servable_->config, response());
   } catch (const std::exception&) {
     return nullptr;
   }

@@ -354,7 +354,7 @@ TEST(InferResponse, EchoesNameVersionAndId) {
 
 TEST(InferResponse, RawOutputIsTheResponsesOwnBuffer) {
   ModelInferResponse response;
-  float* out = AddOutput({2, 10}, LenetConfig(), /*raw=*/true, response);
+  float* out = AddOutput({2, 10}, LenetConfig(), response);
   for (int i = 0; i < 20; ++i) out[i] = static_cast<float>(i);
   ASSERT_EQ(response.outputs_size(), 1);
   EXPECT_EQ(response.outputs(0).name(), "output");
@@ -370,15 +370,6 @@ TEST(InferResponse, RawOutputIsTheResponsesOwnBuffer) {
   EXPECT_EQ(last, 19.0f);
 }
 
-TEST(InferResponse, TypedOutputIsTheResponsesOwnField) {
-  ModelInferResponse response;
-  float* out = AddOutput({1, 10}, LenetConfig(), /*raw=*/false, response);
-  out[9] = 4.5f;
-  EXPECT_EQ(response.raw_output_contents_size(), 0);
-  ASSERT_EQ(response.outputs(0).contents().fp32_contents_size(), 10);
-  EXPECT_EQ(response.outputs(0).contents().fp32_contents().data(), out);
-  EXPECT_EQ(response.outputs(0).contents().fp32_contents(9), 4.5f);
-}
 
 }  // namespace
 }  // namespace seqserve
