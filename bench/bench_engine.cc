@@ -22,6 +22,8 @@
 #include "common/npy.h"
 #include "dnnl.hpp"
 #include "nlohmann/json.hpp"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
 
 namespace {
 
@@ -236,6 +238,8 @@ void BenchLoad(const fs::path& repository) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // stdout carries only the JSON lines; the engine's log (tuning reports) goes to stderr.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("bench_engine"));
   CLI::App app{"seqserve engine benchmark: the machine's ceilings (models: seqserve bench)"};
   std::string threads = "1,2", stream_sizes = "2M,16M,64M,256M,2G";
   std::string stream_kernels = "read,copy,triad";

@@ -38,8 +38,13 @@ async function main() {
       });
       for (const batch of batches) {
         const shape = [batch, ...meta[name].shape];
-        const data = Float32Array.from({length: shape.reduce((a, b) => a * b)}, () => Math.random() * 2 - 1);
-        const feeds = {input: new ort.Tensor('float32', data, shape)};
+        const length = shape.reduce((a, b) => a * b);
+        // Token ids in [0, vocab) for the models that take them, else uniform floats.
+        const feeds = meta[name].dtype === 'int64'
+            ? {input: new ort.Tensor('int64', BigInt64Array.from({length},
+                () => BigInt(Math.floor(Math.random() * meta[name].vocab))), shape)}
+            : {input: new ort.Tensor('float32', Float32Array.from({length}, () => Math.random() * 2 - 1),
+                                     shape)};
         const [median, p10, n] = await measure(session, feeds);
         console.log(JSON.stringify({engine: 'onnxruntime', model: name, batch, threads,
                                     median_ms: median, p10_ms: p10, iterations: n}));

@@ -56,7 +56,10 @@ def main():
             eager.eval()
             scripted = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(eager)))
             for batch in map(int, args.batches.split(",")):
-                x = torch.randn(batch, *shape)
+                if meta[name].get("dtype") == "int64":  # token ids
+                    x = torch.randint(0, meta[name]["vocab"], (batch, *shape))
+                else:
+                    x = torch.randn(batch, *shape)
                 for engine, module in (("torch_eager", eager), ("torchscript", scripted)):
                     with torch.inference_mode():
                         median, p10, n = measure(lambda: module(x), args.seconds)

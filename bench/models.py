@@ -16,6 +16,11 @@ downloads:
   mlp_ln_<W>         Linear - LayerNorm - GELU - Linear - LayerNorm - GELU - Linear, widths
                      512-512-512-512, 1024-1024-1024-1024, 512-2048-2048-512 (issue 11's),
                      1024-4096-4096-1024
+and issue 10's two, the architectures of the bundled models/textclass and models/superres:
+  textclass          128 int64 token ids -> Embedding(1000, 256) -> TransformerEncoder (4
+                     layers, d_model 256, 4 heads, feed-forward 1024) -> Flatten -> Linear
+  superres           ESPCN-style decoder on a 1x64x64 image: Conv-Tanh-Conv-Tanh-Conv,
+                     PixelShuffle(3), bicubic Upsample x2 (out 1x384x384)
 A model whose model.seq, weights and ONNX file are already written with the same text is
 not written again (the weights follow from the text and the model's seed).
 Usage: /usr/bin/python3 bench/models.py [--models a,b,...]   (default: all)
@@ -108,39 +113,82 @@ ZOO = {
                     lambda: mlp_ln([1024, 4096, 4096, 1024]), [1024]),
 }
 
-ALL = list(BASE) + list(ZOO)
+# name -> (kind, model.seq text, per-sample shape, input dtype, ids in [0, vocab) for int64).
+TEXT = {
+    "textclass": ("transformer",
+                  "# BERT-mini-sized text classifier (models/textclass): 128 token ids in, 4 scores out\n"
+                  "nn.Sequential(\n"
+                  "    nn.Embedding(1000, 256),\n"
+                  "    nn.TransformerEncoder(\n"
+                  "        nn.TransformerEncoderLayer(d_model=256, nhead=4, dim_feedforward=1024, batch_first=True),\n"
+                  "        num_layers=4,\n"
+                  "    ),\n"
+                  "    nn.Flatten(),\n"
+                  "    nn.Linear(128 * 256, 4),\n"
+                  ")\n", [128], "int64", 1000),
+    "superres": ("conv",
+                 "# ESPCN-style super-resolution decoder (models/superres): 1xHxW in, 1x6Hx6W out\n"
+                 "nn.Sequential(\n"
+                 "    nn.Conv2d(1, 64, 5, padding=2),\n"
+                 "    nn.Tanh(),\n"
+                 "    nn.Conv2d(64, 32, 3, padding=1),\n"
+                 "    nn.Tanh(),\n"
+                 "    nn.Conv2d(32, 9, 3, padding=1),\n"
+                 "    nn.PixelShuffle(3),\n"
+                 "    nn.Upsample(scale_factor=2, mode=\"bicubic\"),\n"
+                 ")\n", [1, 64, 64], "float32", None),
+}
+
+ALL = list(BASE) + list(ZOO) + list(TEXT)
+
+
+def sample(batch, shape, dtype="float32", vocab=None):
+    """A random input of `batch` samples: normal floats, or int64 ids in [0, vocab)."""
+    if dtype == "int64":
+        return torch.randint(0, vocab, (batch, *shape))
+    return torch.randn(batch, *shape)
 
 
 def definition(name):
-    """(model.seq text, per-sample shape, kind) of a model; zoo models are checked to rebuild
-    from their text into exactly the modules they were written from."""
+    """(model.seq text, per-sample shape, kind, input dtype, vocab) of a model; zoo models are
+    checked to rebuild from their text into exactly the modules they were written from."""
     if name in BASE:
         seq, shape = BASE[name]
-        return seq, shape, "mlp" if name == "mlp" else "conv"
+        return seq, shape, "mlp" if name == "mlp" else "conv", "float32", None
+    if name in TEXT:
+        kind, seq, shape, dtype, vocab = TEXT[name]
+        return seq, shape, kind, dtype, vocab
     kind, comment, make, shape = ZOO[name]
     modules = make()
     seq = sequential_text(comment, modules)
     rebuilt = golden.build(seq)
     if repr(rebuilt) != repr(nn.Sequential(*modules)):
         raise SystemExit(f"{name}: model.seq does not rebuild the same modules:\n{seq}")
-    return seq, shape, kind
+    return seq, shape, kind, "float32", None
 
 
-def flops_per_sample(model, shape):
-    """Multiply-adds x 2 of Conv and Linear layers (what dominates), from PyTorch's shapes."""
+def flops_per_sample(model, shape, dtype="float32"):
+    """Multiply-adds x 2 of Conv, Linear and Transformer layers (what dominates), from
+    PyTorch's shapes. An encoder layer over S tokens of width d with feed-forward f: the
+    Q/K/V and output projections 2*S*4*d*d, the feed-forward 2*S*2*d*f, and attention's
+    scores and weighted sum 2*2*S*S*d."""
     total = 0
-    x = torch.zeros(1, *shape)
+    x = torch.zeros(1, *shape, dtype=torch.int64 if dtype == "int64" else torch.float32)
     for m in model:
         y = m(x)
         if isinstance(m, torch.nn.Conv2d):
             total += 2 * y.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
         elif isinstance(m, torch.nn.Linear):
             total += 2 * m.in_features * m.out_features
+        elif isinstance(m, torch.nn.TransformerEncoder):
+            for layer in m.layers:
+                s, d, f = x.shape[1], layer.self_attn.embed_dim, layer.linear1.out_features
+                total += 2 * s * 4 * d * d + 2 * s * 2 * d * f + 2 * 2 * s * s * d
         x = y
     return total
 
 
-def write(name, seq, shape, kind):
+def write(name, seq, shape, kind, dtype="float32", vocab=None):
     """Writes the model's files; returns its models.json entry."""
     torch.manual_seed(golden.seed_of(name))
     model = golden.build(seq)
@@ -148,21 +196,21 @@ def write(name, seq, shape, kind):
         golden.randomise(model)
     model.eval()
     with torch.no_grad():
-        y = model(torch.randn(2, *shape))
+        y = model(sample(2, shape, dtype, vocab))
     if not torch.isfinite(y).all():
         raise SystemExit(f"{name}: non-finite output with random weights")
     version_dir = os.path.join(OUT, "models", name, "1")
     os.makedirs(version_dir, exist_ok=True)
     os.makedirs(os.path.join(OUT, "onnx"), exist_ok=True)
     golden.write_safetensors(os.path.join(version_dir, "model.safetensors"), model.state_dict())
-    torch.onnx.export(model, torch.zeros(1, *shape), os.path.join(OUT, "onnx", f"{name}.onnx"),
+    torch.onnx.export(model, sample(1, shape, dtype, vocab), os.path.join(OUT, "onnx", f"{name}.onnx"),
                       input_names=["input"], output_names=["output"],
                       dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}, opset_version=13)
     # Last: a model.seq with this text marks the other files as complete.
     with open(os.path.join(version_dir, "model.seq"), "w") as f:
         f.write(seq if seq.endswith("\n") else seq + "\n")
-    return {"seq": seq, "shape": shape, "kind": kind,
-            "flops_per_sample": flops_per_sample(model, shape),
+    return {"seq": seq, "shape": shape, "kind": kind, "dtype": dtype, "vocab": vocab,
+            "flops_per_sample": flops_per_sample(model, shape, dtype),
             "param_bytes": 4 * sum(p.numel() for p in model.parameters())}
 
 
@@ -171,20 +219,20 @@ def main():
     ap.add_argument("--models", default=",".join(ALL), help="comma-separated (default: all): " + ",".join(ALL))
     args = ap.parse_args()
     names = args.models.split(",")
-    unknown = [n for n in names if n not in BASE and n not in ZOO]
+    unknown = [n for n in names if n not in ALL]
     if unknown:
         raise SystemExit(f"unknown model(s) {','.join(unknown)}; known: {','.join(ALL)}")
     meta_path = os.path.join(OUT, "models.json")
     meta = json.load(open(meta_path)) if os.path.exists(meta_path) else {}
     written = 0
     for name in names:
-        seq, shape, kind = definition(name)
+        seq, shape, kind, dtype, vocab = definition(name)
         seq_path = os.path.join(OUT, "models", name, "1", "model.seq")
         done = (name in meta and meta[name].get("seq") == seq and "param_bytes" in meta[name]
                 and os.path.exists(seq_path) and open(seq_path).read().rstrip("\n") == seq.rstrip("\n")
                 and os.path.exists(os.path.join(OUT, "onnx", f"{name}.onnx")))
         if not done:
-            meta[name] = write(name, seq, shape, kind)
+            meta[name] = write(name, seq, shape, kind, dtype, vocab)
             written += 1
     os.makedirs(OUT, exist_ok=True)
     with open(meta_path, "w") as f:

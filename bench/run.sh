@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command_line="bench/run.sh $*"
-all=seed,lenet5,mlp,vgg_block,vgg11_bn,alexnet,mobilenet_v1,mlp_ln_512,mlp_ln_1024,mlp_ln_2048,mlp_ln_4096
+all=seed,lenet5,mlp,vgg_block,vgg11_bn,alexnet,mobilenet_v1,mlp_ln_512,mlp_ln_1024,mlp_ln_2048,mlp_ln_4096,textclass,superres
 models=$all batches=1,8,32 threads=1,2 seconds=1 rounds=2
 for arg in "$@"; do
   if [[ "$arg" == --quick ]]; then
