@@ -29,7 +29,7 @@ const std::map<std::string, std::set<std::string>>& TritonOnlyFields() {
         "model_repository_agents", "response_cache", "model_metrics"}},
       {"ModelInput",
        {"reshape", "is_shape_tensor", "allow_ragged_batch", "optional", "is_non_linear_format_io"}},
-      {"ModelOutput", {"reshape", "label_filename", "is_shape_tensor", "is_non_linear_format_io"}},
+      {"ModelOutput", {"reshape", "is_shape_tensor", "is_non_linear_format_io"}},
       {"ModelInstanceGroup",
        {"rate_limiter", "gpus", "secondary_devices", "profile", "passive", "host_policy"}},
       {"ModelDynamicBatching",

@@ -50,6 +50,9 @@ struct ServingConfig {
   // Without the batch dim when max_batch_size > 0; -1 where the size follows a free input
   // dim.
   Shape output_dims;
+  // The output's class labels (its label_filename, one per line; set by the loader): class i
+  // of a sample is labels[i] in classification replies. Empty: no labels.
+  std::vector<std::string> output_labels;
   // > 0: requests carry a leading batch dim of 1..max_batch_size rows. 0: the model does
   // not batch; input_dims are the whole request shape (Triton's semantics).
   int64_t max_batch_size = 0;

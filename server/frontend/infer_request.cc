@@ -202,6 +202,13 @@ absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
         absl::StrCat("parameter 'timeout': expected microseconds >= 0, got ", *request.timeout_us));
   }
   input.timeout_us = *request.timeout_us;
+  if (!request.class_count.ok()) return request.class_count.status();
+  if (*request.class_count < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("output '", config.output_name,
+                                                   "': parameter 'classification' must be >= 0, got ",
+                                                   *request.class_count));
+  }
+  input.class_count = *request.class_count;
 
   // The values as the model's type: where they are when they already have it, else converted.
   const std::optional<int64_t> num_ids = model.NumInputIds();

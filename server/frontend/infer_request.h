@@ -64,6 +64,10 @@ struct InferRequestView {
   std::vector<Input> inputs;
   // The outputs the request names (none: the model's outputs).
   std::vector<std::string_view> outputs;
+  // Triton's classification extension (frontend/classification.h): the class count a
+  // requested output asks for, 0 = the output tensor itself; an error when the front end
+  // found the parameter malformed.
+  absl::StatusOr<int64_t> class_count = 0;
   // The request's "timeout" parameter in microseconds (Triton's meaning), 0 = none; an
   // error when the front end found it malformed.
   absl::StatusOr<int64_t> timeout_us = 0;
@@ -85,6 +89,8 @@ struct InferInput {
   bool raw = false;
   // The request's "timeout" parameter (microseconds, Triton's meaning); 0 = none.
   int64_t timeout_us = 0;
+  // The top classes the reply carries instead of the output (classification.h); 0 = none.
+  int64_t class_count = 0;
   std::vector<std::byte> owned_bytes;
 
   InferInput() = default;

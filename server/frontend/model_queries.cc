@@ -75,7 +75,8 @@ inference::ServerMetadataResponse GetServerMetadata() {
   response.set_name("seqserve");
   response.set_version(SEQSERVE_VERSION);
   // Triton's names for the extensions both protocols implement, and only those.
-  for (const char* extension : {"model_repository", "model_configuration", "statistics"}) {
+  for (const char* extension :
+       {"model_repository", "model_configuration", "statistics", "classification"}) {
     response.add_extensions(extension);
   }
   return response;

@@ -130,6 +130,16 @@ InferRequestView ViewOf(const inference::ModelInferRequest& request) {
   view.outputs.reserve(static_cast<size_t>(request.outputs_size()));
   for (const inference::ModelInferRequest::InferRequestedOutputTensor& output : request.outputs()) {
     view.outputs.push_back(output.name());
+    const auto classification = output.parameters().find("classification");
+    if (classification != output.parameters().end()) {
+      if (classification->second.parameter_choice_case() ==
+          inference::InferParameter::kInt64Param) {
+        view.class_count = classification->second.int64_param();
+      } else {
+        view.class_count = absl::InvalidArgumentError(absl::StrCat(
+            "output '", output.name(), "': parameter 'classification' must be an int64_param"));
+      }
+    }
   }
   view.timeout_us = ParseTimeout(request);
   return view;
@@ -162,6 +172,15 @@ float* AddOutput(const Shape& shape, const ServingConfig& config,
   std::string* bytes = response.add_raw_output_contents();
   bytes->resize(static_cast<size_t>(elements) * sizeof(float));
   return reinterpret_cast<float*>(bytes->data());
+}
+
+void AddBytesOutput(const Shape& shape, const ServingConfig& config, std::string bytes,
+                    inference::ModelInferResponse& response) {
+  inference::ModelInferResponse::InferOutputTensor* output = response.add_outputs();
+  output->set_name(config.output_name);
+  output->set_datatype("BYTES");
+  output->mutable_shape()->Add(shape.begin(), shape.end());
+  *response.add_raw_output_contents() = std::move(bytes);
 }
 
 }  // namespace seqserve

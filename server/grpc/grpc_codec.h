@@ -44,4 +44,9 @@ void StartInferResponse(const inference::ModelInferRequest& request, int64_t ver
 float* AddOutput(const Shape& shape, const ServingConfig& config,
                  inference::ModelInferResponse& response);
 
+// Appends the configured output as a BYTES tensor of `shape` whose raw contents are
+// `bytes` (EncodeBytesElements's layout): the classification extension's reply.
+void AddBytesOutput(const Shape& shape, const ServingConfig& config, std::string bytes,
+                    inference::ModelInferResponse& response);
+
 }  // namespace seqserve

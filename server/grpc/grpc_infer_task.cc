@@ -5,6 +5,7 @@
 #include <exception>
 #include <utility>
 
+#include "server/frontend/classification.h"
 #include "server/grpc/grpc_codec.h"
 #include "server/scheduling/clock.h"
 
@@ -12,10 +13,30 @@ namespace seqserve {
 
 float* GrpcInferTask::MutableOutput(const Shape& shape) {
   try {
+    if (input_.class_count > 0) {
+      scores_shape_ = shape;
+      scores_.resize(static_cast<size_t>(NumElements(shape)));
+      return scores_.data();
+    }
     return AddOutput(shape, servable_->config, response());
   } catch (const std::exception&) {
     return nullptr;
   }
+}
+
+void GrpcInferTask::Finish(const absl::Status& status) {
+  if (!status.ok() || input_.class_count == 0) return Answer(status);
+  const ServingConfig& config = servable_->config;
+  absl::StatusOr<Classification> classes =
+      Classify(config.output_name, scores_shape_, scores_, config.max_batch_size > 0,
+               input_.class_count, config.output_labels);
+  if (!classes.ok()) return Answer(classes.status());
+  try {
+    AddBytesOutput(classes->shape, config, EncodeBytesElements(classes->items), response());
+  } catch (const std::exception&) {
+    return Answer(absl::ResourceExhaustedError("cannot allocate the classification reply"));
+  }
+  Answer(absl::OkStatus());
 }
 
 void GrpcInferTask::Accept(PreparedRequest prepared) {

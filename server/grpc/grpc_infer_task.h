@@ -28,10 +28,11 @@ class GrpcInferTask : public InferTask {
   const Shape& input_shape() const override { return input_.shape; }
   DType input_dtype() const override { return input_.dtype; }
   const void* input_data() const override { return input_.bytes.data(); }
-  // The output tensor appended to response(); nullptr (the batch runner then fails the task
-  // with INTERNAL) when it cannot be allocated.
+  // The output tensor appended to response() (or, for a classification request, a buffer of
+  // the task's own that Finish turns into the top classes); nullptr (the batch runner then
+  // fails the task with INTERNAL) when it cannot be allocated.
   float* MutableOutput(const Shape& shape) override;
-  void Finish(const absl::Status& status) override { Answer(status); }
+  void Finish(const absl::Status& status) override;
 
   virtual const inference::ModelInferRequest& request() const = 0;
   virtual inference::ModelInferResponse& response() = 0;
@@ -49,6 +50,9 @@ class GrpcInferTask : public InferTask {
   const int64_t client_deadline_us_;
   std::shared_ptr<ServableModel> servable_;
   InferInput input_;
+  // The output's scores when the request asked for its top classes instead.
+  Shape scores_shape_;
+  std::vector<float> scores_;
 };
 
 // The client's gRPC deadline on the scheduler's (steady) clock; 0 when there is none.

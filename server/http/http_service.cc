@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "server/frontend/access_log.h"
+#include "server/frontend/classification.h"
 #include "server/frontend/infer_request.h"
 #include "server/frontend/model_queries.h"
 #include "server/http/proto_json.h"
@@ -191,9 +192,23 @@ HttpResponse AnnotateInfer(HttpResponse response, const InferCall &call) {
 HttpResponse InferReply(const InferCall &call) {
   if (!call.status.ok())
     return AnnotateInfer(ErrorResponse(call.status), call);
-  RestInferResponse reply = EncodeRestInferResponse(
-      call.model, call.prepared.servable->version, *call.request,
-      call.prepared.servable->config.output_name, call.shape, call.output);
+  const ServingConfig &config = call.prepared.servable->config;
+  RestInferResponse reply;
+  if (call.prepared.input.class_count > 0) {
+    absl::StatusOr<Classification> classes =
+        Classify(config.output_name, call.shape, call.output,
+                 config.max_batch_size > 0, call.prepared.input.class_count,
+                 config.output_labels);
+    if (!classes.ok())
+      return AnnotateInfer(ErrorResponse(classes.status()), call);
+    reply = EncodeRestBytesResponse(call.model, call.prepared.servable->version,
+                                    *call.request, config.output_name,
+                                    classes->shape, classes->items);
+  } else {
+    reply = EncodeRestInferResponse(call.model, call.prepared.servable->version,
+                                    *call.request, config.output_name,
+                                    call.shape, call.output);
+  }
   HttpResponse response;
   response.status = 200;
   response.body = std::move(reply.body);

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "server/frontend/classification.h"
 #include "server/http/json_cursor.h"
 #include "server/logging/json_text.h"
 
@@ -546,6 +547,13 @@ absl::Status DecodeOutputs(JsonCursor& cursor, RestInferRequest& request,
         }
         std::string parameter;
         while (cursor.NextMember(&parameter)) {
+          if (parameter == "classification") {
+            absl::StatusOr<int64_t> count =
+                ReadInteger(cursor, absl::StrCat(parameters_path, ".classification"));
+            if (!count.ok()) return count.status();
+            request.view.class_count = *count;
+            continue;
+          }
           if (parameter != "binary_data") {
             if (!cursor.Skip()) return Malformed();
             continue;
@@ -735,6 +743,34 @@ RestInferResponse EncodeRestInferResponse(std::string_view model_name, int64_t v
   }
   body.resize(static_cast<size_t>(out - body.data()));
   body += "]}]}";
+  return response;
+}
+
+RestInferResponse EncodeRestBytesResponse(std::string_view model_name, int64_t version,
+                                          const RestInferRequest& request,
+                                          std::string_view output_name, const Shape& shape,
+                                          const std::vector<std::string>& items) {
+  std::string head = absl::StrCat("{\"model_name\":", JsonQuote(model_name),
+                                  ",\"model_version\":\"", version, "\"");
+  if (!request.id.empty()) absl::StrAppend(&head, ",\"id\":", JsonQuote(request.id));
+  absl::StrAppend(&head, ",\"outputs\":[{\"name\":", JsonQuote(output_name),
+                  ",\"datatype\":\"BYTES\",\"shape\":[");
+  for (size_t i = 0; i < shape.size(); ++i) {
+    absl::StrAppend(&head, i > 0 ? "," : "", shape[i]);
+  }
+  RestInferResponse response;
+  if (request.binary_output) {
+    const std::string data = EncodeBytesElements(items);
+    absl::StrAppend(&head, "],\"parameters\":{\"binary_data_size\":", data.size(), "}}]}");
+    response.json_length = head.size();
+    response.body = std::move(head) + data;
+    return response;
+  }
+  absl::StrAppend(&head, "],\"data\":[");
+  for (size_t i = 0; i < items.size(); ++i) {
+    absl::StrAppend(&head, i > 0 ? "," : "", JsonQuote(items[i]));
+  }
+  response.body = std::move(head) + "]}]}";
   return response;
 }
 

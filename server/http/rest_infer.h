@@ -80,4 +80,12 @@ RestInferResponse EncodeRestInferResponse(std::string_view model_name, int64_t v
                                           std::string_view output_name, const Shape& shape,
                                           std::span<const float> data);
 
+// The reply to a classification request (frontend/classification.h): the output as a BYTES
+// tensor of `shape` holding `items`, as JSON strings in "data" or, as binary data, each a
+// 4-byte little-endian length then its bytes (Triton's layout).
+RestInferResponse EncodeRestBytesResponse(std::string_view model_name, int64_t version,
+                                          const RestInferRequest& request,
+                                          std::string_view output_name, const Shape& shape,
+                                          const std::vector<std::string>& items);
+
 }  // namespace seqserve

@@ -7,6 +7,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/safe_file.h"
 #include "common/status_macros.h"
 #include "server/config/model_config.h"
 #include "server/repository/repository_log.h"
@@ -19,6 +21,46 @@ std::string Plural(int64_t n, std::string_view word) {
   return absl::StrCat(n, " ", std::string(word), n == 1 ? "" : "s");
 }
 
+// The output's label_filename (Triton's: a file in the model directory, one label per line),
+// read as model.seq is read (a regular file within its size limit and confinement). A
+// sample with more classes than labels is a load error, when the output dims say how many.
+absl::Status ReadOutputLabels(const LoadRequest& request, ServingConfig& serving) {
+  const std::string& file = serving.config.output(0).label_filename();
+  if (file.empty()) return absl::OkStatus();
+  const std::filesystem::path name(file);
+  const std::string field = absl::StrCat("config.pbtxt: output '", serving.output_name,
+                                         "' label_filename '", file, "'");
+  if (name.is_absolute() || name.filename() != name || file == "." || file == "..") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": must be the name of a file in the model directory"));
+  }
+  absl::StatusOr<std::string> text = ReadRegularFile(
+      request.version_dir.parent_path() / name, request.file_limits.seq_file);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(), absl::StrCat(field, ": ", text.status().message()));
+  }
+  std::vector<std::string> labels = absl::StrSplit(*text, '\n');
+  if (!labels.empty() && labels.back().empty()) labels.pop_back();  // the final newline
+  for (std::string& label : labels) {
+    if (!label.empty() && label.back() == '\r') label.pop_back();
+  }
+  int64_t classes = 1;
+  for (const int64_t dim : serving.output_dims) {
+    if (dim <= 0) {  // follows a free input dim: checked per request
+      classes = -1;
+      break;
+    }
+    classes *= dim;
+  }
+  if (classes > 0 && static_cast<int64_t>(labels.size()) < classes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " has ", labels.size(), " labels, but each sample of the output has ", classes,
+        " classes"));
+  }
+  serving.output_labels = std::move(labels);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<ServableModel>> Load(const LoadRequest& request) {
   SEQ_ASSIGN_OR_RETURN(ModelOptions model_options,
                        ModelOptionsFromConfig(request.config, request.available_cpus));
@@ -29,6 +71,7 @@ absl::StatusOr<std::unique_ptr<ServableModel>> Load(const LoadRequest& request) 
                        CompleteModelConfig(request.config, request.name, request.config_present,
                                            *model, request.available_cpus));
   serving.limits = request.request_limits;
+  SEQ_RETURN_IF_ERROR(ReadOutputLabels(request, serving));
   for (const std::string& warning : serving.warnings) {
     RepositoryLog().warn("{} version {}: {}", request.name, request.version, warning);
   }

@@ -88,6 +88,11 @@ inline constexpr char kTextHeldConfig[] =
 // Rows [first, first + count) of `tensor`.
 inline Tensor Rows(const Tensor& tensor, int64_t first, int64_t count) {
   const int64_t row = tensor.numel() / tensor.shape[0];
+  if (first < 0 || first + count > tensor.shape[0]) {
+    ADD_FAILURE() << "rows [" << first << ", " << first + count << ") of a tensor of "
+                  << tensor.shape[0] << " rows";
+    return Tensor();
+  }
   Shape shape = tensor.shape;
   shape[0] = count;
   return Tensor(shape, std::vector<float>(tensor.data.begin() + first * row,
@@ -99,6 +104,11 @@ inline std::vector<float> RowValues(const Tensor& tensor, const std::vector<int>
   const int64_t row = tensor.numel() / tensor.shape[0];
   std::vector<float> values;
   for (const int r : rows) {
+    // A row past the golden's end is a bug in the test, not garbage to compare.
+    if (r < 0 || r >= tensor.shape[0]) {
+      ADD_FAILURE() << "row " << r << " of a tensor of " << tensor.shape[0] << " rows";
+      return {};
+    }
     values.insert(values.end(), tensor.data.begin() + r * row, tensor.data.begin() + (r + 1) * row);
   }
   return values;

@@ -63,7 +63,8 @@ TEST_F(GrpcServerTest, ServerMetadataNamesTheImplementedExtensions) {
   EXPECT_EQ(metadata.name(), "seqserve");
   EXPECT_THAT(metadata.version(), ::testing::MatchesRegex("[0-9]+\\.[0-9]+\\.[0-9]+"));
   EXPECT_THAT(metadata.extensions(), ::testing::UnorderedElementsAre(
-                                         "model_repository", "model_configuration", "statistics"));
+                                         "model_repository", "model_configuration", "statistics",
+                                         "classification"));
 }
 
 TEST_F(GrpcServerTest, ModelReadyTellsReadyNotReadyAndUnknown) {
