@@ -58,10 +58,7 @@ absl::Status BatchQueue::Push(std::unique_ptr<InferTask>& task, int64_t now_us) 
         absl::StrCat("queue full: ", policy_.max_queue_size, " requests queued"));
   }
   task->enqueue_us = now_us;
-  if (policy_.adaptive_window) {
-    const Shape& shape = task->input_shape();
-    window_.RecordArrival(now_us, policy_.max_batch_size > 0 && !shape.empty() ? shape[0] : 1);
-  }
+  if (policy_.adaptive_window) window_.RecordArrival(now_us);
   tasks_.push_back(std::move(task));
   return absl::OkStatus();
 }
@@ -150,7 +147,9 @@ BatchQueue::Decision BatchQueue::Take(int64_t now_us, bool flush) {
     // The batch could grow: wait for the window's end, or, adaptively, only while waiting
     // pays (batch_window.h).
     BatchWindow::Verdict verdict{.wait = true, .recheck_at_us = window_end_us};
-    if (policy_.adaptive_window) verdict = window_.Decide(now_us, rows, window_end_us);
+    if (policy_.adaptive_window) {
+      verdict = window_.Decide(now_us, static_cast<int64_t>(count), window_end_us);
+    }
     if (verdict.wait) {
       decision.wake_at_us = verdict.recheck_at_us;
       if (earliest_deadline_us >= 0) {

@@ -39,8 +39,8 @@ struct BatchPolicy {
   std::vector<int64_t> preferred_batch_sizes;
   // Tasks queued at most; beyond it Push fails with RESOURCE_EXHAUSTED. 0: unbounded.
   size_t max_queue_size = 0;
-  // Wait for a batch to grow only while the expected saving in compute per row exceeds the
-  // expected wait (BatchWindow); max_queue_delay_us stays the bound. Off: Triton's fixed
+  // Wait for a batch to grow only while the compute the next request saves exceeds the
+  // waiting it costs (BatchWindow); max_queue_delay_us stays the bound. Off: Triton's fixed
   // window. The config's default is on ("adaptive_batching" in config.pbtxt parameters).
   bool adaptive_window = false;
 };

@@ -7,15 +7,11 @@ namespace seqserve {
 
 BatchWindow::BatchWindow(int64_t max_queue_delay_us) : max_queue_delay_us_(max_queue_delay_us) {}
 
-void BatchWindow::RecordArrival(int64_t now_us, int64_t rows) {
-  const double r = static_cast<double>(std::max<int64_t>(1, rows));
-  if (arrivals_ == 0) {
-    rows_ = r;
-  } else {
-    rows_ += kArrivalWeight * (r - rows_);
-    const int64_t max_gap_us = kMaxGapWindows * max_queue_delay_us_;
-    const double gap = static_cast<double>(std::clamp<int64_t>(now_us - last_arrival_us_, 0,
-                                                               std::max<int64_t>(0, max_gap_us)));
+void BatchWindow::RecordArrival(int64_t now_us) {
+  if (arrivals_ > 0) {
+    const int64_t max_gap_us = std::max<int64_t>(0, kMaxGapWindows * max_queue_delay_us_);
+    const double gap =
+        static_cast<double>(std::clamp<int64_t>(now_us - last_arrival_us_, 0, max_gap_us));
     // The first gap seeds the estimate; later ones move it.
     gap_us_ = arrivals_ == 1 ? gap : gap_us_ + kArrivalWeight * (gap - gap_us_);
   }
@@ -50,19 +46,19 @@ bool BatchWindow::Model(ComputeModel& model) const {
   return true;
 }
 
-BatchWindow::Verdict BatchWindow::Decide(int64_t now_us, int64_t rows, int64_t window_end_us) const {
+BatchWindow::Verdict BatchWindow::Decide(int64_t now_us, int64_t requests,
+                                         int64_t window_end_us) const {
   Verdict verdict;
   ComputeModel model;
-  if (arrivals_ < 2 || rows < 1 || !Model(model)) return verdict;
+  if (arrivals_ < 2 || requests < 1 || !Model(model)) return verdict;
   // The expected wait for the next request: the mean gap, or the silence so far when that
   // is longer (the request is late; a lone request's silence only grows).
   const double gap =
       std::max(gap_us_, static_cast<double>(std::max<int64_t>(0, now_us - last_arrival_us_)));
   const double remaining = static_cast<double>(window_end_us - now_us);
   if (!(gap < remaining)) return verdict;
-  const double n = static_cast<double>(rows);
-  const double saving = model.fixed_us * rows_ / (n * (n + rows_));
-  if (!(saving > gap)) return verdict;
+  // The next request saves one batch's fixed cost; the requests here each wait for it.
+  if (!(model.fixed_us > static_cast<double>(requests) * gap)) return verdict;
   verdict.wait = true;
   // Ask again after that wait if no request came: the gap, stretched by then, decides. Each
   // recheck at least doubles the silence, so a late request costs few wake-ups.

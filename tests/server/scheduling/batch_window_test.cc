@@ -1,8 +1,8 @@
 // The adaptive batch window on explicit fake times: its estimates and its decision, and the
 // BatchQueue that uses it. Every expectation is derived by hand from the rule in
 // server/scheduling/batch_window.h (the arithmetic is in the comments): the compute model is
-// a least-squares line, exact on exactly linear data; the decision compares
-// fixed * r / (n * (n + r)) with the mean gap g.
+// a least-squares line, exact on exactly linear data; the decision waits while the fixed
+// cost per batch exceeds the requests in the batch times the mean gap g.
 #include "server/scheduling/batch_window.h"
 
 #include <cstdint>
@@ -21,7 +21,7 @@ constexpr int64_t kWindowUs = 1000;
 // `count` single-row arrivals `gap_us` apart, the first at `start_us`; returns the last time.
 int64_t Stream(BatchWindow& window, int64_t start_us, int64_t gap_us, int count) {
   int64_t t = start_us;
-  for (int i = 0; i < count; ++i, t += gap_us) window.RecordArrival(t, 1);
+  for (int i = 0; i < count; ++i, t += gap_us) window.RecordArrival(t);
   return t - gap_us;
 }
 
@@ -63,20 +63,17 @@ TEST(BatchWindow, KeepsTheLastSlopeWhileBatchSizesStopVarying) {
   EXPECT_NEAR(model.fixed_us, 100, 1e-3);
 }
 
-TEST(BatchWindow, EstimatesTheMeanGapAndRowsOfArrivals) {
+TEST(BatchWindow, EstimatesTheMeanGapBetweenArrivals) {
   BatchWindow window(kWindowUs);
   EXPECT_LT(window.mean_gap_us(), 0);
-  window.RecordArrival(100, 2);
+  window.RecordArrival(100);
   EXPECT_LT(window.mean_gap_us(), 0);  // one arrival: no gap yet
-  EXPECT_EQ(window.mean_rows(), 2);
-  window.RecordArrival(140, 2);
+  window.RecordArrival(140);
   EXPECT_EQ(window.mean_gap_us(), 40);  // the first gap seeds the estimate
-  window.RecordArrival(220, 10);
-  // 40 + (80 - 40) / 8 = 45; rows 2 + (10 - 2) / 8 = 3.
-  EXPECT_DOUBLE_EQ(window.mean_gap_us(), 45);
-  EXPECT_DOUBLE_EQ(window.mean_rows(), 3);
+  window.RecordArrival(220);
+  EXPECT_DOUBLE_EQ(window.mean_gap_us(), 45);  // 40 + (80 - 40) / 8
   // A silence counts as at most kMaxGapWindows windows: 45 + (16000 - 45) / 8.
-  window.RecordArrival(1'000'000, 2);
+  window.RecordArrival(1'000'000);
   EXPECT_DOUBLE_EQ(window.mean_gap_us(), 45 + (16'000.0 - 45) / 8);
 }
 
@@ -85,13 +82,13 @@ TEST(BatchWindow, WaitsWhileComputeIsFlatAndArrivalsAreFrequent) {
   FlatCompute(window, 100);  // fixed 100 µs, per row 0
   const int64_t last = Stream(window, 0, 10, 20);  // g = 10 µs, r = 1
   const int64_t end = last + kWindowUs;
-  // n = 1: 100 * 1 / (1 * 2) = 50 > 10: wait, and ask again when the next is due.
+  // One request: 100 > 1 * 10: wait, and ask again when the next is due.
   BatchWindow::Verdict verdict = window.Decide(last, 1, end);
   EXPECT_TRUE(verdict.wait);
   EXPECT_EQ(verdict.recheck_at_us, last + 10);
-  // n = 2: 100 / 6 = 16.7 > 10: wait. n = 3: 100 / 12 = 8.3 < 10: run.
-  EXPECT_TRUE(window.Decide(last, 2, end).wait);
-  EXPECT_FALSE(window.Decide(last, 3, end).wait);
+  // Nine: 100 > 90, wait. Eleven: 100 > 110 fails, run (ten is the tie).
+  EXPECT_TRUE(window.Decide(last, 9, end).wait);
+  EXPECT_FALSE(window.Decide(last, 11, end).wait);
 }
 
 TEST(BatchWindow, NeverWaitsWhenComputeGrowsInProportionToRows) {
@@ -105,14 +102,14 @@ TEST(BatchWindow, ALoneRequestNeverWaits) {
   BatchWindow window(kWindowUs);
   FlatCompute(window, 10'000);  // batching would save a lot: fixed 10 ms
   // The very first request: no gap known.
-  window.RecordArrival(0, 1);
+  window.RecordArrival(0);
   EXPECT_FALSE(window.Decide(0, 1, kWindowUs).wait);
   // After a busy stream (g = 10 µs), a silence of kLoneSilenceWindows windows:
   // g = 10 * 7/8 + 8000 / 8 = 1008.75 >= the 1000 µs left of the window.
   const int64_t last = Stream(window, 10, 10, 100);
   EXPECT_TRUE(window.Decide(last, 1, last + kWindowUs).wait);
   const int64_t lone = last + BatchWindow::kLoneSilenceWindows * kWindowUs;
-  window.RecordArrival(lone, 1);
+  window.RecordArrival(lone);
   EXPECT_DOUBLE_EQ(window.mean_gap_us(), 10 * 7.0 / 8 + 1000);
   EXPECT_FALSE(window.Decide(lone, 1, lone + kWindowUs).wait);
 }
@@ -121,11 +118,13 @@ TEST(BatchWindow, ALateRequestStretchesTheGapUntilWaitingStops) {
   BatchWindow window(kWindowUs);
   FlatCompute(window, 100);
   const int64_t last = Stream(window, 0, 10, 20);
-  // n = 1 saves 50 µs per row: worth a wait of up to 50 µs since the last arrival.
+  // One request waits while the expected wait is under the 100 µs the next would save.
   BatchWindow::Verdict verdict = window.Decide(last + 40, 1, last + kWindowUs);
   EXPECT_TRUE(verdict.wait);
   EXPECT_EQ(verdict.recheck_at_us, last + 80);  // the silence (40 µs) is the expected wait
-  EXPECT_FALSE(window.Decide(last + 60, 1, last + kWindowUs).wait);
+  EXPECT_TRUE(window.Decide(last + 80, 1, last + kWindowUs).wait);
+  EXPECT_FALSE(window.Decide(last + 110, 1, last + kWindowUs).wait);
+  EXPECT_FALSE(window.Decide(last + 160, 1, last + kWindowUs).wait);
 }
 
 TEST(BatchWindow, NeverWaitsPastTheWindow) {
@@ -208,9 +207,9 @@ TEST(AdaptiveBatchQueue, WaitsForTheNextArrivalWhenItPaysAndRespectsPreferredSiz
     BatchQueue::Decision d = queue.Take(t);
     if (!d.batch.empty()) batches.push_back(Ids(d.batch));
   }
-  // The first two arrivals have no gap estimate to wait on (one arrival, then the gap is
-  // 10 µs: 50 > 10, wait); from then on n = 1 and n = 2 wait (50, 16.7 > 10) and the
-  // preferred size 3 sends at once (8.3 < 10 would also have run it).
+  // The first arrival has no gap estimate to wait on; from then on one and two requests
+  // wait (100 > 10, 100 > 20) and the preferred size 3 sends at once (it would have
+  // waited: 100 > 30).
   ASSERT_GE(batches.size(), 5u);
   EXPECT_EQ(batches[0], (std::vector<int>{0}));
   for (size_t i = 1; i < batches.size(); ++i) {
@@ -238,14 +237,14 @@ TEST(AdaptiveBatchQueue, MaxQueueDelayStaysTheBound) {
   EXPECT_EQ(Ids(queue.Take(100).batch), (std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
 }
 
-// A steady stream served by `workers` simulated workers, each batch taking c(b) = 30 + b µs
+// A steady stream served by `workers` simulated workers, each batch taking c(b) = 35 + b µs
 // (reported to the queue when it ends), one request every 10 µs for 2 ms, on a 1 µs tick.
 // Returns the batch sizes. The compute model is seeded with one earlier batch of 1 and one
 // of 4 at those costs, as a burst would have left it.
 std::vector<size_t> SimulateStream(const BatchPolicy& policy, int workers) {
   BatchQueue queue(policy);
-  queue.RecordCompute(1, 31'000);
-  queue.RecordCompute(4, 34'000);
+  queue.RecordCompute(1, 36'000);
+  queue.RecordCompute(4, 39'000);
   std::vector<int64_t> busy_until(static_cast<size_t>(workers), 0);
   std::vector<int64_t> running_rows(static_cast<size_t>(workers), 0);
   std::vector<size_t> sizes;
@@ -254,14 +253,14 @@ std::vector<size_t> SimulateStream(const BatchPolicy& policy, int workers) {
     if (t < 2000 && t % 10 == 0) Push(queue, id++, t);
     for (size_t w = 0; w < busy_until.size(); ++w) {
       if (running_rows[w] > 0 && busy_until[w] <= t) {
-        queue.RecordCompute(running_rows[w], (30 + running_rows[w]) * 1000);
+        queue.RecordCompute(running_rows[w], (35 + running_rows[w]) * 1000);
         running_rows[w] = 0;
       }
       if (running_rows[w] > 0) continue;
       BatchQueue::Decision d = queue.Take(t);
       if (d.batch.empty()) continue;
       running_rows[w] = static_cast<int64_t>(d.batch.size());
-      busy_until[w] = t + 30 + running_rows[w];
+      busy_until[w] = t + 35 + running_rows[w];
       sizes.push_back(d.batch.size());
     }
   }
@@ -270,24 +269,20 @@ std::vector<size_t> SimulateStream(const BatchPolicy& policy, int workers) {
 }
 
 TEST(AdaptiveBatchQueue, ASteadyStreamFormsBatchesThatAnIdlePoolWouldNot) {
-  // Four workers keep up with batches of one (31 µs each, a request every 10 µs), so without
-  // a wait every batch is one request. Adaptively: n = 1 saves 30 / 2 = 15 > 10 µs: wait;
-  // n = 2 saves 30 / 6 = 5 < 10: run. Batches of two, each waiting 10 µs.
+  // Four workers keep up with batches of one (36 µs each, a request every 10 µs), so without
+  // a wait every batch is one request. Adaptively (fixed = 35 µs): one to three requests
+  // wait (35 > 10, 20, 30), four run (35 > 40 fails): after the first (no gap known yet),
+  // requests 1-196 in batches of four, and the last three once their silence reaches
+  // 35 / 3 µs.
   const std::vector<size_t> fixed = SimulateStream(Adaptive(64, 0, false), 4);
   EXPECT_EQ(fixed.size(), 200u);
   for (size_t size : fixed) EXPECT_EQ(size, 1u);
 
   const std::vector<size_t> adaptive = SimulateStream(Adaptive(64, 1000, true), 4);
-  size_t rows = 0;
-  size_t pairs = 0;
-  for (size_t size : adaptive) {
-    rows += size;
-    pairs += size == 2 ? 1 : 0;
-  }
-  EXPECT_EQ(rows, 200u);
-  // All pairs but the first request (no gap yet) and perhaps the last (its window ends).
-  EXPECT_GE(pairs, 98u);
-  EXPECT_LE(adaptive.size(), 102u);
+  std::vector<size_t> expected(49, 4);
+  expected.insert(expected.begin(), 1);
+  expected.push_back(3);
+  EXPECT_EQ(adaptive, expected);
 }
 
 }  // namespace
