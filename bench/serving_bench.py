@@ -11,13 +11,18 @@
    >= 80% of the engine's in-process throughput at the batch sizes actually formed (read
    from the server's seqserve_batch_size histogram; in-process = `seqserve bench` at that
    batch, one thread, times the number of workers).
-3. memory: seqserve's resident memory over --requests requests (default one million) of
+3. adaptive: the adaptive batch window (issue 14) against the fixed one (Triton's, config
+   parameter adaptive_batching "false"), same server, same run: LeNet-5 at concurrency 1 and
+   64 with its bundled config, and the MLP at 32, beside the echo at 1 and 64. Each pair is
+   measured adaptive, fixed, fixed, adaptive and averaged; the mean batch formed is read
+   from the server's seqserve_batch_size histogram.
+4. memory: seqserve's resident memory over --requests requests (default one million) of
    batched LeNet-5 at concurrency 32, sampled every window; flat = within +-5% of the RSS
    after the first window. Twice: over one long-lived connection, as gRPC clients keep
    their channels, and with a new connection every window.
 
 Usage: /usr/bin/python3 bench/serving_bench.py [--bin-dir build/bin] [--requests 1000000]
-           [--measurement-ms 2000] [--skip floor,batching,memory]
+           [--measurement-ms 2000] [--skip floor,batching,adaptive,memory]
 Needs build/bin/{seqserve,seqperf,echo_server} (cmake --build build).
 Prints Markdown for bench/RESULTS.md.
 """
@@ -44,8 +49,12 @@ SHAPES = {"seed": SHAPE, "lenet": SHAPE, "mlp1024": "784"}
 BENCH_MLP = ROOT / "bench" / "out" / "models" / "mlp"
 
 
+FIXED_WINDOW = 'parameters { key: "adaptive_batching" value: { string_value: "false" } }\n'
+
+
 def make_repository(root: Path) -> None:
-    """seed and lenet as bundled, plus X_nobatch: X's config without dynamic batching."""
+    """seed and lenet as bundled, plus X_nobatch: X's config without dynamic batching, and
+    X_fixed: X's config with the fixed (Triton's) batch window instead of the adaptive one."""
     for name in ("seed", "lenet"):
         shutil.copytree(ROOT / "models" / name, root / name)
     if BENCH_MLP.is_dir():
@@ -61,6 +70,10 @@ def make_repository(root: Path) -> None:
         shutil.copytree(root / name, root / f"{name}_nobatch")
         config = root / f"{name}_nobatch" / "config.pbtxt"
         config.write_text(re.sub(r"dynamic_batching\s*\{[^}]*\}\s*", "", config.read_text()))
+        shutil.copytree(root / name, root / f"{name}_fixed",
+                        ignore=shutil.ignore_patterns("config.pbtxt"))
+        (root / f"{name}_fixed" / "config.pbtxt").write_text(
+            (root / name / "config.pbtxt").read_text() + FIXED_WINDOW)
 
 
 def in_process_ms(bin_dir: Path, repository: Path, model: str, batches: list[int]) -> dict:
@@ -212,6 +225,59 @@ def batching(bin_dir: Path, repository: Path, ms: int, name: str) -> None:
           f"{on / engine_rate:.0%} ({'meets' if on >= 0.8 * engine_rate else 'misses'} >= 80%)\n")
 
 
+def adaptive(bin_dir: Path, repository: Path, ms: int) -> None:
+    seqperf = bin_dir / "seqperf"
+    cases = [("lenet", 1), ("lenet", 64)]
+    if (repository / "mlp1024").is_dir():
+        cases.append(("mlp1024", 32))
+    rows = []
+    echo = Server("echo", [str(bin_dir / "echo_server"), "--port", "0"])
+    try:
+        for c in (1, 64):
+            rows.append(("echo (input back)", "lenet", c,
+                         measure(seqperf, echo, "echo", SHAPE, str(c), ms)[c], None))
+    finally:
+        echo.stop()
+    server, metrics_port = start_seqserve(bin_dir, repository)
+    try:
+        for name, c in cases:
+            # Adaptive, fixed, fixed, adaptive: drifts of a shared machine hit both alike.
+            order = [("adaptive window", name), ("fixed window", f"{name}_fixed")]
+            order += order[::-1]
+            if name == "mlp1024":
+                order.append(("batching off", f"{name}_nobatch"))
+            runs: dict[tuple[str, str], list[dict]] = {}
+            batches: dict[tuple[str, str], list[float]] = {}  # [count, sum] of batch sizes
+            for label, model in order:
+                count0 = metric_sum(metrics_port, "seqserve_batch_size_count", model)
+                sum0 = metric_sum(metrics_port, "seqserve_batch_size_sum", model)
+                runs.setdefault((label, model), []).append(
+                    measure(seqperf, server, model, SHAPES[name], str(c), ms)[c])
+                totals = batches.setdefault((label, model), [0.0, 0.0])
+                totals[0] += metric_sum(metrics_port, "seqserve_batch_size_count", model) - count0
+                totals[1] += metric_sum(metrics_port, "seqserve_batch_size_sum", model) - sum0
+            for (label, model), steps in runs.items():
+                count, total = batches[(label, model)]
+                formed = total / count
+                mean = {key: sum(step[key] for step in steps) / len(steps)
+                        for key in ("throughput_infer_per_sec", "server_cpu_us_per_request")}
+                mean["latency_us"] = {p: sum(step["latency_us"][p] for step in steps) / len(steps)
+                                      for p in ("p50", "p99")}
+                rows.append((label, name, c, mean, formed))
+    finally:
+        server.stop()
+    print("### Adaptive batch window against the fixed one (issue 14), batch-1 requests\n")
+    print("| server | model | concurrency | infer/s | p50 us | p99 us | server CPU us/req | "
+          "mean batch |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for label, name, c, s, formed in rows:
+        batch = "" if formed is None else f"{formed:.1f}"
+        print(f"| {label} | {name} | {c} | {s['throughput_infer_per_sec']:.0f} | "
+              f"{s['latency_us']['p50']:.0f} | {s['latency_us']['p99']:.0f} | "
+              f"{s['server_cpu_us_per_request']:.0f} | {batch} |")
+    print()
+
+
 def memory(bin_dir: Path, repository: Path, ms: int, requests: int, reconnect: bool) -> None:
     """RSS over `requests` batched LeNet-5 requests at concurrency 32: from one seqperf
     connection, as a gRPC client keeps its channel, or (`reconnect`) from a new seqperf
@@ -264,7 +330,7 @@ def main() -> int:
     parser.add_argument("--bin-dir", default=str(ROOT / "build" / "bin"))
     parser.add_argument("--measurement-ms", type=int, default=2000)
     parser.add_argument("--requests", type=int, default=1_000_000)
-    parser.add_argument("--skip", default="", help="comma-separated: floor,batching,memory")
+    parser.add_argument("--skip", default="", help="comma-separated: floor,batching,adaptive,memory")
     args = parser.parse_args()
     bin_dir, skip = Path(args.bin_dir), set(filter(None, args.skip.split(",")))
     print(f"{os.cpu_count()} CPUs shared by client and server; seqperf unary, "
@@ -280,6 +346,8 @@ def main() -> int:
                 batching(bin_dir, repository, args.measurement_ms, "mlp1024")
             else:
                 print(f"(no {BENCH_MLP}: run bench/run.sh or bench/models.py for the MLP rows)\n")
+        if "adaptive" not in skip:
+            adaptive(bin_dir, repository, args.measurement_ms)
         if "memory" not in skip:
             memory(bin_dir, repository, args.measurement_ms, args.requests, reconnect=False)
             memory(bin_dir, repository, args.measurement_ms, args.requests, reconnect=True)

@@ -325,12 +325,49 @@ absl::Status CompleteTensors(ModelConfig& config, const Model& model, bool defau
   return absl::OkStatus();
 }
 
+// The one key of the model's `parameters` map seqserve knows.
+constexpr char kAdaptiveBatching[] = "adaptive_batching";
+
+// Whether the dynamic batcher adapts its window (BatchPolicy::adaptive_window): the
+// "adaptive_batching" parameter, "true" unless given. Any other key is an error, as an
+// unknown field is: a setting is never silently ignored.
+absl::StatusOr<bool> AdaptiveBatching(const ModelConfig& config) {
+  bool adaptive = true;
+  for (const auto& [key, value] : config.parameters()) {
+    if (key != kAdaptiveBatching) {
+      const std::string shown = key.size() <= 40 ? key : key.substr(0, 40) + "...";
+      return ConfigError(absl::StrFormat(
+          "parameters key '%s' is not supported by seqserve (it knows \"%s\")", shown,
+          kAdaptiveBatching));
+    }
+    if (value.string_value() == "true") {
+      adaptive = true;
+    } else if (value.string_value() == "false") {
+      adaptive = false;
+    } else {
+      const std::string& text = value.string_value();
+      return ConfigError(absl::StrFormat(
+          "parameters %s must be \"true\" or \"false\", got \"%s\"", kAdaptiveBatching,
+          text.size() <= 40 ? text : text.substr(0, 40) + "..."));
+    }
+    if (!config.has_dynamic_batching()) {
+      return ConfigError(absl::StrFormat(
+          "parameters %s needs dynamic_batching: without it every request runs alone",
+          kAdaptiveBatching));
+    }
+  }
+  return adaptive;
+}
+
 absl::Status CompleteDynamicBatching(ModelConfig& config, SchedulerOptions& options) {
   options.batching = BatchPolicy{};
   options.default_timeout_us = 0;
+  SEQ_ASSIGN_OR_RETURN(const bool adaptive, AdaptiveBatching(config));
   // Without dynamic_batching every request runs alone, in an unbounded queue without a
   // timeout (as in Triton, whose queue policy lives inside dynamic_batching).
   if (!config.has_dynamic_batching()) return absl::OkStatus();
+  // Written in, so the completed config shows the window in effect.
+  (*config.mutable_parameters())[kAdaptiveBatching].set_string_value(adaptive ? "true" : "false");
 
   const int64_t max_batch_size = config.max_batch_size();
   inference::ModelDynamicBatching& batching = *config.mutable_dynamic_batching();
@@ -376,6 +413,7 @@ absl::Status CompleteDynamicBatching(ModelConfig& config, SchedulerOptions& opti
       static_cast<int64_t>(batching.max_queue_delay_microseconds());
   options.batching.preferred_batch_sizes = std::move(preferred);
   options.batching.max_queue_size = queue.max_queue_size();
+  options.batching.adaptive_window = adaptive;
   options.default_timeout_us = static_cast<int64_t>(queue.default_timeout_microseconds());
   return absl::OkStatus();
 }

@@ -91,6 +91,9 @@ absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const inference::ModelConfig
 //    TransformerEncoder does not). Otherwise a load error; without config.pbtxt, the model
 //    is served with max_batch_size 0 instead (a warning says why).
 //  - preferred_batch_size in [1, max_batch_size]; queue policy REJECT only.
+//  - parameters: only "adaptive_batching", "true" or "false", and only with dynamic_batching;
+//    with dynamic_batching it is written in ("true" unless given) and sets the scheduler's
+//    BatchPolicy::adaptive_window.
 //  - instance_group: KIND_CPU/KIND_AUTO, count >= 1 (unset: 1), groups summed; none:
 //    max(1, available_cpus / intra_op_threads) workers. intra_op_threads: unset means 1, at
 //    most `available_cpus`. Workers × intra_op_threads above MaxModelThreads(available_cpus)

@@ -45,7 +45,8 @@ absl::Status BatchQueue::Validate(const BatchPolicy& policy) {
   return absl::OkStatus();
 }
 
-BatchQueue::BatchQueue(BatchPolicy policy) : policy_(std::move(policy)) {
+BatchQueue::BatchQueue(BatchPolicy policy)
+    : policy_(std::move(policy)), window_(policy_.max_queue_delay_us) {
   std::vector<int64_t>& preferred = policy_.preferred_batch_sizes;
   std::sort(preferred.begin(), preferred.end());
   preferred.erase(std::unique(preferred.begin(), preferred.end()), preferred.end());
@@ -57,6 +58,7 @@ absl::Status BatchQueue::Push(std::unique_ptr<InferTask>& task, int64_t now_us) 
         absl::StrCat("queue full: ", policy_.max_queue_size, " requests queued"));
   }
   task->enqueue_us = now_us;
+  if (policy_.adaptive_window) window_.RecordArrival(now_us);
   tasks_.push_back(std::move(task));
   return absl::OkStatus();
 }
@@ -131,7 +133,8 @@ BatchQueue::Decision BatchQueue::Take(int64_t now_us, bool flush) {
     }
   }
 
-  const bool delay_expired = now_us - head->enqueue_us >= policy_.max_queue_delay_us;
+  const int64_t window_end_us = head->enqueue_us + policy_.max_queue_delay_us;
+  const bool delay_expired = now_us >= window_end_us;
   size_t take_end = 0;
   size_t take_count = 0;
   if (mark_count > 0 && !delay_expired && !flush) {
@@ -141,11 +144,21 @@ BatchQueue::Decision BatchQueue::Take(int64_t now_us, bool flush) {
     take_end = end;
     take_count = count;
   } else {
-    decision.wake_at_us = head->enqueue_us + policy_.max_queue_delay_us;
-    if (earliest_deadline_us >= 0) {
-      decision.wake_at_us = std::min(decision.wake_at_us, earliest_deadline_us);
+    // The batch could grow: wait for the window's end, or, adaptively, only while waiting
+    // pays (batch_window.h).
+    BatchWindow::Verdict verdict{.wait = true, .recheck_at_us = window_end_us};
+    if (policy_.adaptive_window) {
+      verdict = window_.Decide(now_us, static_cast<int64_t>(count), window_end_us);
     }
-    return decision;
+    if (verdict.wait) {
+      decision.wake_at_us = verdict.recheck_at_us;
+      if (earliest_deadline_us >= 0) {
+        decision.wake_at_us = std::min(decision.wake_at_us, earliest_deadline_us);
+      }
+      return decision;
+    }
+    take_end = end;
+    take_count = count;
   }
 
   decision.batch.reserve(take_count);
@@ -168,6 +181,10 @@ BatchQueue::Decision BatchQueue::Take(int64_t now_us, bool flush) {
   }
   tasks_.erase(tasks_.begin() + static_cast<std::ptrdiff_t>(write), tasks_.end());
   return decision;
+}
+
+void BatchQueue::RecordCompute(int64_t rows, int64_t compute_ns) {
+  if (policy_.adaptive_window) window_.RecordCompute(rows, compute_ns);
 }
 
 size_t BatchQueue::CancelledCount() const {

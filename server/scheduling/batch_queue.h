@@ -12,7 +12,9 @@
 // With preferred sizes the largest prefix that is exactly a preferred size is sent; if
 // none is but the rows exceed the largest preferred size, the largest prefix that fits
 // it. Otherwise the worker waits until the oldest task's delay ends or the earliest
-// deadline, whichever comes first.
+// deadline, whichever comes first. With adaptive_window that wait is cut short, or not
+// taken, when it does not pay (batch_window.h: from the arrivals Push sees and the compute
+// times RecordCompute is told); without it the policy is exactly Triton's.
 #pragma once
 
 #include <cstddef>
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "server/scheduling/batch_window.h"
 #include "server/scheduling/infer_task.h"
 
 namespace seqserve {
@@ -36,6 +39,10 @@ struct BatchPolicy {
   std::vector<int64_t> preferred_batch_sizes;
   // Tasks queued at most; beyond it Push fails with RESOURCE_EXHAUSTED. 0: unbounded.
   size_t max_queue_size = 0;
+  // Wait for a batch to grow only while the compute the next request saves exceeds the
+  // waiting it costs (BatchWindow); max_queue_delay_us stays the bound. Off: Triton's fixed
+  // window. The config's default is on ("adaptive_batching" in config.pbtxt parameters).
+  bool adaptive_window = false;
 };
 
 class BatchQueue {
@@ -58,7 +65,8 @@ class BatchQueue {
     // finishes them with DEADLINE_EXCEEDED or CANCELLED (IsCancelled() tells which).
     std::vector<std::unique_ptr<InferTask>> dropped;
     // When `batch` is empty and tasks remain: the time at which to ask again (the oldest
-    // task's delay ending, or the earliest deadline). -1 when the queue is empty.
+    // task's delay ending, the adaptive window's recheck, or the earliest deadline). -1 when
+    // the queue is empty.
     int64_t wake_at_us = -1;
   };
 
@@ -67,14 +75,20 @@ class BatchQueue {
   // batch is sent whatever its size. With max_batch_size 0 the oldest task is the batch.
   Decision Take(int64_t now_us, bool flush = false);
 
+  // A batch of `rows` rows took `compute_ns` of a worker's time: teaches the adaptive
+  // window what batching saves (ignored without adaptive_window).
+  void RecordCompute(int64_t rows, int64_t compute_ns);
+
   size_t size() const { return tasks_.size(); }
   // Queued tasks whose callers have gone; the next Take drops them.
   size_t CancelledCount() const;
   bool empty() const { return tasks_.empty(); }
   const BatchPolicy& policy() const { return policy_; }
+  const BatchWindow& window() const { return window_; }
 
  private:
   BatchPolicy policy_;
+  BatchWindow window_;
   std::deque<std::unique_ptr<InferTask>> tasks_;
 };
 

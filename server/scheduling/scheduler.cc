@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <system_error>
@@ -143,9 +144,10 @@ void Scheduler::WorkerLoop(int worker) {
     mu_.Unlock();
     // Another worker may form the next batch while this one computes.
     if (more) work_.Signal();
+    BatchCost cost;
     try {
       FinishDropped(decision.dropped, now_us);
-      if (!decision.batch.empty()) RunBatch(worker, decision.batch, now_us, outcomes);
+      if (!decision.batch.empty()) cost = RunBatch(worker, decision.batch, now_us, outcomes);
     } catch (const std::exception& e) {
       const absl::Status status =
           absl::InternalError(absl::StrCat("unexpected error while running a batch: ", e.what()));
@@ -154,15 +156,33 @@ void Scheduler::WorkerLoop(int worker) {
       FailAll(decision.batch, status);
     }
     mu_.Lock();
+    if (cost.compute_ns >= 0) queue_.RecordCompute(cost.rows, cost.compute_ns);
   }
   mu_.Unlock();
 }
 
-void Scheduler::RunBatch(int worker, Batch& batch, int64_t start_us,
-                         std::vector<absl::Status>& outcomes) {
+Scheduler::BatchCost Scheduler::RunBatch(int worker, Batch& batch, int64_t start_us,
+                                         std::vector<absl::Status>& outcomes) {
   outcomes.assign(batch.size(), absl::OkStatus());
+  const bool measure = options_.batching.adaptive_window;
+  BatchCost cost;
+  if (measure) {
+    for (const std::unique_ptr<InferTask>& task : batch) {
+      const Shape& shape = task->input_shape();
+      cost.rows += options_.batching.max_batch_size > 0 && !shape.empty() ? shape[0] : 1;
+    }
+  }
+  const int64_t begin_ns = measure ? clock_->NowNanos() : 0;
   processor_.ProcessBatch(worker, batch, start_us, outcomes);
+  if (measure) {
+    const int64_t end_ns = clock_->NowNanos();
+    bool ok = true;
+    for (const absl::Status& outcome : outcomes) ok = ok && outcome.ok();
+    // A failed batch's time says nothing about what the model's batches cost.
+    if (ok) cost.compute_ns = std::max<int64_t>(0, end_ns - begin_ns);
+  }
   for (size_t i = 0; i < batch.size(); ++i) Finish(std::move(batch[i]), outcomes[i]);
+  return cost;
 }
 
 void Scheduler::FinishDropped(Batch& dropped, int64_t now_us) {

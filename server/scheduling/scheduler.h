@@ -95,9 +95,17 @@ class Scheduler {
 
   Scheduler(const SchedulerOptions& options, BatchProcessor& processor, const Clock* clock);
   void WorkerLoop(int worker);
+  // What a batch cost, for the adaptive window (measured only with adaptive_window): its
+  // rows and the processor's wall time; compute_ns < 0 when not measured or when a task of
+  // the batch failed.
+  struct BatchCost {
+    int64_t rows = 0;
+    int64_t compute_ns = -1;
+  };
   // Runs `batch` on `worker` and finishes its tasks with their outcomes (`outcomes` is the
   // worker's reusable buffer).
-  void RunBatch(int worker, Batch& batch, int64_t start_us, std::vector<absl::Status>& outcomes);
+  BatchCost RunBatch(int worker, Batch& batch, int64_t start_us,
+                     std::vector<absl::Status>& outcomes);
   // Finishes tasks the queue dropped at `now_us` with CANCELLED or DEADLINE_EXCEEDED.
   void FinishDropped(Batch& dropped, int64_t now_us);
   // Finishes every task still in `batch` with `status` (not OK).

@@ -175,6 +175,8 @@ TEST(WireFormat, FieldNumbersMatchThePublishedProtos) {
       {"ModelConfig", "output", 6},
       {"ModelConfig", "instance_group", 7},
       {"ModelConfig", "dynamic_batching", 11},
+      {"ModelConfig", "parameters", 14},
+      {"ModelParameter", "string_value", 1},
       {"ModelInput", "name", 1},
       {"ModelInput", "data_type", 2},
       {"ModelInput", "format", 3},

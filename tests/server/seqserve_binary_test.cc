@@ -231,6 +231,7 @@ TEST(SeqserveBinary, ServesThenDrainsQueuedRequestsOnSigterm) {
   fs::copy(fs::path(SEQSERVE_SOURCE_DIR) / "models" / "lenet", dir.path() / "lenet",
            fs::copy_options::recursive);
   // Requests to `slow` wait up to 2 s for a batch to fill: still queued when SIGTERM comes.
+  // (The fixed window: the adaptive one would run them at once, having seen no batches.)
   fs::create_directories(dir.path() / "slow");
   fs::copy(fs::path(SEQSERVE_SOURCE_DIR) / "models" / "lenet" / "1", dir.path() / "slow" / "1",
            fs::copy_options::recursive);
@@ -238,7 +239,8 @@ TEST(SeqserveBinary, ServesThenDrainsQueuedRequestsOnSigterm) {
             "max_batch_size: 64\n"
             "input [ { name: \"input\" data_type: TYPE_FP32 dims: [ 1, 28, 28 ] } ]\n"
             "instance_group [ { count: 1 kind: KIND_CPU } ]\n"
-            "dynamic_batching { max_queue_delay_microseconds: 2000000 }\n");
+            "dynamic_batching { max_queue_delay_microseconds: 2000000 }\n"
+            "parameters { key: \"adaptive_batching\" value: { string_value: \"false\" } }\n");
 
   Child child({"--model-repository=" + dir.path().string(), "--grpc-port=0", "--http-port=0",
                "--metrics-port=0", "--address=127.0.0.1", "--log-format=json"});

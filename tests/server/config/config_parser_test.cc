@@ -78,6 +78,13 @@ TEST(ParseModelConfig, SyntaxErrorsGiveOneBasedLineAndColumn) {
   EXPECT_THAT(ParseErrorOf("\tmax_batch_size 8"), HasSubstr("config.pbtxt:1:24: "));
 }
 
+TEST(ParseModelConfig, ReadsTritonsParametersMap) {
+  const inference::ModelConfig config = Parse(
+      "parameters { key: \"adaptive_batching\" value: { string_value: \"false\" } }");
+  ASSERT_EQ(config.parameters().size(), 1u);
+  EXPECT_EQ(config.parameters().at("adaptive_batching").string_value(), "false");
+}
+
 TEST(ParseModelConfig, NamesAnUnsupportedTritonField) {
   EXPECT_EQ(ParseErrorOf("name: \"m\"\n"
                          "max_batch_size: 8\n"

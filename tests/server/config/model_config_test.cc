@@ -445,6 +445,49 @@ TEST(CompleteModelConfig, DynamicBatchingMapsToTheScheduler) {
   EXPECT_TRUE(serving->config.dynamic_batching().default_queue_policy().allow_timeout_override());
 }
 
+TEST(CompleteModelConfig, AdaptiveBatchingIsOnByDefaultAndAParameterTurnsItOff) {
+  auto model = Linear784();
+  auto adaptive = Complete("max_batch_size: 8 dynamic_batching { }", *model);
+  ASSERT_TRUE(adaptive.ok()) << adaptive.status();
+  EXPECT_TRUE(adaptive->scheduler_options.batching.adaptive_window);
+  // Written into the completed config, so the ModelConfig RPC shows what is in effect.
+  EXPECT_EQ(adaptive->config.parameters().at("adaptive_batching").string_value(), "true");
+
+  auto fixed = Complete(R"(
+    max_batch_size: 8
+    dynamic_batching { max_queue_delay_microseconds: 300 }
+    parameters { key: "adaptive_batching" value: { string_value: "false" } })",
+                        *model);
+  ASSERT_TRUE(fixed.ok()) << fixed.status();
+  EXPECT_FALSE(fixed->scheduler_options.batching.adaptive_window);
+  EXPECT_EQ(fixed->scheduler_options.batching.max_queue_delay_us, 300);
+  EXPECT_EQ(fixed->config.parameters().at("adaptive_batching").string_value(), "false");
+
+  // Without dynamic_batching there is no window, and nothing is written in.
+  auto alone = Complete("max_batch_size: 8", *model);
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  EXPECT_FALSE(alone->scheduler_options.batching.adaptive_window);
+  EXPECT_TRUE(alone->config.parameters().empty());
+}
+
+TEST(CompleteModelConfig, ParametersNameWhatIsWrong) {
+  auto model = Linear784();
+  EXPECT_EQ(ErrorOf(Complete("max_batch_size: 8 dynamic_batching { } "
+                             "parameters { key: \"adaptive\" value: { string_value: \"true\" } }",
+                             *model)),
+            "config.pbtxt: parameters key 'adaptive' is not supported by seqserve (it knows "
+            "\"adaptive_batching\")");
+  EXPECT_EQ(ErrorOf(Complete("max_batch_size: 8 dynamic_batching { } parameters { key: "
+                             "\"adaptive_batching\" value: { string_value: \"off\" } }",
+                             *model)),
+            "config.pbtxt: parameters adaptive_batching must be \"true\" or \"false\", got "
+            "\"off\"");
+  EXPECT_THAT(ErrorOf(Complete("max_batch_size: 8 parameters { key: \"adaptive_batching\" "
+                               "value: { string_value: \"false\" } }",
+                               *model)),
+              HasSubstr("config.pbtxt: parameters adaptive_batching needs dynamic_batching"));
+}
+
 TEST(CompleteModelConfig, PreferredBatchSizesLieWithinMaxBatchSize) {
   auto model = Linear784();
   EXPECT_EQ(

@@ -324,6 +324,22 @@ TEST(Scheduler, FlushSendsWaitingBatchesAtOnceAndStillAcceptsTasks) {
   ExpectOutput(results[2], {1, 2}, {-1, -1});
 }
 
+TEST(Scheduler, AdaptiveWindowRunsALoneRequestWithoutWaitingForTheDelay) {
+  // A fake clock that never moves and a 10 s delay: the fixed window would hold the request
+  // until Flush or Stop (see above); the adaptive one has seen no arrivals to wait for.
+  FakeClock clock(1'000'000);
+  SchedulerOptions options = Options(64, 10'000'000);
+  options.batching.adaptive_window = true;
+  auto pipeline = MakePipeline(options, &clock);
+  ASSERT_NE(pipeline, nullptr);
+  Result result;
+  Countdown done(1);
+  pipeline->scheduler->Enqueue(MakeTask({1, 2}, {3, -1}, &result, &done));
+  ASSERT_TRUE(done.Wait());
+  ExpectOutput(result, {1, 2}, {3, -1});
+  EXPECT_EQ(pipeline->stats.execution_count.load(), 1u);
+}
+
 TEST(Scheduler, ARejectedShapeFailsOnlyItsBatchAndServingGoesOn) {
   auto pipeline = MakePipeline(Options(8, 0));
   ASSERT_NE(pipeline, nullptr);
