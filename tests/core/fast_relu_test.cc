@@ -129,6 +129,10 @@ TEST(FastRelu, NaNAndInfInputsGetPyTorchsAnswers) {
                          {kNan, 0.f, 2.f, 0.f, kInf}));
   EXPECT_TRUE(SameFloats(Forward(*model, {1, 1, 1, 5}, {-3.f, -1.f, 2.f, 0.f, 5.f}),
                          {0.f, 0.f, 2.f, 0.f, 5.f}));
+  // One NaN deep inside a longer input (the check runs block by block).
+  std::vector<float> x(1000, -1.f), expected(1000, 0.f);
+  x[700] = expected[700] = kNan;
+  EXPECT_TRUE(SameFloats(Forward(*model, {1, 1, 1, 1000}, x), expected));
 }
 
 TEST(FastRelu, NoGuardWithoutABoundBeforeTheReLU) {
