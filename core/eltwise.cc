@@ -14,6 +14,12 @@ std::vector<EltwiseOp> ReluOps() {
 
 std::vector<EltwiseOp> FastReluOps() { return {{dnnl::algorithm::eltwise_relu, 0.f, 0.f}}; }
 
+bool IsFastRelu(const std::vector<EltwiseOp>& ops) {
+  const EltwiseOp fast = FastReluOps()[0];
+  return ops.size() == 1 && ops[0].algorithm == fast.algorithm && ops[0].alpha == fast.alpha &&
+         ops[0].beta == fast.beta;
+}
+
 bool IsReluChain(const std::vector<EltwiseOp>& ops) {
   auto same = [](const EltwiseOp& a, const EltwiseOp& b) {
     return a.algorithm == b.algorithm && a.alpha == b.alpha && a.beta == b.beta;

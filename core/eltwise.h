@@ -29,6 +29,9 @@ std::vector<EltwiseOp> ReluOps();
 // input is checked first (Plan::input_guard): an input that passes cannot make a NaN reach it.
 std::vector<EltwiseOp> FastReluOps();
 
+// Whether `ops` is FastReluOps.
+bool IsFastRelu(const std::vector<EltwiseOp>& ops);
+
 // Whether `ops` is one or more ReLUs (ReluOps or FastReluOps chains): activations that never
 // grow a magnitude.
 bool IsReluChain(const std::vector<EltwiseOp>& ops);
