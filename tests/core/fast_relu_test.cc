@@ -85,6 +85,9 @@ TEST(FastRelu, GuardedPlanAgreesBitForBitWithTheExactPlanOnOrdinaryInput) {
   EXPECT_GT(plan->input_guard(), 0.f);
   ASSERT_NE(plan->exact_plan(), nullptr);
   EXPECT_EQ(plan->exact_plan()->exact_plan(), nullptr);
+  // A server sizes a worker for whichever of the two runs.
+  EXPECT_GE(Executor::WorkspaceBytes(*plan), Executor::WorkspaceBytes(*plan->exact_plan()));
+  EXPECT_GE(Executor::WorkspaceBytes(*plan), plan->arena_bytes() + plan->scratchpad_bytes());
   std::shared_ptr<const Plan> exact_plan = PlanFor(*exact, shape);
   ASSERT_TRUE(exact_plan);
   EXPECT_EQ(exact_plan->input_guard(), 0.f);
