@@ -1,6 +1,10 @@
 #include "core/compiler.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <limits>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -115,6 +119,43 @@ std::vector<Step> PlanSteps(const std::vector<Layer>& layers, const Shape& in, b
   return steps;
 }
 
+// Where FastReluOps may replace exact ReLUs: the input guard (Plan::input_guard) that makes
+// them exact, after rewriting the fused ReLU chains of `steps` it covers; 0 when none can be
+// rewritten. Chains each step's MagnitudeBound from the input: while every input is finite
+// and |x| <= guard, every value up to the last rewritten step stays below FLT_MAX / 4 in
+// exact arithmetic (the margin covers rounding), so no Inf, hence no NaN (Inf - Inf, 0 * Inf)
+// ever reaches a ReLU, where max(x, 0) and PyTorch's relu agree. Steps from the first
+// module without a bound on are left exact.
+float RewriteFastRelus(const std::vector<Layer>& layers, std::vector<Step>& steps) {
+  constexpr double kCeiling = std::numeric_limits<float>::max() / 4.0;
+  double gain = 1, offset = 0;  // values entering the next step: |v| <= gain * m + offset
+  double guard_so_far = HUGE_VAL;
+  double guard = 0;
+  size_t last = steps.size();
+  for (size_t k = 0; k < steps.size(); ++k) {
+    const Step& step = steps[k];
+    const std::optional<MagnitudeBound> bound =
+        layers[step.layer].module->OutputBound(step.in_shape, step.fusion);
+    if (!bound) break;
+    offset = offset * bound->gain + bound->offset;
+    gain *= bound->gain;
+    const double limit = gain > 0 ? (kCeiling - offset) / gain : (offset <= kCeiling ? HUGE_VAL : 0);
+    if (!(limit > 0)) break;  // NaN (a non-finite weight) included
+    guard_so_far = std::min(guard_so_far, limit);
+    if (IsReluChain(step.fusion.post_ops)) {
+      last = k;
+      guard = guard_so_far;
+    }
+  }
+  const float input_guard =
+      static_cast<float>(std::min(guard, double{std::numeric_limits<float>::max()}));
+  if (last == steps.size() || !(input_guard > 0)) return 0;
+  for (size_t k = 0; k <= last; ++k) {
+    if (IsReluChain(steps[k].fusion.post_ops)) steps[k].fusion.post_ops = FastReluOps();
+  }
+  return input_guard;
+}
+
 // Chooses the implementation of each tunable step in steps[begin, end), a chain of tunable
 // layers each feeding the next, whose first reads a value in layout `input`. Sets
 // choices[k] for each.
@@ -205,7 +246,13 @@ void TuneChain(PlanBuilder& builder, const std::vector<Layer>& layers,
 
 absl::StatusOr<PlanValue> CompileLayers(PlanBuilder& builder, const std::vector<Layer>& layers,
                                         const PlanValue& in, PlanTuning* tuning) {
-  const std::vector<Step> steps = PlanSteps(layers, in.shape, builder.fuse());
+  std::vector<Step> steps = PlanSteps(layers, in.shape, builder.fuse());
+  if (builder.fast_relu()) {
+    // The model's own layers only: bounds chain from the model's input, and a nested
+    // Sequential compiled below must not rewrite (nor reset) anything.
+    builder.set_fast_relu(false);
+    builder.set_input_guard(builder.fuse() ? RewriteFastRelus(layers, steps) : 0.f);
+  }
   std::vector<std::string> choices(steps.size());
   // An empty input (batch 0) runs nothing: there is nothing to time.
   auto tunable = [&](size_t k) {
@@ -231,6 +278,7 @@ absl::StatusOr<PlanValue> CompileLayers(PlanBuilder& builder, const std::vector<
       }
       builder.SetCurrentModule(layer.path, std::string(module.type()));
       builder.set_choice(choices[k]);
+      if (tuning != nullptr && !choices[k].empty()) tuning->chosen[layer.path] = choices[k];
       // A standalone activation compiles itself: oneDNN eltwise steps, or a kernel.
       absl::StatusOr<PlanValue> out = module.Compile(builder, value, step.fusion);
       if (!out.ok()) return AtLayer(layer, out.status());

@@ -24,4 +24,16 @@ dnnl::post_ops MakePostOps(const std::vector<EltwiseOp>& ops);
 // a -0 for x <= 0), and linear(1, 0) then turns -0 into +0.
 std::vector<EltwiseOp> ReluOps();
 
+// max(x, 0) as one cheap post-op (oneDNN's eltwise_relu with alpha 0): the same as ReluOps
+// on every input but NaN, which it turns into 0. The compiler uses it only in a plan whose
+// input is checked first (Plan::input_guard): an input that passes cannot make a NaN reach it.
+std::vector<EltwiseOp> FastReluOps();
+
+// Whether `ops` is FastReluOps.
+bool IsFastRelu(const std::vector<EltwiseOp>& ops);
+
+// Whether `ops` is one or more ReLUs (ReluOps or FastReluOps chains): activations that never
+// grow a magnitude.
+bool IsReluChain(const std::vector<EltwiseOp>& ops);
+
 }  // namespace seqserve

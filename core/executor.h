@@ -5,6 +5,7 @@
 // thread-safe: use one per thread.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -44,7 +45,8 @@ class Executor {
   // Runs `plan` on `input`, which must have the plan's input dtype and shape (else
   // INVALID_ARGUMENT); writes NumElements(plan.output_shape()) floats at `output`. An input
   // the plan rejects (an id out of range) is INVALID_ARGUMENT naming the step; oneDNN
-  // errors become INTERNAL.
+  // errors become INTERNAL. A guarded plan checks the input first and runs its exact twin
+  // on an input outside its guard (Plan::input_guard).
   absl::Status Run(const Plan& plan, const TensorView& input, float* output);
   // The same for a float32 plan: reads NumElements(plan.input_shape()) floats at `input`.
   absl::Status Run(const Plan& plan, const float* input, float* output) {
@@ -53,9 +55,12 @@ class Executor {
 
   // Bytes this executor holds for activations and scratchpad.
   size_t workspace_bytes() const { return arena_.size() + scratchpad_.size(); }
-  // Bytes `plan` needs for activations and scratchpad when it runs here.
+  // Bytes `plan` needs for activations and scratchpad when it runs here (or its exact twin,
+  // which runs the inputs its guard rejects: the larger of the two).
   static size_t WorkspaceBytes(const Plan& plan) {
-    return plan.arena_bytes() + plan.scratchpad_bytes();
+    const size_t bytes = plan.arena_bytes() + plan.scratchpad_bytes();
+    return plan.exact_plan() != nullptr ? std::max(bytes, WorkspaceBytes(*plan.exact_plan()))
+                                        : bytes;
   }
   // Frees the activation arena and scratchpad: after a request much larger than the usual
   // ones, so that a worker does not keep its peak for good. The next Run allocates again.

@@ -309,7 +309,7 @@ absl::StatusOr<std::shared_ptr<const Plan>> Model::Compile(const Shape& input, D
   std::optional<Tuner> tuner;
   const auto start = std::chrono::steady_clock::now();
   if (tuning.mode == TuningMode::kOn) {
-    plan_key = TuningPlanKey(input, options_.num_threads, options_.fuse);
+    plan_key = TuningPlanKey(input, options_.num_threads, options_.fuse, options_.fast_relu);
     tuning.cached = tuning_cache().Lookup(plan_key);
     tuning.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                     .count();
@@ -324,10 +324,15 @@ absl::StatusOr<std::shared_ptr<const Plan>> Model::Compile(const Shape& input, D
   try {
     PlanBuilder builder(CpuEngine(), options_.num_threads, weights_, input, dtype);
     builder.set_fuse(options_.fuse);
+    builder.set_fast_relu(options_.fast_relu);
     SEQ_ASSIGN_OR_RETURN(PlanValue out, CompileLayers(builder, layers_, builder.input(), &tuning));
     builder.SetTuningReport(TuningReport{tuning.tunable_layers, tuning.cached_layers,
                                          tuning.timed_layers, tuning.untimed_layers, tuning.ms});
     SEQ_ASSIGN_OR_RETURN(plan, builder.Finish(out));
+    if (builder.input_guard() > 0) {
+      SEQ_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> exact, CompileExactTwin(input, dtype, tuning));
+      plan = PlanBuilder::WithExactFallback(*plan, builder.input_guard(), std::move(exact));
+    }
   } catch (const dnnl::error& e) {
     return absl::InternalError(absl::StrCat("oneDNN: ", e.what()));
   }
@@ -356,6 +361,23 @@ absl::StatusOr<std::shared_ptr<const Plan>> Model::Compile(const Shape& input, D
                                                          tuning_cache().file()->string())
                                           : std::string());
   return plan;
+}
+
+absl::StatusOr<std::shared_ptr<const Plan>> Model::CompileExactTwin(const Shape& input,
+                                                                   DType dtype,
+                                                                   const PlanTuning& fast) {
+  // The fast plan's implementations, without timing anything again: only inputs that fail
+  // the guard (NaN, Inf, huge values) run this plan.
+  PlanTuning tuning;
+  tuning.mode = fast.mode;
+  tuning.forced_candidate = fast.forced_candidate;
+  tuning.cached = fast.chosen;
+  PlanBuilder builder(CpuEngine(), options_.num_threads, weights_, input, dtype);
+  builder.set_fuse(options_.fuse);
+  SEQ_ASSIGN_OR_RETURN(PlanValue out, CompileLayers(builder, layers_, builder.input(), &tuning));
+  builder.SetTuningReport(TuningReport{tuning.tunable_layers, tuning.cached_layers,
+                                       tuning.timed_layers, tuning.untimed_layers, tuning.ms});
+  return builder.Finish(out);
 }
 
 absl::StatusOr<Tensor> Model::Run(Executor& executor, const Tensor& input) {

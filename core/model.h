@@ -22,6 +22,7 @@
 #include "core/safetensors.h"
 #include "common/safe_file.h"
 #include "core/sequential.h"
+#include "core/tuner.h"
 #include "core/tuning_cache.h"
 #include "common/tensor.h"
 #include "core/weight_cache.h"
@@ -51,6 +52,10 @@ struct ModelOptions {
   // Fold BatchNorm into Conv/Linear and fuse activations as post-ops (off only to test
   // that fused and unfused plans agree).
   bool fuse = true;
+  // With fuse: fuse ReLUs as one max(x, 0) post-op in plans guarded by an input check, each
+  // with an exact twin for the inputs that fail it (see Plan::input_guard); off, ReLUs fuse
+  // exactly (an exp per element) or run as a separate pass, as tuning finds faster.
+  bool fast_relu = true;
   // What Load reads at most (not used by FromSource).
   ModelFileLimits limits;
   // Compile-time choice of each Conv/Linear's implementation by timing (core/tuner.h),
@@ -117,6 +122,11 @@ class Model {
                                                          std::string_view weights_file,
                                                          const ModelOptions& options);
   absl::StatusOr<std::shared_ptr<const Plan>> Compile(const Shape& input, DType dtype)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(compile_mu_);
+  // The plan with exact ReLUs that runs the inputs a guarded plan (Plan::input_guard) does
+  // not take, with the implementations `fast` (that plan's tuning) chose.
+  absl::StatusOr<std::shared_ptr<const Plan>> CompileExactTwin(const Shape& input, DType dtype,
+                                                               const PlanTuning& fast)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(compile_mu_);
   // The model's tuning cache, opened on first use.
   TuningCache& tuning_cache() ABSL_EXCLUSIVE_LOCKS_REQUIRED(compile_mu_);

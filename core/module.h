@@ -51,7 +51,8 @@ struct Fusion {
   std::vector<EltwiseOp> post_ops;
   // The same activations as kernels, one per fused module, when every one of them has an
   // exact kernel (ReLU); else empty. A NaN-propagating ReLU post-op costs an exp per element
-  // (see ReluOps), so a separate pass can be faster: tuning times both.
+  // (see ReluOps), so a separate pass can be faster: tuning times both (not for FastReluOps,
+  // which cost nothing fused).
   std::vector<ActivationKernel> kernels;
 };
 
@@ -66,6 +67,22 @@ struct Candidate {
   // pass); null for none.
   KernelFn epilogue;
 };
+
+// A bound on the magnitude of a module's output: when every input element is finite and
+// |x| <= m, every output element (before the fused activations, which do not grow it) is
+// finite in exact arithmetic and |y| <= gain * m + offset. The compiler chains these to
+// tell which inputs cannot make any value on the way overflow to Inf, and so never NaN
+// (see FastReluOps).
+struct MagnitudeBound {
+  double gain = 1;
+  double offset = 0;
+};
+
+// The largest sum of |w| over one output's weights (row) of a (rows, per_row) weight
+// matrix, each row scaled by |affine.scale| when a BatchNorm is folded in; and the largest
+// |bias * scale + shift|. Infinite when a weight is not finite.
+MagnitudeBound WeightedSumBound(const float* weight, int64_t rows, int64_t per_row,
+                               const float* bias, const ChannelAffine* affine);
 
 class Module {
  public:
@@ -113,6 +130,13 @@ class Module {
   virtual std::optional<ActivationKernel> AsActivationKernel() const { return std::nullopt; }
   // BatchNorm's per-channel inference transform, which a producer may fold in.
   virtual const ChannelAffine* AsChannelAffine() const { return nullptr; }
+  // How large this module's output can get for input `in` with `fusion` (see
+  // MagnitudeBound); nullopt when not known (the default). A fusion's activations must not
+  // grow magnitudes: a module returns nullopt when they might.
+  virtual std::optional<MagnitudeBound> OutputBound(const Shape& /*in*/,
+                                                    const Fusion& /*fusion*/) const {
+    return std::nullopt;
+  }
   // Producers that take a Fusion return the axis of their output's channels for input
   // `in` (the axis a following BatchNorm must normalise for folding to be exact), or -1
   // when they take no fusion.

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,13 @@ class Plan {
   const std::vector<PlanStep>& steps() const { return steps_; }
   const std::vector<PlanBuffer>& buffers() const { return buffers_; }
   const TuningReport& tuning() const { return tuning_; }
+  // A plan whose ReLUs are fused as max(x, 0) (FastReluOps: NaN becomes 0) is exact only
+  // when no NaN can reach them: Executor::Run runs it on inputs whose every element is
+  // finite with |x| <= input_guard() (so no value on the way can overflow to Inf, nor make
+  // a NaN), and exact_plan(), the same layers with exact ReLUs, on any other input.
+  // 0 and null: this plan is exact for every input.
+  float input_guard() const { return input_guard_; }
+  const Plan* exact_plan() const { return exact_plan_.get(); }
   // Unique within the process; executors key their per-plan bindings by it.
   uint64_t id() const { return id_; }
 
@@ -89,6 +97,8 @@ class Plan {
   std::vector<PlanStep> steps_;
   std::vector<PlanBuffer> buffers_;
   TuningReport tuning_;
+  float input_guard_ = 0;
+  std::shared_ptr<const Plan> exact_plan_;
   uint64_t id_ = 0;
 };
 

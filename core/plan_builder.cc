@@ -215,6 +215,14 @@ void PlanBuilder::AddStep(PlanStep step) {
   plan_->steps_.push_back(std::move(step));
 }
 
+std::shared_ptr<const Plan> PlanBuilder::WithExactFallback(const Plan& fast, float input_guard,
+                                                          std::shared_ptr<const Plan> exact) {
+  auto plan = std::shared_ptr<Plan>(new Plan(fast));
+  plan->input_guard_ = input_guard;
+  plan->exact_plan_ = std::move(exact);
+  return plan;
+}
+
 absl::StatusOr<std::shared_ptr<const Plan>> PlanBuilder::Finish(const PlanValue& out) {
   SetCurrentModule("output", "Plan");
   PlanValue result = Plain(out);

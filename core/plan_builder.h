@@ -55,6 +55,13 @@ class PlanBuilder {
   // Whether the compiler may fold BatchNorm and fuse activations (default true).
   bool fuse() const { return fuse_; }
   void set_fuse(bool fuse) { fuse_ = fuse; }
+  // Whether the compiler may fuse ReLUs as FastReluOps behind an input guard (default
+  // false). The first CompileLayers, the model's, clears it and sets input_guard() to the
+  // guard its plan needs (0: it fused none so).
+  bool fast_relu() const { return fast_relu_; }
+  void set_fast_relu(bool fast_relu) { fast_relu_ = fast_relu; }
+  float input_guard() const { return input_guard_; }
+  void set_input_guard(float limit) { input_guard_ = limit; }
 
   // The module being compiled ("features.3", "Conv2d"); names steps and weight keys.
   void SetCurrentModule(std::string path, std::string type);
@@ -98,6 +105,11 @@ class PlanBuilder {
   // Recorded in the plan (Plan::tuning()).
   void SetTuningReport(const TuningReport& report) { plan_->tuning_ = report; }
 
+  // `fast`, which fuses ReLUs as FastReluOps for inputs finite and within `input_guard`, with
+  // `exact` to run any other input (see Plan::input_guard).
+  static std::shared_ptr<const Plan> WithExactFallback(const Plan& fast, float input_guard,
+                                                       std::shared_ptr<const Plan> exact);
+
   // Ends the plan with `out` as the model's output (made plain, written to the caller's
   // output buffer) and lays out the arena.
   absl::StatusOr<std::shared_ptr<const Plan>> Finish(const PlanValue& out);
@@ -111,6 +123,8 @@ class PlanBuilder {
   WeightCache& weights_;         // the model's; outlives the builder
   PlanValue input_;
   bool fuse_ = true;
+  bool fast_relu_ = false;
+  float input_guard_ = 0;
   std::string current_path_;
   std::string current_type_;
   std::string choice_;

@@ -1,5 +1,8 @@
 #include "core/sequential.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "core/compiler.h"
 
@@ -9,6 +12,23 @@ int64_t Module::NumParams() const {
   int64_t n = 0;
   for (const ParamSpec& p : params()) n += NumElements(p.shape);
   return n;
+}
+
+MagnitudeBound WeightedSumBound(const float* weight, int64_t rows, int64_t per_row,
+                                const float* bias, const ChannelAffine* affine) {
+  MagnitudeBound bound{0, 0};
+  for (int64_t r = 0; r < rows; ++r) {
+    const double scale = affine != nullptr ? std::fabs(double{affine->scale[r]}) : 1.0;
+    double sum = 0;
+    for (int64_t i = 0; i < per_row; ++i) sum += std::fabs(double{weight[r * per_row + i]});
+    double offset = bias != nullptr ? double{bias[r]} : 0.0;
+    if (affine != nullptr) offset = offset * affine->scale[r] + affine->shift[r];
+    // NaN compares false: a non-finite weight makes the bound infinite.
+    const double gain = sum * scale;
+    bound.gain = std::isfinite(gain) ? std::max(bound.gain, gain) : HUGE_VAL;
+    bound.offset = std::isfinite(offset) ? std::max(bound.offset, std::fabs(offset)) : HUGE_VAL;
+  }
+  return bound;
 }
 
 void Sequential::Append(std::string name, std::unique_ptr<Module> child) {

@@ -87,6 +87,7 @@ struct PlanTuning {
   Tuner* tuner = nullptr;               // null: no time left, cached decisions only
 
   TuningCache::Decisions decided;       // decisions timed in this compile
+  TuningCache::Decisions chosen;        // every layer's compiled choice (empty: default)
   int tunable_layers = 0;               // layers with a choice of implementation
   int cached_layers = 0;                // ... whose choice came from the cache
   int timed_layers = 0;                 // ... chosen by timing now

@@ -65,9 +65,11 @@ class ContentHash {
   uint64_t total_bytes_ = 0;
 };
 
-// "input=1x3x224x224 threads=2 isa=avx512_core onednn=2.6.3": what a decision depends on
-// besides the model (and " unfused" for plans compiled without fusion).
-std::string TuningPlanKey(const Shape& input, int num_threads, bool fuse);
+// "input=1x3x224x224 threads=2 isa=avx512_core onednn=2.6.3 relu=guarded": what a decision
+// depends on besides the model: " unfused" for plans compiled without fusion, " relu=guarded"
+// for plans that may fuse ReLUs as FastReluOps (ModelOptions::fast_relu; their fused
+// candidates are cheaper, so the choices differ).
+std::string TuningPlanKey(const Shape& input, int num_threads, bool fuse, bool fast_relu);
 
 // Where a model's tuning decisions live (see TuningOptions::cache_dir); nullopt: nowhere
 // writable, memory only. `version_dir` is empty for models not loaded from a directory.

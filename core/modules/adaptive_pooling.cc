@@ -31,6 +31,12 @@ class AdaptivePool : public Module {
 
   std::string_view type() const override { return o_.type; }
 
+  // A maximum or a mean of inputs is no larger than the largest.
+  std::optional<MagnitudeBound> OutputBound(const Shape& /*in*/,
+                                            const Fusion& /*fusion*/) const override {
+    return MagnitudeBound{1, 0};
+  }
+
   absl::StatusOr<Shape> OutputShape(const Shape& in) const override {
     const size_t rank = o_.output_size.size();
     bool ok = in.size() == rank + 1 || in.size() == rank + 2;

@@ -96,6 +96,16 @@ class Conv : public Module {
     return IsBatched(in, c_.spatial_dims) ? 1 : 0;
   }
 
+  // A sum of taps: the largest |weight| row sum (BatchNorm folded in) times the largest
+  // input, plus the largest bias. Padding (zeros or copies of inputs) adds nothing larger.
+  std::optional<MagnitudeBound> OutputBound(const Shape& /*in*/,
+                                            const Fusion& fusion) const override {
+    if (!fusion.post_ops.empty() && !IsReluChain(fusion.post_ops)) return std::nullopt;
+    return WeightedSumBound(weight_.data.data(), c_.out_channels,
+                            weight_.numel() / c_.out_channels, c_.bias ? bias_.data.data() : nullptr,
+                            fusion.affine);
+  }
+
   // Tuning times the layouts of unbatched and explicitly padded convolutions no further:
   // the pad step or the reshape before them decides their input layout.
   bool IsTunable(const Shape& in) const override {

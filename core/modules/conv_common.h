@@ -188,7 +188,8 @@ ChosenConv<PrimitiveDesc> ChosenPrimitiveDesc(const std::string& choice, const s
 // The tuning candidates of a convolution or deconvolution: the default, then every other
 // layout of ConvLayouts() oneDNN has a non-reference kernel for (a layout that gives the
 // same primitive as an earlier one is left out); each also with its activations unfused,
-// when they have kernels.
+// when they have kernels and are not FastReluOps (one max per vector already in a register
+// cannot lose to a pass over the whole output: timing it would only let noise choose).
 template <typename PrimitiveDesc, typename Primitive, typename MakeDesc>
 std::vector<Candidate> ConvCandidates(const MakeDesc& make_desc, const dnnl::memory::dims& src_dims,
                                       const dnnl::memory::dims& dst_dims, int spatial_dims,
@@ -196,7 +197,8 @@ std::vector<Candidate> ConvCandidates(const MakeDesc& make_desc, const dnnl::mem
   std::vector<Candidate> candidates;
   std::vector<PrimitiveDesc> pds;
   const dnnl::primitive_attr fused = PlanBuilder::Attr(fusion.post_ops);
-  const bool can_unfuse = !fusion.post_ops.empty() && !fusion.kernels.empty();
+  const bool can_unfuse = !fusion.post_ops.empty() && !fusion.kernels.empty() &&
+                          !IsFastRelu(fusion.post_ops);
   auto add = [&](const std::string& layout, const PrimitiveDesc& pd) {
     for (const PrimitiveDesc& other : pds) {
       if (other.src_desc() == pd.src_desc() && other.dst_desc() == pd.dst_desc() &&

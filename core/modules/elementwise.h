@@ -85,6 +85,12 @@ class KernelActivation : public Module {
   absl::StatusOr<Shape> OutputShape(const Shape& in) const override { return in; }
   int64_t Flops(const Shape& in) const override { return NumElements(in); }
   std::optional<std::vector<EltwiseOp>> AsEltwise() const override { return fused_; }
+  // ReLU (the kernel whose fused form is a ReLU chain) never grows a magnitude.
+  std::optional<MagnitudeBound> OutputBound(const Shape& /*in*/,
+                                            const Fusion& /*fusion*/) const override {
+    if (fused_ && IsReluChain(*fused_)) return MagnitudeBound{1, 0};
+    return std::nullopt;
+  }
   std::optional<ActivationKernel> AsActivationKernel() const override {
     const float at_zero = fn_(0.f);
     return ActivationKernel{[fn = fn_](const float* x, float* y, int64_t n, int threads) {

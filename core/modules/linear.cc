@@ -58,6 +58,15 @@ class Linear : public Module {
     return static_cast<int>(in.size()) - 1;
   }
 
+  // The largest |weight| row sum (BatchNorm folded in) times the largest input, plus the
+  // largest bias.
+  std::optional<MagnitudeBound> OutputBound(const Shape& /*in*/,
+                                            const Fusion& fusion) const override {
+    if (!fusion.post_ops.empty() && !IsReluChain(fusion.post_ops)) return std::nullopt;
+    return WeightedSumBound(weight_.data.data(), out_, in_,
+                            has_bias_ ? bias_.data.data() : nullptr, fusion.affine);
+  }
+
   bool IsTunable(const Shape& /*in*/) const override { return true; }
   bool OffersImplementation(const std::string& id) const override {
     return std::find(kImplementations.begin(), kImplementations.end(), id) !=

@@ -1,5 +1,7 @@
 #include "core/modules/pooling.h"
 
+#include <algorithm>
+#include <cmath>
 #include <optional>
 #include <string>
 #include <utility>
@@ -40,6 +42,19 @@ class Pool : public Module {
   }
 
   std::optional<Shape> InputDims() const override { return Shape(o_.g.rank + 1, -1); }
+
+  // A maximum or a mean of inputs is no larger than the largest; a sum divided by a
+  // divisor_override smaller than the window is up to taps / divisor times larger.
+  std::optional<MagnitudeBound> OutputBound(const Shape& /*in*/,
+                                            const Fusion& /*fusion*/) const override {
+    double gain = 1;
+    if (o_.kind != PoolKind::kMax && o_.divisor_override) {
+      double taps = 1;
+      for (int64_t k : o_.g.kernel) taps *= static_cast<double>(k);
+      gain = std::max(1.0, taps / std::fabs(static_cast<double>(*o_.divisor_override)));
+    }
+    return MagnitudeBound{gain, 0};
+  }
 
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,
                                     const Fusion& /*fusion*/) const override {

@@ -36,6 +36,11 @@ class Flatten : public Module {
 
   std::string_view type() const override { return "Flatten"; }
 
+  std::optional<MagnitudeBound> OutputBound(const Shape& /*in*/,
+                                            const Fusion& /*fusion*/) const override {
+    return MagnitudeBound{1, 0};  // the same elements
+  }
+
   absl::StatusOr<Shape> OutputShape(const Shape& in) const override {
     const int rank = static_cast<int>(in.size());
     absl::StatusOr<int> start = WrapDimOrError(start_dim_, rank, /*wrap_scalar=*/true);

@@ -109,7 +109,7 @@ TEST_F(TuningTest, DecisionsAreWrittenBesideTheModelAndReusedAfterARestart) {
   ASSERT_FALSE(cache.is_discarded()) << "no valid " << CacheFile();
   EXPECT_EQ(cache["format"], "seqserve-tuning-1");
   EXPECT_EQ(cache["model_hash"].get<std::string>().size(), 16u);
-  const std::string key = TuningPlanKey(kInput, 1, true);
+  const std::string key = TuningPlanKey(kInput, 1, true, true);
   ASSERT_TRUE(cache["plans"].contains(key)) << cache.dump(1);
   for (const char* layer : {"0", "3", "7", "9", "11"}) {
     EXPECT_TRUE(cache["plans"][key].contains(layer)) << layer << " in " << cache.dump(1);
@@ -161,7 +161,7 @@ TEST_F(TuningTest, ChangingTheModelInvalidatesItsDecisions) {
 TEST_F(TuningTest, AnUnknownImplementationNameIsTimedAgainNotTrusted) {
   ASSERT_NE(Compile(Tuned()), nullptr);
   nlohmann::json cache = ReadCache();
-  const std::string key = TuningPlanKey(kInput, 1, true);
+  const std::string key = TuningPlanKey(kInput, 1, true, true);
   cache["plans"][key]["0"] = "warp_drive";
   cache["plans"][key]["7"] = "warp_drive";
   WriteCache(cache.dump());
@@ -203,8 +203,8 @@ TEST_F(TuningTest, EachThreadCountHasItsOwnDecisionsInOneFile) {
   ASSERT_NE(Compile(Tuned()), nullptr);
   ASSERT_NE(Compile(two), nullptr);
   const nlohmann::json cache = ReadCache();
-  EXPECT_TRUE(cache["plans"].contains(TuningPlanKey(kInput, 1, true))) << cache.dump(1);
-  EXPECT_TRUE(cache["plans"].contains(TuningPlanKey(kInput, 2, true))) << cache.dump(1);
+  EXPECT_TRUE(cache["plans"].contains(TuningPlanKey(kInput, 1, true, true))) << cache.dump(1);
+  EXPECT_TRUE(cache["plans"].contains(TuningPlanKey(kInput, 2, true, true))) << cache.dump(1);
 }
 
 TEST_F(TuningTest, AnExplicitCacheDirectoryHoldsTheFileNamedByTheModelHash) {
