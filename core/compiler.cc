@@ -63,6 +63,7 @@ struct Step {
   size_t next = 0;
   Fusion fusion;
   Shape in_shape;
+  StepDTypes dtypes;  // all f32 unless the plan's precision is reduced
 };
 
 // The steps of `layers` on input `in`, as the compiler fuses them. Shapes come from the
@@ -115,6 +116,25 @@ std::vector<Step> PlanSteps(const std::vector<Layer>& layers, const Shape& in, b
   return steps;
 }
 
+// Sets the element types of each step in a plan of `precision`: the reduced type for a module
+// that computes in it, written out as f32 where the next step does not read it (a module
+// without that form, or the plan's output: the last layer keeps its f32 accumulation).
+void AssignDTypes(std::vector<Step>& steps, const std::vector<Layer>& layers,
+                  Precision precision) {
+  if (precision == Precision::kFp32) return;
+  const dnnl::memory::data_type reduced = dnnl::memory::data_type::bf16;  // the only one yet
+  auto computes = [&](size_t k) {
+    return k < steps.size() && NumElements(steps[k].in_shape) > 0 &&
+           layers[steps[k].layer].module->ComputesIn(precision, steps[k].in_shape);
+  };
+  for (size_t k = 0; k < steps.size(); ++k) {
+    if (!computes(k)) continue;
+    steps[k].dtypes.src = reduced;
+    steps[k].dtypes.weights = reduced;
+    steps[k].dtypes.dst = computes(k + 1) ? reduced : dnnl::memory::data_type::f32;
+  }
+}
+
 // Chooses the implementation of each tunable step in steps[begin, end), a chain of tunable
 // layers each feeding the next, whose first reads a value in layout `input`. Sets
 // choices[k] for each.
@@ -148,6 +168,7 @@ void TuneChain(PlanBuilder& builder, const std::vector<Layer>& layers,
   for (size_t k = begin; k < end; ++k) {
     const Step& step = steps[k];
     builder.SetCurrentModule(path(k), std::string(layers[step.layer].module->type()));
+    builder.set_dtypes(step.dtypes);
     chain[k - begin].candidates =
         layers[step.layer].module->Candidates(builder, step.in_shape, step.fusion);
   }
@@ -205,7 +226,8 @@ void TuneChain(PlanBuilder& builder, const std::vector<Layer>& layers,
 
 absl::StatusOr<PlanValue> CompileLayers(PlanBuilder& builder, const std::vector<Layer>& layers,
                                         const PlanValue& in, PlanTuning* tuning) {
-  const std::vector<Step> steps = PlanSteps(layers, in.shape, builder.fuse());
+  std::vector<Step> steps = PlanSteps(layers, in.shape, builder.fuse());
+  AssignDTypes(steps, layers, builder.precision());
   std::vector<std::string> choices(steps.size());
   // An empty input (batch 0) runs nothing: there is nothing to time.
   auto tunable = [&](size_t k) {
@@ -231,6 +253,9 @@ absl::StatusOr<PlanValue> CompileLayers(PlanBuilder& builder, const std::vector<
       }
       builder.SetCurrentModule(layer.path, std::string(module.type()));
       builder.set_choice(choices[k]);
+      builder.set_dtypes(step.dtypes);
+      // A module without a form in the plan's precision reads f32.
+      if (!step.dtypes.reduced()) value = builder.ToF32(value);
       // A standalone activation compiles itself: oneDNN eltwise steps, or a kernel.
       absl::StatusOr<PlanValue> out = module.Compile(builder, value, step.fusion);
       if (!out.ok()) return AtLayer(layer, out.status());

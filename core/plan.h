@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "common/tensor.h"
+#include "core/precision.h"
 #include "dnnl.hpp"
 
 namespace seqserve {
@@ -73,6 +74,8 @@ class Plan {
   const std::vector<PlanStep>& steps() const { return steps_; }
   const std::vector<PlanBuffer>& buffers() const { return buffers_; }
   const TuningReport& tuning() const { return tuning_; }
+  // The precision the plan was compiled in (its input and output are f32 whatever it is).
+  Precision precision() const { return precision_; }
   // Unique within the process; executors key their per-plan bindings by it.
   uint64_t id() const { return id_; }
 
@@ -89,6 +92,7 @@ class Plan {
   std::vector<PlanStep> steps_;
   std::vector<PlanBuffer> buffers_;
   TuningReport tuning_;
+  Precision precision_ = Precision::kFp32;
   uint64_t id_ = 0;
 };
 

@@ -19,6 +19,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "common/tensor.h"
+#include "core/precision.h"
 
 namespace seqserve {
 
@@ -66,8 +67,10 @@ class ContentHash {
 };
 
 // "input=1x3x224x224 threads=2 isa=avx512_core onednn=2.6.3": what a decision depends on
-// besides the model (and " unfused" for plans compiled without fusion).
-std::string TuningPlanKey(const Shape& input, int num_threads, bool fuse);
+// besides the model (and " unfused" for plans compiled without fusion, " bf16" for plans
+// compiled in that precision).
+std::string TuningPlanKey(const Shape& input, int num_threads, bool fuse,
+                          Precision precision = Precision::kFp32);
 
 // Where a model's tuning decisions live (see TuningOptions::cache_dir); nullopt: nowhere
 // writable, memory only. `version_dir` is empty for models not loaded from a directory.
