@@ -25,7 +25,7 @@ const std::map<std::string, std::set<std::string>>& TritonOnlyFields() {
       {"ModelConfig",
        {"platform", "backend", "runtime", "batch_input", "batch_output", "optimization",
         "sequence_batching", "ensemble_scheduling", "default_model_filename", "cc_model_filenames",
-        "metric_tags", "parameters", "model_warmup", "model_operations", "model_transaction_policy",
+        "metric_tags", "model_warmup", "model_operations", "model_transaction_policy",
         "model_repository_agents", "response_cache", "model_metrics"}},
       {"ModelInput",
        {"reshape", "is_shape_tensor", "allow_ragged_batch", "optional", "is_non_linear_format_io"}},
