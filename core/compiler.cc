@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "core/engine_log.h"
@@ -27,6 +28,19 @@ bool CanExtendPostOps(const std::vector<EltwiseOp>& chain, const std::vector<Elt
     }
   }
   return true;
+}
+
+// In a reduced-precision plan, tuning also offers each reduced layer's fp32 implementations,
+// their ids prefixed with this, and keeps the reduced form only where it is faster: on a CPU
+// whose bf16 dot products are no faster than its fp32 FMAs (AVX512_BF16 without AMX), bf16
+// pays only where it halves memory traffic, and it costs 2x on convolutions over few
+// channels, whose bf16 kernels pad the channel pairs.
+constexpr std::string_view kFp32Prefix = "fp32:";
+
+// `id` without kFp32Prefix; sets `fp32` to whether it had it.
+std::string StripFp32(const std::string& id, bool& fp32) {
+  fp32 = id.starts_with(kFp32Prefix);
+  return fp32 ? id.substr(kFp32Prefix.size()) : id;
 }
 
 std::string LayerName(const Layer& layer) {
@@ -148,7 +162,10 @@ void TuneChain(PlanBuilder& builder, const std::vector<Layer>& layers,
   for (size_t k = begin; k < end; ++k) {
     auto it = tuning.cached.find(path(k));
     const Module& module = *layers[steps[k].layer].module;
-    if (it != tuning.cached.end() && !module.OffersImplementation(it->second)) {
+    bool fp32 = false;
+    if (it != tuning.cached.end() &&
+        (!module.OffersImplementation(StripFp32(it->second, fp32)) ||
+         (fp32 && !steps[k].dtypes.reduced()))) {
       EngineLog()->warn("{}: the tuning cache names implementation '{}', which this layer does "
                         "not offer; timing its candidates again",
                         path(k), it->second);
@@ -171,6 +188,14 @@ void TuneChain(PlanBuilder& builder, const std::vector<Layer>& layers,
     builder.set_dtypes(step.dtypes);
     chain[k - begin].candidates =
         layers[step.layer].module->Candidates(builder, step.in_shape, step.fusion);
+    if (step.dtypes.reduced()) {
+      builder.set_dtypes(StepDTypes{});
+      for (Candidate& candidate :
+           layers[step.layer].module->Candidates(builder, step.in_shape, step.fusion)) {
+        candidate.id = std::string(kFp32Prefix) + candidate.id;
+        chain[k - begin].candidates.push_back(std::move(candidate));
+      }
+    }
   }
   if (tuning.mode == TuningMode::kForced) {
     for (size_t k = begin; k < end; ++k) {
@@ -252,10 +277,12 @@ absl::StatusOr<PlanValue> CompileLayers(PlanBuilder& builder, const std::vector<
                           std::chrono::steady_clock::now() - start).count();
       }
       builder.SetCurrentModule(layer.path, std::string(module.type()));
-      builder.set_choice(choices[k]);
-      builder.set_dtypes(step.dtypes);
+      // A reduced layer that tuning found faster in fp32 runs fp32 (kFp32Prefix).
+      bool fp32 = false;
+      builder.set_choice(StripFp32(choices[k], fp32));
+      builder.set_dtypes(fp32 ? StepDTypes{} : step.dtypes);
       // A module without a form in the plan's precision reads f32.
-      if (!step.dtypes.reduced()) value = builder.ToF32(value);
+      if (!builder.dtypes().reduced()) value = builder.ToF32(value);
       // A standalone activation compiles itself: oneDNN eltwise steps, or a kernel.
       absl::StatusOr<PlanValue> out = module.Compile(builder, value, step.fusion);
       if (!out.ok()) return AtLayer(layer, out.status());

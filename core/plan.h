@@ -76,6 +76,11 @@ class Plan {
   const TuningReport& tuning() const { return tuning_; }
   // The precision the plan was compiled in (its input and output are f32 whatever it is).
   Precision precision() const { return precision_; }
+  // Steps with weights (Conv, Linear, the Transformer's projections), and those of them whose weights are in a reduced
+  // precision (bf16): the layers that compute in it. Tuning keeps a layer in fp32 where that
+  // is faster.
+  int weighted_layers() const { return weighted_layers_; }
+  int reduced_layers() const { return reduced_layers_; }
   // Unique within the process; executors key their per-plan bindings by it.
   uint64_t id() const { return id_; }
 
@@ -93,6 +98,8 @@ class Plan {
   std::vector<PlanBuffer> buffers_;
   TuningReport tuning_;
   Precision precision_ = Precision::kFp32;
+  int weighted_layers_ = 0;
+  int reduced_layers_ = 0;
   uint64_t id_ = 0;
 };
 

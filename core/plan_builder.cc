@@ -256,6 +256,13 @@ absl::StatusOr<std::shared_ptr<const Plan>> PlanBuilder::Finish(const PlanValue&
   plan_->buffers_[result.buffer].kind = PlanBuffer::Kind::kOutput;
   plan_->output_shape_ = out.shape;
   plan_->precision_ = precision_;
+  for (const PlanStep& step : plan_->steps_) {
+    for (const StepArg& arg : step.args) {
+      if (arg.arg != DNNL_ARG_WEIGHTS || arg.buffer >= 0) continue;
+      ++plan_->weighted_layers_;
+      plan_->reduced_layers_ += arg.md.data_type() != dnnl::memory::data_type::f32;
+    }
+  }
 
   // Lifetimes of the arena buffers, in steps.
   const int n = static_cast<int>(plan_->buffers_.size());

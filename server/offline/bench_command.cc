@@ -158,6 +158,8 @@ int RunBenchCommand(const BenchOptions& options) {
   if (!plan.ok()) return PrintError(plan.status()), 1;
   const double first_compile_ms = MillisSince(compile_start);
   const TuningReport& tuning = (*plan)->tuning();
+  const int bf16_layers = (*plan)->reduced_layers();
+  const int weighted_layers = (*plan)->weighted_layers();
   const double tuning_ms = tuning.tuning_ms;
 
   // Random input with a fixed seed: normal floats, or ids uniform over [0, NumInputIds()).
@@ -227,6 +229,8 @@ int RunBenchCommand(const BenchOptions& options) {
         {"threads", options.threads},
         {"precision", options.precision},
         {"effective_precision", PrecisionName((*plan)->precision())},
+        {"bf16_layers", bf16_layers},
+        {"weighted_layers", weighted_layers},
         {"load_ms", load_ms},
         {"tuning_ms", tuning_ms},
         {"tuned_layers", tuning.timed_layers},
@@ -267,6 +271,10 @@ int RunBenchCommand(const BenchOptions& options) {
                  ? fmt::format(" (more than the {} CPUs available: expect contention)",
                                AvailableCpus())
                  : "");
+  if ((*plan)->precision() != Precision::kFp32) {
+    fmt::print("bf16 layers    {} of {} steps with weights (tuning keeps the others in fp32)\n",
+               bf16_layers, weighted_layers);
+  }
   fmt::print("load           {:.1f} ms ({} KiB weights)\n", load_ms,
              (*model)->weight_bytes() / 1024);
   fmt::print("tuning         {:.1f} ms of the first compile ({} of {} tunable layers timed, {} "

@@ -34,6 +34,7 @@
 #include "core/precision.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/util/temp_dir.h"
 
 namespace seqserve {
 namespace {
@@ -55,16 +56,8 @@ ModelOptions Bf16Options() {
 
 bool IsBf16(const dnnl::memory::desc& md) { return md.data_type() == dnnl::memory::data_type::bf16; }
 
-// Steps whose weights are bf16: the layers that compute in bf16.
-int Bf16Layers(const Plan& plan) {
-  int layers = 0;
-  for (const PlanStep& step : plan.steps()) {
-    for (const StepArg& arg : step.args) {
-      if (arg.arg == DNNL_ARG_WEIGHTS && IsBf16(arg.md)) ++layers;
-    }
-  }
-  return layers;
-}
+// The layers that compute in bf16.
+int Bf16Layers(const Plan& plan) { return plan.reduced_layers(); }
 
 struct Errors {
   double max_abs = 0;
@@ -110,9 +103,12 @@ void ExpectWithinBf16Bound(const std::string& label, const fs::path& dir,
       (*model)->GetPlan(input.shape, input.dtype);
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ((*plan)->precision(), Precision::kBf16);
-  const int layers = Bf16Layers(**plan);
-  // A bf16 plan without a bf16 layer would test nothing.
-  ASSERT_GT(layers, 0) << "no layer of " << dir << " computes in bf16";
+  // Forced candidates may be the fp32 implementations tuning also offers ("fp32:...").
+  const int layers = std::max(1, Bf16Layers(**plan));
+  // By default, a bf16 plan without a bf16 layer would test nothing.
+  if (forced == 0) {
+    ASSERT_GT(Bf16Layers(**plan), 0) << "no layer of " << dir << " computes in bf16";
+  }
   Executor executor(CpuEngine());
   absl::StatusOr<Tensor> output = (*model)->Run(executor, input.view());
   ASSERT_TRUE(output.ok()) << output.status();
@@ -124,7 +120,9 @@ void ExpectWithinBf16Bound(const std::string& label, const fs::path& dir,
   // Issue 16's acceptance bound, whatever the depth: 2e-2 of the output's range.
   EXPECT_LE(e.max_abs, 2e-2 * e.range) << dir;
   // bf16 did change the result: the comparison is of a bf16 computation, not of fp32.
-  EXPECT_GT(e.max_abs, 0) << dir;
+  if (Bf16Layers(**plan) > 0) {
+    EXPECT_GT(e.max_abs, 0) << dir;
+  }
   std::printf("%s: %d bf16 layer(s), max error %.3g (%.2f%% of max|y| %.4g; bound %.2f%%), "
               "mean %.3g\n",
               label.c_str(), layers, e.max_abs,
@@ -193,6 +191,7 @@ TEST(Bf16, OnlyConvAndLinearComputeInBf16) {
   absl::StatusOr<std::shared_ptr<const Plan>> plan = (*model)->GetPlan({2, 1, 28, 28});
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(Bf16Layers(**plan), 5);  // 2 Conv2d, 3 Linear
+  EXPECT_EQ((*plan)->weighted_layers(), 5);
   for (const PlanStep& step : (*plan)->steps()) {
     SCOPED_TRACE(step.name);
     const bool conv_or_linear = step.name.find("Conv2d") != std::string::npos ||
@@ -223,6 +222,59 @@ TEST(Bf16, OnlyConvAndLinearComputeInBf16) {
   // The Conv2d layers before MaxPool2d write f32 for it.
   EXPECT_EQ(dst_of("0 (Conv2d)"), dnnl::memory::data_type::f32);
   EXPECT_EQ(dst_of("3 (Conv2d)"), dnnl::memory::data_type::f32);
+}
+
+// With tuning, a bf16 layer's fp32 implementations are candidates too ("fp32:" ids): forcing
+// one runs that layer exactly as an fp32 plan does.
+TEST(Bf16, TuningCanKeepALayerInFp32) {
+  if (!CpuHasBf16()) GTEST_SKIP() << kNoBf16;
+  const fs::path dir = fs::path(SEQSERVE_SOURCE_DIR) / "models" / "mlp" / "1";
+  // Linear's candidates: matmul, inner_product, inner_product_oi, then the same in fp32.
+  ModelOptions options = Bf16Options();
+  options.tuning.mode = TuningMode::kForced;
+  options.tuning.forced_candidate = 3;
+  absl::StatusOr<std::shared_ptr<Model>> forced = Model::Load(dir, options);
+  absl::StatusOr<std::shared_ptr<Model>> fp32 = Model::Load(dir);
+  ASSERT_TRUE(forced.ok() && fp32.ok());
+  absl::StatusOr<TypedTensor> input =
+      ReadTypedNpy(fs::path(SEQSERVE_TEST_DATA_DIR) / "bundled" / "mlp" / "input.npy");
+  ASSERT_TRUE(input.ok()) << input.status();
+  absl::StatusOr<std::shared_ptr<const Plan>> plan = (*forced)->GetPlan(input->shape);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ((*plan)->precision(), Precision::kBf16);
+  EXPECT_EQ((*plan)->reduced_layers(), 0);
+  EXPECT_EQ((*plan)->weighted_layers(), 3);
+  Executor executor(CpuEngine());
+  absl::StatusOr<Tensor> a = (*forced)->Run(executor, input->view());
+  absl::StatusOr<Tensor> b = (*fp32)->Run(executor, input->view());
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->data, b->data);
+}
+
+// Timed choices, bf16 or fp32 per layer, are cached like any other and read back as they
+// were made (an "fp32:" id is not taken for an unknown implementation).
+TEST(Bf16, TunedChoicesRoundTripThroughTheCache) {
+  if (!CpuHasBf16()) GTEST_SKIP() << kNoBf16;
+  testing::TempDir cache("bf16_tuning");
+  ModelOptions options = Bf16Options();
+  options.tuning.mode = TuningMode::kOn;
+  options.tuning.cache_dir = cache.path().string();
+  options.tuning.budget_ms = 10000;
+  const fs::path dir = fs::path(SEQSERVE_SOURCE_DIR) / "models" / "seed" / "1";
+  const Shape input = {4, 1, 28, 28};
+  absl::StatusOr<std::shared_ptr<Model>> first = Model::Load(dir, options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<std::shared_ptr<const Plan>> timed = (*first)->GetPlan(input);
+  ASSERT_TRUE(timed.ok()) << timed.status();
+  EXPECT_EQ((*timed)->tuning().timed_layers, 2);
+  absl::StatusOr<std::shared_ptr<Model>> second = Model::Load(dir, options);
+  ASSERT_TRUE(second.ok()) << second.status();
+  absl::StatusOr<std::shared_ptr<const Plan>> cached = (*second)->GetPlan(input);
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  EXPECT_EQ((*cached)->tuning().cached_layers, 2);
+  EXPECT_EQ((*cached)->tuning().timed_layers, 0);
+  EXPECT_EQ((*cached)->reduced_layers(), (*timed)->reduced_layers());
+  std::printf("seed, batch 4: tuning kept %d of 2 layers in bf16\n", (*timed)->reduced_layers());
 }
 
 TEST(Precision, NamesParseAndOthersAreErrorsNamingThem) {
