@@ -31,10 +31,9 @@ bool CanExtendPostOps(const std::vector<EltwiseOp>& chain, const std::vector<Elt
 }
 
 // In a reduced-precision plan, tuning also offers each reduced layer's fp32 implementations,
-// their ids prefixed with this, and keeps the reduced form only where it is faster: on a CPU
-// whose bf16 dot products are no faster than its fp32 FMAs (AVX512_BF16 without AMX), bf16
-// pays only where it halves memory traffic, and it costs 2x on convolutions over few
-// channels, whose bf16 kernels pad the channel pairs.
+// their ids prefixed with this, and keeps the reduced form only where it is faster: with
+// AVX512_BF16 but no AMX, oneDNN 2.6's bf16 kernels ran at about half the speed of its fp32
+// ones (bench/RESULTS.md §8), so bf16 can pay only where it halves memory traffic.
 constexpr std::string_view kFp32Prefix = "fp32:";
 
 // `id` without kFp32Prefix; sets `fp32` to whether it had it.
