@@ -76,8 +76,8 @@ class Plan {
   const TuningReport& tuning() const { return tuning_; }
   // The precision the plan was compiled in (its input and output are f32 whatever it is).
   Precision precision() const { return precision_; }
-  // Steps with weights (Conv, Linear, the Transformer's projections), and those of them whose weights are in a reduced
-  // precision (bf16): the layers that compute in it. Tuning keeps a layer in fp32 where that
+  // Steps with weights (Conv, Linear, the Transformer's projections), and those of them
+  // whose weights are in a reduced precision (bf16): the layers that compute in it. Tuning keeps a layer in fp32 where that
   // is faster.
   int weighted_layers() const { return weighted_layers_; }
   int reduced_layers() const { return reduced_layers_; }

@@ -77,7 +77,8 @@ TypedTensor RandomInput(const Model& model, const Shape& shape, DType dtype, uin
     for (int64_t i = 0; i < n; ++i) values[i] = normal(rng);
     return input;
   }
-  std::uniform_int_distribution<int64_t> id(0, std::max<int64_t>(1, model.NumInputIds().value_or(1)) - 1);
+  std::uniform_int_distribution<int64_t> id(
+      0, std::max<int64_t>(1, model.NumInputIds().value_or(1)) - 1);
   for (int64_t i = 0; i < n; ++i) {
     if (dtype == DType::kInt64) {
       reinterpret_cast<int64_t*>(input.bytes.data())[i] = id(rng);

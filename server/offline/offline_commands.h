@@ -1,9 +1,9 @@
 // The offline subcommands of the seqserve binary: `check` validates a model and prints its
 // input (shape and dtype) and its layers (and, with a reduced --precision, how far that
-// precision's outputs are from fp32's on random inputs); `run` runs one forward pass from a .npy file
-// (float32, or int64/int32 ids for a model that starts with an Embedding) to a float32 .npy
-// file; `modules` prints the module types model.seq may use. They print to stdout, report
-// errors to stderr, and return the process exit code.
+// precision's outputs are from fp32's on random inputs); `run` runs one forward pass from a
+// .npy file (float32, or int64/int32 ids for a model that starts with an Embedding) to a
+// float32 .npy file; `modules` prints the module types model.seq may use. They print to
+// stdout, report errors to stderr, and return the process exit code.
 #pragma once
 
 #include <cstdint>

@@ -54,7 +54,9 @@ ModelOptions Bf16Options() {
   return options;
 }
 
-bool IsBf16(const dnnl::memory::desc& md) { return md.data_type() == dnnl::memory::data_type::bf16; }
+bool IsBf16(const dnnl::memory::desc& md) {
+  return md.data_type() == dnnl::memory::data_type::bf16;
+}
 
 // The layers that compute in bf16.
 int Bf16Layers(const Plan& plan) { return plan.reduced_layers(); }
@@ -168,7 +170,8 @@ TEST(Bf16, GoldenConvAndLinearCasesStayWithinTheBf16Bound) {
     const fs::path dir = fs::path(SEQSERVE_TEST_DATA_DIR) / "golden" / name;
     ASSERT_TRUE(fs::exists(dir / "input_0.npy")) << dir;
     for (int k = 0; fs::exists(dir / ("input_" + std::to_string(k) + ".npy")); ++k) {
-      absl::StatusOr<TypedTensor> input = ReadTypedNpy(dir / ("input_" + std::to_string(k) + ".npy"));
+      absl::StatusOr<TypedTensor> input =
+          ReadTypedNpy(dir / ("input_" + std::to_string(k) + ".npy"));
       absl::StatusOr<Tensor> expected = ReadNpy(dir / ("expected_" + std::to_string(k) + ".npy"));
       ASSERT_TRUE(input.ok() && expected.ok());
       for (int forced = 0; forced <= 5; ++forced) {
