@@ -5,6 +5,9 @@ it wrote to out/models.json, rebuilt with the same seed).
 Prints one JSON line per (engine, model, batch, threads).
 Usage: /usr/bin/python3 bench/bench_torch.py [--batches 1,8,32] [--threads 1,2] [--seconds 1]
                                              [--models a,b]  (default: all in models.json)
+                                             [--engines torch_eager,torchscript,torch_autocast_bf16]
+torch_autocast_bf16 is eager mode under torch.autocast("cpu", dtype=torch.bfloat16): PyTorch's
+own bf16 path (oneDNN bf16 convolutions and matmuls), issue 16's comparison for bf16.
 OpenBLAS (torch's Linear here) takes its thread count from OPENBLAS_NUM_THREADS at import,
 not from torch.set_num_threads: run.sh runs this once per thread count with it set.
 """
@@ -43,7 +46,9 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--models", default="")
     ap.add_argument("--seconds", type=float, default=1.0)
+    ap.add_argument("--engines", default="torch_eager,torchscript")
     args = ap.parse_args()
+    engines = args.engines.split(",")
     meta = json.load(open(os.path.join(OUT, "models.json")))
     for threads in map(int, args.threads.split(",")):
         torch.set_num_threads(threads)
@@ -54,14 +59,19 @@ def main():
             with torch.no_grad():
                 golden.randomise(eager)
             eager.eval()
-            scripted = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(eager)))
+            scripted = (torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(eager)))
+                        if "torchscript" in engines else None)
             for batch in map(int, args.batches.split(",")):
                 if meta[name].get("dtype") == "int64":  # token ids
                     x = torch.randint(0, meta[name]["vocab"], (batch, *shape))
                 else:
                     x = torch.randn(batch, *shape)
-                for engine, module in (("torch_eager", eager), ("torchscript", scripted)):
-                    with torch.inference_mode():
+                for engine, module in (("torch_eager", eager), ("torchscript", scripted),
+                                       ("torch_autocast_bf16", eager)):
+                    if engine not in engines:
+                        continue
+                    with torch.inference_mode(), torch.autocast(
+                            "cpu", dtype=torch.bfloat16, enabled=engine == "torch_autocast_bf16"):
                         median, p10, n = measure(lambda: module(x), args.seconds)
                     print(json.dumps({"engine": engine, "model": name, "batch": batch, "threads": threads,
                                       "median_ms": median, "p10_ms": p10, "iterations": n}), flush=True)

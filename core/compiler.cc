@@ -6,6 +6,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "core/engine_log.h"
@@ -31,6 +32,18 @@ bool CanExtendPostOps(const std::vector<EltwiseOp>& chain, const std::vector<Elt
     }
   }
   return true;
+}
+
+// In a reduced-precision plan, tuning also offers each reduced layer's fp32 implementations,
+// their ids prefixed with this, and keeps the reduced form only where it is faster: with
+// AVX512_BF16 but no AMX, oneDNN 2.6's bf16 kernels ran at about half the speed of its fp32
+// ones (bench/RESULTS.md §8), so bf16 can pay only where it halves memory traffic.
+constexpr std::string_view kFp32Prefix = "fp32:";
+
+// `id` without kFp32Prefix; sets `fp32` to whether it had it.
+std::string StripFp32(const std::string& id, bool& fp32) {
+  fp32 = id.starts_with(kFp32Prefix);
+  return fp32 ? id.substr(kFp32Prefix.size()) : id;
 }
 
 std::string LayerName(const Layer& layer) {
@@ -67,6 +80,7 @@ struct Step {
   size_t next = 0;
   Fusion fusion;
   Shape in_shape;
+  StepDTypes dtypes;  // all f32 unless the plan's precision is reduced
 };
 
 // The steps of `layers` on input `in`, as the compiler fuses them. Shapes come from the
@@ -156,6 +170,25 @@ float RewriteFastRelus(const std::vector<Layer>& layers, std::vector<Step>& step
   return input_guard;
 }
 
+// Sets the element types of each step in a plan of `precision`: the reduced type for a module
+// that computes in it, written out as f32 where the next step does not read it (a module
+// without that form, or the plan's output: the last layer keeps its f32 accumulation).
+void AssignDTypes(std::vector<Step>& steps, const std::vector<Layer>& layers,
+                  Precision precision) {
+  if (precision == Precision::kFp32) return;
+  const dnnl::memory::data_type reduced = dnnl::memory::data_type::bf16;  // the only one yet
+  auto computes = [&](size_t k) {
+    return k < steps.size() && NumElements(steps[k].in_shape) > 0 &&
+           layers[steps[k].layer].module->ComputesIn(precision, steps[k].in_shape);
+  };
+  for (size_t k = 0; k < steps.size(); ++k) {
+    if (!computes(k)) continue;
+    steps[k].dtypes.src = reduced;
+    steps[k].dtypes.weights = reduced;
+    steps[k].dtypes.dst = computes(k + 1) ? reduced : dnnl::memory::data_type::f32;
+  }
+}
+
 // Chooses the implementation of each tunable step in steps[begin, end), a chain of tunable
 // layers each feeding the next, whose first reads a value in layout `input`. Sets
 // choices[k] for each.
@@ -169,7 +202,10 @@ void TuneChain(PlanBuilder& builder, const std::vector<Layer>& layers,
   for (size_t k = begin; k < end; ++k) {
     auto it = tuning.cached.find(path(k));
     const Module& module = *layers[steps[k].layer].module;
-    if (it != tuning.cached.end() && !module.OffersImplementation(it->second)) {
+    bool fp32 = false;
+    if (it != tuning.cached.end() &&
+        (!module.OffersImplementation(StripFp32(it->second, fp32)) ||
+         (fp32 && !steps[k].dtypes.reduced()))) {
       EngineLog()->warn("{}: the tuning cache names implementation '{}', which this layer does "
                         "not offer; timing its candidates again",
                         path(k), it->second);
@@ -189,8 +225,17 @@ void TuneChain(PlanBuilder& builder, const std::vector<Layer>& layers,
   for (size_t k = begin; k < end; ++k) {
     const Step& step = steps[k];
     builder.SetCurrentModule(path(k), std::string(layers[step.layer].module->type()));
+    builder.set_dtypes(step.dtypes);
     chain[k - begin].candidates =
         layers[step.layer].module->Candidates(builder, step.in_shape, step.fusion);
+    if (step.dtypes.reduced()) {
+      builder.set_dtypes(StepDTypes{});
+      for (Candidate& candidate :
+           layers[step.layer].module->Candidates(builder, step.in_shape, step.fusion)) {
+        candidate.id = std::string(kFp32Prefix) + candidate.id;
+        chain[k - begin].candidates.push_back(std::move(candidate));
+      }
+    }
   }
   if (tuning.mode == TuningMode::kForced) {
     for (size_t k = begin; k < end; ++k) {
@@ -247,6 +292,7 @@ void TuneChain(PlanBuilder& builder, const std::vector<Layer>& layers,
 absl::StatusOr<PlanValue> CompileLayers(PlanBuilder& builder, const std::vector<Layer>& layers,
                                         const PlanValue& in, PlanTuning* tuning) {
   std::vector<Step> steps = PlanSteps(layers, in.shape, builder.fuse());
+  AssignDTypes(steps, layers, builder.precision());
   if (builder.fast_relu()) {
     // The model's own layers only: bounds chain from the model's input, and a nested
     // Sequential compiled below must not rewrite (nor reset) anything.
@@ -277,8 +323,13 @@ absl::StatusOr<PlanValue> CompileLayers(PlanBuilder& builder, const std::vector<
                           std::chrono::steady_clock::now() - start).count();
       }
       builder.SetCurrentModule(layer.path, std::string(module.type()));
-      builder.set_choice(choices[k]);
+      // A reduced layer that tuning found faster in fp32 runs fp32 (kFp32Prefix).
+      bool fp32 = false;
+      builder.set_choice(StripFp32(choices[k], fp32));
       if (tuning != nullptr && !choices[k].empty()) tuning->chosen[layer.path] = choices[k];
+      builder.set_dtypes(fp32 ? StepDTypes{} : step.dtypes);
+      // A module without a form in the plan's precision reads f32.
+      if (!builder.dtypes().reduced()) value = builder.ToF32(value);
       // A standalone activation compiles itself: oneDNN eltwise steps, or a kernel.
       absl::StatusOr<PlanValue> out = module.Compile(builder, value, step.fusion);
       if (!out.ok()) return AtLayer(layer, out.status());

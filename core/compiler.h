@@ -19,7 +19,11 @@ namespace seqserve {
 absl::StatusOr<std::vector<Shape>> InferShapes(const std::vector<Layer>& layers,
                                                const Shape& input);
 
-// Adds the layers to `builder`, starting from `in`; returns the last output. With
+// Adds the layers to `builder`, starting from `in`; returns the last output (f32, or in a
+// reduced-precision plan possibly bf16: PlanBuilder::Finish makes it f32). In a plan of
+// builder.precision() other than fp32, each layer that ComputesIn it gets the element types
+// of StepDTypes, the others f32 input; with tuning, such a layer also has its fp32
+// implementations among its candidates (ids prefixed "fp32:") and runs in the faster. With
 // `tuning` (and its mode not kOff), each chain of tunable layers (Conv, ConvTranspose,
 // Linear, each feeding the next) gets the implementations tuning chooses for it: from
 // tuning->cached, else timed by tuning->tuner, else the defaults.

@@ -136,7 +136,8 @@ absl::Status CheckParameterBytes(const DeclaredParameters& declared, const Model
 
 Model::Model(std::unique_ptr<Sequential> root, const ModelOptions& options)
     : root_(std::move(root)), layers_(root_->Flatten()), options_(options),
-      weights_(CpuEngine()), tuning_budget_left_ms_(options.tuning.budget_ms) {}
+      precision_(ResolvePrecision(options.precision)), weights_(CpuEngine()),
+      tuning_budget_left_ms_(options.tuning.budget_ms) {}
 
 absl::StatusOr<std::shared_ptr<Model>> Model::FromSource(std::string_view seq_text,
                                                          std::string_view seq_file,
@@ -180,6 +181,9 @@ absl::StatusOr<std::shared_ptr<Model>> Model::FromTree(std::unique_ptr<Sequentia
   SEQ_RETURN_IF_ERROR(CheckIdModulesComeFirst(root->Flatten(), seq_file));
   auto model = std::shared_ptr<Model>(new Model(std::move(root), options));
   model->source_ = std::string(seq_file);
+  if (!model->precision_.fallback_reason.empty()) {
+    EngineLog()->warn("{}: {}", model->source_, model->precision_.fallback_reason);
+  }
   if (options.tuning.mode == TuningMode::kOn) {
     // What tuning decisions depend on in the model: its text and every weight.
     ContentHash hash;
@@ -309,7 +313,8 @@ absl::StatusOr<std::shared_ptr<const Plan>> Model::Compile(const Shape& input, D
   std::optional<Tuner> tuner;
   const auto start = std::chrono::steady_clock::now();
   if (tuning.mode == TuningMode::kOn) {
-    plan_key = TuningPlanKey(input, options_.num_threads, options_.fuse, options_.fast_relu);
+    plan_key = TuningPlanKey(input, options_.num_threads, options_.fuse, options_.fast_relu,
+                             precision_.precision);
     tuning.cached = tuning_cache().Lookup(plan_key);
     tuning.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                     .count();
@@ -325,6 +330,7 @@ absl::StatusOr<std::shared_ptr<const Plan>> Model::Compile(const Shape& input, D
     PlanBuilder builder(CpuEngine(), options_.num_threads, weights_, input, dtype);
     builder.set_fuse(options_.fuse);
     builder.set_fast_relu(options_.fast_relu);
+    builder.set_precision(precision_.precision);
     SEQ_ASSIGN_OR_RETURN(PlanValue out, CompileLayers(builder, layers_, builder.input(), &tuning));
     builder.SetTuningReport(TuningReport{tuning.tunable_layers, tuning.cached_layers,
                                          tuning.timed_layers, tuning.untimed_layers, tuning.ms});
@@ -374,6 +380,7 @@ absl::StatusOr<std::shared_ptr<const Plan>> Model::CompileExactTwin(const Shape&
   tuning.cached = fast.chosen;
   PlanBuilder builder(CpuEngine(), options_.num_threads, weights_, input, dtype);
   builder.set_fuse(options_.fuse);
+  builder.set_precision(precision_.precision);
   SEQ_ASSIGN_OR_RETURN(PlanValue out, CompileLayers(builder, layers_, builder.input(), &tuning));
   builder.SetTuningReport(TuningReport{tuning.tunable_layers, tuning.cached_layers,
                                        tuning.timed_layers, tuning.untimed_layers, tuning.ms});

@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "core/executor.h"
 #include "core/plan.h"
+#include "core/precision.h"
 #include "core/safetensors.h"
 #include "common/safe_file.h"
 #include "core/sequential.h"
@@ -58,6 +59,9 @@ struct ModelOptions {
   bool fast_relu = true;
   // What Load reads at most (not used by FromSource).
   ModelFileLimits limits;
+  // The precision asked for (config.pbtxt's "precision" parameter); the model runs in
+  // ResolvePrecision's answer for it (Model::precision()).
+  Precision precision = Precision::kFp32;
   // Compile-time choice of each Conv/Linear's implementation by timing (core/tuner.h),
   // cached on disk (core/tuning_cache.h); defaults from the SEQSERVE_TUNING* variables.
   TuningOptions tuning = TuningOptions::FromEnvironment();
@@ -81,6 +85,11 @@ class Model {
   const Sequential& root() const { return *root_; }
   const std::vector<Layer>& layers() const { return layers_; }
   const ModelOptions& options() const { return options_; }
+  // The precision the model's plans compute in: options().precision where this CPU runs it
+  // natively, else fp32 (logged once, at load, with why).
+  Precision precision() const { return precision_.precision; }
+  // Why precision() differs from options().precision; empty when it does not.
+  const std::string& precision_fallback_reason() const { return precision_.fallback_reason; }
   int64_t NumParams() const;
   // The input dims (without batch) the first module implies, -1 where any size fits.
   std::optional<Shape> InputDims() const { return root_->InputDims(); }
@@ -134,6 +143,7 @@ class Model {
   std::unique_ptr<Sequential> root_;
   std::vector<Layer> layers_;  // borrowed from root_
   ModelOptions options_;
+  EffectivePrecision precision_;
   WeightCache weights_;
 
   mutable absl::Mutex mu_;

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "core/eltwise.h"
 #include "core/plan_builder.h"
+#include "core/precision.h"
 #include "common/tensor.h"
 
 namespace seqserve {
@@ -141,6 +142,14 @@ class Module {
   // `in` (the axis a following BatchNorm must normalise for folding to be exact), or -1
   // when they take no fusion.
   virtual int FusableChannelAxis(const Shape& /*in*/) const { return -1; }
+
+  // Whether this module has a form in `precision` for input `in`: it then reads, keeps its
+  // weights in and may write the element types PlanBuilder::dtypes() gives (reduced()
+  // there). Every module computes fp32; a module without a form in a plan's reduced
+  // precision gets f32 input (the compiler reorders around it).
+  virtual bool ComputesIn(Precision precision, const Shape& /*in*/) const {
+    return precision == Precision::kFp32;
+  }
 
   // Layers with a choice of implementation for input `in` (Conv, ConvTranspose, Linear).
   virtual bool IsTunable(const Shape& /*in*/) const { return false; }

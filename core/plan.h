@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "common/tensor.h"
+#include "core/precision.h"
 #include "dnnl.hpp"
 
 namespace seqserve {
@@ -81,6 +82,13 @@ class Plan {
   // 0 and null: this plan is exact for every input.
   float input_guard() const { return input_guard_; }
   const Plan* exact_plan() const { return exact_plan_.get(); }
+  // The precision the plan was compiled in (its input and output are f32 whatever it is).
+  Precision precision() const { return precision_; }
+  // Steps with weights (Conv, Linear, the Transformer's projections), and those of them
+  // whose weights are in a reduced precision (bf16): the layers that compute in it. Tuning keeps a layer in fp32 where that
+  // is faster.
+  int weighted_layers() const { return weighted_layers_; }
+  int reduced_layers() const { return reduced_layers_; }
   // Unique within the process; executors key their per-plan bindings by it.
   uint64_t id() const { return id_; }
 
@@ -99,6 +107,9 @@ class Plan {
   TuningReport tuning_;
   float input_guard_ = 0;
   std::shared_ptr<const Plan> exact_plan_;
+  Precision precision_ = Precision::kFp32;
+  int weighted_layers_ = 0;
+  int reduced_layers_ = 0;
   uint64_t id_ = 0;
 };
 

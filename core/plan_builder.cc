@@ -19,7 +19,7 @@ std::atomic<uint64_t> next_plan_id{1};
 
 }  // namespace
 
-dnnl::memory::desc PlainDesc(const Shape& dims) {
+dnnl::memory::desc PlainDesc(const Shape& dims, dnnl::memory::data_type type) {
   dnnl::memory::dims d = dims.empty() ? dnnl::memory::dims{1} : dims;
   dnnl::memory::dims strides(d.size());
   dnnl::memory::dim stride = 1;
@@ -27,13 +27,16 @@ dnnl::memory::desc PlainDesc(const Shape& dims) {
     strides[i] = stride;
     stride *= std::max<dnnl::memory::dim>(d[i], 1);
   }
-  return dnnl::memory::desc(d, dnnl::memory::data_type::f32, strides);
+  return dnnl::memory::desc(d, type, strides);
 }
 
-bool IsPlain(const dnnl::memory::desc& md) {
+bool IsPlain(const dnnl::memory::desc& md, dnnl::memory::data_type type) {
   // Row-major up to the strides of unit dims, which oneDNN may choose freely.
   const dnnl_memory_desc_t& d = md.data;
-  if (d.format_kind != dnnl_blocked || d.data_type != dnnl_f32 || d.offset0 != 0) return false;
+  if (d.format_kind != dnnl_blocked || d.data_type != static_cast<dnnl_data_type_t>(type) ||
+      d.offset0 != 0) {
+    return false;
+  }
   if (d.format_desc.blocking.inner_nblks != 0) return false;
   dnnl::memory::dim expected = 1;
   for (int i = d.ndims - 1; i >= 0; --i) {
@@ -42,6 +45,13 @@ bool IsPlain(const dnnl::memory::desc& md) {
     expected *= d.dims[i];
   }
   return true;
+}
+
+dnnl::memory::desc WithDataType(const dnnl::memory::desc& md, dnnl::memory::data_type type) {
+  // Strides and blocks count elements, not bytes: only the element type changes.
+  dnnl_memory_desc_t d = md.data;
+  d.data_type = static_cast<dnnl_data_type_t>(type);
+  return dnnl::memory::desc(d);
 }
 
 StepArg ValueArg(int arg, const PlanValue& value) {
@@ -117,7 +127,8 @@ PlanValue PlanBuilder::InPlace(const PlanValue& v) {
 
 PlanValue PlanBuilder::Convert(const PlanValue& v, const dnnl::memory::desc& md) {
   if (v.md == md) return v;
-  if (IsPlain(v.md) && IsPlain(md) && v.md.dims() == md.dims()) {
+  if (v.md.data_type() == md.data_type() && IsPlain(v.md, md.data_type()) &&
+      IsPlain(md, md.data_type()) && v.md.dims() == md.dims()) {
     return PlanValue{v.shape, md, v.buffer};
   }
   PlanValue out = NewValue(v.shape, md);
@@ -131,25 +142,31 @@ PlanValue PlanBuilder::Convert(const PlanValue& v, const dnnl::memory::desc& md)
   return out;
 }
 
-PlanValue PlanBuilder::Plain(const PlanValue& v) {
-  if (IsPlain(v.md)) return PlanValue{v.shape, PlainDesc(v.shape), v.buffer};
-  PlanValue plain = Convert(v, PlainDesc(v.md.dims()));
-  return PlanValue{v.shape, PlainDesc(v.shape), plain.buffer};
+PlanValue PlanBuilder::Plain(const PlanValue& v, dnnl::memory::data_type type) {
+  if (IsPlain(v.md, type)) return PlanValue{v.shape, PlainDesc(v.shape, type), v.buffer};
+  PlanValue plain = Convert(v, PlainDesc(v.md.dims(), type));
+  return PlanValue{v.shape, PlainDesc(v.shape, type), plain.buffer};
 }
 
-PlanValue PlanBuilder::Reshape(const PlanValue& v, Shape shape) {
-  PlanValue plain = Plain(v);
-  dnnl::memory::desc md = PlainDesc(shape);
+PlanValue PlanBuilder::Reshape(const PlanValue& v, Shape shape, dnnl::memory::data_type type) {
+  PlanValue plain = Plain(v, type);
+  dnnl::memory::desc md = PlainDesc(shape, type);
   return PlanValue{std::move(shape), md, plain.buffer};
+}
+
+PlanValue PlanBuilder::ToF32(const PlanValue& v) {
+  if (v.dtype != DType::kFloat32 || v.md.data_type() == dnnl::memory::data_type::f32) return v;
+  return Convert(v, WithDataType(v.md, dnnl::memory::data_type::f32));
 }
 
 PlanValue PlanBuilder::WithDims(const PlanValue& v, const dnnl::memory::dims& dims) {
   if (v.md.dims() == dims) return v;
-  if (IsPlain(v.md)) return PlanValue{v.shape, PlainDesc(dims), v.buffer};
+  const dnnl::memory::data_type type = v.md.data_type();
+  if (IsPlain(v.md, type)) return PlanValue{v.shape, PlainDesc(dims, type), v.buffer};
   dnnl::memory::desc reshaped = v.md.reshape(dims, /*allow_empty=*/true);
   if (reshaped) return PlanValue{v.shape, reshaped, v.buffer};
-  PlanValue plain = Plain(v);
-  return PlanValue{v.shape, PlainDesc(dims), plain.buffer};
+  PlanValue plain = Plain(v, type);
+  return PlanValue{v.shape, PlainDesc(dims, type), plain.buffer};
 }
 
 void PlanBuilder::AddPrimitive(const dnnl::primitive_desc_base& pd, dnnl::primitive primitive,
@@ -246,6 +263,14 @@ absl::StatusOr<std::shared_ptr<const Plan>> PlanBuilder::Finish(const PlanValue&
   }
   plan_->buffers_[result.buffer].kind = PlanBuffer::Kind::kOutput;
   plan_->output_shape_ = out.shape;
+  plan_->precision_ = precision_;
+  for (const PlanStep& step : plan_->steps_) {
+    for (const StepArg& arg : step.args) {
+      if (arg.arg != DNNL_ARG_WEIGHTS || arg.buffer >= 0) continue;
+      ++plan_->weighted_layers_;
+      plan_->reduced_layers_ += arg.md.data_type() != dnnl::memory::data_type::f32;
+    }
+  }
 
   // Lifetimes of the arena buffers, in steps.
   const int n = static_cast<int>(plan_->buffers_.size());

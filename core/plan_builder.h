@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "core/eltwise.h"
 #include "core/plan.h"
+#include "core/precision.h"
 #include "common/tensor.h"
 #include "core/weight_cache.h"
 #include "dnnl.hpp"
@@ -31,9 +32,25 @@ struct PlanValue {
   DType dtype = DType::kFloat32;
 };
 
-// Dense row-major f32 layout of `dims` (dims {1} for a rank-0 shape).
-dnnl::memory::desc PlainDesc(const Shape& dims);  // Shape is dnnl::memory::dims
-bool IsPlain(const dnnl::memory::desc& md);
+// Dense row-major layout of `dims` (dims {1} for a rank-0 shape), f32 unless `type` says.
+dnnl::memory::desc PlainDesc(const Shape& dims,  // Shape is dnnl::memory::dims
+                             dnnl::memory::data_type type = dnnl::memory::data_type::f32);
+// Whether `md` is dense row-major with elements of `type`. Kernels read and write plain f32.
+bool IsPlain(const dnnl::memory::desc& md,
+             dnnl::memory::data_type type = dnnl::memory::data_type::f32);
+// `md` with elements of `type` instead, in the same layout (format_tag::any stays any).
+dnnl::memory::desc WithDataType(const dnnl::memory::desc& md, dnnl::memory::data_type type);
+
+// The element types of the step being compiled (PlanBuilder::dtypes()): what a module that
+// computes in reduced precision reads, holds its weights in and writes. All f32 except in a
+// bf16 plan, where a module that computes bf16 reads and keeps bf16 and writes bf16 when the
+// next module computes bf16 too, else f32. Biases stay f32 (oneDNN accumulates in f32).
+struct StepDTypes {
+  dnnl::memory::data_type src = dnnl::memory::data_type::f32;
+  dnnl::memory::data_type weights = dnnl::memory::data_type::f32;
+  dnnl::memory::data_type dst = dnnl::memory::data_type::f32;
+  bool reduced() const { return weights != dnnl::memory::data_type::f32; }
+};
 
 // Activation and constant arguments for AddPrimitive.
 StepArg ValueArg(int arg, const PlanValue& value);
@@ -62,6 +79,12 @@ class PlanBuilder {
   void set_fast_relu(bool fast_relu) { fast_relu_ = fast_relu; }
   float input_guard() const { return input_guard_; }
   void set_input_guard(float limit) { input_guard_ = limit; }
+  // The precision the plan computes in (default fp32; core/compiler.h applies it).
+  Precision precision() const { return precision_; }
+  void set_precision(Precision precision) { precision_ = precision; }
+  // The current module's element types (set per module by the compiler).
+  const StepDTypes& dtypes() const { return dtypes_; }
+  void set_dtypes(const StepDTypes& dtypes) { dtypes_ = dtypes; }
 
   // The module being compiled ("features.3", "Conv2d"); names steps and weight keys.
   void SetCurrentModule(std::string path, std::string type);
@@ -81,10 +104,14 @@ class PlanBuilder {
 
   // `v` in layout `md` (same dims), with a reorder only if the layouts differ.
   PlanValue Convert(const PlanValue& v, const dnnl::memory::desc& md);
-  // `v` as dense row-major with md dims == v.shape.
-  PlanValue Plain(const PlanValue& v);
-  // `v` viewed as `shape` (same element count): free for a plain value.
-  PlanValue Reshape(const PlanValue& v, Shape shape);
+  // `v` as dense row-major with md dims == v.shape, in elements of `type`.
+  PlanValue Plain(const PlanValue& v, dnnl::memory::data_type type = dnnl::memory::data_type::f32);
+  // `v` viewed as `shape` (same element count), plain in `type`: free for such a value.
+  PlanValue Reshape(const PlanValue& v, Shape shape,
+                    dnnl::memory::data_type type = dnnl::memory::data_type::f32);
+  // `v` with f32 elements, in its layout: what modules without a reduced-precision form
+  // read (a reorder when `v` holds bf16).
+  PlanValue ToF32(const PlanValue& v);
   // `v` with md dims `dims` (same element count), keeping its layout where oneDNN can
   // reshape it, else reordering to plain first. The logical shape is unchanged.
   PlanValue WithDims(const PlanValue& v, const dnnl::memory::dims& dims);
@@ -125,6 +152,8 @@ class PlanBuilder {
   bool fuse_ = true;
   bool fast_relu_ = false;
   float input_guard_ = 0;
+  Precision precision_ = Precision::kFp32;
+  StepDTypes dtypes_;
   std::string current_path_;
   std::string current_type_;
   std::string choice_;

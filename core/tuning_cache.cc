@@ -124,11 +124,15 @@ std::string ContentHash::Hex() const {
   return hex;
 }
 
-std::string TuningPlanKey(const Shape& input, int num_threads, bool fuse, bool fast_relu) {
+std::string TuningPlanKey(const Shape& input, int num_threads, bool fuse, bool fast_relu,
+                          Precision precision) {
   const dnnl_version_t* v = dnnl_version();
   return absl::StrCat("input=", absl::StrJoin(input, "x"), " threads=", num_threads,
                       " isa=", IsaName(), " onednn=", v->major, ".", v->minor, ".", v->patch,
-                      fuse ? "" : " unfused", fuse && fast_relu ? " relu=guarded" : "");
+                      fuse ? "" : " unfused", fuse && fast_relu ? " relu=guarded" : "",
+                      precision == Precision::kFp32
+                          ? std::string()
+                          : absl::StrCat(" ", std::string(PrecisionName(precision))));
 }
 
 std::optional<fs::path> TuningFilePath(const TuningOptions& options, const fs::path& version_dir,

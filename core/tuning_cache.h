@@ -19,6 +19,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "common/tensor.h"
+#include "core/precision.h"
+#include "core/precision.h"
 
 namespace seqserve {
 
@@ -68,8 +70,10 @@ class ContentHash {
 // "input=1x3x224x224 threads=2 isa=avx512_core onednn=2.6.3 relu=guarded": what a decision
 // depends on besides the model: " unfused" for plans compiled without fusion, " relu=guarded"
 // for plans that may fuse ReLUs as FastReluOps (ModelOptions::fast_relu; their fused
-// candidates are cheaper, so the choices differ).
-std::string TuningPlanKey(const Shape& input, int num_threads, bool fuse, bool fast_relu);
+// candidates are cheaper, so the choices differ), " bf16" for plans compiled in that
+// precision.
+std::string TuningPlanKey(const Shape& input, int num_threads, bool fuse, bool fast_relu,
+                          Precision precision = Precision::kFp32);
 
 // Where a model's tuning decisions live (see TuningOptions::cache_dir); nullopt: nowhere
 // writable, memory only. `version_dir` is empty for models not loaded from a directory.

@@ -447,6 +447,10 @@ int main(int argc, char** argv) {
   check_cmd->add_option("--version", check_version, "version to check (default: latest)");
   check_cmd->add_option("--input-shape", check.input_shape,
                         "input shape with batch, e.g. 1,3,224,224 (default: from the model)");
+  check_cmd
+      ->add_option("--precision", check.precision,
+                   "precision to compile in (fp32, bf16); bf16 also prints its error against fp32")
+      ->capture_default_str();
 
   seqserve::RunOptions run;
   int64_t run_version = 0;
@@ -456,6 +460,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--output", run.output_path, "output .npy (float32)")->required();
   run_cmd->add_option("--version", run_version, "version to run (default: latest)");
   run_cmd->add_option("--threads", run.num_threads, "oneDNN threads")->check(CLI::Range(1, 1024));
+  run_cmd->add_option("--precision", run.precision, "precision to compute in (fp32, bf16)")
+      ->capture_default_str();
 
   CLI::App* modules_cmd =
       app.add_subcommand("modules", "print the module types model.seq may use, one per line");
@@ -477,7 +483,7 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--seconds", bench.seconds, "measurement time after the warm-up")
       ->check(CLI::Range(0.001, 86400.0))
       ->capture_default_str();
-  bench_cmd->add_option("--precision", bench.precision, "plan precision (fp32)")
+  bench_cmd->add_option("--precision", bench.precision, "plan precision (fp32, bf16)")
       ->capture_default_str();
   bench_cmd->add_flag("--json", bench.json, "print one JSON object");
 

@@ -106,6 +106,12 @@ class Conv : public Module {
                             fusion.affine);
   }
 
+  // bf16 on oneDNN's bf16 convolutions, except behind a separate pad step (padding_mode
+  // other than zeros), whose kernels read f32.
+  bool ComputesIn(Precision precision, const Shape& /*in*/) const override {
+    return precision == Precision::kFp32 || (precision == Precision::kBf16 && !explicit_pad_);
+  }
+
   // Tuning times the layouts of unbatched and explicitly padded convolutions no further:
   // the pad step or the reshape before them decides their input layout.
   bool IsTunable(const Shape& in) const override {
@@ -119,7 +125,8 @@ class Conv : public Module {
     if (!IsTunable(in) || !OutputShape(in).ok()) return {};
     const memory::dims dst_dims = *OutputShape(in);
     return ConvCandidates<dnnl::convolution_forward::primitive_desc, dnnl::convolution_forward>(
-        MakeDesc(fusion), in, dst_dims, c_.spatial_dims, fusion, builder.engine());
+        MakeDesc(fusion, builder.dtypes()), in, dst_dims, c_.spatial_dims, fusion,
+        builder.engine());
   }
 
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,
@@ -134,7 +141,8 @@ class Conv : public Module {
     const memory::desc bias_md({c_.out_channels}, memory::data_type::f32, memory::format_tag::x);
     const bool with_bias = c_.bias || fusion.affine != nullptr;
     const auto [pd, epilogue] = ChosenPrimitiveDesc<dnnl::convolution_forward::primitive_desc>(
-        builder.choice(), builder.CurrentName(), MakeDesc(fusion), x.md.dims(), dst_dims,
+        builder.choice(), builder.CurrentName(), MakeDesc(fusion, builder.dtypes()), x.md.dims(),
+        dst_dims,
         c_.spatial_dims, fusion, builder.engine());
 
     PlanValue src = builder.Convert(x, pd.src_desc());
@@ -160,9 +168,10 @@ class Conv : public Module {
 
  private:
   // The op desc for src and dst layouts (weights as oneDNN prefers), with the padding
-  // oneDNN applies: none when a separate pad step (non-zero padding_mode) did it.
+  // oneDNN applies: none when a separate pad step (non-zero padding_mode) did it. src, dst
+  // and weights take the element types `dtypes` (the bias stays f32).
   std::function<dnnl::convolution_forward::desc(const memory::desc&, const memory::desc&)> MakeDesc(
-      const Fusion& fusion) const {
+      const Fusion& fusion, const StepDTypes& dtypes) const {
     memory::dims dilates;
     for (int64_t d : c_.dilation) dilates.push_back(d - 1);  // oneDNN counts the gaps
     std::vector<int64_t> pad_before = pad_before_, pad_after = pad_after_;
@@ -170,10 +179,12 @@ class Conv : public Module {
       pad_before.assign(c_.spatial_dims, 0);
       pad_after.assign(c_.spatial_dims, 0);
     }
-    const memory::desc weights_any(WeightDims(), memory::data_type::f32, memory::format_tag::any);
+    const memory::desc weights_any(WeightDims(), dtypes.weights, memory::format_tag::any);
     const memory::desc bias_md({c_.out_channels}, memory::data_type::f32, memory::format_tag::x);
     const bool with_bias = c_.bias || fusion.affine != nullptr;
-    return [=, stride = c_.stride](const memory::desc& src_md, const memory::desc& dst_md) {
+    return [=, stride = c_.stride](const memory::desc& src_f32, const memory::desc& dst_f32) {
+      const memory::desc src_md = WithDataType(src_f32, dtypes.src);
+      const memory::desc dst_md = WithDataType(dst_f32, dtypes.dst);
       using Desc = dnnl::convolution_forward::desc;
       const auto prop = dnnl::prop_kind::forward_inference;
       const auto algo = dnnl::algorithm::convolution_direct;

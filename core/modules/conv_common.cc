@@ -154,7 +154,11 @@ bool IsConvChoice(const std::string& choice) {
 }
 
 KernelFn ActivationEpilogue(const Fusion& fusion, const dnnl::memory::desc& md) {
-  if (fusion.kernels.empty() || !IsDenseLayout(md)) return nullptr;
+  // The kernels run over floats: a bf16 dst keeps its activations as post-ops.
+  if (fusion.kernels.empty() || md.data_type() != dnnl::memory::data_type::f32 ||
+      !IsDenseLayout(md)) {
+    return nullptr;
+  }
   const bool unpadded = IsUnpaddedLayout(md);
   for (const ActivationKernel& kernel : fusion.kernels) {
     if (!kernel.keeps_zero && !unpadded) return nullptr;

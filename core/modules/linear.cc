@@ -67,6 +67,10 @@ class Linear : public Module {
                             has_bias_ ? bias_.data.data() : nullptr, fusion.affine);
   }
 
+  bool ComputesIn(Precision precision, const Shape& /*in*/) const override {
+    return precision == Precision::kFp32 || precision == Precision::kBf16;
+  }
+
   bool IsTunable(const Shape& /*in*/) const override { return true; }
   bool OffersImplementation(const std::string& id) const override {
     return std::find(kImplementations.begin(), kImplementations.end(), id) !=
@@ -78,7 +82,7 @@ class Linear : public Module {
     const int64_t rows = NumElements(in) / in_;
     std::vector<Candidate> candidates;
     for (std::string_view id : kImplementations) {
-      Impl impl = MakeImpl(id, rows, fusion, builder.engine());
+      Impl impl = MakeImpl(id, rows, fusion, builder.dtypes(), builder.engine());
       candidates.push_back(Candidate{std::string(id), impl.pd, impl.primitive});
     }
     return candidates;
@@ -87,7 +91,8 @@ class Linear : public Module {
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,
                                     const Fusion& fusion) const override {
     const int64_t rows = NumElements(in.shape) / in_;
-    PlanValue src = builder.Reshape(in, {rows, in_});
+    const StepDTypes& dtypes = builder.dtypes();
+    PlanValue src = builder.Reshape(in, {rows, in_}, dtypes.src);
     std::string_view id = kImplementations[0];
     if (!builder.choice().empty()) {
       if (std::find(kImplementations.begin(), kImplementations.end(), builder.choice()) !=
@@ -98,7 +103,7 @@ class Linear : public Module {
                           builder.CurrentName(), builder.choice(), id);
       }
     }
-    const Impl impl = MakeImpl(id, rows, fusion, builder.engine());
+    const Impl impl = MakeImpl(id, rows, fusion, dtypes, builder.engine());
     const bool with_bias = has_bias_ || fusion.affine != nullptr;
     const std::string key = fusion.affine ? absl::StrCat(builder.current_path(), "+",
                                                          fusion.affine_path)
@@ -119,7 +124,7 @@ class Linear : public Module {
 
     Shape out_shape = in.shape;
     out_shape.back() = out_;
-    return builder.Reshape(dst, std::move(out_shape));
+    return builder.Reshape(dst, std::move(out_shape), dtypes.dst);
   }
 
  private:
@@ -136,15 +141,16 @@ class Linear : public Module {
     dnnl::memory::desc torch_weights;
   };
 
-  // The primitive of implementation `id` for `rows` input rows.
-  Impl MakeImpl(std::string_view id, int64_t rows, const Fusion& fusion,
+  // The primitive of implementation `id` for `rows` input rows, in the element types
+  // `dtypes` (the bias stays f32).
+  Impl MakeImpl(std::string_view id, int64_t rows, const Fusion& fusion, const StepDTypes& dtypes,
                 const dnnl::engine& engine) const {
     const bool with_bias = has_bias_ || fusion.affine != nullptr;
-    const memory::desc src_md = PlainDesc(memory::dims{rows, in_});
-    const memory::desc dst_md = PlainDesc(memory::dims{rows, out_});
+    const memory::desc src_md = PlainDesc(memory::dims{rows, in_}, dtypes.src);
+    const memory::desc dst_md = PlainDesc(memory::dims{rows, out_}, dtypes.dst);
     const dnnl::primitive_attr attr = PlanBuilder::Attr(fusion.post_ops);
     if (id == "matmul") {
-      const memory::desc weights_any({in_, out_}, memory::data_type::f32, memory::format_tag::any);
+      const memory::desc weights_any({in_, out_}, dtypes.weights, memory::format_tag::any);
       const memory::desc bias_md({1, out_}, memory::data_type::f32, memory::format_tag::ab);
       dnnl::matmul::desc desc = with_bias ? dnnl::matmul::desc(src_md, weights_any, bias_md, dst_md)
                                           : dnnl::matmul::desc(src_md, weights_any, dst_md);
@@ -154,7 +160,7 @@ class Linear : public Module {
               memory::desc({in_, out_}, memory::data_type::f32, memory::format_tag::ba)};
     }
     const memory::desc weights(
-        {out_, in_}, memory::data_type::f32,
+        {out_, in_}, dtypes.weights,
         id == "inner_product_oi" ? memory::format_tag::oi : memory::format_tag::any);
     const memory::desc bias_md({out_}, memory::data_type::f32, memory::format_tag::x);
     using Desc = dnnl::inner_product_forward::desc;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "core/precision.h"
 #include "server/config/config_error.h"
 #include "server/config/cpu_budget.h"
 
@@ -325,21 +326,26 @@ absl::Status CompleteTensors(ModelConfig& config, const Model& model, bool defau
   return absl::OkStatus();
 }
 
-// The one key of the model's `parameters` map seqserve knows.
+// The keys of the model's `parameters` map seqserve knows (proto/model_config.proto).
 constexpr char kAdaptiveBatching[] = "adaptive_batching";
+constexpr char kPrecisionKey[] = "precision";
+
+// Any other key is an error, as an unknown field is: a setting is never silently ignored.
+absl::Status CheckParameterKey(const std::string& key) {
+  if (key == kAdaptiveBatching || key == kPrecisionKey) return absl::OkStatus();
+  const std::string shown = key.size() <= 40 ? key : key.substr(0, 40) + "...";
+  return ConfigError(absl::StrFormat(
+      "parameters key '%s' is not supported by seqserve (it knows \"%s\" and \"%s\")", shown,
+      kAdaptiveBatching, kPrecisionKey));
+}
 
 // Whether the dynamic batcher adapts its window (BatchPolicy::adaptive_window): the
-// "adaptive_batching" parameter, "true" unless given. Any other key is an error, as an
-// unknown field is: a setting is never silently ignored.
+// "adaptive_batching" parameter, "true" unless given.
 absl::StatusOr<bool> AdaptiveBatching(const ModelConfig& config) {
   bool adaptive = true;
   for (const auto& [key, value] : config.parameters()) {
-    if (key != kAdaptiveBatching) {
-      const std::string shown = key.size() <= 40 ? key : key.substr(0, 40) + "...";
-      return ConfigError(absl::StrFormat(
-          "parameters key '%s' is not supported by seqserve (it knows \"%s\")", shown,
-          kAdaptiveBatching));
-    }
+    SEQ_RETURN_IF_ERROR(CheckParameterKey(key));
+    if (key != kAdaptiveBatching) continue;
     if (value.string_value() == "true") {
       adaptive = true;
     } else if (value.string_value() == "false") {
@@ -469,6 +475,27 @@ absl::Status CompleteInstanceGroups(ModelConfig& config, int threads, int availa
   return absl::OkStatus();
 }
 
+// The "precision" parameter, fp32 unless given.
+absl::StatusOr<Precision> ConfiguredPrecision(const ModelConfig& config) {
+  Precision precision = Precision::kFp32;
+  // Sorted, so that the first bad key reported is the same on every load.
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : config.parameters()) keys.push_back(key);
+  std::sort(keys.begin(), keys.end());
+  for (const std::string& key : keys) {
+    SEQ_RETURN_IF_ERROR(CheckParameterKey(key));
+    if (key != kPrecisionKey) continue;
+    const std::string& value = config.parameters().at(key).string_value();
+    absl::StatusOr<Precision> parsed = ParsePrecision(value);
+    if (!parsed.ok()) {
+      return ConfigError(absl::StrFormat("parameters key \"%s\" value \"%s\": %s", key, value,
+                                         std::string(parsed.status().message())));
+    }
+    precision = *parsed;
+  }
+  return precision;
+}
+
 }  // namespace
 
 absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const ModelConfig& config,
@@ -492,6 +519,7 @@ absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const ModelConfig& config,
   // several workers on independent batches, which scales better than threads splitting
   // one small batch.
   options.num_threads = config.intra_op_threads() > 0 ? config.intra_op_threads() : 1;
+  SEQ_ASSIGN_OR_RETURN(options.precision, ConfiguredPrecision(config));
   return options;
 }
 
@@ -536,6 +564,17 @@ absl::StatusOr<ServingConfig> CompleteModelConfig(ModelConfig config, std::strin
         "load it with ModelOptionsFromConfig",
         model.options().num_threads, threads.num_threads));
   }
+  if (model.options().precision != threads.precision) {
+    serving.warnings.push_back(absl::StrFormat(
+        "the model was loaded with precision %s, but parameters \"precision\" is %s; load it "
+        "with ModelOptionsFromConfig",
+        std::string(PrecisionName(model.options().precision)),
+        std::string(PrecisionName(threads.precision))));
+  }
+  // What the model actually runs in: fp32 on a CPU without the instructions for the
+  // precision asked for (the model logged why when it loaded).
+  (*config.mutable_parameters())[kPrecisionKey].set_string_value(
+      std::string(PrecisionName(model.precision())));
 
   SEQ_RETURN_IF_ERROR(CompleteTensors(config, model, !config_file_present, serving));
   SEQ_RETURN_IF_ERROR(CompleteDynamicBatching(config, serving.scheduler_options));

@@ -69,8 +69,9 @@ struct ServingConfig {
 
 // The engine options a model with this (parsed, not yet completed) config is loaded with,
 // so that the Model passed to CompleteModelConfig already compiles plans for the configured
-// intra_op_threads. INVALID_ARGUMENT for a negative intra_op_threads or one above
-// `available_cpus` (cpu_budget.h).
+// intra_op_threads and parameters "precision". INVALID_ARGUMENT for a negative
+// intra_op_threads or one above `available_cpus` (cpu_budget.h), a precision other than
+// "fp32" or "bf16" ("int8": not supported yet), or a parameters key other than "precision".
 absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const inference::ModelConfig& config,
                                                     int available_cpus);
 
@@ -99,6 +100,8 @@ absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const inference::ModelConfig
 //    most `available_cpus`. Workers × intra_op_threads above MaxModelThreads(available_cpus)
 //    is an error; more than `available_cpus` is kept, with a warning.
 //  - version_policy: latest { num_versions: 1 } by default.
+//  - parameters "precision": set to what model.precision() runs (fp32 by default, and on a
+//    CPU without AVX512_BF16 even when bf16 was asked for).
 // Errors are InvalidArgument, start with "config.pbtxt: " and name the offending values.
 absl::StatusOr<ServingConfig> CompleteModelConfig(inference::ModelConfig config,
                                                   std::string_view model_name,

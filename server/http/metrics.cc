@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/precision.h"
 #include "server/scheduling/model_stats.h"
 
 namespace seqserve {
@@ -252,6 +253,20 @@ std::string RenderMetrics(const ModelRepository& repository) {
                 "1 when the model version is ready to serve, 0 otherwise.");
   for (const VersionSample& sample : versions) {
     writer.Sample("seqserve_model_ready", sample.labels, sample.ready ? "1" : "0");
+  }
+  // An info metric (Prometheus's idiom for facts as labels): always 1, its label says the
+  // precision the loaded version computes in (fp32 where the CPU cannot run what
+  // config.pbtxt asked for).
+  writer.Family("seqserve_model_precision_info", "gauge",
+                "Always 1 for a loaded model version; label precision: the precision it "
+                "computes in (fp32, bf16).");
+  for (const VersionSample& sample : versions) {
+    if (sample.servable == nullptr) continue;
+    writer.Sample("seqserve_model_precision_info",
+                  absl::StrCat(sample.labels, ",precision=\"",
+                               std::string(PrecisionName(sample.servable->model->precision())),
+                               "\""),
+                  "1");
   }
   WriteProcessMetrics(writer);
   return writer.Take();

@@ -13,13 +13,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/string_view.h"
 #include "common/tensor.h"
 #include "core/compiler.h"
 #include "core/engine.h"
 #include "core/executor.h"
 #include "core/model.h"
+#include "core/precision.h"
 #include "fmt/core.h"
 #include "nlohmann/json.hpp"
 #include "server/config/cpu_budget.h"
@@ -34,21 +33,6 @@ namespace {
 namespace fs = std::filesystem;
 using WallClock = std::chrono::steady_clock;  // seqserve::Clock is the schedulers' injectable one
 
-// The precisions a plan can be compiled in, and how each sets the model's options; a
-// null `apply` is a precision SPEC §4 names that the engine does not compile yet. When
-// the engine gains one, its row gets the option it sets, e.g.
-//   {"bf16", [](ModelOptions& o) { o.precision = ...; }},
-struct Precision {
-  absl::string_view name;
-  void (*apply)(ModelOptions&);
-};
-constexpr Precision kPrecisions[] = {
-    {"fp32", [](ModelOptions&) {}},  // the engine's default
-    {"bf16", nullptr},
-    {"fp16", nullptr},
-    {"int8", nullptr},
-};
-
 // Warm-up: at least this many calls (the first one allocates and first touches the
 // executor's arena), and at least min(kMaxWarmupSeconds, seconds / 4) of them.
 constexpr int kMinWarmupCalls = 2;
@@ -61,25 +45,6 @@ double SecondsSince(WallClock::time_point start) {
 }
 
 double MillisSince(WallClock::time_point start) { return SecondsSince(start) * 1e3; }
-
-absl::StatusOr<void (*)(ModelOptions&)> FindPrecision(absl::string_view name) {
-  std::vector<absl::string_view> supported;
-  const Precision* found = nullptr;
-  for (const Precision& p : kPrecisions) {
-    if (p.apply != nullptr) supported.push_back(p.name);
-    if (p.name == name) found = &p;
-  }
-  const std::string list = absl::StrJoin(supported, ", ");
-  if (found == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown precision '", name, "' (supported: ", list, ")"));
-  }
-  if (found->apply == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("precision '", name, "' is not supported yet (supported: ", list, ")"));
-  }
-  return found->apply;
-}
 
 // The sample dims of the model's config.pbtxt (beside the version directory), when it
 // batches (max_batch_size > 0) and fixes every input dim; nullopt when there is no such
@@ -153,7 +118,7 @@ void PrintError(const absl::Status& status) {
 }  // namespace
 
 int RunBenchCommand(const BenchOptions& options) {
-  absl::StatusOr<void (*)(ModelOptions&)> precision = FindPrecision(options.precision);
+  absl::StatusOr<Precision> precision = ParsePrecision(options.precision);
   if (!precision.ok()) return PrintError(precision.status()), 1;
   if (options.batch < 1 || options.threads < 1 || !(options.seconds > 0) ||
       !std::isfinite(options.seconds)) {
@@ -167,7 +132,7 @@ int RunBenchCommand(const BenchOptions& options) {
 
   ModelOptions model_options;
   model_options.num_threads = options.threads;
-  (*precision)(model_options);
+  model_options.precision = *precision;
   const WallClock::time_point load_start = WallClock::now();
   absl::StatusOr<std::shared_ptr<Model>> model = Model::Load(*dir, model_options);
   if (!model.ok()) return PrintError(model.status()), 1;
@@ -193,6 +158,8 @@ int RunBenchCommand(const BenchOptions& options) {
   if (!plan.ok()) return PrintError(plan.status()), 1;
   const double first_compile_ms = MillisSince(compile_start);
   const TuningReport& tuning = (*plan)->tuning();
+  const int bf16_layers = (*plan)->reduced_layers();
+  const int weighted_layers = (*plan)->weighted_layers();
   const double tuning_ms = tuning.tuning_ms;
 
   // Random input with a fixed seed: normal floats, or ids uniform over [0, NumInputIds()).
@@ -261,6 +228,9 @@ int RunBenchCommand(const BenchOptions& options) {
         {"batch", options.batch},
         {"threads", options.threads},
         {"precision", options.precision},
+        {"effective_precision", PrecisionName((*plan)->precision())},
+        {"bf16_layers", bf16_layers},
+        {"weighted_layers", weighted_layers},
         {"load_ms", load_ms},
         {"tuning_ms", tuning_ms},
         {"tuned_layers", tuning.timed_layers},
@@ -290,12 +260,21 @@ int RunBenchCommand(const BenchOptions& options) {
   fmt::print("model          {}\n", dir->string());
   fmt::print("input          {} -> output {}\n", ShapeToString(*input_shape),
              ShapeToString((*plan)->output_shape()));
-  fmt::print("precision      {}, {} thread{}{}\n", options.precision, options.threads,
+  fmt::print("precision      {}{}, {} thread{}{}\n", PrecisionName((*plan)->precision()),
+             (*model)->precision_fallback_reason().empty()
+                 ? std::string()
+                 : fmt::format(" ({} asked for: {})", options.precision,
+                               (*model)->precision_fallback_reason()),
+             options.threads,
              options.threads == 1 ? "" : "s",
              options.threads > AvailableCpus()
                  ? fmt::format(" (more than the {} CPUs available: expect contention)",
                                AvailableCpus())
                  : "");
+  if ((*plan)->precision() != Precision::kFp32) {
+    fmt::print("bf16 layers    {} of {} steps with weights (tuning keeps the others in fp32)\n",
+               bf16_layers, weighted_layers);
+  }
   fmt::print("load           {:.1f} ms ({} KiB weights)\n", load_ms,
              (*model)->weight_bytes() / 1024);
   fmt::print("tuning         {:.1f} ms of the first compile ({} of {} tunable layers timed, {} "

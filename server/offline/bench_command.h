@@ -26,7 +26,8 @@ struct BenchOptions {
   int threads = 1;
   // Measurement time after the warm-up; at least kMinTimedCalls calls are timed.
   double seconds = 3.0;
-  // Numeric precision of the compiled plan; see kPrecisions in bench_command.cc.
+  // Numeric precision of the compiled plan: "fp32" or "bf16" (core/precision.h). On a CPU
+  // without native bf16 the plan runs fp32, and the report says so (effective_precision).
   std::string precision = "fp32";
   bool json = false;
 };

@@ -1,7 +1,10 @@
 #include "server/offline/offline_commands.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -10,6 +13,7 @@
 #include "core/engine.h"
 #include "core/executor.h"
 #include "core/model.h"
+#include "core/precision.h"
 #include "core/module_registry.h"
 #include "common/npy.h"
 #include "fmt/core.h"
@@ -50,13 +54,109 @@ void PrintError(const absl::Status& status) {
   std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
 }
 
+// "bf16", or "fp32 (bf16 asked for: why not)" when the CPU cannot run what was asked.
+std::string PrecisionLine(const Model& model) {
+  std::string line(PrecisionName(model.precision()));
+  if (!model.precision_fallback_reason().empty()) {
+    absl::StrAppend(&line, " (", std::string(PrecisionName(model.options().precision)),
+                    " asked for: ", model.precision_fallback_reason(), ")");
+  }
+  return line;
+}
+
+// A random input of `shape` for `model` (fixed seed `seed`): standard normal floats, or ids
+// uniform over [0, NumInputIds()).
+TypedTensor RandomInput(const Model& model, const Shape& shape, DType dtype, uint32_t seed) {
+  TypedTensor input{dtype, shape, {}};
+  const int64_t n = NumElements(shape);
+  input.bytes.resize(static_cast<size_t>(n) * DTypeSize(dtype));
+  std::mt19937 rng(seed);
+  if (dtype == DType::kFloat32) {
+    std::normal_distribution<float> normal;
+    auto* values = reinterpret_cast<float*>(input.bytes.data());
+    for (int64_t i = 0; i < n; ++i) values[i] = normal(rng);
+    return input;
+  }
+  std::uniform_int_distribution<int64_t> id(
+      0, std::max<int64_t>(1, model.NumInputIds().value_or(1)) - 1);
+  for (int64_t i = 0; i < n; ++i) {
+    if (dtype == DType::kInt64) {
+      reinterpret_cast<int64_t*>(input.bytes.data())[i] = id(rng);
+    } else {
+      reinterpret_cast<int32_t*>(input.bytes.data())[i] = static_cast<int32_t>(id(rng));
+    }
+  }
+  return input;
+}
+
+// `reduced`'s outputs against `reference`'s (the same model in fp32) on kCheckSamples random
+// inputs of `shape`, as one line.
+absl::StatusOr<std::string> CompareWithFp32(Model& reduced, Model& reference, const Shape& shape,
+                                            DType dtype) {
+  Executor executor(CpuEngine());
+  double max_error = 0, sum_error = 0, range = 0;
+  int64_t elements = 0, rows = 0, agreeing = 0;
+  std::vector<Tensor> outputs[2];
+  for (int k = 0; k < kCheckSamples; ++k) {
+    const TypedTensor input = RandomInput(reference, shape, dtype, 1000 + k);
+    absl::StatusOr<Tensor> want = reference.Run(executor, input.view());
+    if (!want.ok()) return want.status();
+    absl::StatusOr<Tensor> got = reduced.Run(executor, input.view());
+    if (!got.ok()) return got.status();
+    float lo = 0, hi = 0;
+    for (int64_t i = 0; i < want->numel(); ++i) {
+      lo = std::min(lo, want->data[i]);
+      hi = std::max(hi, want->data[i]);
+    }
+    range = std::max(range, static_cast<double>(hi - lo));
+    outputs[0].push_back(*std::move(want));
+    outputs[1].push_back(*std::move(got));
+  }
+  for (int k = 0; k < kCheckSamples; ++k) {
+    const Tensor& want = outputs[0][k];
+    const Tensor& got = outputs[1][k];
+    for (int64_t i = 0; i < want.numel(); ++i) {
+      const double error = std::fabs(static_cast<double>(got.data[i]) - want.data[i]) /
+                           (range > 0 ? range : 1.0);
+      max_error = std::max(max_error, error);
+      sum_error += error;
+      ++elements;
+    }
+    if (want.shape.size() == 2 && want.shape[1] > 1) {
+      const int64_t cols = want.shape[1];
+      for (int64_t r = 0; r < want.shape[0]; ++r) {
+        const float* w = want.data.data() + r * cols;
+        const float* g = got.data.data() + r * cols;
+        agreeing += std::max_element(w, w + cols) - w == std::max_element(g, g + cols) - g;
+        ++rows;
+      }
+    }
+  }
+  std::string line = fmt::format(
+      "{} vs fp32 on {} random inputs: error max {:.2e}, mean {:.2e} (relative to the fp32 "
+      "outputs' range {:.4g})",
+      PrecisionName(reduced.precision()), kCheckSamples, max_error,
+      elements > 0 ? sum_error / static_cast<double>(elements) : 0.0, range);
+  if (rows > 0) {
+    absl::StrAppend(&line, fmt::format("; top-1 agreement {:.1f}% ({} of {} rows)",
+                                       100.0 * static_cast<double>(agreeing) /
+                                           static_cast<double>(rows),
+                                       agreeing, rows));
+  }
+  return line;
+}
+
 }  // namespace
 
 int RunCheckCommand(const CheckOptions& options) {
   absl::StatusOr<std::filesystem::path> dir = ResolveVersionDir(options.model_dir, options.version);
   if (!dir.ok()) return PrintError(dir.status()), 1;
+  absl::StatusOr<Precision> precision = ParsePrecision(options.precision);
+  if (!precision.ok()) return PrintError(precision.status()), 1;
+  ModelOptions model_options;
+  model_options.precision = *precision;
   const Clock::time_point load_start = Clock::now();
-  absl::StatusOr<std::shared_ptr<Model>> model = Model::Load(*dir);
+  absl::StatusOr<std::shared_ptr<Model>> model = Model::Load(*dir, model_options);
   if (!model.ok()) return PrintError(model.status()), 1;
   const double load_ms = MillisSince(load_start);
 
@@ -80,7 +180,8 @@ int RunCheckCommand(const CheckOptions& options) {
     input_dtype += absl::StrCat(i == 1 ? " (or " : ", ", DTypeName(dtypes[i]));
   }
   if (dtypes.size() > 1) input_dtype += ")";
-  fmt::print("model {}\ninput {} {}\n\n", dir->string(), ShapeToString(*input), input_dtype);
+  fmt::print("model {}\ninput {} {}\nprecision {}\n\n", dir->string(), ShapeToString(*input),
+             input_dtype, PrecisionLine(**model));
   fmt::print("{:<24} {:<18} {:<22} {:>12} {:>16}\n", "path", "type", "output shape", "params",
              "FLOPs");
   int64_t total_params = 0, total_flops = 0;
@@ -100,6 +201,13 @@ int RunCheckCommand(const CheckOptions& options) {
              "{} KiB activations)\n",
              load_ms, ShapeToString(*input), compile_ms, (*plan)->steps().size(),
              (*model)->weight_bytes() / 1024, (*plan)->arena_bytes() / 1024);
+  if ((*model)->precision() != Precision::kFp32) {
+    absl::StatusOr<std::shared_ptr<Model>> reference = Model::Load(*dir);
+    if (!reference.ok()) return PrintError(reference.status()), 1;
+    absl::StatusOr<std::string> compared = CompareWithFp32(**model, **reference, *input, dtypes[0]);
+    if (!compared.ok()) return PrintError(compared.status()), 1;
+    fmt::print("{}\n", *compared);
+  }
   return 0;
 }
 
@@ -108,8 +216,11 @@ int RunRunCommand(const RunOptions& options) {
   if (!dir.ok()) return PrintError(dir.status()), 1;
   absl::StatusOr<TypedTensor> input = ReadTypedNpy(options.input_path);
   if (!input.ok()) return PrintError(input.status()), 1;
+  absl::StatusOr<Precision> precision = ParsePrecision(options.precision);
+  if (!precision.ok()) return PrintError(precision.status()), 1;
   ModelOptions model_options;
   model_options.num_threads = options.num_threads;
+  model_options.precision = *precision;
   absl::StatusOr<std::shared_ptr<Model>> model = Model::Load(*dir, model_options);
   if (!model.ok()) return PrintError(model.status()), 1;
   Executor executor(CpuEngine());
@@ -119,9 +230,9 @@ int RunRunCommand(const RunOptions& options) {
   const double run_ms = MillisSince(start);
   absl::Status written = WriteNpy(options.output_path, *output);
   if (!written.ok()) return PrintError(written), 1;
-  fmt::print("{} {} {} -> {} {} ({:.2f} ms including compile)\n", options.input_path,
-             DTypeName(input->dtype), ShapeToString(input->shape), options.output_path,
-             ShapeToString(output->shape), run_ms);
+  fmt::print("{} {} {} -> {} {} ({:.2f} ms including compile, precision {})\n",
+             options.input_path, DTypeName(input->dtype), ShapeToString(input->shape),
+             options.output_path, ShapeToString(output->shape), run_ms, PrecisionLine(**model));
   return 0;
 }
 

@@ -27,7 +27,11 @@ CONFIG_KEYS = {
                         "default_timeout_microseconds",
     "instance_count": "int, workers in the model's pool (default: as many as the CPUs allow)",
     "intra_op_threads": "int, oneDNN threads per worker (default 1)",
+    "precision": '"fp32" (default) or "bf16": Conv/Linear in bfloat16 where the CPU has '
+                 'AVX512_BF16 (parameters "precision"; README, "Precision")',
 }
+#: The values of the "precision" key (the server's parameters "precision").
+PRECISIONS = ("fp32", "bf16")
 _BATCHING_KEYS = ("max_queue_delay_microseconds", "preferred_batch_size", "max_queue_size",
                   "default_timeout_microseconds")
 
@@ -106,6 +110,13 @@ def _from_dict(config: Mapping[str, Any], input_data_type: str) -> str:
         lines.append(f"instance_group [ {{ count: {count} kind: KIND_CPU }} ]")
     if "intra_op_threads" in config:
         lines.append(f"intra_op_threads: {_int('intra_op_threads', config['intra_op_threads'], 1)}")
+    if "precision" in config:
+        precision = config["precision"]
+        if precision not in PRECISIONS:
+            raise ValueError(f"config['precision'] must be one of {', '.join(PRECISIONS)}, got "
+                             f"{precision!r}" + (" (int8 is not supported yet)"
+                                                 if precision == "int8" else ""))
+        lines.append(f'parameters {{ key: "precision" value: {{ string_value: "{precision}" }} }}')
     return "\n".join(lines) + "\n"
 
 

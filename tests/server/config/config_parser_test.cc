@@ -96,6 +96,19 @@ TEST(ParseModelConfig, NamesAnUnsupportedTritonField) {
               HasSubstr("config.pbtxt:2:3: field 'optimization' is not supported"));
 }
 
+TEST(ParseModelConfig, ReadsThePrecisionParameterAndOnlyStringValues) {
+  absl::StatusOr<inference::ModelConfig> config = ParseModelConfigText(
+      "max_batch_size: 8\n"
+      "parameters { key: \"precision\" value: { string_value: \"bf16\" } }\n",
+      "config.pbtxt");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->parameters().count("precision"), 1u);
+  EXPECT_EQ(config->parameters().at("precision").string_value(), "bf16");
+  // Triton's ModelParameter has string_value only.
+  EXPECT_THAT(ParseErrorOf("parameters { key: \"precision\" value: { int_value: 1 } }"),
+              HasSubstr("unknown field 'int_value' in ModelParameter"));
+}
+
 TEST(ParseModelConfig, NamesUnsupportedFieldsOfNestedMessages) {
   EXPECT_THAT(ParseErrorOf("input [ { name: \"x\" reshape: { shape: [ 4 ] } } ]"),
               HasSubstr("config.pbtxt:1:21: field 'reshape' of ModelInput is not supported by "

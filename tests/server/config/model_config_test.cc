@@ -463,11 +463,11 @@ TEST(CompleteModelConfig, AdaptiveBatchingIsOnByDefaultAndAParameterTurnsItOff) 
   EXPECT_EQ(fixed->scheduler_options.batching.max_queue_delay_us, 300);
   EXPECT_EQ(fixed->config.parameters().at("adaptive_batching").string_value(), "false");
 
-  // Without dynamic_batching there is no window, and nothing is written in.
+  // Without dynamic_batching there is no window, and nothing is written in about it.
   auto alone = Complete("max_batch_size: 8", *model);
   ASSERT_TRUE(alone.ok()) << alone.status();
   EXPECT_FALSE(alone->scheduler_options.batching.adaptive_window);
-  EXPECT_TRUE(alone->config.parameters().empty());
+  EXPECT_EQ(alone->config.parameters().count("adaptive_batching"), 0u);
 }
 
 TEST(CompleteModelConfig, ParametersNameWhatIsWrong) {
@@ -476,7 +476,7 @@ TEST(CompleteModelConfig, ParametersNameWhatIsWrong) {
                              "parameters { key: \"adaptive\" value: { string_value: \"true\" } }",
                              *model)),
             "config.pbtxt: parameters key 'adaptive' is not supported by seqserve (it knows "
-            "\"adaptive_batching\")");
+            "\"adaptive_batching\" and \"precision\")");
   EXPECT_EQ(ErrorOf(Complete("max_batch_size: 8 dynamic_batching { } parameters { key: "
                              "\"adaptive_batching\" value: { string_value: \"off\" } }",
                              *model)),
@@ -686,6 +686,74 @@ TEST(CompleteModelConfig, BundledModelsParseAndComplete) {
     EXPECT_EQ(serving->scheduler_options.instance_count, 2);
     EXPECT_THAT(serving->warnings, IsEmpty());
   }
+}
+
+// ---- parameters "precision" ---------------------------------------------------------------
+
+absl::StatusOr<ModelOptions> OptionsFrom(std::string_view text) {
+  absl::StatusOr<inference::ModelConfig> config = ParseModelConfigText(text, "config.pbtxt");
+  EXPECT_TRUE(config.ok()) << config.status();
+  if (!config.ok()) return config.status();
+  return ModelOptionsFromConfig(*config, 4);
+}
+
+TEST(ModelOptionsFromConfig, PrecisionParameterSetsTheModelsPrecision) {
+  auto fp32 = OptionsFrom("max_batch_size: 8");
+  ASSERT_TRUE(fp32.ok()) << fp32.status();
+  EXPECT_EQ(fp32->precision, Precision::kFp32);
+  auto bf16 = OptionsFrom("parameters { key: \"precision\" value: { string_value: \"bf16\" } }");
+  ASSERT_TRUE(bf16.ok()) << bf16.status();
+  EXPECT_EQ(bf16->precision, Precision::kBf16);
+  auto explicit_fp32 =
+      OptionsFrom("parameters { key: \"precision\" value: { string_value: \"fp32\" } }");
+  ASSERT_TRUE(explicit_fp32.ok()) << explicit_fp32.status();
+  EXPECT_EQ(explicit_fp32->precision, Precision::kFp32);
+}
+
+TEST(ModelOptionsFromConfig, AnUnknownPrecisionOrParameterIsALoadErrorNamingIt) {
+  EXPECT_EQ(OptionsFrom("parameters { key: \"precision\" value: { string_value: \"fp16\" } }")
+                .status()
+                .message(),
+            "config.pbtxt: parameters key \"precision\" value \"fp16\": unknown precision "
+            "'fp16' (supported: fp32, bf16)");
+  EXPECT_EQ(OptionsFrom("parameters { key: \"precision\" value: { string_value: \"int8\" } }")
+                .status()
+                .message(),
+            "config.pbtxt: parameters key \"precision\" value \"int8\": precision 'int8' is not "
+            "supported yet (supported: fp32, bf16)");
+  EXPECT_EQ(OptionsFrom("parameters { key: \"precison\" value: { string_value: \"bf16\" } }")
+                .status()
+                .message(),
+            "config.pbtxt: parameters key 'precison' is not supported by seqserve (it knows "
+            "\"adaptive_batching\" and \"precision\")");
+}
+
+// The completed config (the ModelConfig RPC's reply) holds the precision the model runs in:
+// fp32 by default, bf16 when asked for on a CPU with AVX512_BF16, fp32 on one without.
+TEST(CompleteModelConfig, ParametersHoldThePrecisionTheModelRuns) {
+  auto fp32 = Complete("max_batch_size: 8", *Linear784());
+  ASSERT_TRUE(fp32.ok()) << fp32.status();
+  EXPECT_EQ(fp32->config.parameters().at("precision").string_value(), "fp32");
+
+  const std::string text =
+      "max_batch_size: 8\nparameters { key: \"precision\" value: { string_value: \"bf16\" } }";
+  absl::StatusOr<ModelOptions> options = OptionsFrom(text);
+  ASSERT_TRUE(options.ok()) << options.status();
+  auto model = MakeModel("nn.Sequential(nn.Linear(784, 10))",
+                         {{"0.weight", {10, 784}}, {"0.bias", {10}}}, *options);
+  auto bf16 = Complete(text, *model);
+  ASSERT_TRUE(bf16.ok()) << bf16.status();
+  EXPECT_EQ(bf16->config.parameters().at("precision").string_value(),
+            CpuHasBf16() ? "bf16" : "fp32");
+  EXPECT_EQ(bf16->model_options.precision, Precision::kBf16);  // what was asked for
+  EXPECT_THAT(bf16->warnings, IsEmpty());
+
+  // A model loaded without the config's precision is flagged, as for intra_op_threads.
+  auto mismatched = Complete(text, *Linear784());
+  ASSERT_TRUE(mismatched.ok()) << mismatched.status();
+  EXPECT_THAT(mismatched->warnings,
+              ElementsAre(HasSubstr("loaded with precision fp32, but parameters \"precision\" "
+                                    "is bf16")));
 }
 
 }  // namespace

@@ -187,6 +187,7 @@ TEST_F(MetricsTest, EveryFamilyHasHelpTypeAndModelLabels) {
       {"seqserve_batch_size", "histogram"},
       {"seqserve_queue_depth", "gauge"},
       {"seqserve_model_ready", "gauge"},
+      {"seqserve_model_precision_info", "gauge"},
       {"process_cpu_seconds_total", "counter"},
       {"process_resident_memory_bytes", "gauge"},
   };
@@ -207,6 +208,10 @@ TEST_F(MetricsTest, EveryFamilyHasHelpTypeAndModelLabels) {
   EXPECT_EQ(Value(families, "seqserve_model_ready", "seqserve_model_ready",
                   {{"model", "broken"}, {"version", "1"}}),
             0);
+  // lenet's config.pbtxt sets no precision: fp32.
+  EXPECT_EQ(Value(families, "seqserve_model_precision_info", "seqserve_model_precision_info",
+                  {{"model", "lenet"}, {"version", "1"}, {"precision", "fp32"}}),
+            1);
   EXPECT_EQ(Value(families, "seqserve_queue_depth", "seqserve_queue_depth",
                   {{"model", "lenet"}, {"version", "1"}}),
             0);

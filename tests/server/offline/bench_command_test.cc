@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "core/precision.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -215,12 +216,23 @@ TEST(BenchCommand, BadShapeIsAnError) {
 }
 
 TEST(BenchCommand, UnsupportedPrecisionIsAnError) {
-  RunResult bf16 = Seqserve(absl::StrCat("bench ", Bundled("lenet"), " --precision bf16"));
-  EXPECT_EQ(bf16.exit_code, 1);
-  EXPECT_EQ(bf16.err, "error: precision 'bf16' is not supported yet (supported: fp32)\n");
+  RunResult int8 = Seqserve(absl::StrCat("bench ", Bundled("lenet"), " --precision int8"));
+  EXPECT_EQ(int8.exit_code, 1);
+  EXPECT_EQ(int8.err, "error: precision 'int8' is not supported yet (supported: fp32, bf16)\n");
   RunResult unknown = Seqserve(absl::StrCat("bench ", Bundled("lenet"), " --precision fp64"));
   EXPECT_EQ(unknown.exit_code, 1);
-  EXPECT_EQ(unknown.err, "error: unknown precision 'fp64' (supported: fp32)\n");
+  EXPECT_EQ(unknown.err, "error: unknown precision 'fp64' (supported: fp32, bf16)\n");
+}
+
+// bf16 runs where the CPU has AVX512_BF16 and falls back to fp32 (saying why) elsewhere; the
+// report names the precision asked for and the one the plan runs in either way.
+TEST(BenchCommand, Bf16ReportsThePrecisionThePlanRunsIn) {
+  RunResult run = Seqserve(
+      absl::StrCat("bench ", Bundled("mlp"), " --batch 8 --seconds 0.05 --precision bf16 --json"));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const nlohmann::json j = nlohmann::json::parse(run.out);
+  EXPECT_EQ(j["precision"], "bf16");
+  EXPECT_EQ(j["effective_precision"], CpuHasBf16() ? "bf16" : "fp32");
 }
 
 }  // namespace

@@ -5,12 +5,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <string>
 
 #include "common/npy.h"
+#include "core/precision.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -108,6 +110,53 @@ TEST(OfflineCommands, RunRejectsIdsOutOfRangeAndFloatInput) {
                         "(Embedding) does; got float32"));
   fs::remove(in);
   EXPECT_FALSE(fs::exists(out));
+}
+
+// check --precision bf16 says what the plan runs in and, where that is bf16, compares it with
+// fp32 on random inputs; run --precision bf16 writes an output within bf16's reach of
+// PyTorch's (tests/core/bf16_test.cc holds the bound; here: 2e-2 of the output's range).
+TEST(OfflineCommands, CheckAndRunTakeAPrecision) {
+  const fs::path lenet = fs::path(SEQSERVE_SOURCE_DIR) / "models" / "lenet";
+  ::testing::internal::CaptureStdout();
+  int code = RunCheckCommand(
+      {.model_dir = lenet.string(), .input_shape = "8,1,28,28", .precision = "bf16"});
+  std::string out = ::testing::internal::GetCapturedStdout();
+  ASSERT_EQ(code, 0) << out;
+  if (CpuHasBf16()) {
+    EXPECT_THAT(out, HasSubstr("\nprecision bf16\n"));
+    EXPECT_THAT(out, HasSubstr("bf16 vs fp32 on 32 random inputs: error max "));
+    EXPECT_THAT(out, HasSubstr("top-1 agreement "));
+    EXPECT_THAT(out, HasSubstr(" of 256 rows)"));
+  } else {
+    EXPECT_THAT(out, HasSubstr("\nprecision fp32 (bf16 asked for: "));
+    EXPECT_THAT(out, ::testing::Not(HasSubstr("vs fp32")));
+  }
+
+  const fs::path samples = fs::path(SEQSERVE_TEST_DATA_DIR) / "bundled" / "lenet";
+  const fs::path output = TempPath("lenet_bf16");
+  ::testing::internal::CaptureStdout();
+  code = RunRunCommand({.model_dir = lenet.string(),
+                        .input_path = (samples / "input.npy").string(),
+                        .output_path = output.string(),
+                        .precision = "bf16"});
+  out = ::testing::internal::GetCapturedStdout();
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_THAT(out, HasSubstr(CpuHasBf16() ? "precision bf16)" : "precision fp32 (bf16 asked for"));
+  absl::StatusOr<Tensor> got = ReadNpy(output);
+  absl::StatusOr<Tensor> expected = ReadNpy(samples / "expected.npy");
+  ASSERT_TRUE(got.ok() && expected.ok());
+  ASSERT_EQ(got->shape, expected->shape);
+  const auto [lo, hi] = std::minmax_element(expected->data.begin(), expected->data.end());
+  for (int64_t i = 0; i < got->numel(); ++i) {
+    EXPECT_NEAR(got->data[i], expected->data[i], 2e-2 * (*hi - *lo));
+  }
+  fs::remove(output);
+
+  ::testing::internal::CaptureStderr();
+  code = RunCheckCommand({.model_dir = lenet.string(), .precision = "fp16"});
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(code, 1);
+  EXPECT_EQ(err, "error: unknown precision 'fp16' (supported: fp32, bf16)\n");
 }
 
 }  // namespace

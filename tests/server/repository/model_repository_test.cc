@@ -28,6 +28,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/tensor.h"
+#include "core/precision.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/scheduling/infer_task.h"
@@ -263,6 +264,37 @@ TEST_F(ModelRepositoryTest, LoadsEveryModelAndABrokenOneIsUnavailableWithItsErro
   EXPECT_EQ((*lenet)->config.input_dims, (Shape{1, 28, 28}));
   // Warmed up: the plan for one request is compiled already.
   EXPECT_EQ((*lenet)->model->cached_plans(), 1u);
+}
+
+// config.pbtxt's parameters "precision" reaches the loaded model: bf16 where the CPU has
+// AVX512_BF16 (else fp32, said in the completed config), and a bad value fails that model's
+// load alone, naming it.
+TEST_F(ModelRepositoryTest, ThePrecisionParameterReachesTheModelAndABadOneFailsItsLoad) {
+  CopyLenet(root_ / "lenet");
+  WriteConfig(root_ / "lenet",
+              "max_batch_size: 8\n"
+              "input [ { dims: [ 1, 28, 28 ] } ]\n"
+              "parameters { key: \"precision\" value: { string_value: \"bf16\" } }\n");
+  WriteTinyVersion(root_ / "tiny", 1, 2.0f);
+  WriteConfig(root_ / "tiny",
+              "max_batch_size: 1\n"
+              "parameters { key: \"precision\" value: { string_value: \"int8\" } }\n");
+  std::unique_ptr<ModelRepository> repository = CreateOrDie(Options(ModelControlMode::kNone));
+  ASSERT_NE(repository, nullptr);
+
+  absl::StatusOr<std::shared_ptr<ServableModel>> lenet = repository->Get("lenet");
+  ASSERT_TRUE(lenet.ok()) << lenet.status();
+  EXPECT_EQ((*lenet)->model->options().precision, Precision::kBf16);
+  const Precision runs = CpuHasBf16() ? Precision::kBf16 : Precision::kFp32;
+  EXPECT_EQ((*lenet)->model->precision(), runs);
+  EXPECT_EQ((*lenet)->config.config.parameters().at("precision").string_value(),
+            std::string(PrecisionName(runs)));
+
+  std::optional<ModelVersionStatus> tiny = StatusOf(*repository, "tiny", 1);
+  ASSERT_TRUE(tiny.has_value());
+  EXPECT_EQ(tiny->state, ModelState::kUnavailable);
+  EXPECT_THAT(tiny->reason, HasSubstr("parameters key \"precision\" value \"int8\": precision "
+                                      "'int8' is not supported yet"));
 }
 
 // A safetensors header claiming one F32 tensor of `shape`, over a sparse data area of that

@@ -41,6 +41,17 @@ class ConfigPbtxtTest(unittest.TestCase):
         self.assertEqual(config.instance_group[0].count, 2)
         self.assertEqual(config.intra_op_threads, 1)
 
+    def test_precision_is_the_parameters_entry_the_server_reads(self):
+        text = config_pbtxt({"precision": "bf16"})
+        self.assertEqual(text, 'max_batch_size: 64\ndynamic_batching { }\n'
+                               'parameters { key: "precision" value: { string_value: "bf16" } }\n')
+        self.assertEqual(parse(text).parameters["precision"].string_value, "bf16")
+        with self.assertRaisesRegex(ValueError, r"config\['precision'\] must be one of fp32, bf16, "
+                                                r"got 'int8' \(int8 is not supported yet\)"):
+            config_pbtxt({"precision": "int8"})
+        with self.assertRaisesRegex(ValueError, "got 'fp16'"):
+            config_pbtxt({"precision": "fp16"})
+
     def test_empty_dict_keeps_the_no_config_defaults(self):
         # What seqserve does without any config.pbtxt: batch up to 64, dynamic batching on.
         self.assertEqual(config_pbtxt({}), "max_batch_size: 64\ndynamic_batching { }\n")
