@@ -58,21 +58,27 @@ std::string Abbreviate(const std::string& token) {
   return token.size() <= kMaxQuoted ? token : token.substr(0, kMaxQuoted) + "...";
 }
 
+// Also cuts an unquoted word of more than kMaxQuoted characters: protobuf quotes some
+// tokens ("Expected integer, got: cccc...") without quotes.
 std::string AbbreviateQuoted(const std::string& message) {
   std::string out;
-  size_t quoted = 0;
+  size_t run = 0;  // characters of the quoted text, or of the word outside quotes, so far
   bool inside = false;
+  const auto end_run = [&] {
+    if (run > kMaxQuoted) out += "...";
+    run = 0;
+  };
   for (char c : message) {
-    if (c == '"') {
-      if (inside && quoted > kMaxQuoted) out += "...";
-      inside = !inside;
-      quoted = 0;
+    if (c == '"' || (!inside && c == ' ')) {
+      end_run();
+      if (c == '"') inside = !inside;
       out += c;
       continue;
     }
-    if (inside && ++quoted > kMaxQuoted) continue;
+    if (++run > kMaxQuoted) continue;
     out += c;
   }
+  end_run();
   return out;
 }
 

@@ -168,6 +168,14 @@ TEST(ParseModelConfig, NonRegularAndOversizedFilesAreRefused) {
               HasSubstr("is 18 bytes; the limit is 10 bytes (--max-config-file-bytes=10)"));
 }
 
+// Found by tests/fuzz/fuzz_config: protobuf names some offending tokens without quotes
+// ("Expected integer, got: ..."), and those were quoted whole, however long.
+TEST(ParseModelConfig, ErrorsCutUnquotedTokensToo) {
+  EXPECT_EQ(ParseErrorOf("max_batch_size: " + std::string(300, 'c') + "\n"),
+            "config.pbtxt:1:17: Expected integer, got: " + std::string(40, 'c') + "...");
+  EXPECT_EQ(ParseErrorOf("max_batch_size: cc\n"), "config.pbtxt:1:17: Expected integer, got: cc");
+}
+
 // Found by tests/fuzz/fuzz_config: the text format's octal escapes put any bytes into a
 // string field, and such a config parsed, then could not be serialized for the ModelConfig
 // reply (protobuf refuses a string field that is not UTF-8). Now the parse fails, naming the
