@@ -102,6 +102,19 @@ ParseError ExplainParseError(const std::string& message) {
     }
     return {absl::StrCat("unknown field '", Abbreviate(field), "' in ", type), field};
   }
+  // 'Expected "{", found "TOKEN".' and 'Expected integer, got: TOKEN': protobuf quotes the
+  // token it found as is, last in the message, and a string literal token holds quotes of
+  // its own, so it is cut here, whole.
+  for (const std::string_view marker : {std::string_view("found \""), std::string_view("got: ")}) {
+    const size_t at = message.find(marker);
+    if (at == std::string::npos) continue;
+    const size_t begin = at + marker.size();
+    const size_t end = marker == "got: " ? message.size() : message.rfind('"');
+    if (end == std::string::npos || end < begin) continue;
+    return {absl::StrCat(AbbreviateQuoted(message.substr(0, begin)),
+                         Abbreviate(message.substr(begin, end - begin)), message.substr(end)),
+            ""};
+  }
   // 'Unknown enumeration value of "TYPE_FLOAT" for field "data_type".'
   return {AbbreviateQuoted(message), QuotedAfter(message, "Unknown enumeration value of \"")};
 }

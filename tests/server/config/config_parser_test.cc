@@ -176,6 +176,16 @@ TEST(ParseModelConfig, ErrorsCutUnquotedTokensToo) {
   EXPECT_EQ(ParseErrorOf("max_batch_size: cc\n"), "config.pbtxt:1:17: Expected integer, got: cc");
 }
 
+// Found by tests/fuzz/fuzz_config: an offending string literal holds quotes of its own, and
+// cutting "each quoted part" let most of it through.
+TEST(ParseModelConfig, ErrorsCutAnOffendingStringLiteralWhole) {
+  std::string literal = "\"";
+  for (int i = 0; i < 50; ++i) literal += "x\\\" ";
+  literal += "\"";
+  const std::string message = ParseErrorOf("input " + literal + "\n");
+  EXPECT_EQ(message, "config.pbtxt:1:7: Expected \"{\", found \"" + literal.substr(0, 40) + "...\".");
+}
+
 // Found by tests/fuzz/fuzz_config: the text format's octal escapes put any bytes into a
 // string field, and such a config parsed, then could not be serialized for the ModelConfig
 // reply (protobuf refuses a string field that is not UTF-8). Now the parse fails, naming the
