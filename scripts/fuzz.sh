@@ -27,7 +27,7 @@ for t in "${targets[@]}"; do
   if ! build-fuzz/bin/"$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
       -max_len=65536 -print_final_stats=1 -artifact_prefix="$out/" \
       "$out/corpus" "tests/fuzz/corpus/$t" >"$out/log" 2>&1; then
-    tail -n 60 "$out/log"
+    grep -a -v -E "^#[0-9]+[[:space:]]" "$out/log" | tail -n 40
     echo "fuzz: $t failed; the input is in $out/ (log: $out/log)" >&2
     exit 1
   fi
