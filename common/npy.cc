@@ -37,6 +37,7 @@ absl::Status Invalid(std::string_view name, std::string_view message) {
 
 // A Python literal from the header dict. Only what ast.literal_eval yields for a .npy header
 // (and the unsupported dtypes we want to name in errors) is modelled.
+struct PyEntry;
 struct PyValue {
   enum class Kind { kString, kBool, kNone, kInt, kTuple, kList, kDict };
   Kind kind = Kind::kNone;
@@ -44,8 +45,14 @@ struct PyValue {
   bool boolean = false;
   uint64_t integer = 0;
   bool negative = false;
-  std::vector<std::pair<PyValue, PyValue>> entries;  // kDict
-  std::vector<PyValue> items;                        // kTuple, kList
+  // kDict. (A vector of std::pair<PyValue, PyValue> would need PyValue complete here;
+  // clang with libstdc++ rejects it.)
+  std::vector<PyEntry> entries;
+  std::vector<PyValue> items;  // kTuple, kList
+};
+struct PyEntry {
+  PyValue key;
+  PyValue value;
 };
 
 // Recursive-descent parser for the Python dict literal of a .npy header.
@@ -178,7 +185,7 @@ class HeaderParser {
       if (!Consume(":")) return Fail("expected ':'");
       std::optional<PyValue> value = ParseValue(depth + 1);
       if (!value) return std::nullopt;
-      v.entries.emplace_back(*std::move(key), *std::move(value));
+      v.entries.push_back(PyEntry{*std::move(key), *std::move(value)});
       if (!Consume(",")) {
         if (!Consume("}")) return Fail("expected ',' or '}'");
         break;

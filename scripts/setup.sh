@@ -18,10 +18,13 @@ packages=(
 # Only for tests: python3-torch (about 1 minute, 241 MB to download) runs the exporter's
 # end-to-end test and PyTorch's own module test table (tests/pytorch_module_tests) against
 # real PyTorch; grpcio/protobuf the Python client's tests; prometheus (promtool and the
-# server) the metrics test; openssl (the command) makes the HTTPS tests' certificates.
+# server) the metrics test; openssl (the command) makes the HTTPS tests' certificates;
+# clang-14 with its libFuzzer and sanitizer runtimes, libomp and lld builds the fuzz targets
+# (scripts/fuzz.sh).
 test_packages=(
   python3-grpcio python3-protobuf python3-torch libopenblas0
   prometheus openssl
+  clang-14 libclang-rt-14-dev libomp-14-dev lld-14
 )
 if [[ "${1:-}" == --test ]]; then packages+=("${test_packages[@]}"); fi
 

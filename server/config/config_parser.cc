@@ -5,11 +5,15 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/reflection.h"
 #include "google/protobuf/text_format.h"
 
 namespace seqserve {
@@ -54,21 +58,27 @@ std::string Abbreviate(const std::string& token) {
   return token.size() <= kMaxQuoted ? token : token.substr(0, kMaxQuoted) + "...";
 }
 
+// Also cuts an unquoted word of more than kMaxQuoted characters: protobuf quotes some
+// tokens ("Expected integer, got: cccc...") without quotes.
 std::string AbbreviateQuoted(const std::string& message) {
   std::string out;
-  size_t quoted = 0;
+  size_t run = 0;  // characters of the quoted text, or of the word outside quotes, so far
   bool inside = false;
+  const auto end_run = [&] {
+    if (run > kMaxQuoted) out += "...";
+    run = 0;
+  };
   for (char c : message) {
-    if (c == '"') {
-      if (inside && quoted > kMaxQuoted) out += "...";
-      inside = !inside;
-      quoted = 0;
+    if (c == '"' || (!inside && c == ' ')) {
+      end_run();
+      if (c == '"') inside = !inside;
       out += c;
       continue;
     }
-    if (inside && ++quoted > kMaxQuoted) continue;
+    if (++run > kMaxQuoted) continue;
     out += c;
   }
+  end_run();
   return out;
 }
 
@@ -91,6 +101,19 @@ ParseError ExplainParseError(const std::string& message) {
       return {absl::StrCat("field '", field, "'", where, " is not supported by seqserve"), field};
     }
     return {absl::StrCat("unknown field '", Abbreviate(field), "' in ", type), field};
+  }
+  // 'Expected "{", found "TOKEN".' and 'Expected integer, got: TOKEN': protobuf quotes the
+  // token it found as is, last in the message, and a string literal token holds quotes of
+  // its own, so it is cut here, whole.
+  for (const std::string_view marker : {std::string_view("found \""), std::string_view("got: ")}) {
+    const size_t at = message.find(marker);
+    if (at == std::string::npos) continue;
+    const size_t begin = at + marker.size();
+    const size_t end = marker == "got: " ? message.size() : message.rfind('"');
+    if (end == std::string::npos || end < begin) continue;
+    return {absl::StrCat(AbbreviateQuoted(message.substr(0, begin)),
+                         Abbreviate(message.substr(begin, end - begin)), message.substr(end)),
+            ""};
   }
   // 'Unknown enumeration value of "TYPE_FLOAT" for field "data_type".'
   return {AbbreviateQuoted(message), QuotedAfter(message, "Unknown enumeration value of \"")};
@@ -159,6 +182,70 @@ class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
   };
   std::optional<Error> error_;
 };
+
+// Whether `s` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, at most
+// U+10FFFF), as protobuf requires of string fields.
+bool IsUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    size_t length;
+    unsigned char low = 0x80, high = 0xbf;  // the second byte's range
+    if (b < 0x80) {
+      ++i;
+      continue;
+    } else if (b >= 0xc2 && b <= 0xdf) {
+      length = 2;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      length = 3;
+      if (b == 0xe0) low = 0xa0;
+      if (b == 0xed) high = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      length = 4;
+      if (b == 0xf0) low = 0x90;
+      if (b == 0xf4) high = 0x8f;
+    } else {
+      return false;
+    }
+    if (s.size() - i < length) return false;
+    for (size_t k = 1; k < length; ++k) {
+      const auto c = static_cast<unsigned char>(s[i + k]);
+      if (k == 1 ? (c < low || c > high) : (c < 0x80 || c > 0xbf)) return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
+// The path of the first string field of `message` that is not valid UTF-8 ("input[0].name"),
+// if any. The text format's escapes ("\377") can put any bytes into a string field, and a
+// config with such a string could not be sent back (protobuf refuses to serialize it).
+std::optional<std::string> FirstNonUtf8Field(const google::protobuf::Message& message,
+                                             const std::string& prefix) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection* reflection = message.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  reflection->ListFields(message, &fields);
+  for (const FieldDescriptor* field : fields) {
+    const std::string name = prefix + field->name();
+    const int count = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
+    for (int i = 0; i < count; ++i) {
+      const std::string path = field->is_repeated() ? absl::StrCat(name, "[", i, "]") : name;
+      if (field->type() == FieldDescriptor::TYPE_STRING) {
+        const std::string value = field->is_repeated()
+                                      ? reflection->GetRepeatedString(message, field, i)
+                                      : reflection->GetString(message, field);
+        if (!IsUtf8(value)) return path;
+      } else if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+        const google::protobuf::Message& child = field->is_repeated()
+                                                     ? reflection->GetRepeatedMessage(message, field, i)
+                                                     : reflection->GetMessage(message, field);
+        if (auto bad = FirstNonUtf8Field(child, path + "."); bad) return bad;
+      }
+    }
+  }
+  return std::nullopt;
+}
 }  // namespace
 
 absl::StatusOr<ModelConfig> ParseModelConfigText(std::string_view text,
@@ -171,6 +258,10 @@ absl::StatusOr<ModelConfig> ParseModelConfigText(std::string_view text,
     return absl::InvalidArgumentError(
         absl::StrCat(std::string(file_name), ":",
                      errors.Describe(text).value_or("1:1: not a valid ModelConfig")));
+  }
+  if (std::optional<std::string> field = FirstNonUtf8Field(config, ""); field) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(file_name), ": field '", *field, "' is not valid UTF-8"));
   }
   return config;
 }

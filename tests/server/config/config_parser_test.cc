@@ -188,5 +188,38 @@ TEST(ParseModelConfig, NonRegularAndOversizedFilesAreRefused) {
               HasSubstr("is 18 bytes; the limit is 10 bytes (--max-config-file-bytes=10)"));
 }
 
+// Found by tests/fuzz/fuzz_config: protobuf names some offending tokens without quotes
+// ("Expected integer, got: ..."), and those were quoted whole, however long.
+TEST(ParseModelConfig, ErrorsCutUnquotedTokensToo) {
+  EXPECT_EQ(ParseErrorOf("max_batch_size: " + std::string(300, 'c') + "\n"),
+            "config.pbtxt:1:17: Expected integer, got: " + std::string(40, 'c') + "...");
+  EXPECT_EQ(ParseErrorOf("max_batch_size: cc\n"), "config.pbtxt:1:17: Expected integer, got: cc");
+}
+
+// Found by tests/fuzz/fuzz_config: an offending string literal holds quotes of its own, and
+// cutting "each quoted part" let most of it through.
+TEST(ParseModelConfig, ErrorsCutAnOffendingStringLiteralWhole) {
+  std::string literal = "\"";
+  for (int i = 0; i < 50; ++i) literal += "x\\\" ";
+  literal += "\"";
+  const std::string message = ParseErrorOf("input " + literal + "\n");
+  EXPECT_EQ(message, "config.pbtxt:1:7: Expected \"{\", found \"" + literal.substr(0, 40) + "...\".");
+}
+
+// Found by tests/fuzz/fuzz_config: the text format's octal escapes put any bytes into a
+// string field, and such a config parsed, then could not be serialized for the ModelConfig
+// reply (protobuf refuses a string field that is not UTF-8). Now the parse fails, naming the
+// field. Valid UTF-8, escaped or not, still parses.
+TEST(ParseModelConfig, RejectsStringFieldsThatAreNotUtf8) {
+  EXPECT_EQ(ParseErrorOf("input [ { name: \"in\\377put\" } ]\n"),
+            "config.pbtxt: field 'input[0].name' is not valid UTF-8");
+  EXPECT_EQ(ParseErrorOf("output [ { name: \"o\" }, { name: \"\\xed\\xa0\\x80\" } ]\n"),
+            "config.pbtxt: field 'output[1].name' is not valid UTF-8");  // a surrogate
+  EXPECT_EQ(ParseErrorOf("name: \"\\300\\257\"\n"),
+            "config.pbtxt: field 'name' is not valid UTF-8");  // overlong '/'
+  EXPECT_EQ(Parse("name: \"caf\\303\\251\"\n").name(), "caf\xc3\xa9");
+  EXPECT_EQ(Parse("input [ { name: \"\xf0\x9f\x98\x80\" } ]\n").input(0).name(), "\xf0\x9f\x98\x80");
+}
+
 }  // namespace
 }  // namespace seqserve
