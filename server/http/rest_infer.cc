@@ -705,18 +705,31 @@ absl::StatusOr<std::unique_ptr<RestInferRequest>> DecodeRestInferRequest(
   return status;
 }
 
+namespace {
+
+// The reply's JSON up to its one output's shape, left open: `{"model_name":...,"outputs":
+// [{"name":...,"datatype":...,"shape":[d0,d1` (the caller closes the shape and adds the data).
+std::string ReplyHead(std::string_view model_name, int64_t version,
+                      const RestInferRequest& request, std::string_view output_name,
+                      std::string_view datatype, const Shape& shape) {
+  std::string head = absl::StrCat("{\"model_name\":", JsonQuote(model_name),
+                                  ",\"model_version\":\"", version, "\"");
+  if (!request.id.empty()) absl::StrAppend(&head, ",\"id\":", JsonQuote(request.id));
+  absl::StrAppend(&head, ",\"outputs\":[{\"name\":", JsonQuote(output_name));
+  absl::StrAppend(&head, ",\"datatype\":\"", std::string(datatype), "\",\"shape\":[");
+  for (size_t i = 0; i < shape.size(); ++i) {
+    absl::StrAppend(&head, i > 0 ? "," : "", shape[i]);
+  }
+  return head;
+}
+
+}  // namespace
+
 RestInferResponse EncodeRestInferResponse(std::string_view model_name, int64_t version,
                                           const RestInferRequest& request,
                                           std::string_view output_name, const Shape& shape,
                                           std::span<const float> data) {
-  std::string head = absl::StrCat("{\"model_name\":", JsonQuote(model_name),
-                                  ",\"model_version\":\"", version, "\"");
-  if (!request.id.empty()) absl::StrAppend(&head, ",\"id\":", JsonQuote(request.id));
-  absl::StrAppend(&head, ",\"outputs\":[{\"name\":", JsonQuote(output_name),
-                  ",\"datatype\":\"FP32\",\"shape\":[");
-  for (size_t i = 0; i < shape.size(); ++i) {
-    absl::StrAppend(&head, i > 0 ? "," : "", shape[i]);
-  }
+  std::string head = ReplyHead(model_name, version, request, output_name, "FP32", shape);
   const size_t data_bytes = data.size() * sizeof(float);
 
   RestInferResponse response;
@@ -750,14 +763,7 @@ RestInferResponse EncodeRestBytesResponse(std::string_view model_name, int64_t v
                                           const RestInferRequest& request,
                                           std::string_view output_name, const Shape& shape,
                                           const std::vector<std::string>& items) {
-  std::string head = absl::StrCat("{\"model_name\":", JsonQuote(model_name),
-                                  ",\"model_version\":\"", version, "\"");
-  if (!request.id.empty()) absl::StrAppend(&head, ",\"id\":", JsonQuote(request.id));
-  absl::StrAppend(&head, ",\"outputs\":[{\"name\":", JsonQuote(output_name),
-                  ",\"datatype\":\"BYTES\",\"shape\":[");
-  for (size_t i = 0; i < shape.size(); ++i) {
-    absl::StrAppend(&head, i > 0 ? "," : "", shape[i]);
-  }
+  std::string head = ReplyHead(model_name, version, request, output_name, "BYTES", shape);
   RestInferResponse response;
   if (request.binary_output) {
     const std::string data = EncodeBytesElements(items);
