@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -25,6 +24,7 @@
 #include "server/config/config_parser.h"
 #include "server/config/model_config.h"
 #include "server/offline/input_shape.h"
+#include "server/offline/random_input.h"
 #include "server/repository/model_dir.h"
 
 namespace seqserve {
@@ -162,26 +162,7 @@ int RunBenchCommand(const BenchOptions& options) {
   const int weighted_layers = (*plan)->weighted_layers();
   const double tuning_ms = tuning.tuning_ms;
 
-  // Random input with a fixed seed: normal floats, or ids uniform over [0, NumInputIds()).
-  TypedTensor input{dtype, *input_shape, {}};
-  const int64_t elements = NumElements(*input_shape);
-  input.bytes.resize(static_cast<size_t>(elements) * DTypeSize(dtype));
-  std::mt19937 rng(kInputSeed);
-  if (dtype == DType::kFloat32) {
-    std::normal_distribution<float> normal;
-    float* values = reinterpret_cast<float*>(input.bytes.data());
-    for (int64_t i = 0; i < elements; ++i) values[i] = normal(rng);
-  } else {
-    std::uniform_int_distribution<int64_t> id(0, std::max<int64_t>(1, (*model)->NumInputIds().value_or(1)) - 1);
-    for (int64_t i = 0; i < elements; ++i) {
-      const int64_t value = id(rng);
-      if (dtype == DType::kInt64) {
-        reinterpret_cast<int64_t*>(input.bytes.data())[i] = value;
-      } else {
-        reinterpret_cast<int32_t*>(input.bytes.data())[i] = static_cast<int32_t>(value);
-      }
-    }
-  }
+  const TypedTensor input = RandomInput(**model, *input_shape, dtype, kInputSeed);
   Tensor output((*plan)->output_shape());
   Executor executor(CpuEngine());
   auto call = [&] { return executor.Run(**plan, input.view(), output.data.data()); };
