@@ -28,6 +28,7 @@
 #include "server/frontend/serving_state.h"
 #include "server/http/http_listener.h"
 #include "server/repository/model_repository.h"
+#include "server/scheduling/heap_trimmer.h"
 
 namespace grpc {
 class Server;
@@ -162,6 +163,10 @@ class Server {
 
   const ServerOptions options_;
   int grpc_port_ = 0;
+
+  // Gives back what large requests freed (scheduling/heap_trimmer.h); shared by every Server
+  // of the process, destroyed last.
+  std::shared_ptr<HeapTrimmer> heap_trimmer_ = HeapTrimmer::Acquire();
 
   // Declared before the repository so it outlives the listener calls the repository makes
   // until it is destroyed.

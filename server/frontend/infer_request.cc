@@ -11,6 +11,7 @@
 #include "common/byte_size.h"
 #include "common/status_macros.h"
 #include "server/scheduling/clock.h"
+#include "server/scheduling/heap_trimmer.h"
 
 namespace seqserve {
 namespace {
@@ -61,6 +62,16 @@ absl::Status CheckShape(const InferRequestView::Input& input, const ServingConfi
     }
   }
   return absl::OkStatus();
+}
+
+// The bytes of a request's tensors as received.
+int64_t RequestTensorBytes(const InferRequestView& request) {
+  int64_t bytes = 0;
+  for (const InferRequestView::Input& input : request.inputs) {
+    bytes += static_cast<int64_t>(input.values.size());
+    if (input.raw_bytes.has_value()) bytes += static_cast<int64_t>(input.raw_bytes->size());
+  }
+  return bytes;
 }
 
 }  // namespace
@@ -240,6 +251,9 @@ absl::StatusOr<PreparedRequest> PrepareInferRequest(const ModelRepository& repos
                                                     std::string_view version,
                                                     const InferRequestView& request,
                                                     int64_t client_deadline_us) {
+  // A large request leaves freed blocks in the heaps of the threads that handled it, whatever
+  // its outcome: ask for them to go back once it is over.
+  if (RequestTensorBytes(request) >= kLargeRequestBytes) RequestHeapTrim();
   absl::StatusOr<int64_t> version_number = ParseModelVersion(version);
   if (!version_number.ok()) return version_number.status();
   absl::StatusOr<std::shared_ptr<ServableModel>> servable =

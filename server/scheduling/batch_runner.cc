@@ -11,6 +11,7 @@
 #include "core/engine.h"
 #include "core/executor.h"
 #include "server/logging/named_logger.h"
+#include "server/scheduling/heap_trimmer.h"
 #include "spdlog/spdlog.h"
 
 namespace seqserve {
@@ -106,6 +107,8 @@ void BatchRunner::TrimWorker(Worker& worker) {
   // Large blocks were mapped and are unmapped on free; what glibc carved from its heaps
   // (below its mmap threshold) stays resident until trimmed.
   malloc_trim(0);
+  // What the batch's callers free after their replies are sent goes later.
+  RequestHeapTrim();
   Log().debug("model '{}': a worker let go of {} after an outsized batch (it keeps at most {})",
               options_.model_name, FormatBytes(held), FormatBytes(static_cast<uint64_t>(retain)));
 }

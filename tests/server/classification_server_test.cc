@@ -98,7 +98,9 @@ class ClassificationTest : public ::testing::Test {
         EXPECT_NEAR(score, scores[static_cast<size_t>(index)],
                     1e-4 * std::max(1.0f, std::abs(scores[static_cast<size_t>(index)])))
             << item;
-        if (labelled) EXPECT_EQ(parts[2], kDigits[static_cast<size_t>(index)]) << item;
+        if (labelled) {
+          EXPECT_EQ(parts[2], kDigits[static_cast<size_t>(index)]) << item;
+        }
       }
     }
   }
