@@ -22,6 +22,7 @@
 #include "server/grpc/grpc_service.h"
 #include "server/http/http_service.h"
 #include "server/http/metrics.h"
+#include "server/logging/log_settings.h"
 #include "server/logging/named_logger.h"
 #include "server/scheduling/model_stats.h"
 #include "spdlog/spdlog.h"
@@ -220,7 +221,10 @@ Server::Start(const ServerOptions &options) {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(options.grpc_max_message_bytes);
   builder.SetMaxSendMessageSize(options.grpc_max_message_bytes);
-  if (options.log_requests) {
+  // The access log is switched at runtime (log_requests of the logging extension), so its
+  // interceptor is always there; it adds nothing to an RPC while the switch is off.
+  SetRequestLogging(options.log_requests);
+  {
     std::vector<
         std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
         creators;
@@ -267,7 +271,6 @@ Server::Start(const ServerOptions &options) {
     http_options.max_header_count = options.http_max_header_count;
     http_options.tls = options.http_tls;
     http_options.restricted_protocols = options.http_restricted_protocols;
-    http_options.log_requests = options.log_requests;
     absl::StatusOr<std::unique_ptr<HttpService>> http = HttpService::Start(
         http_options, *server->repository_, server->state_, *server->control_);
     if (!http.ok())

@@ -7,6 +7,7 @@
 #include "grpcpp/server_context.h"
 #include "proto/grpc_service.pb.h"
 #include "server/frontend/access_log.h"
+#include "server/logging/log_settings.h"
 
 namespace seqserve {
 namespace {
@@ -70,7 +71,8 @@ class AccessLogFactory final : public grpc::experimental::ServerInterceptorFacto
  public:
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new AccessLogInterceptor(info);
+    // Switched at runtime (log_requests); an RPC without an interceptor costs nothing more.
+    return RequestLoggingEnabled() ? new AccessLogInterceptor(info) : nullptr;
   }
 };
 

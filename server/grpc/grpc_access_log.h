@@ -2,7 +2,7 @@
 // interceptor that gathers one entry per RPC and logs it when the RPC's status is sent —
 // method, status code, duration and peer, plus model, version and request_id for
 // ModelInfer, and the number of requests for a ModelStreamInfer stream (one line per
-// stream). Installed only when asked for, so it costs nothing otherwise.
+// stream). Switched at runtime (logging/log_settings.h): while off, it adds nothing to an RPC.
 // Thread-safe: gRPC creates one interceptor per RPC and never calls it concurrently.
 #pragma once
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -18,6 +19,7 @@
 #include "server/grpc/grpc_infer_task.h"
 #include "server/grpc/grpc_status.h"
 #include "server/grpc/infer_stream.h"
+#include "server/logging/log_settings.h"
 #include "server/logging/named_logger.h"
 #include "spdlog/spdlog.h"
 
@@ -340,6 +342,37 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ChangeRepository(
   control_.Change(repository_name, model_name, load, parameters,
                   [reactor](const absl::Status& status) { reactor->Finish(ToGrpcStatus(status)); });
   return reactor;
+}
+
+// ---- Logging ----------------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* GrpcInferenceService::LogSettings(
+    grpc::CallbackServerContext* context, const inference::LogSettingsRequest* request,
+    inference::LogSettingsResponse* response) {
+  return FinishWith(context, "LogSettings", [&]() -> absl::Status {
+    SEQ_RETURN_IF_ERROR(Authorize(*context, Protocol::kLogging));
+    LogSettingList changes;
+    for (const auto& [name, value] : request->settings()) {
+      using Value = inference::LogSettingsRequest::SettingValue;
+      switch (value.parameter_choice_case()) {
+        case Value::kBoolParam: changes.emplace_back(name, value.bool_param()); break;
+        case Value::kUint32Param: changes.emplace_back(name, value.uint32_param()); break;
+        case Value::kStringParam: changes.emplace_back(name, value.string_param()); break;
+        case Value::PARAMETER_CHOICE_NOT_SET:
+          return absl::InvalidArgumentError(
+              absl::StrCat("log setting '", name, "': no value (bool_param, uint32_param or "
+                           "string_param)"));
+      }
+    }
+    SEQ_RETURN_IF_ERROR(UpdateLogSettings(changes));
+    for (const auto& [name, value] : CurrentLogSettings()) {
+      inference::LogSettingsResponse::SettingValue& out = (*response->mutable_settings())[name];
+      if (const bool* on = std::get_if<bool>(&value)) out.set_bool_param(*on);
+      if (const uint32_t* number = std::get_if<uint32_t>(&value)) out.set_uint32_param(*number);
+      if (const std::string* text = std::get_if<std::string>(&value)) out.set_string_param(*text);
+    }
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace seqserve

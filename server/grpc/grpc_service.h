@@ -47,7 +47,7 @@ struct GrpcServiceOptions {
   // protocols: health (ServerLive, ServerReady, ModelReady), metadata (ServerMetadata,
   // ModelMetadata), inference (ModelInfer, ModelStreamInfer), model-config (ModelConfig),
   // statistics (ModelStatistics), model-repository (RepositoryIndex, RepositoryModelLoad,
-  // RepositoryModelUnload). grpc.health.v1 and reflection are separate services and stay
+  // RepositoryModelUnload), logging (LogSettings). grpc.health.v1 and reflection are separate services and stay
   // open.
   ProtocolRestrictions restrictions;
 };
@@ -103,6 +103,11 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
   grpc::ServerUnaryReactor* RepositoryModelUnload(
       grpc::CallbackServerContext* context, const inference::RepositoryModelUnloadRequest* request,
       inference::RepositoryModelUnloadResponse* response) override;
+  // Triton's logging extension (logging/log_settings.h): changes the settings the request
+  // names, then answers all of them.
+  grpc::ServerUnaryReactor* LogSettings(grpc::CallbackServerContext* context,
+                                        const inference::LogSettingsRequest* request,
+                                        inference::LogSettingsResponse* response) override;
 
  private:
   friend class InferStream;

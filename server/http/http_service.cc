@@ -5,6 +5,7 @@
 #include <exception>
 #include <optional>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +17,7 @@
 #include "server/http/proto_json.h"
 #include "server/http/rest_infer.h"
 #include "server/logging/json_text.h"
+#include "server/logging/log_settings.h"
 #include "server/logging/logging.h"
 #include "server/scheduling/infer_task.h"
 
@@ -50,6 +52,7 @@ struct Route {
     kRepositoryIndex,
     kLoad,
     kUnload,
+    kLogging,
   };
   Kind kind;
   std::string model;
@@ -75,6 +78,8 @@ struct Route {
     case kLoad:
     case kUnload:
       return Protocol::kModelRepository;
+    case kLogging:
+      return Protocol::kLogging;
     }
     return Protocol::kHealth;
   }
@@ -116,6 +121,10 @@ std::optional<Route> MatchRoute(std::string_view method,
     if (parts[3] == "ready")
       return Route{Route::kReady, {}, {}};
     return std::nullopt;
+  }
+  if (parts[2] == "logging" && n == 3) {
+    return get || post ? std::optional<Route>(Route{Route::kLogging, {}, {}})
+                       : std::nullopt;
   }
   if (parts[2] == "repository" && post) {
     if (n == 4 && parts[3] == "index")
@@ -345,8 +354,11 @@ HttpService::Start(const HttpOptions &options, ModelRepository &repository,
   listen.body_timeout_ms = options.body_timeout_ms;
   listen.idle_timeout_ms = options.idle_timeout_ms;
   listen.tls = options.tls;
-  if (options.log_requests) {
+  {
+    // Switched at runtime (the logging extension's log_requests).
     listen.on_response = [](const HttpExchangeRecord &record) {
+      if (!RequestLoggingEnabled())
+        return;
       const std::string what =
           absl::StrCat(record.request.method, " ", record.request.path);
       AccessEntry entry;
@@ -391,7 +403,7 @@ void HttpService::Handle(HttpRequest request, HttpResponder responder) {
     return responder.Send(HttpResponse::Error(
         404, absl::StrCat("no endpoint ", request.method, " ", request.path,
                           " (KServe v2 REST: /v2/health/..., /v2/models/..., "
-                          "/v2/repository/...)")));
+                          "/v2/repository/..., /v2/logging)")));
   }
   if (absl::Status allowed = restricted_.Check(
           route->protocol(), /*header_prefix=*/"",
@@ -450,6 +462,9 @@ void HttpService::Handle(HttpRequest request, HttpResponder responder) {
       return RepositoryChange(route->model, request.body,
                               route->kind == Route::kLoad,
                               std::move(responder));
+    case Route::kLogging:
+      return responder.Send(
+          Logging(request.method == "POST" ? &request.body : nullptr));
     }
   } catch (const std::exception &e) {
     // The server keeps serving; the responder (if still here) answers with the
@@ -523,6 +538,37 @@ HttpResponse HttpService::ModelReady(const std::string &model,
       *ready ? 200 : 400,
       absl::StrCat("{\"name\":", JsonQuote(model),
                    ",\"ready\":", *ready ? "true" : "false", "}"));
+}
+
+HttpResponse HttpService::Logging(const std::string *update_body) {
+  if (update_body != nullptr) {
+    absl::StatusOr<nlohmann::json> body = ParseOptionalJson(*update_body);
+    if (!body.ok())
+      return ErrorResponse(body.status());
+    LogSettingList changes;
+    for (const auto &[name, value] : body->items()) {
+      if (value.is_boolean()) {
+        changes.emplace_back(name, value.get<bool>());
+      } else if (value.is_number_unsigned() &&
+                 value.get<uint64_t>() <= UINT32_MAX) {
+        changes.emplace_back(name, static_cast<uint32_t>(value.get<uint64_t>()));
+      } else if (value.is_string()) {
+        changes.emplace_back(name, value.get<std::string>());
+      } else {
+        return ErrorResponse(absl::InvalidArgumentError(absl::StrCat(
+            "log setting '", name,
+            "': expected a boolean, an unsigned 32-bit integer or a string, got ",
+            value.dump())));
+      }
+    }
+    if (absl::Status updated = UpdateLogSettings(changes); !updated.ok())
+      return ErrorResponse(updated);
+  }
+  nlohmann::json settings = nlohmann::json::object();
+  for (const auto &[name, value] : CurrentLogSettings()) {
+    std::visit([&](const auto &v) { settings[name] = v; }, value);
+  }
+  return HttpResponse::Json(200, settings.dump());
 }
 
 HttpResponse HttpService::RepositoryIndex(const std::string &request_body) {

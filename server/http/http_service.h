@@ -4,42 +4,42 @@
 // frontend/infer_request.h, answered by frontend/model_queries.h — the same
 // code the gRPC service runs — and converted to JSON. Endpoints:
 //
-//   GET  /v2/health/live                       200 {"live":true}
-//   GET  /v2/health/ready                      200 {"ready":true} | 400
-//   {"ready":false} GET  /v2                                   server metadata
-//   GET  /v2/models/{m}[/versions/{v}]         model metadata
-//   GET  /v2/models/{m}[/versions/{v}]/ready   200 {"name","ready":true} | 400
-//   ...false GET  /v2/models/{m}[/versions/{v}]/config  the effective config
-//   (Triton) GET  /v2/models[/{m}[/versions/{v}]]/stats {"model_stats":[...]}
-//   (Triton) POST /v2/models/{m}[/versions/{v}]/infer   inference (+ Triton's
-//   binary extension) POST /v2/repository/index
-//   [{"name","version","state","reason"}] (Triton) POST
-//   /v2/repository/models/{m}/load        200, empty body (Triton) POST
-//   /v2/repository/models/{m}/unload      200, empty body (Triton)
+//   GET  /v2/health/live                          200 {"live":true}
+//   GET  /v2/health/ready                         200 {"ready":true} | 400 {"ready":false}
+//   GET  /v2                                      server metadata
+//   GET  /v2/models/{m}[/versions/{v}]            model metadata
+//   GET  /v2/models/{m}[/versions/{v}]/ready      200 {"name","ready":true} | 400 ...false
+//   GET  /v2/models/{m}[/versions/{v}]/config     the effective config (Triton)
+//   GET  /v2/models[/{m}[/versions/{v}]]/stats    {"model_stats":[...]} (Triton)
+//   POST /v2/models/{m}[/versions/{v}]/infer      inference (+ Triton's binary extension)
+//   POST /v2/repository/index                     [{"name","version","state","reason"}]
+//   POST /v2/repository/models/{m}/load           200, empty body (Triton)
+//   POST /v2/repository/models/{m}/unload         200, empty body (Triton)
+//   GET  /v2/logging                              the log settings (Triton's logging
+//   POST /v2/logging                              extension, logging/log_settings.h); POST
+//                                                 changes those its JSON object names
 //
 // Health answers follow the KServe spec (200 true, 4xx false) and Triton, which
 // uses 400. Errors are {"error": "<message>"} with the status of the canonical
 // mapping of status codes to HTTP (google.rpc.Code), which is Triton's wherever
 // Triton has the code:
 //
-//   | status              | HTTP | when | | ------------------- | ---- |
-//   -------------------------------------------------------- | |
-//   INVALID_ARGUMENT    | 400  | malformed JSON, wrong name/datatype/shape/size
-//   | | FAILED_PRECONDITION | 400  | load/unload in model control mode none |
-//   | PERMISSION_DENIED   | 403  | a restricted protocol without its header |
-//   | NOT_FOUND           | 404  | unknown model, version or endpoint | |
-//   (listener)          | 408  | headers or body not in within their deadline |
-//   | (listener)          | 413  | body larger than --http-max-body-bytes | |
-//   (listener)          | 431  | headers larger than --http-max-header-bytes,
-//   or too many | | RESOURCE_EXHAUSTED  | 429  | the model's queue is full | |
-//   CANCELLED           | 499  | dropped before compute (Triton: 400; nginx's
-//   "client     | |                     |      | closed request": only the
-//   access log ever sees it)       | | INTERNAL, UNKNOWN   | 500  | anything
-//   unexpected; the server keeps serving            | | UNIMPLEMENTED       |
-//   501  |                                                          | |
-//   UNAVAILABLE         | 503  | model loading/unloading/failed, server
-//   shutting down     | | DEADLINE_EXCEEDED   | 504  | the request's timeout
-//   passed before compute              |
+//   | status              | HTTP | when                                                  |
+//   | ------------------- | ---- | ----------------------------------------------------- |
+//   | INVALID_ARGUMENT    | 400  | malformed JSON, wrong name/datatype/shape/size        |
+//   | FAILED_PRECONDITION | 400  | load/unload in model control mode none                |
+//   | PERMISSION_DENIED   | 403  | a restricted protocol without its header              |
+//   | NOT_FOUND           | 404  | unknown model, version or endpoint                    |
+//   | (listener)          | 408  | headers or body not in within their deadline          |
+//   | (listener)          | 413  | body larger than --http-max-body-bytes                |
+//   | (listener)          | 431  | headers over --http-max-header-bytes, or too many     |
+//   | RESOURCE_EXHAUSTED  | 429  | the model's queue is full                             |
+//   | CANCELLED           | 499  | dropped before compute (Triton: 400; nginx's "client  |
+//   |                     |      | closed request": only the access log ever sees it)    |
+//   | INTERNAL, UNKNOWN   | 500  | anything unexpected; the server keeps serving         |
+//   | UNIMPLEMENTED       | 501  |                                                       |
+//   | UNAVAILABLE         | 503  | model loading/unloading/failed, server shutting down  |
+//   | DEADLINE_EXCEEDED   | 504  | the request's timeout passed before compute           |
 //
 // A request is not cancelled when its client goes away (nothing is read from a
 // connection while its request is handled): it is computed and its answer
@@ -53,8 +53,7 @@
 // both protocols share and answer from its thread. Readiness and shutdown are
 // the server's one ServingState. Each route belongs to one of Triton's
 // protocols (health, metadata, inference, model-config, model-repository,
-// statistics), which
-// --http-restricted-protocol may restrict (frontend/restricted_protocols.h).
+// statistics, logging), which --http-restricted-protocol may restrict (frontend/restricted_protocols.h).
 //
 // Thread-safe: handlers run on the listener's threads; Stop may be called from
 // any thread.
@@ -93,8 +92,6 @@ struct HttpOptions {
   std::optional<HttpTlsOptions> tls;
   // --http-restricted-protocol values (frontend/restricted_protocols.h).
   std::vector<std::string> restricted_protocols;
-  // Log every request on the "access" logger at info level.
-  bool log_requests = false;
 };
 
 class HttpService {
@@ -127,6 +124,8 @@ private:
              const std::string &version, HttpResponder responder);
   HttpResponse ModelReady(const std::string &model, const std::string &version);
   HttpResponse RepositoryIndex(const std::string &body);
+  // GET (null body) or POST /v2/logging.
+  HttpResponse Logging(const std::string *update_body);
   void RepositoryChange(const std::string &model, const std::string &body,
                         bool load, HttpResponder responder);
 

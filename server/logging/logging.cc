@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "server/logging/json_text.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -99,6 +100,86 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
   }
 };
 
+// The sink every logger shares: passes on the lines of the enabled severities only, since
+// Triton's settings switch info, warning and error separately and a logger has one threshold.
+class SeverityFilterSink final : public spdlog::sinks::sink {
+ public:
+  explicit SeverityFilterSink(std::shared_ptr<spdlog::sinks::sink> inner)
+      : inner_(std::move(inner)) {}
+
+  void log(const spdlog::details::log_msg& msg) override {
+    if (Enabled(msg.level)) inner_->log(msg);
+  }
+  void flush() override { inner_->flush(); }
+  void set_pattern(const std::string& pattern) override { inner_->set_pattern(pattern); }
+  void set_formatter(std::unique_ptr<spdlog::formatter> formatter) override {
+    inner_->set_formatter(std::move(formatter));
+  }
+
+  void set_severities(const LogSeverities& severities) {
+    info_.store(severities.info, std::memory_order_relaxed);
+    warning_.store(severities.warning, std::memory_order_relaxed);
+    error_.store(severities.error, std::memory_order_relaxed);
+    verbose_level_.store(severities.verbose_level, std::memory_order_relaxed);
+  }
+  LogSeverities severities() const {
+    return LogSeverities{info_.load(std::memory_order_relaxed),
+                         warning_.load(std::memory_order_relaxed),
+                         error_.load(std::memory_order_relaxed),
+                         verbose_level_.load(std::memory_order_relaxed)};
+  }
+
+ private:
+  bool Enabled(spdlog::level::level_enum level) const {
+    switch (level) {
+      case spdlog::level::trace: return verbose_level_.load(std::memory_order_relaxed) >= 2;
+      case spdlog::level::debug: return verbose_level_.load(std::memory_order_relaxed) >= 1;
+      case spdlog::level::info: return info_.load(std::memory_order_relaxed);
+      case spdlog::level::warn: return warning_.load(std::memory_order_relaxed);
+      case spdlog::level::err:
+      case spdlog::level::critical: return error_.load(std::memory_order_relaxed);
+      default: return false;
+    }
+  }
+
+  const std::shared_ptr<spdlog::sinks::sink> inner_;
+  std::atomic<bool> info_{true};
+  std::atomic<bool> warning_{true};
+  std::atomic<bool> error_{true};
+  std::atomic<uint32_t> verbose_level_{0};
+};
+
+// The configuration ConfigureLogging installed, for the runtime settings.
+absl::Mutex active_mu(absl::kConstInit);
+std::shared_ptr<SeverityFilterSink> active_filter ABSL_GUARDED_BY(active_mu);
+LogFormat active_format ABSL_GUARDED_BY(active_mu) = LogFormat::kText;
+
+std::unique_ptr<spdlog::formatter> MakeFormatter(LogFormat format) {
+  if (format == LogFormat::kJson) {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<JsonMessageFlag>('*').set_pattern(
+        R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","logger":"%n",%*})");
+    return formatter;
+  }
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  formatter->add_flag<TextMessageFlag>('&').set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%n] [%l] %&");
+  return formatter;
+}
+
+// Every logger's threshold is the lowest enabled severity (so nothing below it is even
+// formatted); the filter sink drops the disabled ones above it.
+void ApplySeverities(const LogSeverities& severities) ABSL_EXCLUSIVE_LOCKS_REQUIRED(active_mu) {
+  if (active_filter == nullptr) return;
+  active_filter->set_severities(severities);
+  spdlog::level::level_enum threshold = spdlog::level::off;
+  if (severities.error) threshold = spdlog::level::err;
+  if (severities.warning) threshold = spdlog::level::warn;
+  if (severities.info) threshold = spdlog::level::info;
+  if (severities.verbose_level >= 1) threshold = spdlog::level::debug;
+  if (severities.verbose_level >= 2) threshold = spdlog::level::trace;
+  spdlog::set_level(threshold);  // the default logger and every registered named logger
+}
+
 }  // namespace
 
 LogField::LogField(std::string_view key, int64_t value)
@@ -135,44 +216,69 @@ void LogWithFields(spdlog::logger& logger, spdlog::level::level_enum level,
 
 absl::Status ConfigureLogging(std::string_view level, LogFormat format,
                               std::shared_ptr<spdlog::sinks::sink> sink) {
-  spdlog::level::level_enum parsed;
+  LogSeverities severities;
   if (level == "trace") {
-    parsed = spdlog::level::trace;
+    severities.verbose_level = 2;
   } else if (level == "debug") {
-    parsed = spdlog::level::debug;
+    severities.verbose_level = 1;
   } else if (level == "info") {
-    parsed = spdlog::level::info;
   } else if (level == "warn") {
-    parsed = spdlog::level::warn;
+    severities.info = false;
   } else if (level == "error") {
-    parsed = spdlog::level::err;
+    severities.info = false;
+    severities.warning = false;
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
         "log level '", std::string(level), "': expected trace, debug, info, warn or error"));
   }
 
-  std::shared_ptr<spdlog::logger> logger;
-  if (format == LogFormat::kJson) {
-    if (sink == nullptr) sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-    logger = std::make_shared<spdlog::logger>("seqserve", std::move(sink));
-    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-    formatter->add_flag<JsonMessageFlag>('*').set_pattern(
-        R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","logger":"%n",%*})");
-    logger->set_formatter(std::move(formatter));
-  } else {
-    if (sink == nullptr) sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-    logger = std::make_shared<spdlog::logger>("seqserve", std::move(sink));
-    auto formatter = std::make_unique<spdlog::pattern_formatter>();
-    formatter->add_flag<TextMessageFlag>('&').set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%n] [%l] %&");
-    logger->set_formatter(std::move(formatter));
+  if (sink == nullptr) {
+    if (format == LogFormat::kJson) {
+      sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    } else {
+      sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+    }
   }
-  logger->set_level(parsed);
+  auto filter = std::make_shared<SeverityFilterSink>(std::move(sink));
+  auto logger = std::make_shared<spdlog::logger>("seqserve", filter);
+  logger->set_formatter(MakeFormatter(format));
   // Warnings and errors reach the terminal or the log collector at once, even if the
   // process dies right after.
   logger->flush_on(spdlog::level::warn);
-  spdlog::set_default_logger(logger);
+  {
+    absl::MutexLock lock(&active_mu);
+    active_filter = filter;
+    active_format = format;
+    // Named loggers cloned from an earlier configuration keep its sink; later ones clone this.
+    spdlog::drop_all();
+    spdlog::set_default_logger(logger);
+    ApplySeverities(severities);
+  }
   field_formatter.store(true, std::memory_order_relaxed);
   return absl::OkStatus();
+}
+
+LogSeverities CurrentLogSeverities() {
+  absl::MutexLock lock(&active_mu);
+  return active_filter != nullptr ? active_filter->severities() : LogSeverities{};
+}
+
+void SetLogSeverities(const LogSeverities& severities) {
+  absl::MutexLock lock(&active_mu);
+  ApplySeverities(severities);
+}
+
+LogFormat CurrentLogFormat() {
+  absl::MutexLock lock(&active_mu);
+  return active_format;
+}
+
+void SetLogFormat(LogFormat format) {
+  absl::MutexLock lock(&active_mu);
+  if (active_filter == nullptr) return;
+  // Every named logger shares the filter sink, so its formatter is theirs.
+  active_filter->set_formatter(MakeFormatter(format));
+  active_format = format;
 }
 
 }  // namespace seqserve

@@ -10,9 +10,10 @@
 // unchanged.
 //
 // Thread-safety: ConfigureLogging once at startup, before other threads log; LogWithFields
-// from any thread.
+// and the runtime setters from any thread.
 #pragma once
 
+#include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <span>
@@ -31,6 +32,24 @@ enum class LogFormat { kText, kJson };
 // to `sink`, stderr when null (tests pass their own).
 absl::Status ConfigureLogging(std::string_view level, LogFormat format,
                               std::shared_ptr<spdlog::sinks::sink> sink = nullptr);
+
+// What is logged, switched per severity as Triton's logging extension does: info, warning
+// and error each on or off, and the verbose level (0: none, 1: debug lines, 2 or more: trace
+// lines too). --log-level=warn is {info off, warning on, error on, verbose 0}.
+struct LogSeverities {
+  bool info = true;
+  bool warning = true;
+  bool error = true;
+  uint32_t verbose_level = 0;
+};
+
+// The configuration ConfigureLogging installed, changed at runtime (server/logging/
+// log_settings.h); they take effect for every logger at once. Before ConfigureLogging the
+// setters do nothing.
+LogSeverities CurrentLogSeverities();
+void SetLogSeverities(const LogSeverities& severities);
+LogFormat CurrentLogFormat();
+void SetLogFormat(LogFormat format);
 
 // One structured field. Numbers are written unquoted in JSON.
 struct LogField {

@@ -200,6 +200,23 @@ class Client:
         with self._lock:
             self._input_names = {k: v for k, v in self._input_names.items() if k[0] != model}
 
+    def log_settings(self, timeout: float | None = None, **changes: bool | int | str) -> dict:
+        """The server's log settings (Triton's logging extension) after applying `changes`,
+        e.g. log_settings(log_verbose_level=1, log_requests=True); none only reads them. A bad
+        name or value comes back as ServerError and changes nothing."""
+        request = pb.LogSettingsRequest()
+        for name, value in changes.items():
+            setting = request.settings[name]
+            if isinstance(value, bool):
+                setting.bool_param = value
+            elif isinstance(value, int):
+                setting.uint32_param = value
+            else:
+                setting.string_param = str(value)
+        response = self._call("LogSettings", request, timeout)
+        return {name: getattr(value, value.WhichOneof("parameter_choice"))
+                for name, value in response.settings.items()}
+
     # ---- inference -------------------------------------------------------------------------
 
     def infer(self, model: str, array: Any, version: int | str | None = None,

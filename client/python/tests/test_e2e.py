@@ -264,6 +264,29 @@ class ExplicitModelControlTest(unittest.TestCase):
             finally:
                 self.assertEqual(server.stop(), 0, server.log())
 
+    def test_log_settings_from_python(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            repository = Path(tmp) / "models"
+            Case("appended", repository)
+            server = ServerProcess(repository, "--model-control-mode=explicit")
+            try:
+                with seqserve.Client(f"localhost:{server.port}", timeout=60) as client:
+                    settings = client.log_settings()
+                    self.assertEqual(settings["log_verbose_level"], 0)
+                    self.assertIs(settings["log_info"], True)
+                    changed = client.log_settings(log_verbose_level=1, log_requests=True)
+                    self.assertEqual(changed["log_verbose_level"], 1)
+                    self.assertIs(changed["log_requests"], True)
+                    with self.assertRaises(seqserve.ServerError) as caught:
+                        client.log_settings(log_file="/tmp/elsewhere.log")
+                    self.assertEqual(caught.exception.code, "INVALID_ARGUMENT")
+                    self.assertIn("log_file", caught.exception.message)
+                    self.assertTrue(client.server_ready())
+            finally:
+                self.assertEqual(server.stop(), 0, server.log())
+            # The access log was switched on at runtime: the ServerReady call is in the log.
+            self.assertIn("/inference.GRPCInferenceService/ServerReady", server.log())
+
 
 if __name__ == "__main__":
     reason = missing_prerequisite()
