@@ -366,7 +366,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::LogSettings(
     }
     SEQ_RETURN_IF_ERROR(UpdateLogSettings(changes));
     for (const auto& [name, value] : CurrentLogSettings()) {
-      inference::LogSettingsResponse::SettingValue& out = (*response->mutable_settings())[name];
+      inference::LogSettingsRequest::SettingValue& out = (*response->mutable_settings())[name];
       if (const bool* on = std::get_if<bool>(&value)) out.set_bool_param(*on);
       if (const uint32_t* number = std::get_if<uint32_t>(&value)) out.set_uint32_param(*number);
       if (const std::string* text = std::get_if<std::string>(&value)) out.set_string_param(*text);
