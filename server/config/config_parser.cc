@@ -15,6 +15,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/reflection.h"
 #include "google/protobuf/text_format.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace seqserve {
 namespace {
@@ -271,6 +272,21 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const std::filesystem::path& config
   absl::StatusOr<std::string> text = ReadRegularFile(config_pbtxt, policy);
   if (!text.ok()) return text.status();
   return ParseModelConfigText(*text, config_pbtxt.filename().string());
+}
+
+absl::StatusOr<ModelConfig> ParseModelConfigJson(std::string_view json,
+                                                 std::string_view source) {
+  ModelConfig config;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;  // a misspelt field must not vanish silently
+  const auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(json.data(), json.size()), &config, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(source), ": not a valid model configuration in JSON: ",
+                     std::string(status.message().data(), status.message().size())));
+  }
+  return config;
 }
 
 }  // namespace seqserve

@@ -1,7 +1,7 @@
 // Reads config.pbtxt: the protobuf text format of proto/model_config.proto's ModelConfig
-// (Triton's field names and numbers). Errors name the position and, for a Triton field
-// seqserve leaves out, say so instead of calling it unknown. Completion against the loaded
-// model is model_config.h's job.
+// (Triton's field names and numbers), and the same config as JSON for a load request that
+// overrides it. Errors name the position and, for a Triton field seqserve leaves out, say so
+// instead of calling it unknown. Completion against the loaded model is model_config.h's job.
 // Thread-safe: pure functions.
 #pragma once
 
@@ -25,5 +25,10 @@ absl::StatusOr<inference::ModelConfig> ParseModelConfig(const std::filesystem::p
 // The same from text already in memory; `file_name` prefixes the errors.
 absl::StatusOr<inference::ModelConfig> ParseModelConfigText(std::string_view text,
                                                             std::string_view file_name);
+
+// A ModelConfig in protobuf's JSON form (Triton's field names, as tritonclient's
+// load_model(config=...) sends it). Unknown fields are errors; `source` prefixes them.
+absl::StatusOr<inference::ModelConfig> ParseModelConfigJson(std::string_view json,
+                                                            std::string_view source);
 
 }  // namespace seqserve

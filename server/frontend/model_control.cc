@@ -40,18 +40,19 @@ bool ModelControl::stopping() const {
 }
 
 void ModelControl::Change(std::string_view repository_name, const std::string& model_name,
-                          bool load, const std::vector<std::string>& parameter_names, Done done) {
+                          bool load, const RepositoryChangeParameters& parameters,
+                          Done done) {
   absl::Status status =
-      CheckRepositoryChange(repository_, repository_name, model_name, load, parameter_names);
+      CheckRepositoryChange(repository_, repository_name, model_name, load, parameters);
   if (status.ok() && state_.shutting_down()) status = ShuttingDownError();
   if (!status.ok()) return done(status);
-  auto job = [this, model_name, load, done] {
+  auto job = [this, model_name, load, config = parameters.config, done] {
     absl::Status result;
     if (stopping()) {
       result = ShuttingDownError();
     } else {
       try {
-        result = load ? repository_.Load(model_name) : repository_.Unload(model_name);
+        result = load ? repository_.Load(model_name, config) : repository_.Unload(model_name);
       } catch (const std::exception& e) {
         result = absl::InternalError(absl::StrCat(load ? "load" : "unload", " of '", model_name,
                                                   "': unexpected error: ", e.what()));
@@ -72,14 +73,14 @@ void ModelControl::Change(std::string_view repository_name, const std::string& m
 
 absl::Status ModelControl::ChangeAndWait(std::string_view repository_name,
                                          const std::string& model_name, bool load,
-                                         const std::vector<std::string>& parameter_names) {
+                                         const RepositoryChangeParameters& parameters) {
   // Shared with the job, which may still be running its callback when Notify wakes this one.
   struct Answer {
     absl::Notification done;
     absl::Status status;
   };
   auto answer = std::make_shared<Answer>();
-  Change(repository_name, model_name, load, parameter_names,
+  Change(repository_name, model_name, load, parameters,
          [answer](const absl::Status& status) {
            answer->status = status;
            answer->done.Notify();

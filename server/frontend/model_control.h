@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "server/frontend/model_queries.h"
 #include "server/frontend/serving_state.h"
 #include "server/repository/model_repository.h"
 #include "server/repository/work_pool.h"
@@ -35,15 +36,16 @@ class ModelControl {
                                                               const ServingState& state);
   ~ModelControl();  // Stop()s
 
-  // Loads (`load`) or unloads `model_name` as ModelRepository::Load / Unload do, after
-  // CheckRepositoryChange(repository_name, model_name, load, parameter_names). `done` runs
+  // Loads (`load`) or unloads `model_name` as ModelRepository::Load / Unload do (a load with
+  // parameters.config), after CheckRepositoryChange(repository_name, model_name, load,
+  // parameters). `done` runs
   // exactly once: at once, on this thread, when the request is refused (or shutdown has
   // begun); otherwise on the control thread with the repository's answer.
   void Change(std::string_view repository_name, const std::string& model_name, bool load,
-              const std::vector<std::string>& parameter_names, Done done);
+              const RepositoryChangeParameters& parameters, Done done);
   // Change, waiting for the answer.
   absl::Status ChangeAndWait(std::string_view repository_name, const std::string& model_name,
-                             bool load, const std::vector<std::string>& parameter_names);
+                             bool load, const RepositoryChangeParameters& parameters);
 
   // Shutdown, step 2: answers the changes still queued with ShuttingDownError(), waits for
   // the running one and stops the control thread; later changes get ShuttingDownError() at

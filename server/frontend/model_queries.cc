@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/frontend/infer_request.h"
 #include "server/scheduling/model_stats.h"
@@ -169,15 +170,25 @@ absl::StatusOr<inference::RepositoryIndexResponse> GetRepositoryIndex(
 
 absl::Status CheckRepositoryChange(const ModelRepository& repository,
                                    std::string_view repository_name, std::string_view model_name,
-                                   bool load, const std::vector<std::string>& parameter_names) {
+                                   bool load, const RepositoryChangeParameters& parameters) {
   if (absl::Status valid = CheckRepositoryName(repository_name); !valid.ok()) return valid;
-  for (const std::string& parameter : parameter_names) {
+  for (const std::string& parameter : parameters.names) {
     // seqserve has no ensembles, so a model never has dependents to unload with it.
     if (!load && parameter == "unload_dependents") continue;
+    if (load && parameter == "config") {
+      if (parameters.config.has_value()) continue;
+      return absl::InvalidArgumentError(
+          "parameter 'config': expected a string holding the model configuration as JSON");
+    }
+    if (load && absl::StartsWith(parameter, "file:")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "parameter '", parameter,
+          "' is not supported by seqserve: it loads model files from its repository only, "
+          "never from a request"));
+    }
     return absl::InvalidArgumentError(
         load ? absl::StrCat("parameter '", parameter,
-                            "' is not supported by seqserve: it loads the model from its "
-                            "repository")
+                            "' is not supported by seqserve (a load takes \"config\")")
              : absl::StrCat("parameter '", parameter, "' is not supported by seqserve"));
   }
   if (model_name.empty()) return absl::InvalidArgumentError("model_name is empty");

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,13 +46,22 @@ absl::StatusOr<inference::ModelStatisticsResponse> GetModelStatistics(
 absl::StatusOr<inference::RepositoryIndexResponse> GetRepositoryIndex(
     const ModelRepository& repository, std::string_view repository_name, bool ready_only);
 
-// Whether a load (`load`) or unload of `model_name` with these parameter names may go
-// ahead: the repository name is empty, the model name is not, the control mode allows it,
-// and the parameters are ones seqserve honours (unload_dependents for an unload; none for
-// a load: Triton's "config" and "file:" overrides are refused, seqserve loads what is on
-// disk).
+// A load or unload request's parameters, as its front end decoded them.
+struct RepositoryChangeParameters {
+  // Every parameter the request named.
+  std::vector<std::string> names;
+  // Triton's "config" of a load, when it is a string: the model's configuration as JSON, in
+  // place of its config.pbtxt (ModelRepository::Load).
+  std::optional<std::string> config;
+};
+
+// Whether a load (`load`) or unload of `model_name` with these parameters may go ahead: the
+// repository name is empty, the model name is not, the control mode allows it, and the
+// parameters are ones seqserve honours: "config" (a string) for a load, unload_dependents for
+// an unload. Triton's "file:" parameters, which carry model files in the request, are
+// refused: seqserve loads model files from its repository only.
 absl::Status CheckRepositoryChange(const ModelRepository& repository,
                                    std::string_view repository_name, std::string_view model_name,
-                                   bool load, const std::vector<std::string>& parameter_names);
+                                   bool load, const RepositoryChangeParameters& parameters);
 
 }  // namespace seqserve

@@ -82,6 +82,20 @@ class UnaryInferTask final : public GrpcInferTask {
   ModelInferResponse* response_;
 };
 
+// A load or unload request's parameters: their names, and "config" when it is a string.
+RepositoryChangeParameters ChangeParameters(
+    const google::protobuf::Map<std::string, inference::ModelRepositoryParameter>& given) {
+  RepositoryChangeParameters parameters;
+  for (const auto& [name, value] : given) {
+    parameters.names.push_back(name);
+    if (name == "config" && value.parameter_choice_case() ==
+                                inference::ModelRepositoryParameter::kStringParam) {
+      parameters.config = value.string_param();
+    }
+  }
+  return parameters;
+}
+
 }  // namespace
 
 // ---- The service ------------------------------------------------------------------------
@@ -314,24 +328,20 @@ grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryIndex(
 grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryModelLoad(
     grpc::CallbackServerContext* context, const inference::RepositoryModelLoadRequest* request,
     inference::RepositoryModelLoadResponse*) {
-  std::vector<std::string> parameters;
-  for (const auto& [name, value] : request->parameters()) parameters.push_back(name);
   return ChangeRepository(context, request->repository_name(), request->model_name(),
-                          /*load=*/true, parameters);
+                          /*load=*/true, ChangeParameters(request->parameters()));
 }
 
 grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryModelUnload(
     grpc::CallbackServerContext* context, const inference::RepositoryModelUnloadRequest* request,
     inference::RepositoryModelUnloadResponse*) {
-  std::vector<std::string> parameters;
-  for (const auto& [name, value] : request->parameters()) parameters.push_back(name);
   return ChangeRepository(context, request->repository_name(), request->model_name(),
-                          /*load=*/false, parameters);
+                          /*load=*/false, ChangeParameters(request->parameters()));
 }
 
 grpc::ServerUnaryReactor* GrpcInferenceService::ChangeRepository(
     grpc::CallbackServerContext* context, const std::string& repository_name,
-    const std::string& model_name, bool load, const std::vector<std::string>& parameters) {
+    const std::string& model_name, bool load, const RepositoryChangeParameters& parameters) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (absl::Status allowed = Authorize(*context, Protocol::kModelRepository); !allowed.ok()) {
     reactor->Finish(ToGrpcStatus(allowed));

@@ -121,7 +121,7 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
   grpc::ServerUnaryReactor* ChangeRepository(grpc::CallbackServerContext* context,
                                              const std::string& repository_name,
                                              const std::string& model_name, bool load,
-                                             const std::vector<std::string>& parameters);
+                                             const RepositoryChangeParameters& parameters);
 
   // Streams register while open so that CloseStreams can end them; false once closed.
   bool RegisterStream(InferStream* stream);

@@ -597,15 +597,18 @@ void HttpService::RepositoryChange(const std::string &model,
   absl::StatusOr<nlohmann::json> body = ParseOptionalJson(request_body);
   if (!body.ok())
     return responder.Send(ErrorResponse(body.status()));
-  std::vector<std::string> parameters;
+  RepositoryChangeParameters parameters;
   if (body->contains("parameters")) {
     const nlohmann::json &given = (*body)["parameters"];
     if (!given.is_object()) {
       return responder.Send(ErrorResponse(
           absl::InvalidArgumentError("\"parameters\": expected an object")));
     }
-    for (const auto &[name, value] : given.items())
-      parameters.push_back(name);
+    for (const auto &[name, value] : given.items()) {
+      parameters.names.push_back(name);
+      if (name == "config" && value.is_string())
+        parameters.config = value.get<std::string>();
+    }
   }
   // Answered from the control thread (or at once when refused); the event loop
   // goes on.

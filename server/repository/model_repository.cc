@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "server/config/config_parser.h"
 #include "server/config/cpu_budget.h"
 #include "server/repository/repository_log.h"
 #include "spdlog/spdlog.h"
@@ -284,7 +285,15 @@ std::vector<ModelVersionStatus> ModelRepository::Index() const {
   return index;
 }
 
-absl::Status ModelRepository::Load(std::string_view name) {
+absl::Status ModelRepository::Load(std::string_view name,
+                                   const std::optional<std::string>& config_json) {
+  std::optional<inference::ModelConfig> override_config;
+  if (config_json.has_value()) {
+    absl::StatusOr<inference::ModelConfig> parsed =
+        ParseModelConfigJson(*config_json, "parameter 'config'");
+    if (!parsed.ok()) return parsed.status();
+    override_config = std::move(*parsed);
+  }
   absl::MutexLock control(&control_mu_);
   if (options_.mode == ModelControlMode::kNone) {
     return absl::FailedPreconditionError(
@@ -302,8 +311,18 @@ absl::Status ModelRepository::Load(std::string_view name) {
         absl::StrCat("unknown model '", std::string(name), "': no model repository holds it"));
   }
   if (it->second.size() > 1) return DuplicateError(it->first, it->second);
-  RepositoryLog().info("loading {} (requested)", it->first);
-  return SyncModels({{it->first, it->second.front()}}, /*force=*/true);
+  RepositoryLog().info("loading {} (requested{})", it->first,
+                       override_config.has_value() ? ", with the request's config" : "");
+  if (!override_config.has_value()) {
+    return SyncModels({{it->first, it->second.front()}}, /*force=*/true);
+  }
+  const absl::Status loaded =
+      SyncModels({{it->first, it->second.front()}}, /*force=*/true, &*override_config);
+  if (loaded.ok()) return loaded;
+  // The errors name config.pbtxt, whose place the request's config took.
+  return absl::Status(loaded.code(), absl::StrCat("with the config of the request (parameter "
+                                                  "'config' in place of config.pbtxt): ",
+                                                  loaded.message()));
 }
 
 absl::Status ModelRepository::Unload(std::string_view name) {

@@ -99,7 +99,12 @@ class ModelRepository {
   // version of `name` its policy selects from disk, always, even when unchanged, waiting for
   // the result. NOT_FOUND when no root holds `name`; INVALID_ARGUMENT with the errors when
   // a version fails, which then keeps serving its previous load if it had one.
-  absl::Status Load(std::string_view name);
+  // `config_json` (Triton's "config" load parameter): the model's configuration as JSON,
+  // used instead of its config.pbtxt for this load; a malformed one is INVALID_ARGUMENT and
+  // changes nothing. The next load without it (or a poll that finds config.pbtxt changed)
+  // goes back to the file.
+  absl::Status Load(std::string_view name,
+                    const std::optional<std::string>& config_json = std::nullopt);
   // Explicit and poll mode: unloads every version of `name`, blocking until their requests
   // have drained (Triton's unload returns at once; blocking lets a caller know the memory
   // is freed). OK for a model that is not loaded, as Triton. In poll mode the model stays
@@ -195,7 +200,10 @@ class ModelRepository {
   // which are no longer selected); load them in parallel while the versions they replace
   // keep serving; swap the loaded ones in and retire the deselected. Waits for the loads, not
   // for drains. The result joins the load errors.
-  absl::Status SyncModels(const std::map<std::string, std::filesystem::path>& dirs, bool force)
+  // `override_config`, when given, replaces the config.pbtxt of every model in `dirs` (Load's
+  // config_json, for its one model).
+  absl::Status SyncModels(const std::map<std::string, std::filesystem::path>& dirs, bool force,
+                          const inference::ModelConfig* override_config = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
   // Plans one model: its entries updated to what is on disk, its loads added to `plan`.
   void PlanModelLocked(const DiskModel& found, bool force, SyncPlan& plan, Released& released)

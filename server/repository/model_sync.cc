@@ -2,7 +2,9 @@
 // models in line with their files (read the disk, plan, load, swap in and retire). The rest
 // of the lifecycle — the operations that call it, and the release of retired versions — is
 // in model_repository.cc.
+#include <functional>
 #include <set>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -21,15 +23,32 @@ namespace fs = std::filesystem;
 constexpr char kNoVersions[] = "no version directories";
 constexpr char kReloadFailed[] = "reload failed, still serving the previous load: ";
 
+// A load request's config in place of config.pbtxt. Its signature is one no file has, so
+// that the next load without it, or a poll, sees a change and goes back to the file.
+void OverrideConfig(const inference::ModelConfig& config, DiskModel& model) {
+  // A directory that could not be read keeps its error (a bad config.pbtxt does not).
+  if (!model.config.ok() && absl::IsInternal(model.config.status())) return;
+  model.config = config;
+  model.policy = VersionPolicyFromConfig(config);
+  FileSignature signature;
+  signature.exists = true;
+  signature.mtime_ns = -1;  // never a file's
+  signature.content_hash = std::hash<std::string>()(config.SerializeAsString());
+  model.config_signature = signature;
+  for (auto& [version, files] : model.signatures) files.config = signature;
+}
+
 }  // namespace
 
-absl::Status ModelRepository::SyncModels(const std::map<std::string, fs::path>& dirs, bool force) {
+absl::Status ModelRepository::SyncModels(const std::map<std::string, fs::path>& dirs, bool force,
+                                         const inference::ModelConfig* override_config) {
   // 1. Read the disk, without the lock: Get must not wait for file I/O.
   std::vector<DiskModel> disk;
   for (const auto& [name, dir] : dirs) {
     FilePolicy config_policy = options_.config_file;
     config_policy.confine_to = ConfineRoot(dir);
     disk.push_back(ReadDiskModel(name, dir, config_policy));
+    if (override_config != nullptr) OverrideConfig(*override_config, disk.back());
   }
 
   // 2. Plan under the lock: entries in step with the disk, the loads to run.

@@ -513,14 +513,26 @@ TEST_F(GrpcServerTest, LoadRejectsUnknownModelsAndUnsupportedParameters) {
   EXPECT_FALSE(broken.ok());
   EXPECT_THAT(broken.error_message(), HasSubstr("Bogus"));
 
-  grpc::ClientContext context;
-  inference::RepositoryModelLoadRequest request;
-  request.set_model_name("lenet");
-  (*request.mutable_parameters())["config"].set_string_param("{}");
-  inference::RepositoryModelLoadResponse response;
-  const grpc::Status status = client_->stub->RepositoryModelLoad(&context, request, &response);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(status.error_message(), HasSubstr("'config'"));
+  // Model files in the request (Triton's "file:" parameters) are refused; so is a config
+  // that is not a string.
+  for (const bool file : {true, false}) {
+    grpc::ClientContext context;
+    inference::RepositoryModelLoadRequest request;
+    request.set_model_name("lenet");
+    if (file) {
+      (*request.mutable_parameters())["config"].set_string_param("{}");
+      (*request.mutable_parameters())["file:1/model.seq"].set_bytes_param("Linear(1, 1)");
+    } else {
+      (*request.mutable_parameters())["config"].set_int64_param(1);
+    }
+    inference::RepositoryModelLoadResponse response;
+    const grpc::Status status = client_->stub->RepositoryModelLoad(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(),
+                HasSubstr(file ? "parameter 'file:1/model.seq' is not supported by seqserve: it "
+                                 "loads model files from its repository only"
+                               : "parameter 'config': expected a string"));
+  }
 }
 
 TEST_F(GrpcServerTest, ModelStatisticsCountRequestsAndBatches) {

@@ -539,9 +539,13 @@ TEST_F(HttpServiceTest, RepositoryIndexLoadAndUnload) {
   EXPECT_THAT(Error(Post("/v2/repository/models/nope/load", ""), 404), HasSubstr("nope"));
   EXPECT_THAT(Error(Post("/v2/repository/models/broken/load", ""), 400), HasSubstr("Bogus"));
   EXPECT_EQ(
-      Error(Post("/v2/repository/models/mlp/load", R"({"parameters": {"config": "{}"}})"), 400),
-      "parameter 'config' is not supported by seqserve: it loads the model from its "
-      "repository");
+      Error(Post("/v2/repository/models/mlp/load", R"({"parameters": {"config": {}}})"), 400),
+      "parameter 'config': expected a string holding the model configuration as JSON");
+  EXPECT_EQ(Error(Post("/v2/repository/models/mlp/load",
+                       R"({"parameters": {"file:1/model.seq": "TGluZWFy"}})"),
+                  400),
+            "parameter 'file:1/model.seq' is not supported by seqserve: it loads model files "
+            "from its repository only, never from a request");
   EXPECT_EQ(
       Post("/v2/repository/models/mlp/unload", R"({"parameters": {"unload_dependents": true}})")
           .status,
