@@ -101,8 +101,8 @@ class ModelRepository {
   // a version fails, which then keeps serving its previous load if it had one.
   // `config_json` (Triton's "config" load parameter): the model's configuration as JSON,
   // used instead of its config.pbtxt for this load; a malformed one is INVALID_ARGUMENT and
-  // changes nothing. The next load without it (or a poll that finds config.pbtxt changed)
-  // goes back to the file.
+  // changes nothing. The next load without it goes back to the file, and so does the next
+  // poll in poll mode (the override is of one load, not a change of the repository).
   absl::Status Load(std::string_view name,
                     const std::optional<std::string>& config_json = std::nullopt);
   // Explicit and poll mode: unloads every version of `name`, blocking until their requests
