@@ -220,6 +220,21 @@ absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
                                                    *request.class_count));
   }
   input.class_count = *request.class_count;
+  if (input.class_count > 0 && !config.output_labels.empty()) {
+    // A free-dim output's classes depend on the input: refuse here, before compute, an input
+    // that gives the output classes its label file does not name (the load checked fixed dims).
+    int64_t classes = 1;
+    for (size_t d = config.max_batch_size > 0 ? 1 : 0; d < output_shape.size(); ++d) {
+      classes *= output_shape[d];
+    }
+    if (classes > static_cast<int64_t>(config.output_labels.size())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "output '", config.output_name, "' has ", classes, " classes for input '", name,
+          "' of shape ", ShapeToString(input.shape), ", but its label file names only ",
+          config.output_labels.size(), "; ask for the tensor (no 'classification') or send "
+          "an input whose output has at most that many"));
+    }
+  }
 
   // The values as the model's type: where they are when they already have it, else converted.
   const std::optional<int64_t> num_ids = model.NumInputIds();

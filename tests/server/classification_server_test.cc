@@ -49,6 +49,15 @@ class ClassificationTest : public ::testing::Test {
     WriteFile(root / "fewlabels" / "few.txt", "a\nb\nc\n");
     CopyModel(root, "lenet", "outside", LabelledConfig("../digits/digits.txt"));
     CopyModel(root, "lenet", "nolabels", LabelledConfig("missing.txt"));
+    // The seed model's output [64, H-8, W-8] has free dims: 64 labels fit a 9x9 input only.
+    CopyModel(root, "seed", "seedlabels",
+              "max_batch_size: 4\n"
+              "input [ { name: \"input\" data_type: TYPE_FP32 dims: [ 1, -1, -1 ] } ]\n"
+              "output [ { name: \"output\" data_type: TYPE_FP32 dims: [ 64, -1, -1 ] "
+              "label_filename: \"channels.txt\" } ]\n");
+    std::string channels;
+    for (int c = 0; c < 64; ++c) channels += absl::StrCat("channel", c, "\n");
+    WriteFile(root / "seedlabels" / "channels.txt", channels);
     ServerOptions options = HttpServerOptions(root);
     absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
@@ -173,6 +182,37 @@ TEST_F(ClassificationTest, GrpcCountZeroRepliesTheTensorAndANegativeCountIsRefus
   const grpc::Status wrong_type = client_->Infer(typed, &response);
   EXPECT_EQ(wrong_type.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(wrong_type.error_message(), HasSubstr("must be an int64_param"));
+}
+
+TEST_F(ClassificationTest, AFreeDimOutputWithMoreClassesThanLabelsIsRefusedBeforeCompute) {
+  const auto request = [](int64_t side) {
+    Tensor input;
+    input.shape = {1, 1, side, side};
+    input.data.assign(static_cast<size_t>(side * side), 0.5f);
+    inference::ModelInferRequest request = MakeRequest("seedlabels", input, {0}, true);
+    inference::ModelInferRequest::InferRequestedOutputTensor* output = request.add_outputs();
+    output->set_name("output");
+    (*output->mutable_parameters())["classification"].set_int64_param(2);
+    return request;
+  };
+  const inference::ModelStatistics before = client_->Statistics("seedlabels");
+  inference::ModelInferResponse response;
+  // 9x9: 64 classes (derivable: two 5x5 convolutions take 8 off each side), all labelled.
+  const grpc::Status fits = client_->Infer(request(9), &response);
+  ASSERT_TRUE(fits.ok()) << fits.error_message();
+  const std::vector<std::string> items = DecodeBytes(response.raw_output_contents(0));
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_THAT(items[0], ::testing::MatchesRegex("[-0-9.]+:[0-9]+:channel[0-9]+"));
+  // 10x10: 256 classes for 64 labels, refused before it is queued and counted as a failure.
+  const grpc::Status refused = client_->Infer(request(10), &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr("output 'output' has 256 classes for input 'input' of shape "
+                        "[1, 1, 10, 10], but its label file names only 64"));
+  const inference::ModelStatistics after = client_->Statistics("seedlabels");
+  EXPECT_EQ(after.inference_stats().success().count() - before.inference_stats().success().count(),
+            1u);
+  EXPECT_EQ(after.inference_stats().fail().count() - before.inference_stats().fail().count(), 1u);
 }
 
 TEST_F(ClassificationTest, RestJsonAndBinaryReplies) {
