@@ -15,6 +15,7 @@ Starts build/bin/seqserve on the bundled models (127.0.0.1, free ports), then:
      the RSS.
 RSS is VmRSS of /proc/<pid>/status, the median of 5 samples 50 ms apart. The run passes
 (exit 0) when the RSS after the last burst is within `--tolerance` (20%) of the baseline.
+`--refused-only` sends only the oversize requests (the memory of requests no worker sees).
 Extra arguments after `--` go to seqserve (e.g. --worker-retain-bytes=0); the environment
 is passed on, so glibc tunables (GLIBC_TUNABLES=glibc.malloc.trim_threshold=...) can be
 compared too.
@@ -95,6 +96,9 @@ def main() -> int:
     parser.add_argument("--baseline-requests", type=int, default=400)
     parser.add_argument("--settle-requests", type=int, default=100)
     parser.add_argument("--tolerance", type=float, default=0.20)
+    parser.add_argument("--refused-only", action="store_true",
+                        help="bursts of the oversize requests only (refused before compute, "
+                             "so no worker ever sees them)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("server_flags", nargs="*")
     args = parser.parse_args()
@@ -115,7 +119,7 @@ def main() -> int:
 
             def one(i: int) -> str:
                 try:
-                    client.infer("seed", oversize if i % 2 else large)
+                    client.infer("seed", oversize if i % 2 or args.refused_only else large)
                     return "OK"
                 except ServerError as e:
                     return e.code

@@ -68,16 +68,27 @@ bool HeapTrimmer::StoppingOrPending() const { return stopping_ || pending_; }
 void HeapTrimmer::Run() {
   absl::MutexLock lock(&mu_);
   while (!stopping_) {
-    if (!pending_) {
+    if (!pending_ && !follow_up_) {
       mu_.Await(absl::Condition(this, &HeapTrimmer::StoppingOrPending));
       continue;
     }
-    const absl::Time due = std::min(last_ask_ + quiet_, first_ask_ + max_wait_);
+    const absl::Time due =
+        pending_ ? std::min(last_ask_ + quiet_, first_ask_ + max_wait_) : follow_up_at_;
     if (absl::Now() < due) {
-      // Wakes early only to stop; a new ask moves `due`, which the next round reads.
-      mu_.AwaitWithDeadline(absl::Condition(&stopping_), due);
+      // Wakes early to stop, and while only a follow-up is due, for a new ask; a new ask
+      // while one is pending moves `due`, which the next round reads.
+      if (pending_) {
+        mu_.AwaitWithDeadline(absl::Condition(&stopping_), due);
+      } else {
+        mu_.AwaitWithDeadline(absl::Condition(this, &HeapTrimmer::StoppingOrPending), due);
+      }
       continue;
     }
+    // A trim that answers asks is followed by one more, max_wait later: what the protocol
+    // libraries let go of only when the next request comes (a connection's large read
+    // buffer) was still in use at the first.
+    follow_up_ = pending_;
+    follow_up_at_ = absl::Now() + max_wait_;
     pending_ = false;
     mu_.Unlock();
     malloc_trim(0);

@@ -8,7 +8,9 @@
 // the request's thread; so whoever sees a large request asks (RequestHeapTrim) and one
 // background thread trims once things settle: `quiet_ms` after the last ask, and at most
 // `max_wait_ms` after the first, so a steady stream of large requests trims about once per
-// `max_wait_ms` and small traffic never does.
+// `max_wait_ms` and small traffic never does. Each such trim is followed by one more,
+// `max_wait_ms` later, for what was freed only after it (a connection's read buffer goes
+// when the next request arrives).
 //
 // Process-wide, since the heap is: HeapTrimmer::Acquire returns the running trimmer or starts
 // one, and it stops when the last holder (each Server holds one) lets go. With none running
@@ -59,6 +61,8 @@ class HeapTrimmer {
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool follow_up_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time follow_up_at_ ABSL_GUARDED_BY(mu_);
   absl::Time first_ask_ ABSL_GUARDED_BY(mu_);
   absl::Time last_ask_ ABSL_GUARDED_BY(mu_);
   int64_t trims_ ABSL_GUARDED_BY(mu_) = 0;

@@ -82,6 +82,14 @@ TEST(HeapTrimmer, ASteadyStreamOfAsksStillTrimsByTheMaximumWait) {
   EXPECT_GE(trimmer->trims(), 2);
 }
 
+TEST(HeapTrimmer, ATrimIsFollowedByOneMoreAfterTheMaximumWait) {
+  std::shared_ptr<HeapTrimmer> trimmer = HeapTrimmer::Acquire({.quiet_ms = 1, .max_wait_ms = 50});
+  RequestHeapTrim();
+  ASSERT_TRUE(WaitForTrims(*trimmer, 2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(trimmer->trims(), 2);  // the follow-up asks for nothing more
+}
+
 TEST(HeapTrimmer, AskWithoutATrimmerDoesNothing) {
   RequestHeapTrim();  // none running: no effect, no crash
   std::shared_ptr<HeapTrimmer> trimmer = HeapTrimmer::Acquire({.quiet_ms = 1});
