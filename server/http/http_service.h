@@ -16,6 +16,11 @@
 //   [{"name","version","state","reason"}] (Triton) POST
 //   /v2/repository/models/{m}/load        200, empty body (Triton) POST
 //   /v2/repository/models/{m}/unload      200, empty body (Triton)
+//   GET  /v2/systemsharedmemory[/region/{r}]/status  [{"name","key","offset",
+//        "byte_size"}] (Triton)
+//   POST /v2/systemsharedmemory/region/{r}/register  {"key","offset","byte_size"}
+//        → 200, empty body (Triton)
+//   POST /v2/systemsharedmemory[/region/{r}]/unregister  200, empty body (Triton)
 //
 // Health answers follow the KServe spec (200 true, 4xx false) and Triton, which
 // uses 400. Errors are {"error": "<message>"} with the status of the canonical
@@ -53,7 +58,7 @@
 // both protocols share and answer from its thread. Readiness and shutdown are
 // the server's one ServingState. Each route belongs to one of Triton's
 // protocols (health, metadata, inference, model-config, model-repository,
-// statistics), which
+// statistics, shared-memory), which
 // --http-restricted-protocol may restrict (frontend/restricted_protocols.h).
 //
 // Thread-safe: handlers run on the listener's threads; Stop may be called from
@@ -70,6 +75,7 @@
 #include "server/frontend/model_control.h"
 #include "server/frontend/restricted_protocols.h"
 #include "server/frontend/serving_state.h"
+#include "server/frontend/shared_memory_registry.h"
 #include "server/http/http_listener.h"
 #include "server/repository/model_repository.h"
 
@@ -95,6 +101,9 @@ struct HttpOptions {
   std::vector<std::string> restricted_protocols;
   // Log every request on the "access" logger at info level.
   bool log_requests = false;
+  // Triton's system shared memory regions (the Server's, shared with gRPC; outlives the
+  // service); null: the extension is not offered.
+  SharedMemoryRegistry *shared_memory = nullptr;
 };
 
 class HttpService {
@@ -129,6 +138,11 @@ private:
   HttpResponse RepositoryIndex(const std::string &body);
   void RepositoryChange(const std::string &model, const std::string &body,
                         bool load, HttpResponder responder);
+  // Triton's system shared memory extension; `region` empty: every region.
+  HttpResponse SharedMemoryStatus(const std::string &region);
+  HttpResponse SharedMemoryRegister(const std::string &region,
+                                    const std::string &body);
+  HttpResponse SharedMemoryUnregister(const std::string &region);
 
   const HttpOptions options_;
   ModelRepository &repository_; // outlives the service (see Start)
