@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -180,6 +181,38 @@ TEST_F(SharedMemoryTest, GrpcInputAndOutputInSharedMemoryMatchTheRawReply) {
   for (size_t i = 64 + 3 * kScoresBytes; i < out.size(); ++i) {
     EXPECT_EQ(out.data()[i], std::byte{0}) << i;
   }
+}
+
+TEST_F(SharedMemoryTest, StreamedRequestsUseRegionsToo) {
+  const std::vector<int> rows = {1};
+  const std::vector<float> want = RawReply(rows);
+  ShmObject object("stream", 8192);
+  WriteRows(object, 0, rows);
+  ASSERT_TRUE(Register(*client_, "stream", object.key(), 0, 8192).ok());
+  grpc::ClientContext context;
+  auto stream = client_->stub->ModelStreamInfer(&context);
+  inference::ModelInferRequest request = ShmRequest(rows, "stream", 0, "stream", 4096);
+  request.set_id("s1");
+  ASSERT_TRUE(stream->Write(request));
+  // An unknown region fails that one request; the stream stays open.
+  inference::ModelInferRequest unknown = ShmRequest(rows, "nope", 0, "", 0);
+  unknown.set_id("s2");
+  ASSERT_TRUE(stream->Write(unknown));
+  ASSERT_TRUE(stream->WritesDone());
+  std::map<std::string, inference::ModelStreamInferResponse> answers;
+  for (inference::ModelStreamInferResponse answer; stream->Read(&answer);) {
+    answers[answer.infer_response().id().empty() ? "error" : answer.infer_response().id()] =
+        answer;
+  }
+  ASSERT_TRUE(stream->Finish().ok());
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers["s1"].error_message(), "");
+  EXPECT_EQ(answers["s1"].infer_response().outputs(0).parameters().at("shared_memory_region")
+                .string_param(),
+            "stream");
+  EXPECT_EQ(Bytes(object.Read<float>(4096, 10)), Bytes(want));
+  const auto failed = answers.count("s2") ? answers["s2"] : answers["error"];
+  EXPECT_THAT(failed.error_message(), HasSubstr("shared memory region 'nope' is not registered"));
 }
 
 TEST_F(SharedMemoryTest, UnalignedOffsetsAndOneSidedUseGiveTheSameAnswer) {
