@@ -531,6 +531,27 @@ TEST_F(SharedMemoryTest, UnregisterWhileARequestIsQueuedKeepsItsRegionUntilItIsA
   EXPECT_EQ(Bytes(object.Read<float>(4096, 10)), Bytes(want));
 }
 
+TEST(SharedMemoryShutdown, ShutdownReleasesEveryMapping) {
+  TempDir dir("seqserve_shm_shutdown");
+  CopyModel(dir.path(), "lenet", "lenet");
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(LocalOptions(dir.path()));
+  ASSERT_TRUE(server.ok()) << server.status();
+  ShmObject object("shutdown", 8192);
+  StubClient client((*server)->grpc_port());
+  for (const char* name : {"a", "b"}) {
+    grpc::ClientContext context;
+    inference::SystemSharedMemoryRegisterRequest request;
+    request.set_name(name);
+    request.set_key(object.key());
+    request.set_byte_size(4096);
+    inference::SystemSharedMemoryRegisterResponse response;
+    ASSERT_TRUE(client.stub->SystemSharedMemoryRegister(&context, request, &response).ok());
+  }
+  EXPECT_EQ(object.Mappings(), 3);  // the test's own and the server's two
+  (*server)->Shutdown();
+  EXPECT_EQ(object.Mappings(), 1);
+}
+
 TEST(SharedMemoryRestricted, TheSharedMemoryProtocolCanNeedAHeader) {
   TempDir dir("seqserve_shm_restricted");
   CopyModel(dir.path(), "lenet", "lenet");

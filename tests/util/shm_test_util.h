@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,21 @@ class ShmObject {
     std::memcpy(values.data(), data_ + offset, count * sizeof(T));
     return values;
   }
+  // How many mappings of this object the process has (this object's own included), from
+  // /proc/self/maps: how a test sees that a server released its mapping.
+  int Mappings() const {
+    std::ifstream maps("/proc/self/maps");
+    const std::string path = "/dev/shm" + key_;
+    int count = 0;
+    for (std::string line; std::getline(maps, line);) {
+      if (line.size() >= path.size() &&
+          line.compare(line.size() - path.size(), path.size(), path) == 0) {
+        ++count;
+      }
+    }
+    return count;
+  }
+
   // Shrinks or grows the object (what a misbehaving client might do after registering).
   void Resize(size_t bytes) { EXPECT_EQ(ftruncate(fd_, static_cast<off_t>(bytes)), 0); }
 

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <fstream>
 #include <limits>
 #include <string>
 
@@ -24,17 +23,7 @@ using testing::ShmObject;
 constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
 
 // How many mappings of `object` this process has (the test's own one included).
-int Mappings(const ShmObject& object) {
-  std::ifstream maps("/proc/self/maps");
-  const std::string path = "/dev/shm" + object.key();
-  int count = 0;
-  for (std::string line; std::getline(maps, line);) {
-    if (line.size() >= path.size() && line.compare(line.size() - path.size(), path.size(), path) == 0) {
-      ++count;
-    }
-  }
-  return count;
-}
+int Mappings(const ShmObject& object) { return object.Mappings(); }
 
 TEST(SharedMemoryRegistry, ARegionAtAnUnalignedOffsetSeesAndWritesTheClientsBytes) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
