@@ -31,7 +31,11 @@ float* GrpcInferTask::MutableOutput(const Shape& shape) {
 void GrpcInferTask::Finish(const absl::Status& status) {
   if (status.ok() && input_.output_block.has_value()) {
     FinishSharedMemoryOutput(*input_.output_block, staged_);
-    AddSharedMemoryOutput(output_shape_, servable_->config, *input_.output_block, response());
+    try {
+      AddSharedMemoryOutput(output_shape_, servable_->config, *input_.output_block, response());
+    } catch (const std::exception&) {
+      return Answer(absl::ResourceExhaustedError("cannot allocate the reply"));
+    }
     return Answer(status);
   }
   if (!status.ok() || input_.class_count == 0) return Answer(status);
