@@ -549,6 +549,40 @@ absl::Status Client::Unload(std::string_view model) const {
   return ToAbslStatus(stub_->RepositoryModelUnload(&context, request, &response));
 }
 
+absl::Status Client::RegisterSystemSharedMemory(std::string_view name, std::string_view key,
+                                                uint64_t offset, uint64_t byte_size) const {
+  grpc::ClientContext context;
+  Prepare(&context, 0);
+  inference::SystemSharedMemoryRegisterRequest request;
+  request.set_name(std::string(name));
+  request.set_key(std::string(key));
+  request.set_offset(offset);
+  request.set_byte_size(byte_size);
+  inference::SystemSharedMemoryRegisterResponse response;
+  return ToAbslStatus(stub_->SystemSharedMemoryRegister(&context, request, &response));
+}
+
+absl::Status Client::UnregisterSystemSharedMemory(std::string_view name) const {
+  grpc::ClientContext context;
+  Prepare(&context, 0);
+  inference::SystemSharedMemoryUnregisterRequest request;
+  request.set_name(std::string(name));
+  inference::SystemSharedMemoryUnregisterResponse response;
+  return ToAbslStatus(stub_->SystemSharedMemoryUnregister(&context, request, &response));
+}
+
+absl::StatusOr<inference::SystemSharedMemoryStatusResponse> Client::SystemSharedMemoryStatus(
+    std::string_view name) const {
+  grpc::ClientContext context;
+  Prepare(&context, 0);
+  inference::SystemSharedMemoryStatusRequest request;
+  request.set_name(std::string(name));
+  inference::SystemSharedMemoryStatusResponse response;
+  grpc::Status status = stub_->SystemSharedMemoryStatus(&context, request, &response);
+  if (!status.ok()) return ToAbslStatus(status);
+  return response;
+}
+
 absl::StatusOr<Tensor> Client::Infer(std::string_view model, const Tensor& input,
                                      const InferOptions& options) const {
   return Infer(model, View(input), options);

@@ -166,6 +166,15 @@ class Client {
   absl::Status Load(std::string_view model) const;
   absl::Status Unload(std::string_view model) const;
 
+  // Triton's system shared memory extension (client/shared_memory.h makes the objects):
+  // registers [offset, offset + byte_size) of the POSIX shared memory object `key` as region
+  // `name`; unregisters one region or, with an empty name, all; lists one or all regions.
+  absl::Status RegisterSystemSharedMemory(std::string_view name, std::string_view key,
+                                          uint64_t offset, uint64_t byte_size) const;
+  absl::Status UnregisterSystemSharedMemory(std::string_view name = {}) const;
+  absl::StatusOr<inference::SystemSharedMemoryStatusResponse> SystemSharedMemoryStatus(
+      std::string_view name = {}) const;
+
   // One blocking inference of one input tensor; returns the output tensor. A TensorView
   // input may hold int64 or int32 ids (e.g. a TypedTensor's view()).
   absl::StatusOr<Tensor> Infer(std::string_view model, const Tensor& input,

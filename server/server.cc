@@ -206,6 +206,7 @@ Server::Start(const ServerOptions &options) {
   GrpcServiceOptions service_options;
   service_options.max_message_bytes = options.grpc_max_message_bytes;
   service_options.restrictions = *std::move(grpc_restrictions);
+  service_options.shared_memory = server->shared_memory_.get();
   server->service_ = std::make_unique<GrpcInferenceService>(
       *server->repository_, server->state_, *server->control_, service_options);
 
@@ -271,6 +272,7 @@ Server::Start(const ServerOptions &options) {
     http_options.max_header_count = options.http_max_header_count;
     http_options.tls = options.http_tls;
     http_options.restricted_protocols = options.http_restricted_protocols;
+    http_options.shared_memory = server->shared_memory_.get();
     absl::StatusOr<std::unique_ptr<HttpService>> http = HttpService::Start(
         http_options, *server->repository_, server->state_, *server->control_);
     if (!http.ok())
@@ -462,6 +464,8 @@ void Server::Shutdown() {
     http_->Stop();
   if (metrics_ != nullptr)
     metrics_->Stop();
+  // Every request is answered: no mapping is in use any more.
+  shared_memory_->UnregisterAll();
   if (grpc_server_ != nullptr) {
     Log().info("shut down in {} ms",
                absl::ToInt64Milliseconds(absl::Now() - start));

@@ -26,6 +26,7 @@
 #include "absl/synchronization/notification.h"
 #include "server/frontend/restricted_protocols.h"
 #include "server/frontend/serving_state.h"
+#include "server/frontend/shared_memory_registry.h"
 #include "server/http/http_listener.h"
 #include "server/repository/model_repository.h"
 #include "server/scheduling/heap_trimmer.h"
@@ -178,6 +179,10 @@ class Server {
   // Ready / shutting down, and the load/unload path: both protocols share them.
   ServingState state_;
   std::unique_ptr<ModelControl> control_;
+  // Triton's system shared memory regions, one registry for both protocols; outlives the
+  // front ends (declared before them), emptied at shutdown.
+  std::unique_ptr<SharedMemoryRegistry> shared_memory_ =
+      std::make_unique<SharedMemoryRegistry>();
   std::unique_ptr<GrpcInferenceService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;  // destroyed before the service it calls
   std::unique_ptr<HttpService> http_;           // null when not served

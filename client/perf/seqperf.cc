@@ -7,6 +7,12 @@
 //   seqperf -m lenet --shape 1,28,28 --concurrency-range 1:64:2x --json out.json --plot out.svg
 //   seqperf -m textclass --shape 128 --id-range 0:1000       (random INT64 ids)
 //   seqperf -m textclass --input-data sample.npy             (one sample: float32 or int ids)
+//   seqperf -m resnet --shape 3,224,224 --shm                (input in system shared memory)
+//
+// --shm puts the input in a POSIX shared memory object of this process, registered as a
+// region (Triton's system shared memory extension), so each request names the region instead
+// of carrying the tensor; the server must run on this host. The region is unregistered and
+// the object unlinked at exit.
 //
 // Random data (--shape) has the model's input type, from its metadata: uniform [0, 1) for
 // FP32, uniform ids in --id-range for INT64/INT32.
@@ -18,6 +24,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <random>
 #include <string>
@@ -31,6 +38,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "client/client.h"
+#include "client/shared_memory.h"
 #include "client/perf/load_generator.h"
 #include "client/perf/perf_report.h"
 #include "common/npy.h"
@@ -185,13 +193,56 @@ int Fail(const absl::Status& status) {
   return kExitError;
 }
 
+// --shm: the input in a shared memory object of this process, registered as a region named
+// after it; unregistered and unlinked when this goes away.
+class SharedMemoryInput {
+ public:
+  SharedMemoryInput() = default;
+  SharedMemoryInput(const SharedMemoryInput&) = delete;
+  SharedMemoryInput& operator=(const SharedMemoryInput&) = delete;
+  ~SharedMemoryInput() {
+    if (server_ != nullptr) (void)server_->UnregisterSystemSharedMemory(region_);
+  }
+
+  // Copies `input` into a new object, registers it and makes `request` name it; then sends
+  // the request once, so that a server that cannot use the region fails here clearly.
+  absl::Status Place(const client::Client& server, const TensorView& input,
+                     inference::ModelInferRequest& request) {
+    size_t bytes = DTypeSize(input.dtype);
+    for (const int64_t dim : input.shape) bytes *= static_cast<size_t>(dim);
+    region_ = absl::StrCat("seqperf_", getpid());
+    absl::StatusOr<std::unique_ptr<client::SharedMemoryObject>> object =
+        client::SharedMemoryObject::Create(absl::StrCat("/", region_), bytes);
+    if (!object.ok()) return object.status();
+    object_ = *std::move(object);
+    std::memcpy(object_->data(), input.data, bytes);
+    absl::Status registered =
+        server.RegisterSystemSharedMemory(region_, object_->key(), 0, bytes);
+    if (!registered.ok()) return registered;
+    server_ = &server;
+    client::SetSharedMemoryInput(request, 0, region_, 0, bytes);
+
+    std::promise<grpc::Status> done;
+    grpc::ClientContext context;
+    inference::ModelInferResponse response;
+    server.StartModelInfer(&context, &request, &response,
+                           [&done](grpc::Status status) { done.set_value(std::move(status)); });
+    return client::ToAbslStatus(done.get_future().get());
+  }
+
+ private:
+  std::string region_;
+  std::unique_ptr<client::SharedMemoryObject> object_;
+  const client::Client* server_ = nullptr;  // set once registered; outlives this
+};
+
 int Main(int argc, char** argv) {
   CLI::App app{"seqperf: throughput and latency of a KServe v2 gRPC model server"};
   std::string url = "localhost:8001", model, shape_text, input_path, input_name = "input";
   std::string id_range = "0:100";
   int64_t version = 0, timeout_ms = 0, measurement_ms = 2000;
   int batch = 1, streams = 0, max_outstanding = 1024, server_pid = 0;
-  bool streaming = false, typed = false;
+  bool streaming = false, typed = false, use_shm = false;
   std::string concurrency_range, request_rate, distribution = "constant";
   double warmup_s = 1.0;
   StabilityRule stability;
@@ -222,6 +273,9 @@ int Main(int argc, char** argv) {
   app.add_flag("--typed", typed,
                "Send typed contents (fp32_contents, int64_contents, int_contents) instead of raw "
                "bytes");
+  app.add_flag("--shm", use_shm,
+               "Send the input through a system shared memory region instead of in each "
+               "request (the server must run on this host)");
   app.add_flag("--streaming", streaming, "Use ModelStreamInfer instead of unary ModelInfer");
   app.add_option("--streams", streams,
                  "Streaming: streams to spread requests over (default one per outstanding "
@@ -275,6 +329,10 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   stability.tolerance = stability_percent / 100;
+  if (use_shm && typed) {
+    std::cerr << "error: --shm and --typed exclude each other (the input is in the region)\n";
+    return kExitUsage;
+  }
 
   const bool open_loop = !request_rate.empty();
   absl::StatusOr<std::vector<double>> loads =
@@ -313,6 +371,13 @@ int Main(int argc, char** argv) {
     return Fail(probe.status());
   }
 
+  inference::ModelInferRequest request = client::MakeInferRequest(model, input->view(), infer_options);
+  SharedMemoryInput shm;
+  if (use_shm) {
+    absl::Status placed = shm.Place(server, input->view(), request);
+    if (!placed.ok()) return Fail(placed);
+  }
+
   PerfSettings settings;
   settings.url = url;
   settings.model = model;
@@ -330,7 +395,7 @@ int Main(int argc, char** argv) {
       "  measurement window %d ms, stable when %d windows agree within %g%% (at most %d), "
       "warm-up %gs\n",
       model, url, absl::StrCat(settings.shape, " ", DTypeName(input->dtype)),
-      typed ? "typed contents" : "raw",
+      use_shm ? "system shared memory" : typed ? "typed contents" : "raw",
       streaming ? "streaming" : "unary",
       open_loop ? absl::StrCat("open loop, ", distribution, " arrivals")
                 : std::string("closed loop"),
@@ -340,8 +405,7 @@ int Main(int argc, char** argv) {
   gen_options.streaming = streaming;
   gen_options.timeout_ms = timeout_ms;
   gen_options.streams = streams;
-  LoadGenerator generator(server, client::MakeInferRequest(model, input->view(), infer_options),
-                          gen_options);
+  LoadGenerator generator(server, request, gen_options);
   MeasureOptions measure;
   measure.warmup_s = warmup_s;
   measure.window_ms = measurement_ms;

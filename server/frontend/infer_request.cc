@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <utility>
@@ -98,6 +99,22 @@ absl::Status CheckOutputBytes(std::string_view output_name, const Shape& shape,
       " (FP32); ", LimitText(static_cast<uint64_t>(limit_bytes), limit_name)));
 }
 
+float* SharedMemoryOutput(const SharedMemoryBlock& block, const Shape& shape,
+                          std::vector<float>& staged) {
+  const int64_t bytes = OutputBytes(shape);
+  if (bytes > static_cast<int64_t>(block.bytes.size())) return nullptr;
+  if (reinterpret_cast<uintptr_t>(block.bytes.data()) % alignof(float) == 0) {
+    return reinterpret_cast<float*>(block.bytes.data());
+  }
+  staged.resize(static_cast<size_t>(bytes) / sizeof(float));
+  return staged.data();
+}
+
+void FinishSharedMemoryOutput(const SharedMemoryBlock& block, const std::vector<float>& staged) {
+  const size_t bytes = staged.size() * sizeof(float);
+  if (bytes > 0 && bytes <= block.bytes.size()) std::memcpy(block.bytes.data(), staged.data(), bytes);
+}
+
 absl::StatusOr<int64_t> ParseModelVersion(std::string_view version) {
   if (version.empty()) return 0;
   int64_t value = 0;
@@ -115,7 +132,8 @@ absl::StatusOr<int64_t> ParseModelVersion(std::string_view version) {
 
 absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
                                                 std::string_view model_name,
-                                                const ServingConfig& config, const Model& model) {
+                                                const ServingConfig& config, const Model& model,
+                                                const SharedMemoryRegistry* shared_memory) {
   const std::string model_str(model_name);
   if (request.inputs.size() != 1) {
     return absl::InvalidArgumentError(absl::StrCat("model '", model_str, "' has one input, '",
@@ -151,11 +169,27 @@ absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
   if (!tensor.data_error.ok()) return tensor.data_error;
   input.datatype = std::string(tensor.datatype);
   input.dtype = dtype;
-  input.raw = tensor.raw_bytes.has_value();
+  input.raw = tensor.raw_bytes.has_value() || tensor.shared_memory.has_value();
   // Where the request's values are, as elements of `storage`.
   std::span<const std::byte> values;
   std::string_view storage = tensor.datatype;
-  if (input.raw) {
+  if (tensor.shared_memory.has_value()) {
+    const std::string what = absl::StrCat("input '", name, "'");
+    if (shared_memory == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": this server does not take tensors in shared memory"));
+    }
+    SEQ_ASSIGN_OR_RETURN(SharedMemoryBlock block, shared_memory->Find(what, *tensor.shared_memory));
+    const int64_t expected_bytes = elements * static_cast<int64_t>(DatatypeBytes(tensor.datatype));
+    if (static_cast<int64_t>(block.bytes.size()) != expected_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": shared_memory_byte_size is ", block.bytes.size(), " but the tensor (",
+          ShapeProduct(input.shape), " ", input.datatype, ") takes ", expected_bytes,
+          " bytes (region '", block.region->name(), "')"));
+    }
+    values = block.bytes;
+    input.input_region = std::move(block.region);
+  } else if (input.raw) {
     const std::string_view bytes = *tensor.raw_bytes;
     const int64_t expected_bytes = elements * static_cast<int64_t>(DatatypeBytes(tensor.datatype));
     if (static_cast<int64_t>(bytes.size()) != expected_bytes) {
@@ -235,15 +269,41 @@ absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
           "an input whose output has at most that many"));
     }
   }
+  if (!request.output_shared_memory.ok()) return request.output_shared_memory.status();
+  if (const std::optional<SharedMemoryParams>& params = *request.output_shared_memory) {
+    const std::string what = absl::StrCat("output '", config.output_name, "'");
+    if (shared_memory == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": this server does not take tensors in shared memory"));
+    }
+    if (input.class_count > 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": a classification reply cannot go to shared memory; ask for "
+                             "the classes or for the tensor in shared memory"));
+    }
+    SEQ_ASSIGN_OR_RETURN(SharedMemoryBlock block, shared_memory->Find(what, *params));
+    const int64_t output_bytes = OutputBytes(output_shape);
+    if (static_cast<int64_t>(block.bytes.size()) < output_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": shared_memory_byte_size ", block.bytes.size(), " in region '",
+          block.region->name(), "' cannot hold the output of shape ",
+          ShapeToString(output_shape), " (", output_bytes, " bytes, FP32)"));
+    }
+    input.output_block = std::move(block);
+  }
 
   // The values as the model's type: where they are when they already have it, else converted.
   const std::optional<int64_t> num_ids = model.NumInputIds();
   const size_t dtype_bytes = DTypeSize(dtype);
   if (tensor.datatype == DatatypeName(dtype) && storage == tensor.datatype) {
     input.bytes = values;
-    if (reinterpret_cast<uintptr_t>(values.data()) % dtype_bytes != 0) {
+    // Ids in shared memory are copied before they are checked: the client could write the
+    // region between the check and the lookup.
+    const bool shared_ids = num_ids.has_value() && input.input_region != nullptr;
+    if (reinterpret_cast<uintptr_t>(values.data()) % dtype_bytes != 0 || shared_ids) {
       // gRPC keeps string data aligned, so this is for REST's binary data that follows a JSON
-      // header of any length; copying keeps the engine's reads aligned.
+      // header of any length (or a shared memory offset of any size); copying keeps the
+      // engine's reads aligned.
       input.owned_bytes.assign(values.begin(), values.end());
       input.bytes = input.owned_bytes;
     }
@@ -261,11 +321,10 @@ absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
   return input;
 }
 
-absl::StatusOr<PreparedRequest> PrepareInferRequest(const ModelRepository& repository,
-                                                    std::string_view model_name,
-                                                    std::string_view version,
-                                                    const InferRequestView& request,
-                                                    int64_t client_deadline_us) {
+absl::StatusOr<PreparedRequest> PrepareInferRequest(
+    const ModelRepository& repository, std::string_view model_name, std::string_view version,
+    const InferRequestView& request, int64_t client_deadline_us,
+    const SharedMemoryRegistry* shared_memory) {
   // A large request leaves freed blocks in the heaps of the threads that handled it, whatever
   // its outcome: ask for them to go back once it is over.
   if (RequestTensorBytes(request) >= kLargeRequestBytes) RequestHeapTrim();
@@ -276,7 +335,7 @@ absl::StatusOr<PreparedRequest> PrepareInferRequest(const ModelRepository& repos
   if (!servable.ok()) return servable.status();
   ServableModel& model = **servable;
   absl::StatusOr<InferInput> input =
-      ValidateInferRequest(request, model_name, model.config, *model.model);
+      ValidateInferRequest(request, model_name, model.config, *model.model, shared_memory);
   if (!input.ok()) {
     model.stats.AddFailure(input.status().code(), 0);
     return input.status();

@@ -16,6 +16,13 @@
 // copying only raw bytes that are not aligned for their datatype in memory; a converted input
 // lives in the validated input itself. The request must therefore outlive the validated input.
 //
+// Shared memory (frontend/shared_memory_registry.h): an input whose view names a region is
+// read from the mapped region as raw bytes are from a request (zero copy when aligned), and
+// the validated input holds the region until the request is answered. Ids read from shared
+// memory are copied before they are checked, so a client writing the region meanwhile cannot
+// slip an id past the check. An output in shared memory gets the region's block, checked to
+// hold the output before the request is queued; the front end writes the output there.
+//
 // Every validation error is INVALID_ARGUMENT and names the tensor, the expected and the
 // actual value; an output past the server's limit is RESOURCE_EXHAUSTED naming its size and
 // the limit (SPEC §7), found before the request is queued. Thread-safe: the functions only
@@ -36,6 +43,7 @@
 #include "core/model.h"
 #include "server/config/model_config.h"
 #include "server/frontend/datatypes.h"
+#include "server/frontend/shared_memory_registry.h"
 #include "server/repository/model_repository.h"
 
 namespace seqserve {
@@ -57,8 +65,12 @@ struct InferRequestView {
     std::string_view values_datatype;
     // How error messages name where the typed values come from ("contents.fp32_contents").
     std::string_view values_field = "contents.fp32_contents";
+    // Or Triton's shared memory parameters: the data is in a registered region (neither
+    // values nor raw bytes then).
+    std::optional<SharedMemoryParams> shared_memory;
     // What the front end found wrong with where the data is (no data, two forms, a form the
-    // datatype cannot have): reported once name, datatype and shape have been checked.
+    // datatype cannot have, malformed shared memory parameters): reported once name, datatype
+    // and shape have been checked.
     absl::Status data_error;
   };
   std::vector<Input> inputs;
@@ -68,6 +80,9 @@ struct InferRequestView {
   // requested output asks for, 0 = the output tensor itself; an error when the front end
   // found the parameter malformed.
   absl::StatusOr<int64_t> class_count = 0;
+  // The requested output's shared memory parameters: nullopt = the reply carries the data; an
+  // error when the front end found them malformed.
+  absl::StatusOr<std::optional<SharedMemoryParams>> output_shared_memory = std::nullopt;
   // The request's "timeout" parameter in microseconds (Triton's meaning), 0 = none; an
   // error when the front end found it malformed.
   absl::StatusOr<int64_t> timeout_us = 0;
@@ -92,6 +107,11 @@ struct InferInput {
   // The top classes the reply carries instead of the output (classification.h); 0 = none.
   int64_t class_count = 0;
   std::vector<std::byte> owned_bytes;
+  // The region `bytes` point into when the input came in shared memory.
+  std::shared_ptr<const SharedMemoryRegion> input_region;
+  // Where the output goes when the request asked for it in shared memory: a block of at
+  // least the output's bytes.
+  std::optional<SharedMemoryBlock> output_block;
 
   InferInput() = default;
   InferInput(InferInput&&) = default;
@@ -111,6 +131,14 @@ int64_t OutputBytes(const Shape& shape);
 absl::Status CheckOutputBytes(std::string_view output_name, const Shape& shape,
                               int64_t limit_bytes, std::string_view limit_name);
 
+// Where a worker computes an output of `shape` that goes to shared memory `block`: the block
+// itself when it is aligned for floats (zero copy), else `staged` (resized), which
+// FinishSharedMemoryOutput then copies into the block. nullptr when the block cannot hold it.
+float* SharedMemoryOutput(const SharedMemoryBlock& block, const Shape& shape,
+                          std::vector<float>& staged);
+// Copies a staged output (if any) into its block.
+void FinishSharedMemoryOutput(const SharedMemoryBlock& block, const std::vector<float>& staged);
+
 // A request's model_version: "" means the server's choice (0); otherwise a positive
 // integer. INVALID_ARGUMENT otherwise.
 absl::StatusOr<int64_t> ParseModelVersion(std::string_view version);
@@ -121,9 +149,11 @@ absl::StatusOr<int64_t> ParseModelVersion(std::string_view version);
 //  - shape: rank = dims + 1 when batching, batch in [1, max_batch_size]; every other dim
 //    equal to the configured one (-1: any positive size);
 //  - the front end's data_error, if any; then as many typed values as elements, or exactly
-//    elements × DatatypeBytes raw bytes;
+//    elements × DatatypeBytes raw bytes, or a shared memory block of exactly that many bytes
+//    in a region of `shared_memory` (null: the extension is not offered);
 //  - requested outputs, if any, name the configured output, once;
 //  - the output's bytes at most config.limits.max_output_bytes (RESOURCE_EXHAUSTED);
+//  - an output in shared memory: a block that holds the output, and no class count;
 //  - the engine accepts the shape (model.OutputShape, whose error names the module) when
 //    the configured dims leave sizes free; fully fixed dims were checked when the model
 //    loaded;
@@ -132,7 +162,8 @@ absl::StatusOr<int64_t> ParseModelVersion(std::string_view version);
 //    takes ids every id lies in [0, model.NumInputIds()).
 absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
                                                 std::string_view model_name,
-                                                const ServingConfig& config, const Model& model);
+                                                const ServingConfig& config, const Model& model,
+                                                const SharedMemoryRegistry* shared_memory = nullptr);
 
 // A request ready for its version's scheduler.
 struct PreparedRequest {
@@ -148,10 +179,10 @@ struct PreparedRequest {
 // and turns the earlier of `client_deadline_us` (steady clock, 0 = none) and the request's
 // timeout into the deadline. A request that fails validation is counted as a failure of
 // the version it named (reason INVALID_ARGUMENT), like every failure after the lookup.
-absl::StatusOr<PreparedRequest> PrepareInferRequest(const ModelRepository& repository,
-                                                    std::string_view model_name,
-                                                    std::string_view version,
-                                                    const InferRequestView& request,
-                                                    int64_t client_deadline_us);
+// `shared_memory`: the server's regions (null: the extension is not offered).
+absl::StatusOr<PreparedRequest> PrepareInferRequest(
+    const ModelRepository& repository, std::string_view model_name, std::string_view version,
+    const InferRequestView& request, int64_t client_deadline_us,
+    const SharedMemoryRegistry* shared_memory = nullptr);
 
 }  // namespace seqserve

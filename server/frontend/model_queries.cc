@@ -77,7 +77,8 @@ inference::ServerMetadataResponse GetServerMetadata() {
   response.set_version(SEQSERVE_VERSION);
   // Triton's names for the extensions both protocols implement, and only those.
   for (const char* extension :
-       {"model_repository", "model_configuration", "statistics", "classification", "logging"}) {
+       {"model_repository", "model_configuration", "statistics", "classification", "logging",
+        "system_shared_memory"}) {
     response.add_extensions(extension);
   }
   return response;

@@ -85,6 +85,47 @@ absl::StatusOr<int64_t> ParseTimeout(const inference::ModelInferRequest& request
   }
 }
 
+using Parameters = google::protobuf::Map<std::string, inference::InferParameter>;
+
+// An integer parameter of the shared memory extension (int64_param, or uint64_param as Triton's
+// clients may send): nullopt when absent.
+absl::StatusOr<std::optional<int64_t>> IntegerParameter(const std::string& tensor,
+                                                        const Parameters& parameters,
+                                                        const std::string& key) {
+  const auto it = parameters.find(key);
+  if (it == parameters.end()) return std::nullopt;
+  switch (it->second.parameter_choice_case()) {
+    case inference::InferParameter::kInt64Param:
+      return it->second.int64_param();
+    case inference::InferParameter::kUint64Param:
+      return static_cast<int64_t>(std::min<uint64_t>(
+          it->second.uint64_param(), static_cast<uint64_t>(std::numeric_limits<int64_t>::max())));
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat(tensor, ": parameter '", key, "' must be an int64_param"));
+  }
+}
+
+// The tensor's shared memory parameters (frontend/shared_memory_registry.h).
+absl::StatusOr<std::optional<SharedMemoryParams>> SharedMemoryOf(const std::string& tensor,
+                                                                 const Parameters& parameters) {
+  std::optional<std::string_view> region;
+  if (const auto it = parameters.find("shared_memory_region"); it != parameters.end()) {
+    if (it->second.parameter_choice_case() != inference::InferParameter::kStringParam) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(tensor, ": parameter 'shared_memory_region' must be a string_param"));
+    }
+    region = it->second.string_param();
+  }
+  absl::StatusOr<std::optional<int64_t>> offset =
+      IntegerParameter(tensor, parameters, "shared_memory_offset");
+  if (!offset.ok()) return offset.status();
+  absl::StatusOr<std::optional<int64_t>> byte_size =
+      IntegerParameter(tensor, parameters, "shared_memory_byte_size");
+  if (!byte_size.ok()) return byte_size.status();
+  return MakeSharedMemoryParams(tensor, region, *offset, *byte_size);
+}
+
 }  // namespace
 
 InferRequestView ViewOf(const inference::ModelInferRequest& request) {
@@ -110,7 +151,20 @@ InferRequestView ViewOf(const inference::ModelInferRequest& request) {
     const std::string places = typed.field != nullptr
                                    ? absl::StrCat(typed.field, " or raw_input_contents")
                                    : std::string("raw_input_contents");
-    if (const char* other = OtherContentsField(tensor.contents(), typed.field)) {
+    absl::StatusOr<std::optional<SharedMemoryParams>> shared =
+        SharedMemoryOf(absl::StrCat("input '", name, "'"), tensor.parameters());
+    if (!shared.ok()) {
+      input.data_error = shared.status();
+    } else if (shared->has_value()) {
+      input.shared_memory = **shared;
+      if (input.raw_bytes.has_value() || !input.values.empty() ||
+          OtherContentsField(tensor.contents(), nullptr) != nullptr) {
+        input.data_error = absl::InvalidArgumentError(absl::StrCat(
+            "input '", name, "': data both in shared memory (region '",
+            std::string(input.shared_memory->region), "') and in ",
+            input.raw_bytes.has_value() ? "raw_input_contents" : "contents", "; send one"));
+      }
+    } else if (const char* other = OtherContentsField(tensor.contents(), typed.field)) {
       input.data_error =
           absl::InvalidArgumentError(absl::StrCat("input '", name, "': data in ", other, "; ",
                                                   tensor.datatype(), " data goes in ", places));
@@ -130,6 +184,9 @@ InferRequestView ViewOf(const inference::ModelInferRequest& request) {
   view.outputs.reserve(static_cast<size_t>(request.outputs_size()));
   for (const inference::ModelInferRequest::InferRequestedOutputTensor& output : request.outputs()) {
     view.outputs.push_back(output.name());
+    absl::StatusOr<std::optional<SharedMemoryParams>> shared =
+        SharedMemoryOf(absl::StrCat("output '", output.name(), "'"), output.parameters());
+    if (!shared.ok() || shared->has_value()) view.output_shared_memory = std::move(shared);
     const auto classification = output.parameters().find("classification");
     if (classification != output.parameters().end()) {
       if (classification->second.parameter_choice_case() ==
@@ -172,6 +229,19 @@ float* AddOutput(const Shape& shape, const ServingConfig& config,
   std::string* bytes = response.add_raw_output_contents();
   bytes->resize(static_cast<size_t>(elements) * sizeof(float));
   return reinterpret_cast<float*>(bytes->data());
+}
+
+void AddSharedMemoryOutput(const Shape& shape, const ServingConfig& config,
+                           const SharedMemoryBlock& block,
+                           inference::ModelInferResponse& response) {
+  inference::ModelInferResponse::InferOutputTensor* output = response.add_outputs();
+  output->set_name(config.output_name);
+  output->set_datatype("FP32");
+  output->mutable_shape()->Add(shape.begin(), shape.end());
+  auto& parameters = *output->mutable_parameters();
+  parameters["shared_memory_region"].set_string_param(block.region->name());
+  parameters["shared_memory_offset"].set_int64_param(static_cast<int64_t>(block.offset));
+  parameters["shared_memory_byte_size"].set_int64_param(OutputBytes(shape));
 }
 
 void AddBytesOutput(const Shape& shape, const ServingConfig& config, std::string bytes,

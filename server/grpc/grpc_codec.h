@@ -25,7 +25,10 @@ namespace seqserve {
 // gRPC's view of `request`: each input's data in the contents field of its datatype
 // (fp32_contents for FP32, int64_contents for INT64, int_contents for INT8/INT16/INT32, ...;
 // FP16 and BF16 have none) or in raw_input_contents (one entry per input, in order), never
-// both, no other contents field; the "timeout" parameter as int64_param or uint64_param.
+// both, no other contents field, or in shared memory (the parameters shared_memory_region as
+// a string_param, shared_memory_byte_size and shared_memory_offset as int64_param or
+// uint64_param; no contents then); the "timeout" parameter as int64_param or uint64_param; a
+// requested output's shared memory parameters likewise.
 InferRequestView ViewOf(const inference::ModelInferRequest& request);
 
 // ValidateInferRequest(ViewOf(request), ...).
@@ -43,6 +46,13 @@ void StartInferResponse(const inference::ModelInferRequest& request, int64_t ver
 // client decodes only raw outputs). Throws std::bad_alloc when it cannot be allocated.
 float* AddOutput(const Shape& shape, const ServingConfig& config,
                  inference::ModelInferResponse& response);
+
+// Appends the output's metadata (configured name, "FP32", `shape`) with the shared memory
+// parameters of `block` (region, offset, and the bytes written) and no data, as Triton replies
+// for an output in shared memory; the output's bytes are in the block.
+void AddSharedMemoryOutput(const Shape& shape, const ServingConfig& config,
+                           const SharedMemoryBlock& block,
+                           inference::ModelInferResponse& response);
 
 // Appends the configured output as a BYTES tensor of `shape` whose raw contents are
 // `bytes` (EncodeBytesElements's layout): the classification extension's reply.

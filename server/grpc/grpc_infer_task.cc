@@ -13,6 +13,10 @@ namespace seqserve {
 
 float* GrpcInferTask::MutableOutput(const Shape& shape) {
   try {
+    if (input_.output_block.has_value()) {
+      output_shape_ = shape;
+      return SharedMemoryOutput(*input_.output_block, shape, staged_);
+    }
     if (input_.class_count > 0) {
       scores_shape_ = shape;
       scores_.resize(static_cast<size_t>(NumElements(shape)));
@@ -25,6 +29,15 @@ float* GrpcInferTask::MutableOutput(const Shape& shape) {
 }
 
 void GrpcInferTask::Finish(const absl::Status& status) {
+  if (status.ok() && input_.output_block.has_value()) {
+    FinishSharedMemoryOutput(*input_.output_block, staged_);
+    try {
+      AddSharedMemoryOutput(output_shape_, servable_->config, *input_.output_block, response());
+    } catch (const std::exception&) {
+      return Answer(absl::ResourceExhaustedError("cannot allocate the reply"));
+    }
+    return Answer(status);
+  }
   if (!status.ok() || input_.class_count == 0) return Answer(status);
   const ServingConfig& config = servable_->config;
   absl::StatusOr<Classification> classes =

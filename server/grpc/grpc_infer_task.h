@@ -29,7 +29,8 @@ class GrpcInferTask : public InferTask {
   DType input_dtype() const override { return input_.dtype; }
   const void* input_data() const override { return input_.bytes.data(); }
   // The output tensor appended to response() (or, for a classification request, a buffer of
-  // the task's own that Finish turns into the top classes); nullptr (the batch runner then
+  // the task's own that Finish turns into the top classes; for an output in shared memory,
+  // the region's block); nullptr (the batch runner then
   // fails the task with INTERNAL) when it cannot be allocated.
   float* MutableOutput(const Shape& shape) override;
   void Finish(const absl::Status& status) override;
@@ -53,6 +54,10 @@ class GrpcInferTask : public InferTask {
   // The output's scores when the request asked for its top classes instead.
   Shape scores_shape_;
   std::vector<float> scores_;
+  // An output in shared memory: its shape, and where it was computed when the block is not
+  // aligned for floats (copied into the block by Finish).
+  Shape output_shape_;
+  std::vector<float> staged_;
 };
 
 // The client's gRPC deadline on the scheduler's (steady) clock; 0 when there is none.

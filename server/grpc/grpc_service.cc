@@ -156,7 +156,7 @@ absl::Status GrpcInferenceService::Prepare(GrpcInferTask& task) {
   const ModelInferRequest& request = task.request();
   absl::StatusOr<PreparedRequest> prepared =
       PrepareInferRequest(repository_, request.model_name(), request.model_version(),
-                          ViewOf(request), task.client_deadline_us());
+                          ViewOf(request), task.client_deadline_us(), options_.shared_memory);
   if (!prepared.ok()) return prepared.status();
   // The reply must fit in one message; checked before the request is queued, so an output
   // too large to send is refused rather than computed and then lost (SPEC §7).
@@ -164,7 +164,8 @@ absl::Status GrpcInferenceService::Prepare(GrpcInferTask& task) {
   absl::StatusOr<Shape> output_shape = servable.model->OutputShape(prepared->input.shape);
   const int64_t room = options_.max_message_bytes - kReplyOverheadBytes -
                        static_cast<int64_t>(request.id().size() + request.model_name().size());
-  if (output_shape.ok() && OutputBytes(*output_shape) > room) {
+  const bool output_in_reply = !prepared->input.output_block.has_value();
+  if (output_in_reply && output_shape.ok() && OutputBytes(*output_shape) > room) {
     const absl::Status too_large = absl::ResourceExhaustedError(absl::StrCat(
         "output '", servable.config.output_name, "' of shape ", ShapeToString(*output_shape),
         " would take ", FormatBytes(static_cast<uint64_t>(OutputBytes(*output_shape))),
@@ -337,6 +338,57 @@ grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryModelUnload(
     inference::RepositoryModelUnloadResponse*) {
   return ChangeRepository(context, request->repository_name(), request->model_name(),
                           /*load=*/false, ChangeParameters(request->parameters()));
+}
+
+// ---- System shared memory ---------------------------------------------------------------
+
+grpc::ServerUnaryReactor* GrpcInferenceService::SystemSharedMemoryStatus(
+    grpc::CallbackServerContext* context, const inference::SystemSharedMemoryStatusRequest* request,
+    inference::SystemSharedMemoryStatusResponse* response) {
+  return FinishWith(context, "SystemSharedMemoryStatus", [&]() -> absl::Status {
+    SEQ_RETURN_IF_ERROR(Authorize(*context, Protocol::kSharedMemory));
+    SEQ_RETURN_IF_ERROR(SharedMemoryOffered());
+    absl::StatusOr<std::vector<SharedMemoryRegionStatus>> regions =
+        options_.shared_memory->Status(request->name());
+    if (!regions.ok()) return regions.status();
+    for (const SharedMemoryRegionStatus& region : *regions) {
+      auto& status = (*response->mutable_regions())[region.name];
+      status.set_name(region.name);
+      status.set_key(region.key);
+      status.set_offset(region.offset);
+      status.set_byte_size(region.byte_size);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* GrpcInferenceService::SystemSharedMemoryRegister(
+    grpc::CallbackServerContext* context,
+    const inference::SystemSharedMemoryRegisterRequest* request,
+    inference::SystemSharedMemoryRegisterResponse*) {
+  return FinishWith(context, "SystemSharedMemoryRegister", [&]() -> absl::Status {
+    SEQ_RETURN_IF_ERROR(Authorize(*context, Protocol::kSharedMemory));
+    SEQ_RETURN_IF_ERROR(SharedMemoryOffered());
+    return options_.shared_memory->Register(request->name(), request->key(), request->offset(),
+                                            request->byte_size());
+  });
+}
+
+grpc::ServerUnaryReactor* GrpcInferenceService::SystemSharedMemoryUnregister(
+    grpc::CallbackServerContext* context,
+    const inference::SystemSharedMemoryUnregisterRequest* request,
+    inference::SystemSharedMemoryUnregisterResponse*) {
+  return FinishWith(context, "SystemSharedMemoryUnregister", [&]() -> absl::Status {
+    SEQ_RETURN_IF_ERROR(Authorize(*context, Protocol::kSharedMemory));
+    SEQ_RETURN_IF_ERROR(SharedMemoryOffered());
+    options_.shared_memory->Unregister(request->name());
+    return absl::OkStatus();
+  });
+}
+
+absl::Status GrpcInferenceService::SharedMemoryOffered() const {
+  if (options_.shared_memory != nullptr) return absl::OkStatus();
+  return absl::UnimplementedError("this server does not offer system shared memory");
 }
 
 grpc::ServerUnaryReactor* GrpcInferenceService::ChangeRepository(

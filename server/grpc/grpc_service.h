@@ -30,6 +30,7 @@
 #include "server/frontend/model_control.h"
 #include "server/frontend/restricted_protocols.h"
 #include "server/frontend/serving_state.h"
+#include "server/frontend/shared_memory_registry.h"
 #include "server/repository/model_repository.h"
 
 namespace seqserve {
@@ -47,9 +48,13 @@ struct GrpcServiceOptions {
   // protocols: health (ServerLive, ServerReady, ModelReady), metadata (ServerMetadata,
   // ModelMetadata), inference (ModelInfer, ModelStreamInfer), model-config (ModelConfig),
   // statistics (ModelStatistics), model-repository (RepositoryIndex, RepositoryModelLoad,
-  // RepositoryModelUnload), logging (LogSettings). grpc.health.v1 and reflection are separate services and stay
-  // open.
+  // RepositoryModelUnload), shared-memory (SystemSharedMemoryStatus, ...Register,
+  // ...Unregister), logging (LogSettings). grpc.health.v1 and reflection are separate
+  // services and stay open.
   ProtocolRestrictions restrictions;
+  // Triton's system shared memory regions (the Server's, shared with HTTP; outlives the
+  // service); null: the extension is not offered.
+  SharedMemoryRegistry* shared_memory = nullptr;
 };
 
 class GrpcInferenceService final : public inference::GRPCInferenceService::CallbackService {
@@ -108,6 +113,19 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
   grpc::ServerUnaryReactor* LogSettings(grpc::CallbackServerContext* context,
                                         const inference::LogSettingsRequest* request,
                                         inference::LogSettingsResponse* response) override;
+  // Triton's system shared memory extension (frontend/shared_memory_registry.h).
+  grpc::ServerUnaryReactor* SystemSharedMemoryStatus(
+      grpc::CallbackServerContext* context,
+      const inference::SystemSharedMemoryStatusRequest* request,
+      inference::SystemSharedMemoryStatusResponse* response) override;
+  grpc::ServerUnaryReactor* SystemSharedMemoryRegister(
+      grpc::CallbackServerContext* context,
+      const inference::SystemSharedMemoryRegisterRequest* request,
+      inference::SystemSharedMemoryRegisterResponse* response) override;
+  grpc::ServerUnaryReactor* SystemSharedMemoryUnregister(
+      grpc::CallbackServerContext* context,
+      const inference::SystemSharedMemoryUnregisterRequest* request,
+      inference::SystemSharedMemoryUnregisterResponse* response) override;
 
  private:
   friend class InferStream;
@@ -128,6 +146,8 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
   void UnregisterStream(InferStream* stream);
 
   bool shutting_down() const { return state_.shutting_down(); }
+  // UNIMPLEMENTED when the server has no shared memory registry.
+  absl::Status SharedMemoryOffered() const;
   // PERMISSION_DENIED when `protocol` is restricted and the call lacks its header.
   absl::Status Authorize(const grpc::CallbackServerContext& context, Protocol protocol) const;
 

@@ -53,6 +53,9 @@ struct Route {
     kLoad,
     kUnload,
     kLogging,
+    kShmStatus,
+    kShmRegister,
+    kShmUnregister,
   };
   Kind kind;
   std::string model;
@@ -80,6 +83,10 @@ struct Route {
       return Protocol::kModelRepository;
     case kLogging:
       return Protocol::kLogging;
+    case kShmStatus:
+    case kShmRegister:
+    case kShmUnregister:
+      return Protocol::kSharedMemory;
     }
     return Protocol::kHealth;
   }
@@ -137,6 +144,24 @@ std::optional<Route> MatchRoute(std::string_view method,
     }
     return std::nullopt;
   }
+  if (parts[2] == "systemsharedmemory") {
+    // .../status, .../unregister, or .../region/{r}/(status|register|unregister);
+    // the region's name goes in `model`.
+    std::string region;
+    if (n == 6 && parts[3] == "region") {
+      region = std::string(parts[4]);
+    } else if (n != 4) {
+      return std::nullopt;
+    }
+    const std::string_view action = parts[n - 1];
+    if (action == "status" && get)
+      return Route{Route::kShmStatus, region, {}};
+    if (action == "register" && post && !region.empty())
+      return Route{Route::kShmRegister, region, {}};
+    if (action == "unregister" && post)
+      return Route{Route::kShmUnregister, region, {}};
+    return std::nullopt;
+  }
   if (parts[2] != "models")
     return std::nullopt;
   if (n == 4 && parts[3] == "stats") {
@@ -187,6 +212,11 @@ struct InferCall {
   std::vector<float> output;
 };
 
+// The prepared request's output block when its output goes to shared memory.
+const std::optional<SharedMemoryBlock> &OutputBlock(const InferCall &call) {
+  return call.prepared.input.output_block;
+}
+
 HttpResponse AnnotateInfer(HttpResponse response, const InferCall &call) {
   response.log_model = call.model;
   response.log_version = call.prepared.servable != nullptr
@@ -203,7 +233,12 @@ HttpResponse InferReply(const InferCall &call) {
     return AnnotateInfer(ErrorResponse(call.status), call);
   const ServingConfig &config = call.prepared.servable->config;
   RestInferResponse reply;
-  if (call.prepared.input.class_count > 0) {
+  if (OutputBlock(call).has_value()) {
+    FinishSharedMemoryOutput(*OutputBlock(call), call.output);
+    reply = EncodeRestSharedMemoryResponse(
+        call.model, call.prepared.servable->version, *call.request,
+        config.output_name, call.shape, *OutputBlock(call));
+  } else if (call.prepared.input.class_count > 0) {
     absl::StatusOr<Classification> classes =
         Classify(config.output_name, call.shape, call.output,
                  config.max_batch_size > 0, call.prepared.input.class_count,
@@ -247,6 +282,9 @@ public:
   float *MutableOutput(const Shape &shape) override {
     try {
       call_->shape = shape;
+      if (OutputBlock(*call_).has_value()) {
+        return SharedMemoryOutput(*OutputBlock(*call_), shape, call_->output);
+      }
       call_->output.resize(static_cast<size_t>(NumElements(shape)));
       return call_->output.data();
     } catch (const std::exception &) {
@@ -286,6 +324,11 @@ absl::StatusOr<nlohmann::json> ParseOptionalJson(const std::string &body) {
     return absl::InvalidArgumentError(
         absl::StrCat("malformed JSON: ", std::string(what)));
   }
+}
+
+absl::Status SharedMemoryNotOffered() {
+  return absl::UnimplementedError(
+      "this server does not offer system shared memory");
 }
 
 } // namespace
@@ -465,6 +508,12 @@ void HttpService::Handle(HttpRequest request, HttpResponder responder) {
     case Route::kLogging:
       return responder.Send(
           Logging(request.method == "POST" ? &request.body : nullptr));
+    case Route::kShmStatus:
+      return responder.Send(SharedMemoryStatus(route->model));
+    case Route::kShmRegister:
+      return responder.Send(SharedMemoryRegister(route->model, request.body));
+    case Route::kShmUnregister:
+      return responder.Send(SharedMemoryUnregister(route->model));
     }
   } catch (const std::exception &e) {
     // The server keeps serving; the responder (if still here) answers with the
@@ -513,7 +562,7 @@ void HttpService::Infer(HttpRequest http_request, const std::string &model,
 
   absl::StatusOr<PreparedRequest> prepared =
       PrepareInferRequest(repository_, model, version, call->request->view,
-                          /*client_deadline_us=*/0);
+                          /*client_deadline_us=*/0, options_.shared_memory);
   if (!prepared.ok())
     return fail(prepared.status());
   call->prepared = std::move(*prepared);
@@ -589,6 +638,69 @@ HttpResponse HttpService::RepositoryIndex(const std::string &request_body) {
     return ErrorResponse(index.status());
   // Triton answers with the array itself.
   return HttpResponse::Json(200, ProtoToJson(*index)["models"].dump());
+}
+
+HttpResponse HttpService::SharedMemoryStatus(const std::string &region) {
+  if (options_.shared_memory == nullptr)
+    return ErrorResponse(SharedMemoryNotOffered());
+  absl::StatusOr<std::vector<SharedMemoryRegionStatus>> regions =
+      options_.shared_memory->Status(region);
+  if (!regions.ok())
+    return ErrorResponse(regions.status());
+  nlohmann::json reply = nlohmann::json::array();
+  for (const SharedMemoryRegionStatus &status : *regions) {
+    reply.push_back({{"name", status.name},
+                     {"key", status.key},
+                     {"offset", status.offset},
+                     {"byte_size", status.byte_size}});
+  }
+  return HttpResponse::Json(200, reply.dump());
+}
+
+HttpResponse HttpService::SharedMemoryRegister(const std::string &region,
+                                               const std::string &request_body) {
+  if (options_.shared_memory == nullptr)
+    return ErrorResponse(SharedMemoryNotOffered());
+  absl::StatusOr<nlohmann::json> body = ParseOptionalJson(request_body);
+  if (!body.ok())
+    return ErrorResponse(body.status());
+  const auto number = [&](const char *field,
+                          bool required) -> absl::StatusOr<uint64_t> {
+    if (!body->contains(field)) {
+      if (!required)
+        return 0;
+      return absl::InvalidArgumentError(
+          absl::StrCat("register region '", region, "': missing \"", field,
+                       "\""));
+    }
+    const nlohmann::json &value = (*body)[field];
+    if (!value.is_number_unsigned()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("register region '", region, "': \"", field,
+                       "\" must be an integer >= 0, got ", value.dump()));
+    }
+    return value.get<uint64_t>();
+  };
+  if (!body->contains("key") || !(*body)["key"].is_string()) {
+    return ErrorResponse(absl::InvalidArgumentError(absl::StrCat(
+        "register region '", region, "': \"key\" must be a string")));
+  }
+  absl::StatusOr<uint64_t> offset = number("offset", /*required=*/false);
+  if (!offset.ok())
+    return ErrorResponse(offset.status());
+  absl::StatusOr<uint64_t> byte_size = number("byte_size", /*required=*/true);
+  if (!byte_size.ok())
+    return ErrorResponse(byte_size.status());
+  const absl::Status registered = options_.shared_memory->Register(
+      region, (*body)["key"].get<std::string>(), *offset, *byte_size);
+  return registered.ok() ? HttpResponse() : ErrorResponse(registered);
+}
+
+HttpResponse HttpService::SharedMemoryUnregister(const std::string &region) {
+  if (options_.shared_memory == nullptr)
+    return ErrorResponse(SharedMemoryNotOffered());
+  options_.shared_memory->Unregister(region);
+  return HttpResponse();
 }
 
 void HttpService::RepositoryChange(const std::string &model,

@@ -18,6 +18,10 @@
 //   GET  /v2/logging                              the log settings (Triton's logging
 //   POST /v2/logging                              extension, logging/log_settings.h); POST
 //                                                 changes those its JSON object names
+//   GET  /v2/systemsharedmemory[/region/{r}]/status   [{"name","key","offset","byte_size"}]
+//   POST /v2/systemsharedmemory/region/{r}/register   {"key","offset","byte_size"} → 200,
+//                                                     empty body (Triton)
+//   POST /v2/systemsharedmemory[/region/{r}]/unregister   200, empty body (Triton)
 //
 // Health answers follow the KServe spec (200 true, 4xx false) and Triton, which
 // uses 400. Errors are {"error": "<message>"} with the status of the canonical
@@ -53,7 +57,8 @@
 // both protocols share and answer from its thread. Readiness and shutdown are
 // the server's one ServingState. Each route belongs to one of Triton's
 // protocols (health, metadata, inference, model-config, model-repository,
-// statistics, logging), which --http-restricted-protocol may restrict (frontend/restricted_protocols.h).
+// statistics, shared-memory, logging), which --http-restricted-protocol may restrict
+// (frontend/restricted_protocols.h).
 //
 // Thread-safe: handlers run on the listener's threads; Stop may be called from
 // any thread.
@@ -69,6 +74,7 @@
 #include "server/frontend/model_control.h"
 #include "server/frontend/restricted_protocols.h"
 #include "server/frontend/serving_state.h"
+#include "server/frontend/shared_memory_registry.h"
 #include "server/http/http_listener.h"
 #include "server/repository/model_repository.h"
 
@@ -92,6 +98,9 @@ struct HttpOptions {
   std::optional<HttpTlsOptions> tls;
   // --http-restricted-protocol values (frontend/restricted_protocols.h).
   std::vector<std::string> restricted_protocols;
+  // Triton's system shared memory regions (the Server's, shared with gRPC; outlives the
+  // service); null: the extension is not offered.
+  SharedMemoryRegistry *shared_memory = nullptr;
 };
 
 class HttpService {
@@ -128,6 +137,11 @@ private:
   HttpResponse Logging(const std::string *update_body);
   void RepositoryChange(const std::string &model, const std::string &body,
                         bool load, HttpResponder responder);
+  // Triton's system shared memory extension; `region` empty: every region.
+  HttpResponse SharedMemoryStatus(const std::string &region);
+  HttpResponse SharedMemoryRegister(const std::string &region,
+                                    const std::string &body);
+  HttpResponse SharedMemoryUnregister(const std::string &region);
 
   const HttpOptions options_;
   ModelRepository &repository_; // outlives the service (see Start)

@@ -405,6 +405,38 @@ bool ReadTypedData(JsonCursor& cursor, const std::string& path, int64_t elements
   return cursor.Skip();
 }
 
+// The shared memory parameters of one tensor's "parameters" object, as they are read.
+struct SharedMemoryJson {
+  std::optional<std::string_view> region;
+  std::optional<int64_t> offset;
+  std::optional<int64_t> byte_size;
+
+  // Reads `parameter`'s value when it is one of the extension's (true), else false and the
+  // cursor has not moved. The region's name is kept in `request.strings`.
+  absl::StatusOr<bool> Read(JsonCursor& cursor, const std::string& parameter,
+                            const std::string& parameters_path, RestInferRequest& request) {
+    const std::string path = absl::StrCat(parameters_path, ".", parameter);
+    if (parameter == "shared_memory_region") {
+      absl::StatusOr<std::string> name = ReadString(cursor, path);
+      if (!name.ok()) return name.status();
+      region = request.strings.emplace_back(*std::move(name));
+      return true;
+    }
+    std::optional<int64_t>* number = parameter == "shared_memory_offset"      ? &offset
+                                     : parameter == "shared_memory_byte_size" ? &byte_size
+                                                                              : nullptr;
+    if (number == nullptr) return false;
+    absl::StatusOr<int64_t> value = ReadInteger(cursor, path);
+    if (!value.ok()) return value.status();
+    *number = *value;
+    return true;
+  }
+
+  absl::StatusOr<std::optional<SharedMemoryParams>> Params(const std::string& tensor) const {
+    return MakeSharedMemoryParams(tensor, region, offset, byte_size);
+  }
+};
+
 // What one input's JSON said about its binary data.
 struct BinaryInput {
   size_t input = 0;
@@ -431,6 +463,7 @@ absl::Status DecodeInput(JsonCursor& cursor, size_t index, RestInferRequest& req
   std::optional<std::pair<size_t, int>> data;  // where "data" is, when read after the object
   bool data_read = false;
   std::optional<int64_t> binary_size;
+  SharedMemoryJson shared;
   bool has_name = false, has_shape = false, has_datatype = false;
   std::string key;
   while (cursor.NextMember(&key)) {
@@ -462,6 +495,9 @@ absl::Status DecodeInput(JsonCursor& cursor, size_t index, RestInferRequest& req
       if (absl::Status object = EnterObject(cursor, field_path); !object.ok()) return object;
       std::string parameter;
       while (cursor.NextMember(&parameter)) {
+        absl::StatusOr<bool> shared_read = shared.Read(cursor, parameter, field_path, request);
+        if (!shared_read.ok()) return shared_read.status();
+        if (*shared_read) continue;
         if (parameter != "binary_data_size") {
           if (!cursor.Skip()) return Malformed();
           continue;
@@ -511,7 +547,19 @@ absl::Status DecodeInput(JsonCursor& cursor, size_t index, RestInferRequest& req
   }
 
   const std::string name(input.name);
-  if (data_read && binary_size.has_value()) {
+  absl::StatusOr<std::optional<SharedMemoryParams>> shared_params =
+      shared.Params(absl::StrCat("input '", name, "'"));
+  if (!shared_params.ok()) {
+    input.data_error = shared_params.status();
+  } else if (shared_params->has_value()) {
+    input.shared_memory = **shared_params;
+    if (data_read || binary_size.has_value()) {
+      input.data_error = absl::InvalidArgumentError(absl::StrCat(
+          "input '", name, "': data both in shared memory (region '",
+          std::string(input.shared_memory->region), "') and in ",
+          data_read ? "\"data\"" : "binary data", "; send one"));
+    }
+  } else if (data_read && binary_size.has_value()) {
     input.data_error = absl::InvalidArgumentError(absl::StrCat(
         "input '", name, "': both \"data\" and parameters.binary_data_size; send one of them"));
   } else if (binary_size.has_value()) {
@@ -533,12 +581,15 @@ absl::Status DecodeOutputs(JsonCursor& cursor, RestInferRequest& request,
     const std::string path = absl::StrCat("outputs[", index++, "]");
     if (absl::Status object = EnterObject(cursor, path); !object.ok()) return object;
     bool has_name = false;
+    std::string_view output_name;
+    SharedMemoryJson shared;
     std::string key;
     while (cursor.NextMember(&key)) {
       if (key == "name") {
         absl::StatusOr<std::string> name = ReadString(cursor, absl::StrCat(path, ".name"));
         if (!name.ok()) return name.status();
-        request.view.outputs.push_back(request.strings.emplace_back(*std::move(name)));
+        output_name = request.strings.emplace_back(*std::move(name));
+        request.view.outputs.push_back(output_name);
         has_name = true;
       } else if (key == "parameters") {
         const std::string parameters_path = absl::StrCat(path, ".parameters");
@@ -547,6 +598,9 @@ absl::Status DecodeOutputs(JsonCursor& cursor, RestInferRequest& request,
         }
         std::string parameter;
         while (cursor.NextMember(&parameter)) {
+          absl::StatusOr<bool> shared_read = shared.Read(cursor, parameter, parameters_path, request);
+          if (!shared_read.ok()) return shared_read.status();
+          if (*shared_read) continue;
           if (parameter == "classification") {
             absl::StatusOr<int64_t> count =
                 ReadInteger(cursor, absl::StrCat(parameters_path, ".classification"));
@@ -570,6 +624,11 @@ absl::Status DecodeOutputs(JsonCursor& cursor, RestInferRequest& request,
     }
     if (cursor.failed()) return Malformed();
     if (!has_name) return Invalid(path, "missing \"name\"");
+    absl::StatusOr<std::optional<SharedMemoryParams>> shared_params =
+        shared.Params(absl::StrCat("output '", std::string(output_name), "'"));
+    if (!shared_params.ok() || shared_params->has_value()) {
+      request.view.output_shared_memory = std::move(shared_params);
+    }
   }
   return cursor.failed() ? Malformed() : absl::OkStatus();
 }
@@ -756,6 +815,19 @@ RestInferResponse EncodeRestInferResponse(std::string_view model_name, int64_t v
   }
   body.resize(static_cast<size_t>(out - body.data()));
   body += "]}]}";
+  return response;
+}
+
+RestInferResponse EncodeRestSharedMemoryResponse(std::string_view model_name, int64_t version,
+                                                 const RestInferRequest& request,
+                                                 std::string_view output_name, const Shape& shape,
+                                                 const SharedMemoryBlock& block) {
+  std::string head = ReplyHead(model_name, version, request, output_name, "FP32", shape);
+  absl::StrAppend(&head, "],\"parameters\":{\"shared_memory_region\":",
+                  JsonQuote(block.region->name()), ",\"shared_memory_offset\":", block.offset,
+                  ",\"shared_memory_byte_size\":", OutputBytes(shape), "}}]}");
+  RestInferResponse response;
+  response.body = std::move(head);
   return response;
 }
 

@@ -3,8 +3,9 @@
 // validation (server/frontend/infer_request.h), EncodeRestInferResponse writes the reply.
 //
 // Request: {"id", "parameters": {"timeout", "binary_data_output"}, "inputs": [{"name",
-// "shape", "datatype", "parameters": {"binary_data_size"}, "data"}], "outputs": [{"name",
-// "parameters": {"binary_data"}}]}. "data" is flat or nested (row-major, flattened here) and
+// "shape", "datatype", "parameters": {"binary_data_size"} or Triton's shared memory
+// {"shared_memory_region", "shared_memory_byte_size", "shared_memory_offset"}, "data"}],
+// "outputs": [{"name", "parameters": {"binary_data", "classification", shared memory}}]}. "data" is flat or nested (row-major, flattened here) and
 // holds values of the input's datatype: numbers for FP32 and FP64, integers in range for
 // INT8...UINT64, true/false for BOOL (FP16 and BF16 only as binary data). With the
 // Inference-Header-Content-Length header the JSON is that many bytes and the inputs with
@@ -79,6 +80,14 @@ RestInferResponse EncodeRestInferResponse(std::string_view model_name, int64_t v
                                           const RestInferRequest& request,
                                           std::string_view output_name, const Shape& shape,
                                           std::span<const float> data);
+
+// The reply to a request whose output went to shared memory `block`: the output's metadata
+// (`output_name`, "FP32", `shape`) and its shared memory parameters (region, offset, the
+// bytes written), no data — as Triton replies. Always JSON.
+RestInferResponse EncodeRestSharedMemoryResponse(std::string_view model_name, int64_t version,
+                                                 const RestInferRequest& request,
+                                                 std::string_view output_name, const Shape& shape,
+                                                 const SharedMemoryBlock& block);
 
 // The reply to a classification request (frontend/classification.h): the output as a BYTES
 // tensor of `shape` holding `items`, as JSON strings in "data" or, as binary data, each a

@@ -6,15 +6,21 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <cstring>
+#include <future>
 #include <string>
+#include <unistd.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/client.h"
+#include "client/shared_memory.h"
 #include "common/npy.h"
 #include "client/perf/load_generator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
+#include "tests/util/run_command.h"
 
 namespace seqserve {
 namespace {
@@ -107,6 +113,66 @@ TEST_F(RealServerTest, RawAndTypedGiveTheSameAnswer) {
   absl::StatusOr<Tensor> fp32 = client_->Infer("lenet", input, typed);
   ASSERT_TRUE(fp32.ok()) << fp32.status();
   EXPECT_EQ(raw->data, fp32->data);
+}
+
+// Triton's system shared memory through the client library: an object this process makes,
+// registered, listed, used for the input and the output of a request, and unregistered. The
+// reference is the same request with its tensor in the message.
+TEST_F(RealServerTest, SharedMemoryInputAndOutputThroughTheClientLibrary) {
+  const Tensor input = Ramp({2, 1, 28, 28}, 1);
+  absl::StatusOr<Tensor> plain = client_->Infer("lenet", input);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+
+  const size_t in_bytes = input.data.size() * sizeof(float), out_bytes = 2 * 10 * sizeof(float);
+  const std::string key = absl::StrCat("/seqserve_test_", getpid(), "_client");
+  absl::StatusOr<std::unique_ptr<client::SharedMemoryObject>> object =
+      client::SharedMemoryObject::Create(key, 8192);
+  ASSERT_TRUE(object.ok()) << object.status();
+  EXPECT_FALSE(client::SharedMemoryObject::Create(key, 16).ok());  // exists already
+  std::memcpy((*object)->data(), input.data.data(), in_bytes);
+  ASSERT_TRUE(client_->RegisterSystemSharedMemory("client_region", key, 0, 8192).ok());
+  absl::StatusOr<inference::SystemSharedMemoryStatusResponse> status =
+      client_->SystemSharedMemoryStatus("client_region");
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->regions().at("client_region").key(), key);
+  EXPECT_EQ(status->regions().at("client_region").byte_size(), 8192u);
+
+  inference::ModelInferRequest request = MakeInferRequest("lenet", input, {});
+  client::SetSharedMemoryInput(request, 0, "client_region", 0, in_bytes);
+  client::SetSharedMemoryOutput(request, "output", "client_region", 7000, out_bytes);
+  EXPECT_EQ(request.raw_input_contents_size(), 0);
+  grpc::ClientContext context;
+  inference::ModelInferResponse response;
+  std::promise<grpc::Status> done;
+  client_->StartModelInfer(&context, &request, &response,
+                           [&done](grpc::Status s) { done.set_value(std::move(s)); });
+  const grpc::Status answered = done.get_future().get();
+  ASSERT_TRUE(answered.ok()) << answered.error_message();
+  EXPECT_EQ(response.raw_output_contents_size(), 0);
+  std::vector<float> got(20);
+  std::memcpy(got.data(), (*object)->data() + 7000, out_bytes);
+  EXPECT_EQ(got, plain->data);
+
+  ASSERT_TRUE(client_->UnregisterSystemSharedMemory().ok());
+  status = client_->SystemSharedMemoryStatus();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->regions_size(), 0);
+}
+
+// seqperf --shm against the real server: it registers its region, measures without errors,
+// and leaves no region registered behind.
+TEST_F(RealServerTest, SeqperfSendsItsInputThroughSharedMemory) {
+  const testing::CommandResult result = testing::RunCommand(absl::StrCat(
+      SEQPERF_PATH, " --url 127.0.0.1:", server_->grpc_port(),
+      " -m lenet --shape 1,28,28 --shm --concurrency-range 2 -p 200 --warmup-secs 0.1 "
+      "--stability-windows 1 -r 2 2>&1"));
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("system shared memory"));
+  EXPECT_THAT(result.output, HasSubstr("errors: 0"));
+  absl::StatusOr<inference::SystemSharedMemoryStatusResponse> status =
+      client_->SystemSharedMemoryStatus();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->regions_size(), 0);
 }
 
 // The bundled text classifier through the client library: its int64 sample ids, and the

@@ -167,6 +167,17 @@ TEST(WireFormat, FieldNumbersMatchThePublishedProtos) {
       {"ModelRepositoryParameter", "int64_param", 2},
       {"ModelRepositoryParameter", "string_param", 3},
       {"ModelRepositoryParameter", "bytes_param", 4},
+      {"SystemSharedMemoryStatusRequest", "name", 1},
+      {"SystemSharedMemoryStatusResponse", "regions", 1},
+      {"SystemSharedMemoryStatusResponse.RegionStatus", "name", 1},
+      {"SystemSharedMemoryStatusResponse.RegionStatus", "key", 2},
+      {"SystemSharedMemoryStatusResponse.RegionStatus", "offset", 3},
+      {"SystemSharedMemoryStatusResponse.RegionStatus", "byte_size", 4},
+      {"SystemSharedMemoryRegisterRequest", "name", 1},
+      {"SystemSharedMemoryRegisterRequest", "key", 2},
+      {"SystemSharedMemoryRegisterRequest", "offset", 3},
+      {"SystemSharedMemoryRegisterRequest", "byte_size", 4},
+      {"SystemSharedMemoryUnregisterRequest", "name", 1},
       // model_config.proto
       {"ModelConfig", "name", 1},
       {"ModelConfig", "version_policy", 3},
@@ -240,7 +251,8 @@ TEST(WireFormat, ServiceAndMethodNamesMatch) {
   for (const char* method :
        {"ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer",
         "ModelStreamInfer", "ModelConfig", "ModelStatistics", "RepositoryIndex",
-        "RepositoryModelLoad", "RepositoryModelUnload"}) {
+        "RepositoryModelLoad", "RepositoryModelUnload", "SystemSharedMemoryStatus",
+        "SystemSharedMemoryRegister", "SystemSharedMemoryUnregister"}) {
     SCOPED_TRACE(method);
     const google::protobuf::MethodDescriptor* found = service->FindMethodByName(method);
     ASSERT_NE(found, nullptr);

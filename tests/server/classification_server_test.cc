@@ -189,11 +189,11 @@ TEST_F(ClassificationTest, AFreeDimOutputWithMoreClassesThanLabelsIsRefusedBefor
     Tensor input;
     input.shape = {1, 1, side, side};
     input.data.assign(static_cast<size_t>(side * side), 0.5f);
-    inference::ModelInferRequest request = MakeRequest("seedlabels", input, {0}, true);
-    inference::ModelInferRequest::InferRequestedOutputTensor* output = request.add_outputs();
+    inference::ModelInferRequest classify = MakeRequest("seedlabels", input, {0}, true);
+    inference::ModelInferRequest::InferRequestedOutputTensor* output = classify.add_outputs();
     output->set_name("output");
     (*output->mutable_parameters())["classification"].set_int64_param(2);
-    return request;
+    return classify;
   };
   const inference::ModelStatistics before = client_->Statistics("seedlabels");
   inference::ModelInferResponse response;

@@ -217,6 +217,31 @@ class Client:
         return {name: getattr(value, value.WhichOneof("parameter_choice"))
                 for name, value in response.settings.items()}
 
+    # ---- system shared memory (Triton's extension) -----------------------------------------
+
+    def register_system_shared_memory(self, name: str, key: str, byte_size: int,
+                                      offset: int = 0, timeout: float | None = None) -> None:
+        """Registers bytes [offset, offset + byte_size) of the POSIX shared memory object `key`
+        (e.g. "/my_shm"; Python's multiprocessing.shared_memory.SharedMemory(name=n) is "/" + n)
+        as region `name`. Requests then name the region in a tensor's parameters instead of
+        carrying its data; the server must run on this host."""
+        request = pb.SystemSharedMemoryRegisterRequest(name=name, key=key, offset=offset,
+                                                       byte_size=byte_size)
+        self._call("SystemSharedMemoryRegister", request, timeout)
+
+    def unregister_system_shared_memory(self, name: str = "",
+                                        timeout: float | None = None) -> None:
+        """Unregisters region `name`, or every region when `name` is empty."""
+        request = pb.SystemSharedMemoryUnregisterRequest(name=name)
+        self._call("SystemSharedMemoryUnregister", request, timeout)
+
+    def get_system_shared_memory_status(self, name: str = "",
+                                        timeout: float | None = None) -> dict[str, Any]:
+        """The registered regions (one, or all when `name` is empty) by name: RegionStatus
+        messages with name, key, offset and byte_size."""
+        request = pb.SystemSharedMemoryStatusRequest(name=name)
+        return dict(self._call("SystemSharedMemoryStatus", request, timeout).regions)
+
     # ---- inference -------------------------------------------------------------------------
 
     def infer(self, model: str, array: Any, version: int | str | None = None,

@@ -288,6 +288,36 @@ class ExplicitModelControlTest(unittest.TestCase):
             self.assertIn("/inference.GRPCInferenceService/ServerReady", server.log())
 
 
+
+@unittest.skipIf(missing_prerequisite(), missing_prerequisite() or "")
+@unittest.skipUnless(serves_grpc(), "this seqserve build has no gRPC server yet")
+class SystemSharedMemoryTest(unittest.TestCase):
+    def test_python_shared_memory_registers_with_the_server(self):
+        from multiprocessing import shared_memory
+        with tempfile.TemporaryDirectory() as tmp:
+            repository = Path(tmp) / "models"
+            Case("appended", repository)
+            server = ServerProcess(repository)
+            shm = shared_memory.SharedMemory(create=True, size=8192)
+            try:
+                with seqserve.Client(f"localhost:{server.port}", timeout=60) as client:
+                    # Python names the object without the leading slash shm_open takes.
+                    client.register_system_shared_memory("py", "/" + shm.name, 4096, offset=100)
+                    regions = client.get_system_shared_memory_status()
+                    self.assertEqual(list(regions), ["py"])
+                    self.assertEqual(regions["py"].key, "/" + shm.name)
+                    self.assertEqual((regions["py"].offset, regions["py"].byte_size), (100, 4096))
+                    with self.assertRaises(seqserve.ServerError) as caught:
+                        client.register_system_shared_memory("big", "/" + shm.name, 8193)
+                    self.assertEqual(caught.exception.code, "INVALID_ARGUMENT")
+                    self.assertIn("reaches past the end", caught.exception.message)
+                    client.unregister_system_shared_memory()
+                    self.assertEqual(client.get_system_shared_memory_status(), {})
+            finally:
+                shm.close()
+                shm.unlink()
+                self.assertEqual(server.stop(), 0, server.log())
+
 if __name__ == "__main__":
     reason = missing_prerequisite()
     if reason:

@@ -198,6 +198,45 @@ TEST_F(InferRequestTest, RejectsDataInAnotherContentsField) {
 }
 
 // Each datatype's own contents field (KServe v2), converted to the model's FP32.
+// Triton's shared memory parameters as ViewOf reads them (the registry's checks are in
+// shared_memory_registry_test and shared_memory_server_test).
+TEST_F(InferRequestTest, SharedMemoryParametersAreReadWithTheirTypesChecked) {
+  ModelInferRequest request = TypedRequest({1, 1, 28, 28}, 0);
+  auto& parameters = *request.mutable_inputs(0)->mutable_parameters();
+  parameters["shared_memory_region"].set_string_param("r");
+  parameters["shared_memory_byte_size"].set_uint64_param(3136);
+  parameters["shared_memory_offset"].set_int64_param(64);
+  ModelInferRequest::InferRequestedOutputTensor* output = request.add_outputs();
+  output->set_name("output");
+  (*output->mutable_parameters())["shared_memory_region"].set_string_param("o");
+  (*output->mutable_parameters())["shared_memory_byte_size"].set_int64_param(40);
+  InferRequestView view = ViewOf(request);
+  ASSERT_TRUE(view.inputs[0].data_error.ok()) << view.inputs[0].data_error;
+  ASSERT_TRUE(view.inputs[0].shared_memory.has_value());
+  EXPECT_EQ(view.inputs[0].shared_memory->region, "r");
+  EXPECT_EQ(view.inputs[0].shared_memory->offset, 64u);
+  EXPECT_EQ(view.inputs[0].shared_memory->byte_size, 3136u);
+  ASSERT_TRUE(view.output_shared_memory.ok());
+  ASSERT_TRUE(view.output_shared_memory->has_value());
+  EXPECT_EQ((*view.output_shared_memory)->region, "o");
+  EXPECT_EQ((*view.output_shared_memory)->offset, 0u);
+  // Without a registry (this decoder has none) the request is refused, naming the tensor.
+  ExpectError(request, "input 'input': this server does not take tensors in shared memory");
+
+  parameters["shared_memory_byte_size"].set_string_param("3136");
+  EXPECT_EQ(ViewOf(request).inputs[0].data_error.message(),
+            "input 'input': parameter 'shared_memory_byte_size' must be an int64_param");
+  parameters["shared_memory_byte_size"].set_int64_param(3136);
+  parameters["shared_memory_region"].set_int64_param(1);
+  EXPECT_EQ(ViewOf(request).inputs[0].data_error.message(),
+            "input 'input': parameter 'shared_memory_region' must be a string_param");
+  (*output->mutable_parameters())["shared_memory_byte_size"].set_bool_param(true);
+  EXPECT_EQ(ViewOf(request).output_shared_memory.status().message(),
+            "output 'output': parameter 'shared_memory_byte_size' must be an int64_param");
+  // No parameters: no shared memory.
+  EXPECT_FALSE(ViewOf(RawRequest({1, 1, 28, 28}, 3136)).inputs[0].shared_memory.has_value());
+}
+
 TEST_F(InferRequestTest, EveryDatatypeReadsItsOwnContentsField) {
   auto request_of = [](const std::string& datatype) {
     ModelInferRequest request = TypedRequest({1, 1, 28, 28}, 0);

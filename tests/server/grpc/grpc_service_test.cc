@@ -64,7 +64,8 @@ TEST_F(GrpcServerTest, ServerMetadataNamesTheImplementedExtensions) {
   EXPECT_THAT(metadata.version(), ::testing::MatchesRegex("[0-9]+\\.[0-9]+\\.[0-9]+"));
   EXPECT_THAT(metadata.extensions(), ::testing::UnorderedElementsAre(
                                          "model_repository", "model_configuration", "statistics",
-                                         "classification", "logging"));
+                                         "classification", "logging",
+                                         "system_shared_memory"));
 }
 
 TEST_F(GrpcServerTest, ModelReadyTellsReadyNotReadyAndUnknown) {

@@ -92,6 +92,43 @@ std::string DataError(const absl::StatusOr<std::unique_ptr<RestInferRequest>>& r
   return request.ok() ? std::string((*request)->view.inputs[0].data_error.message()) : "";
 }
 
+TEST(RestInferCodec, SharedMemoryParametersOfInputsAndOutputs) {
+  absl::StatusOr<std::unique_ptr<RestInferRequest>> request = DecodeRestInferRequest(
+      R"({"inputs":[{"name":"x","shape":[3],"datatype":"FP32","parameters":)"
+      R"({"shared_memory_region":"in","shared_memory_byte_size":12,"shared_memory_offset":4}}],)"
+      R"("outputs":[{"name":"y","parameters":{"shared_memory_region":"out",)"
+      R"("shared_memory_byte_size":40,"binary_data":true}}]})",
+      std::nullopt);
+  ASSERT_TRUE(request.ok()) << request.status();
+  const InferRequestView& view = (*request)->view;
+  ASSERT_TRUE(view.inputs[0].data_error.ok()) << view.inputs[0].data_error;
+  ASSERT_TRUE(view.inputs[0].shared_memory.has_value());
+  EXPECT_EQ(view.inputs[0].shared_memory->region, "in");
+  EXPECT_EQ(view.inputs[0].shared_memory->offset, 4u);
+  EXPECT_EQ(view.inputs[0].shared_memory->byte_size, 12u);
+  ASSERT_TRUE(view.output_shared_memory.ok() && view.output_shared_memory->has_value());
+  EXPECT_EQ((*view.output_shared_memory)->region, "out");
+  EXPECT_EQ((*view.output_shared_memory)->byte_size, 40u);
+
+  // A region without its byte size, a byte size that is not an integer, data as well.
+  EXPECT_THAT(DataError(DecodeRestInferRequest(
+                  R"({"inputs":[{"name":"x","shape":[3],"datatype":"FP32",)"
+                  R"("parameters":{"shared_memory_region":"in"}}]})",
+                  std::nullopt)),
+              HasSubstr("needs both parameters shared_memory_region and shared_memory_byte_size"));
+  absl::StatusOr<std::unique_ptr<RestInferRequest>> text = DecodeRestInferRequest(
+      R"({"inputs":[{"name":"x","shape":[3],"datatype":"FP32",)"
+      R"("parameters":{"shared_memory_region":"in","shared_memory_byte_size":"12"}}]})",
+      std::nullopt);
+  EXPECT_EQ(text.status().message(),
+            "inputs[0].parameters.shared_memory_byte_size: expected an integer, got a string");
+  EXPECT_THAT(DataError(DecodeRestInferRequest(
+                  R"({"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[1,2,3],)"
+                  R"("parameters":{"shared_memory_region":"in","shared_memory_byte_size":12}}]})",
+                  std::nullopt)),
+              HasSubstr("data both in shared memory (region 'in') and in \"data\""));
+}
+
 TEST(RestInferCodec, DataHoldsValuesOfTheInputsDatatype) {
   auto ints = DecodeData("INT64", "[1, -2, 9007199254740993]");
   ASSERT_TRUE(ints.ok()) << ints.status();

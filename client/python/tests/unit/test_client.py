@@ -20,6 +20,7 @@ class FakeServer:
 
     def __init__(self):
         self.requests = []           # (method, request) in arrival order
+        self.regions = {}            # registered shared memory regions by name
         self.release = threading.Event()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         handlers = {}
@@ -114,6 +115,26 @@ class FakeServer:
 
     def RepositoryModelUnload(self, request, context):
         return pb.RepositoryModelUnloadResponse()
+
+    def SystemSharedMemoryRegister(self, request, context):
+        if request.name in self.regions:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"shared memory region '{request.name}' is already registered")
+        self.regions[request.name] = pb.SystemSharedMemoryStatusResponse.RegionStatus(
+            name=request.name, key=request.key, offset=request.offset,
+            byte_size=request.byte_size)
+        return pb.SystemSharedMemoryRegisterResponse()
+
+    def SystemSharedMemoryUnregister(self, request, context):
+        if request.name:
+            self.regions.pop(request.name, None)
+        else:
+            self.regions.clear()
+        return pb.SystemSharedMemoryUnregisterResponse()
+
+    def SystemSharedMemoryStatus(self, request, context):
+        regions = {k: v for k, v in self.regions.items() if not request.name or k == request.name}
+        return pb.SystemSharedMemoryStatusResponse(regions=regions)
 
 
 class ClientTest(unittest.TestCase):
@@ -255,6 +276,23 @@ class ClientTest(unittest.TestCase):
         self.assertEqual([(m, r.model_name) for m, r in self.fake.requests[-2:]],
                          [("RepositoryModelLoad", "double"),
                           ("RepositoryModelUnload", "double")])
+
+    def test_system_shared_memory_calls(self):
+        self.client.unregister_system_shared_memory()
+        self.client.register_system_shared_memory("in", "/shm_key", 4096, offset=64)
+        self.client.register_system_shared_memory("out", "/shm_key2", 128)
+        regions = self.client.get_system_shared_memory_status()
+        self.assertEqual(sorted(regions), ["in", "out"])
+        self.assertEqual((regions["in"].key, regions["in"].offset, regions["in"].byte_size),
+                         ("/shm_key", 64, 4096))
+        self.assertEqual(list(self.client.get_system_shared_memory_status("out")), ["out"])
+        with self.assertRaises(seqserve.ServerError) as caught:
+            self.client.register_system_shared_memory("in", "/shm_key", 8)
+        self.assertEqual(caught.exception.code, "INVALID_ARGUMENT")
+        self.client.unregister_system_shared_memory("in")
+        self.assertEqual(list(self.client.get_system_shared_memory_status()), ["out"])
+        self.client.unregister_system_shared_memory()
+        self.assertEqual(self.client.get_system_shared_memory_status(), {})
 
     def test_context_manager_closes_the_channel(self):
         with seqserve.Client(f"127.0.0.1:{self.fake.port}") as client:
