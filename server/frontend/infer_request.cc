@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "common/byte_size.h"
 #include "common/status_macros.h"
+#include "server/frontend/shared_memory_copy.h"
 #include "server/scheduling/clock.h"
 #include "server/scheduling/heap_trimmer.h"
 
@@ -103,16 +104,25 @@ float* SharedMemoryOutput(const SharedMemoryBlock& block, const Shape& shape,
                           std::vector<float>& staged) {
   const int64_t bytes = OutputBytes(shape);
   if (bytes > static_cast<int64_t>(block.bytes.size())) return nullptr;
-  if (reinterpret_cast<uintptr_t>(block.bytes.data()) % alignof(float) == 0) {
-    return reinterpret_cast<float*>(block.bytes.data());
-  }
   staged.resize(static_cast<size_t>(bytes) / sizeof(float));
   return staged.data();
 }
 
-void FinishSharedMemoryOutput(const SharedMemoryBlock& block, const std::vector<float>& staged) {
+absl::Status FinishSharedMemoryOutput(std::string_view output_name, const SharedMemoryBlock& block,
+                                      const std::vector<float>& staged) {
   const size_t bytes = staged.size() * sizeof(float);
-  if (bytes > 0 && bytes <= block.bytes.size()) std::memcpy(block.bytes.data(), staged.data(), bytes);
+  if (bytes > block.bytes.size()) {
+    return absl::InternalError(absl::StrCat("output '", std::string(output_name), "': ", bytes,
+                                            " bytes do not fit the ", block.bytes.size(),
+                                            " of its shared memory block"));
+  }
+  if (!CopyToSharedMemory(block.bytes.data(), staged.data(), bytes)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "output '", std::string(output_name), "': the shared memory object of region '",
+        block.region->name(), "' (key '", block.region->key(),
+        "') shrank while the output was written into it; nothing else was touched"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> ParseModelVersion(std::string_view version) {
@@ -172,6 +182,7 @@ absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
   input.raw = tensor.raw_bytes.has_value() || tensor.shared_memory.has_value();
   // Where the request's values are, as elements of `storage`.
   std::span<const std::byte> values;
+  std::vector<std::byte> shared_memory_copy;  // the values, when they came in shared memory
   std::string_view storage = tensor.datatype;
   if (tensor.shared_memory.has_value()) {
     const std::string what = absl::StrCat("input '", name, "'");
@@ -187,8 +198,15 @@ absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
           ShapeProduct(input.shape), " ", input.datatype, ") takes ", expected_bytes,
           " bytes (region '", block.region->name(), "')"));
     }
-    values = block.bytes;
-    input.input_region = std::move(block.region);
+    // Copied out first: the client may change or shrink its object at any time, and every
+    // check below must see the bytes the engine will.
+    shared_memory_copy.resize(block.bytes.size());
+    if (!CopyFromSharedMemory(shared_memory_copy.data(), block.bytes.data(), block.bytes.size())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": the shared memory object of region '", block.region->name(), "' (key '",
+          block.region->key(), "') shrank while it was read"));
+    }
+    values = shared_memory_copy;
   } else if (input.raw) {
     const std::string_view bytes = *tensor.raw_bytes;
     const int64_t expected_bytes = elements * static_cast<int64_t>(DatatypeBytes(tensor.datatype));
@@ -297,10 +315,10 @@ absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
   const size_t dtype_bytes = DTypeSize(dtype);
   if (tensor.datatype == DatatypeName(dtype) && storage == tensor.datatype) {
     input.bytes = values;
-    // Ids in shared memory are copied before they are checked: the client could write the
-    // region between the check and the lookup.
-    const bool shared_ids = num_ids.has_value() && input.input_region != nullptr;
-    if (reinterpret_cast<uintptr_t>(values.data()) % dtype_bytes != 0 || shared_ids) {
+    if (!shared_memory_copy.empty()) {
+      input.owned_bytes = std::move(shared_memory_copy);  // a move keeps the bytes in place
+      input.bytes = input.owned_bytes;
+    } else if (reinterpret_cast<uintptr_t>(values.data()) % dtype_bytes != 0) {
       // gRPC keeps string data aligned, so this is for REST's binary data that follows a JSON
       // header of any length (or a shared memory offset of any size); copying keeps the
       // engine's reads aligned.

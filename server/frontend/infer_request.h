@@ -107,8 +107,6 @@ struct InferInput {
   // The top classes the reply carries instead of the output (classification.h); 0 = none.
   int64_t class_count = 0;
   std::vector<std::byte> owned_bytes;
-  // The region `bytes` point into when the input came in shared memory.
-  std::shared_ptr<const SharedMemoryRegion> input_region;
   // Where the output goes when the request asked for it in shared memory: a block of at
   // least the output's bytes.
   std::optional<SharedMemoryBlock> output_block;
@@ -131,13 +129,16 @@ int64_t OutputBytes(const Shape& shape);
 absl::Status CheckOutputBytes(std::string_view output_name, const Shape& shape,
                               int64_t limit_bytes, std::string_view limit_name);
 
-// Where a worker computes an output of `shape` that goes to shared memory `block`: the block
-// itself when it is aligned for floats (zero copy), else `staged` (resized), which
-// FinishSharedMemoryOutput then copies into the block. nullptr when the block cannot hold it.
+// Where a worker computes an output of `shape` that goes to shared memory `block`: `staged`
+// (resized), which FinishSharedMemoryOutput then copies into the block. Never the block
+// itself: the engine's writes cannot survive a client that shrinks its object meanwhile
+// (shared_memory_copy.h), the copy can. nullptr when the block cannot hold the output.
 float* SharedMemoryOutput(const SharedMemoryBlock& block, const Shape& shape,
                           std::vector<float>& staged);
-// Copies a staged output (if any) into its block.
-void FinishSharedMemoryOutput(const SharedMemoryBlock& block, const std::vector<float>& staged);
+// Copies the staged output into its block: INVALID_ARGUMENT naming the region when its object
+// shrank under the copy.
+absl::Status FinishSharedMemoryOutput(std::string_view output_name, const SharedMemoryBlock& block,
+                                      const std::vector<float>& staged);
 
 // A request's model_version: "" means the server's choice (0); otherwise a positive
 // integer. INVALID_ARGUMENT otherwise.

@@ -5,7 +5,8 @@
 //   "shared_memory_region"     the region's name (string)
 //   "shared_memory_byte_size"  the tensor's bytes in the region (int64)
 //   "shared_memory_offset"     where they start in the region (int64, optional, default 0)
-// An input is read straight from the mapping (zero copy); an output is written into it.
+// An input is copied out of the mapping, an output copied into it, each with the guarded copy
+// of shared_memory_copy.h.
 //
 // The registry maps each region once, at registration: shm_open(key, O_RDWR), fstat, and
 // mmap of [offset, offset + byte_size) of the object (the mapping starts at the page below
@@ -14,7 +15,8 @@
 // outside a registered region is ever read or written. A region is held by shared_ptr:
 // Unregister removes the name at once, and the mapping goes when the last request using it
 // is answered. The object's size is checked again on every use (a client may truncate it;
-// touching a mapped page past the end would kill the server with SIGBUS).
+// touching a mapped page past the end raises SIGBUS), and since it may still shrink between
+// that check and the copy, the copy itself survives it (shared_memory_copy.h).
 //
 // Errors are INVALID_ARGUMENT (SPEC §7) and name the region, the key and the numbers.
 // Unregistering a name that is not registered is not an error (as in Triton: unregistering

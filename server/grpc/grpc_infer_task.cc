@@ -30,7 +30,11 @@ float* GrpcInferTask::MutableOutput(const Shape& shape) {
 
 void GrpcInferTask::Finish(const absl::Status& status) {
   if (status.ok() && input_.output_block.has_value()) {
-    FinishSharedMemoryOutput(*input_.output_block, staged_);
+    if (absl::Status written =
+            FinishSharedMemoryOutput(servable_->config.output_name, *input_.output_block, staged_);
+        !written.ok()) {
+      return Answer(written);
+    }
     try {
       AddSharedMemoryOutput(output_shape_, servable_->config, *input_.output_block, response());
     } catch (const std::exception&) {

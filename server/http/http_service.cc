@@ -234,7 +234,11 @@ HttpResponse InferReply(const InferCall &call) {
   const ServingConfig &config = call.prepared.servable->config;
   RestInferResponse reply;
   if (OutputBlock(call).has_value()) {
-    FinishSharedMemoryOutput(*OutputBlock(call), call.output);
+    if (absl::Status written = FinishSharedMemoryOutput(
+            config.output_name, *OutputBlock(call), call.output);
+        !written.ok()) {
+      return AnnotateInfer(ErrorResponse(written), call);
+    }
     reply = EncodeRestSharedMemoryResponse(
         call.model, call.prepared.servable->version, *call.request,
         config.output_name, call.shape, *OutputBlock(call));
