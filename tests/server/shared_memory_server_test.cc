@@ -5,6 +5,7 @@
 // math, PyTorch's rows of the bundled goldens (tests/data/bundled/lenet/expected.npy).
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -504,6 +505,54 @@ TEST_F(SharedMemoryTest, TwoClientsWithTwoRegionsNeverSeeEachOthersData) {
                 RowValues(LoadNpy("lenet", "input"), party.rows))
         << party.region;
   }
+}
+
+TEST_F(SharedMemoryTest, AClientThatTruncatesItsObjectMidRequestGetsErrorsAndTheServerLives) {
+  // A hostile client shrinks its object to nothing and back, as fast as it can, while its
+  // requests read and write it. Each answer is OK or INVALID_ARGUMENT saying the object
+  // shrank (caught by the size check or by the guarded copy); none may kill the server.
+  const std::vector<int> rows = {0, 1, 2, 3};
+  const size_t bytes = 4 * kImageBytes + 4096;
+  ShmObject object("truncated", bytes);
+  ASSERT_TRUE(Register(*client_, "hostile", object.key(), 0, bytes).ok());
+  const int fd = shm_open(object.key().c_str(), O_RDWR, 0600);
+  ASSERT_GE(fd, 0);
+  std::atomic<bool> stop{false};
+  std::thread toggler([&] {
+    while (!stop.load()) {
+      EXPECT_EQ(ftruncate(fd, 0), 0);
+      EXPECT_EQ(ftruncate(fd, static_cast<off_t>(bytes)), 0);
+    }
+  });
+  int ok = 0;
+  int shrank = 0;
+  for (int i = 0; i < 300; ++i) {
+    inference::ModelInferResponse response;
+    const grpc::Status status = client_->Infer(
+        ShmRequest(rows, "hostile", 0, "hostile", static_cast<int64_t>(4 * kImageBytes)),
+        &response);
+    if (status.ok()) {
+      ++ok;
+    } else {
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+      EXPECT_THAT(status.error_message(), HasSubstr("shrank")) << status.error_message();
+      ++shrank;
+    }
+  }
+  stop = true;
+  toggler.join();
+  close(fd);
+  EXPECT_GT(shrank, 0);  // the truncation did race the requests
+  EXPECT_EQ(ok + shrank, 300);
+  // The server serves on, this region included.
+  WriteRows(object, 0, rows);
+  inference::ModelInferResponse response;
+  ASSERT_TRUE(client_
+                  ->Infer(ShmRequest(rows, "hostile", 0, "hostile",
+                                     static_cast<int64_t>(4 * kImageBytes)),
+                          &response)
+                  .ok());
+  EXPECT_EQ(Bytes(object.Read<float>(4 * kImageBytes, 40)), Bytes(RawReply(rows)));
 }
 
 TEST_F(SharedMemoryTest, UnregisterWhileARequestIsQueuedKeepsItsRegionUntilItIsAnswered) {
