@@ -81,6 +81,7 @@ struct ServeFlags {
   uint64_t max_safetensors_file_bytes = uint64_t{16} << 30;
   uint64_t max_model_bytes = uint64_t{4} << 30;
   bool allow_symlinks_outside_repository = false;
+  bool allow_shared_memory = false;
   int64_t max_output_bytes = int64_t{64} << 20;
   int64_t max_activation_bytes = int64_t{1} << 30;
   int64_t worker_retain_bytes = int64_t{64} << 20;
@@ -187,6 +188,7 @@ int Serve(const ServeFlags& flags) {
   options.max_safetensors_file_bytes = flags.max_safetensors_file_bytes;
   options.max_model_bytes = flags.max_model_bytes;
   options.allow_symlinks_outside_repository = flags.allow_symlinks_outside_repository;
+  options.allow_shared_memory = flags.allow_shared_memory;
   options.request_limits.max_output_bytes = flags.max_output_bytes;
   options.request_limits.max_activation_bytes = flags.max_activation_bytes;
   options.request_limits.worker_retain_bytes = flags.worker_retain_bytes;
@@ -403,6 +405,11 @@ int main(int argc, char** argv) {
   app.add_flag("--allow-symlinks-outside-repository", serve.allow_symlinks_outside_repository,
                "read model files whose symlinks lead outside their model repository (refused "
                "by default)");
+  app.add_flag("--allow-shared-memory", serve.allow_shared_memory,
+               "offer Triton's system shared memory extension to clients on this host (off by "
+               "default: a client that may register regions can make the server read and write "
+               "any shared memory object this user can open; restrict the shared-memory "
+               "protocol too)");
   app.add_option("--max-output-bytes", serve.max_output_bytes,
                  "largest output of one request, checked before it is queued "
                  "(RESOURCE_EXHAUSTED); gRPC replies are also bounded by "

@@ -206,7 +206,8 @@ Server::Start(const ServerOptions &options) {
   GrpcServiceOptions service_options;
   service_options.max_message_bytes = options.grpc_max_message_bytes;
   service_options.restrictions = *std::move(grpc_restrictions);
-  service_options.shared_memory = server->shared_memory_.get();
+  service_options.shared_memory =
+      options.allow_shared_memory ? server->shared_memory_.get() : nullptr;
   server->service_ = std::make_unique<GrpcInferenceService>(
       *server->repository_, server->state_, *server->control_, service_options);
 
@@ -272,7 +273,8 @@ Server::Start(const ServerOptions &options) {
     http_options.max_header_count = options.http_max_header_count;
     http_options.tls = options.http_tls;
     http_options.restricted_protocols = options.http_restricted_protocols;
-    http_options.shared_memory = server->shared_memory_.get();
+    http_options.shared_memory =
+        options.allow_shared_memory ? server->shared_memory_.get() : nullptr;
     absl::StatusOr<std::unique_ptr<HttpService>> http = HttpService::Start(
         http_options, *server->repository_, server->state_, *server->control_);
     if (!http.ok())

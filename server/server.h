@@ -115,6 +115,11 @@ struct ServerOptions {
   uint64_t max_model_bytes = uint64_t{4} << 30;
   // --allow-symlinks-outside-repository.
   bool allow_symlinks_outside_repository = false;
+  // --allow-shared-memory: Triton's system shared memory extension. Off by default: a client
+  // that may register regions can make the server read and write any POSIX shared memory
+  // object the server's user can open, another program's too. For clients on this host that
+  // are trusted (and the shared-memory protocol restricted to them).
+  bool allow_shared_memory = false;
   // Per request: output and activation bytes, and what a worker keeps between requests.
   RequestLimits request_limits;
 };

@@ -71,16 +71,16 @@ absl::Status CheckRepositoryName(std::string_view repository_name) {
 
 }  // namespace
 
-inference::ServerMetadataResponse GetServerMetadata() {
+inference::ServerMetadataResponse GetServerMetadata(bool shared_memory) {
   inference::ServerMetadataResponse response;
   response.set_name("seqserve");
   response.set_version(SEQSERVE_VERSION);
   // Triton's names for the extensions both protocols implement, and only those.
   for (const char* extension :
-       {"model_repository", "model_configuration", "statistics", "classification", "logging",
-        "system_shared_memory"}) {
+       {"model_repository", "model_configuration", "statistics", "classification", "logging"}) {
     response.add_extensions(extension);
   }
+  if (shared_memory) response.add_extensions("system_shared_memory");
   return response;
 }
 

@@ -19,8 +19,9 @@
 
 namespace seqserve {
 
-// name "seqserve", the build's version and the Triton extensions common to both protocols.
-inference::ServerMetadataResponse GetServerMetadata();
+// name "seqserve", the build's version and the Triton extensions common to both protocols
+// (system_shared_memory when `shared_memory`, the server runs with --allow-shared-memory).
+inference::ServerMetadataResponse GetServerMetadata(bool shared_memory);
 
 // Whether the version serves (`version` as in the request: "" = the latest): NOT_FOUND for
 // an unknown model or version; false while it loads, failed or the server shuts down.

@@ -100,6 +100,10 @@ absl::StatusOr<std::optional<SharedMemoryParams>> MakeSharedMemoryParams(
     std::string_view tensor, std::optional<std::string_view> region,
     std::optional<int64_t> offset, std::optional<int64_t> byte_size);
 
+// The error of every shared memory call and tensor while the server runs without
+// --allow-shared-memory: UNIMPLEMENTED, saying how to turn it on and why it is off.
+absl::Status SharedMemoryOffError();
+
 class SharedMemoryRegistry {
  public:
   SharedMemoryRegistry() = default;

@@ -267,7 +267,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ServerMetadata(
     inference::ServerMetadataResponse* response) {
   return FinishWith(context, "ServerMetadata", [&] {
     SEQ_RETURN_IF_ERROR(Authorize(*context, Protocol::kMetadata));
-    *response = GetServerMetadata();
+    *response = GetServerMetadata(options_.shared_memory != nullptr);
     return absl::OkStatus();
   });
 }
@@ -388,7 +388,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::SystemSharedMemoryUnregister(
 
 absl::Status GrpcInferenceService::SharedMemoryOffered() const {
   if (options_.shared_memory != nullptr) return absl::OkStatus();
-  return absl::UnimplementedError("this server does not offer system shared memory");
+  return SharedMemoryOffError();
 }
 
 grpc::ServerUnaryReactor* GrpcInferenceService::ChangeRepository(

@@ -330,11 +330,6 @@ absl::StatusOr<nlohmann::json> ParseOptionalJson(const std::string &body) {
   }
 }
 
-absl::Status SharedMemoryNotOffered() {
-  return absl::UnimplementedError(
-      "this server does not offer system shared memory");
-}
-
 } // namespace
 
 int HttpStatusFromCode(absl::StatusCode code) {
@@ -473,7 +468,8 @@ void HttpService::Handle(HttpRequest request, HttpResponder responder) {
                                                       : R"({"ready":false})"));
     }
     case Route::kServerMetadata: {
-      inference::ServerMetadataResponse metadata = GetServerMetadata();
+      inference::ServerMetadataResponse metadata =
+          GetServerMetadata(options_.shared_memory != nullptr);
       // REST only: Triton's binary tensor data extension.
       metadata.add_extensions("binary_tensor_data");
       return responder.Send(ProtoResponse(metadata));
@@ -646,7 +642,7 @@ HttpResponse HttpService::RepositoryIndex(const std::string &request_body) {
 
 HttpResponse HttpService::SharedMemoryStatus(const std::string &region) {
   if (options_.shared_memory == nullptr)
-    return ErrorResponse(SharedMemoryNotOffered());
+    return ErrorResponse(SharedMemoryOffError());
   absl::StatusOr<std::vector<SharedMemoryRegionStatus>> regions =
       options_.shared_memory->Status(region);
   if (!regions.ok())
@@ -664,7 +660,7 @@ HttpResponse HttpService::SharedMemoryStatus(const std::string &region) {
 HttpResponse HttpService::SharedMemoryRegister(const std::string &region,
                                                const std::string &request_body) {
   if (options_.shared_memory == nullptr)
-    return ErrorResponse(SharedMemoryNotOffered());
+    return ErrorResponse(SharedMemoryOffError());
   absl::StatusOr<nlohmann::json> body = ParseOptionalJson(request_body);
   if (!body.ok())
     return ErrorResponse(body.status());
@@ -702,7 +698,7 @@ HttpResponse HttpService::SharedMemoryRegister(const std::string &region,
 
 HttpResponse HttpService::SharedMemoryUnregister(const std::string &region) {
   if (options_.shared_memory == nullptr)
-    return ErrorResponse(SharedMemoryNotOffered());
+    return ErrorResponse(SharedMemoryOffError());
   options_.shared_memory->Unregister(region);
   return HttpResponse();
 }

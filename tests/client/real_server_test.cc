@@ -50,6 +50,7 @@ class RealServerTest : public ::testing::Test {
     options.address = "127.0.0.1";
     options.grpc_port = 0;
     options.available_cpus = 2;
+    options.allow_shared_memory = true;  // seqperf --shm
     absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = server->release();

@@ -51,8 +51,9 @@ class SharedMemoryTest : public ::testing::Test {
     CopyModel(dir_->path(), "lenet", "lenet");
     CopyModel(dir_->path(), "lenet", "held", kHeldConfig);
     CopyModel(dir_->path(), "textclass", "textclass");
-    absl::StatusOr<std::unique_ptr<Server>> server =
-        Server::Start(HttpServerOptions(dir_->path()));
+    ServerOptions options = HttpServerOptions(dir_->path());
+    options.allow_shared_memory = true;
+    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = server->release();
   }
@@ -583,7 +584,9 @@ TEST_F(SharedMemoryTest, UnregisterWhileARequestIsQueuedKeepsItsRegionUntilItIsA
 TEST(SharedMemoryShutdown, ShutdownReleasesEveryMapping) {
   TempDir dir("seqserve_shm_shutdown");
   CopyModel(dir.path(), "lenet", "lenet");
-  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(LocalOptions(dir.path()));
+  ServerOptions options = LocalOptions(dir.path());
+  options.allow_shared_memory = true;
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
   ASSERT_TRUE(server.ok()) << server.status();
   ShmObject object("shutdown", 8192);
   StubClient client((*server)->grpc_port());
@@ -605,6 +608,7 @@ TEST(SharedMemoryRestricted, TheSharedMemoryProtocolCanNeedAHeader) {
   TempDir dir("seqserve_shm_restricted");
   CopyModel(dir.path(), "lenet", "lenet");
   ServerOptions options = HttpServerOptions(dir.path());
+  options.allow_shared_memory = true;
   options.grpc_restricted_protocols = {"shared-memory:admin-key=secret"};
   options.http_restricted_protocols = {"shared-memory:admin-key=secret"};
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
@@ -637,6 +641,42 @@ TEST(SharedMemoryRestricted, TheSharedMemoryProtocolCanNeedAHeader) {
   EXPECT_EQ(allowed->status, 200);
   EXPECT_THAT(allowed->body, HasSubstr(object.key()));
   (*server)->Shutdown();
+}
+
+TEST(SharedMemoryOff, WithoutTheFlagEveryCallSaysHowToTurnItOn) {
+  TempDir dir("seqserve_shm_off");
+  CopyModel(dir.path(), "lenet", "lenet");
+  absl::StatusOr<std::unique_ptr<Server>> server =
+      Server::Start(HttpServerOptions(dir.path()));  // allow_shared_memory off
+  ASSERT_TRUE(server.ok()) << server.status();
+  ShmObject object("off", 4096);
+  StubClient client((*server)->grpc_port());
+  grpc::ClientContext context;
+  inference::SystemSharedMemoryRegisterRequest request;
+  request.set_name("off");
+  request.set_key(object.key());
+  request.set_byte_size(4096);
+  inference::SystemSharedMemoryRegisterResponse response;
+  const grpc::Status refused = client.stub->SystemSharedMemoryRegister(&context, request, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("--allow-shared-memory"));
+  EXPECT_EQ(object.Mappings(), 1);  // the test's own only
+
+  inference::ModelInferRequest infer = MakeRequest("lenet", LoadNpy("lenet", "input"), {0}, true);
+  infer.clear_raw_input_contents();
+  SetShm(*infer.mutable_inputs(0)->mutable_parameters(), "off", 0, kImageBytes);
+  inference::ModelInferResponse answer;
+  const grpc::Status infer_refused = client.Infer(infer, &answer);
+  EXPECT_EQ(infer_refused.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_THAT(infer_refused.error_message(), HasSubstr("input 'input': system shared memory is off"));
+
+  const HttpReply http = HttpPost((*server)->http_port(), "/v2/systemsharedmemory/region/off/register",
+                                  R"({"key": "/x", "offset": 0, "byte_size": 4})");
+  EXPECT_EQ(http.status, 501);
+  grpc::ClientContext metadata_context;
+  inference::ServerMetadataResponse metadata;
+  ASSERT_TRUE(client.stub->ServerMetadata(&metadata_context, {}, &metadata).ok());
+  EXPECT_THAT(metadata.extensions(), ::testing::Not(::testing::Contains("system_shared_memory")));
 }
 
 }  // namespace

@@ -297,7 +297,7 @@ class SystemSharedMemoryTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             repository = Path(tmp) / "models"
             Case("appended", repository)
-            server = ServerProcess(repository)
+            server = ServerProcess(repository, "--allow-shared-memory")
             shm = shared_memory.SharedMemory(create=True, size=8192)
             try:
                 with seqserve.Client(f"localhost:{server.port}", timeout=60) as client:

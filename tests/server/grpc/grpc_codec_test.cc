@@ -220,8 +220,14 @@ TEST_F(InferRequestTest, SharedMemoryParametersAreReadWithTheirTypesChecked) {
   ASSERT_TRUE(view.output_shared_memory->has_value());
   EXPECT_EQ((*view.output_shared_memory)->region, "o");
   EXPECT_EQ((*view.output_shared_memory)->offset, 0u);
-  // Without a registry (this decoder has none) the request is refused, naming the tensor.
-  ExpectError(request, "input 'input': this server does not take tensors in shared memory");
+  // Without a registry (this decoder has none, as a server without --allow-shared-memory) the
+  // request is refused, naming the tensor and the flag.
+  absl::StatusOr<InferInput> input = Decode(request);
+  ASSERT_FALSE(input.ok());
+  EXPECT_EQ(input.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(std::string(input.status().message()),
+              ::testing::StartsWith("input 'input': system shared memory is off: start seqserve "
+                                    "with --allow-shared-memory"));
 
   parameters["shared_memory_byte_size"].set_string_param("3136");
   EXPECT_EQ(ViewOf(request).inputs[0].data_error.message(),

@@ -64,8 +64,7 @@ TEST_F(GrpcServerTest, ServerMetadataNamesTheImplementedExtensions) {
   EXPECT_THAT(metadata.version(), ::testing::MatchesRegex("[0-9]+\\.[0-9]+\\.[0-9]+"));
   EXPECT_THAT(metadata.extensions(), ::testing::UnorderedElementsAre(
                                          "model_repository", "model_configuration", "statistics",
-                                         "classification", "logging",
-                                         "system_shared_memory"));
+                                         "classification", "logging"));
 }
 
 TEST_F(GrpcServerTest, ModelReadyTellsReadyNotReadyAndUnknown) {

@@ -88,8 +88,7 @@ TEST_F(HttpServiceTest, HealthAndServerMetadata) {
   EXPECT_FALSE(metadata["version"].get<std::string>().empty());
   EXPECT_THAT(metadata["extensions"].get<std::vector<std::string>>(),
               UnorderedElementsAre("model_repository", "model_configuration", "statistics",
-                                   "classification", "logging", "system_shared_memory",
-                                   "binary_tensor_data"));
+                                   "classification", "logging", "binary_tensor_data"));
 }
 
 TEST_F(HttpServiceTest, ModelMetadataAndReadiness) {
