@@ -11,8 +11,9 @@ Starts build/bin/seqserve on the bundled models (127.0.0.1, free ports), then:
      seed 1x1x500x500 (a 1 MB request whose 62 MB output and ~125 MB of activations are
      within the default limits) and seed 1x1x1448x1448 (an 8 MB request whose 534 MB
      output is refused before compute, RESOURCE_EXHAUSTED);
-  3. after each burst, steady small traffic again for `--settle-requests` requests, then
-     the RSS.
+  3. after each burst, steady small traffic again for `--settle-requests` requests, a pause
+     of `--settle-seconds` (1.5: the server trims its heaps within a second of the last large
+     request), then the RSS.
 RSS is VmRSS of /proc/<pid>/status, the median of 5 samples 50 ms apart. The run passes
 (exit 0) when the RSS after the last burst is within `--tolerance` (20%) of the baseline.
 `--refused-only` sends only the oversize requests (the memory of requests no worker sees).
@@ -95,6 +96,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--baseline-requests", type=int, default=400)
     parser.add_argument("--settle-requests", type=int, default=100)
+    parser.add_argument("--settle-seconds", type=float, default=1.5)
     parser.add_argument("--tolerance", type=float, default=0.20)
     parser.add_argument("--refused-only", action="store_true",
                         help="bursts of the oversize requests only (refused before compute, "
@@ -134,6 +136,9 @@ def main() -> int:
                         outcomes[f.result()] = outcomes.get(f.result(), 0) + 1
                 peak = max(peak, rss_mb(process.pid))
                 small_traffic(client, args.settle_requests)
+                # The server gives heap memory back within about a second of the last large
+                # request (scheduling/heap_trimmer.h: a trim, and one more a second later).
+                time.sleep(args.settle_seconds)
                 return peak
 
             for _ in range(args.warmup_bursts):

@@ -114,16 +114,29 @@ constexpr int kExitGraceSecs = 10;
 // requests, their buffers come from heaps that fragment and stay resident (measured: RSS 5x
 // the baseline, bench/rss_after_bursts.py). A fixed threshold keeps every block of 1 MiB or
 // more mapped, so it goes back to the system when freed. GLIBC_TUNABLES or
-// MALLOC_MMAP_THRESHOLD_ set by the operator win.
+// MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ set by the operator win.
 constexpr int kMmapThresholdBytes = 1 << 20;
+// Fixing the mmap threshold also fixes glibc's trim threshold at its 128 KiB default: every
+// free at the top of a heap past that returns the pages, and the next request of a few
+// hundred KiB (a 1x3x224x224 input) faults them in again (measured: 943 -> 590 us of server
+// CPU per 588 KiB request with 8 MiB, bench/RESULTS.md §11). Kept tops are bounded by this
+// per heap, and the heap trimmer (scheduling/heap_trimmer.h) still gives everything back after
+// large requests.
+constexpr int kTrimThresholdBytes = 8 << 20;
+
+bool Tuned(const char* tunables, const char* variable, const char* tunable) {
+  return std::getenv(variable) != nullptr ||
+         (tunables != nullptr && std::strstr(tunables, tunable) != nullptr);
+}
 
 void TuneAllocator() {
   const char* tunables = std::getenv("GLIBC_TUNABLES");
-  if (std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr ||
-      (tunables != nullptr && std::strstr(tunables, "mmap_threshold") != nullptr)) {
-    return;
+  if (!Tuned(tunables, "MALLOC_MMAP_THRESHOLD_", "mmap_threshold")) {
+    mallopt(M_MMAP_THRESHOLD, kMmapThresholdBytes);
   }
-  mallopt(M_MMAP_THRESHOLD, kMmapThresholdBytes);
+  if (!Tuned(tunables, "MALLOC_TRIM_THRESHOLD_", "trim_threshold")) {
+    mallopt(M_TRIM_THRESHOLD, kTrimThresholdBytes);
+  }
 }
 
 int Serve(const ServeFlags& flags) {
