@@ -35,7 +35,7 @@ std::string LabelledConfig(const std::string& label_file) {
       label_file, "\" } ]\n");
 }
 
-class ClassificationTest : public ::testing::Test {
+class ClassificationTest : public SuiteServerTest {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir("seqserve_classification");
@@ -58,23 +58,7 @@ class ClassificationTest : public ::testing::Test {
     std::string channels;
     for (int c = 0; c < 64; ++c) channels += absl::StrCat("channel", c, "\n");
     WriteFile(root / "seedlabels" / "channels.txt", channels);
-    ServerOptions options = HttpServerOptions(root);
-    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = server->release();
-  }
-
-  static void TearDownTestSuite() {
-    if (server_ != nullptr) server_->Shutdown();
-    delete server_;
-    server_ = nullptr;
-    delete dir_;
-    dir_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_NE(server_, nullptr);
-    client_ = std::make_unique<StubClient>(server_->grpc_port());
+    StartSuiteServer(HttpServerOptions(root));
   }
 
   // The top `k` classes of PyTorch's output row `row` for `model`, highest first.
@@ -142,9 +126,6 @@ class ClassificationTest : public ::testing::Test {
     return request;
   }
 
-  static inline Server* server_ = nullptr;
-  static inline TempDir* dir_ = nullptr;
-  std::unique_ptr<StubClient> client_;
 };
 
 TEST_F(ClassificationTest, GrpcRepliesTheTopClassesWithLabels) {

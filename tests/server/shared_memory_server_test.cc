@@ -44,7 +44,7 @@ std::string Bytes(const std::vector<float>& values) {
   return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
 }
 
-class SharedMemoryTest : public ::testing::Test {
+class SharedMemoryTest : public SuiteServerTest {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir("seqserve_shm");
@@ -53,23 +53,9 @@ class SharedMemoryTest : public ::testing::Test {
     CopyModel(dir_->path(), "textclass", "textclass");
     ServerOptions options = HttpServerOptions(dir_->path());
     options.allow_shared_memory = true;
-    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = server->release();
+    StartSuiteServer(options);
   }
 
-  static void TearDownTestSuite() {
-    if (server_ != nullptr) server_->Shutdown();
-    delete server_;
-    server_ = nullptr;
-    delete dir_;
-    dir_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_NE(server_, nullptr);
-    client_ = std::make_unique<StubClient>(server_->grpc_port());
-  }
   // Each test starts from no regions; the objects are unlinked by their ShmObject.
   void TearDown() override { EXPECT_TRUE(Unregister(*client_, "").ok()); }
 
@@ -138,9 +124,6 @@ class SharedMemoryTest : public ::testing::Test {
     object.Write(offset, values.data(), values.size() * sizeof(float));
   }
 
-  static inline Server* server_ = nullptr;
-  static inline TempDir* dir_ = nullptr;
-  std::unique_ptr<StubClient> client_;
 };
 
 TEST_F(SharedMemoryTest, ServerMetadataListsTheExtension) {

@@ -116,26 +116,14 @@ inline bool WatchUntil(grpc::ClientReaderInterface<grpc::health::v1::HealthCheck
   return false;
 }
 
-// ---- The shared server: explicit mode, every model loaded at start -----------------------
+// ---- One server for a whole test suite ----------------------------------------------------
 
-class GrpcServerTest : public ::testing::Test {
+// A suite's SetUpTestSuite fills a repository in a TempDir and calls StartSuiteServer; every
+// test gets a fresh StubClient; the server is shut down and the directory removed after the
+// suite.
+class SuiteServerTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir("seqserve_grpc");
-    const fs::path& root = dir_->path();
-    CopyModel(root, "lenet", "lenet");
-    CopyModel(root, "mlp", "mlp");
-    CopyModel(root, "seed", "seed");
-    CopyModel(root, "mlp", "toggle");
-    CopyModel(root, "lenet", "held", kHeldConfig);
-    CopyModel(root, "lenet", "batched", kOneWorkerConfig);
-    CopyModel(root, "textclass", "textclass");
-    CopyModel(root, "textclass", "textheld", kTextHeldConfig);
-    CopyModel(root, "superres", "superres");
-    WriteBrokenModel(root);
-    ServerOptions options = LocalOptions(root);
-    options.control_mode = ModelControlMode::kExplicit;
-    options.startup_models = {"*"};
+  static void StartSuiteServer(const ServerOptions& options) {
     absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = server->release();
@@ -157,6 +145,30 @@ class GrpcServerTest : public ::testing::Test {
   static inline Server* server_ = nullptr;
   static inline TempDir* dir_ = nullptr;
   std::unique_ptr<StubClient> client_;
+};
+
+// ---- The shared server: explicit mode, every model loaded at start -----------------------
+
+class GrpcServerTest : public SuiteServerTest {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir("seqserve_grpc");
+    const fs::path& root = dir_->path();
+    CopyModel(root, "lenet", "lenet");
+    CopyModel(root, "mlp", "mlp");
+    CopyModel(root, "seed", "seed");
+    CopyModel(root, "mlp", "toggle");
+    CopyModel(root, "lenet", "held", kHeldConfig);
+    CopyModel(root, "lenet", "batched", kOneWorkerConfig);
+    CopyModel(root, "textclass", "textclass");
+    CopyModel(root, "textclass", "textheld", kTextHeldConfig);
+    CopyModel(root, "superres", "superres");
+    WriteBrokenModel(root);
+    ServerOptions options = LocalOptions(root);
+    options.control_mode = ModelControlMode::kExplicit;
+    options.startup_models = {"*"};
+    StartSuiteServer(options);
+  }
 };
 
 }  // namespace seqserve::testing
