@@ -34,6 +34,12 @@ absl::StatusOr<uint64_t> ObjectBytes(int fd, std::string_view key) {
   return info.st_size > 0 ? static_cast<uint64_t>(info.st_size) : 0;
 }
 
+absl::Status TooManyRegions(const std::string& what) {
+  return absl::ResourceExhaustedError(
+      absl::StrCat(what, ": ", SharedMemoryRegistry::kMaxRegions,
+                   " regions are registered, the most this server holds; unregister some first"));
+}
+
 // True when [offset, offset + bytes) lies inside [0, size), without overflowing.
 bool Inside(uint64_t offset, uint64_t bytes, uint64_t size) {
   return offset <= size && bytes <= size - offset;
@@ -102,6 +108,7 @@ absl::Status SharedMemoryRegistry::Register(std::string_view name, std::string_v
       return absl::InvalidArgumentError(
           absl::StrCat(what, " is already registered; unregister it first"));
     }
+    if (regions_.size() >= kMaxRegions) return TooManyRegions(what);
   }
 
   // The mapping is made outside the lock (inference keeps finding regions meanwhile); a
@@ -141,6 +148,7 @@ absl::Status SharedMemoryRegistry::Register(std::string_view name, std::string_v
   region->data_ = static_cast<std::byte*>(mapping) + (offset - map_offset);
 
   absl::MutexLock lock(&mu_);
+  if (regions_.size() >= kMaxRegions) return TooManyRegions(what);
   if (!regions_.try_emplace(std::string(name), std::move(region)).second) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, " is already registered; unregister it first"));

@@ -106,6 +106,10 @@ absl::Status SharedMemoryOffError();
 
 class SharedMemoryRegistry {
  public:
+  // Each region holds a file descriptor and a mapping: a client registering without end
+  // would exhaust the process's descriptors (and with them new connections).
+  static constexpr size_t kMaxRegions = 1024;
+
   SharedMemoryRegistry() = default;
   ~SharedMemoryRegistry();  // UnregisterAll
   SharedMemoryRegistry(const SharedMemoryRegistry&) = delete;
@@ -114,7 +118,7 @@ class SharedMemoryRegistry {
   // Maps [offset, offset + byte_size) of the shared memory object `key` as region `name`.
   // INVALID_ARGUMENT when `name` is empty or registered, the object cannot be opened for
   // reading and writing (no such key, no permission), byte_size is 0, or the range reaches
-  // past the end of the object.
+  // past the end of the object; RESOURCE_EXHAUSTED when kMaxRegions are registered.
   absl::Status Register(std::string_view name, std::string_view key, uint64_t offset,
                         uint64_t byte_size);
 

@@ -4,12 +4,14 @@
 // unregister while a request holds them (counted in /proc/self/maps).
 #include "server/frontend/shared_memory_registry.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <limits>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/util/shm_test_util.h"
@@ -182,6 +184,32 @@ TEST(SharedMemoryRegistry, StatusListsRegionsByNameAndUnregisterAllReleasesEvery
   }
   // The destructor releases what is left.
   EXPECT_EQ(Mappings(a), 1);
+}
+
+TEST(SharedMemoryRegistry, RegistersAtMostItsLimitOfRegions) {
+  // Each region holds a descriptor: this needs more than the common soft limit of 1024 (the
+  // server raises its own at start-up, main.cc).
+  rlimit files{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &files), 0);
+  const rlim_t needed = SharedMemoryRegistry::kMaxRegions + 64;
+  if (files.rlim_cur < needed && files.rlim_max >= needed) {
+    files.rlim_cur = needed;
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &files), 0);
+  }
+  if (files.rlim_cur < needed) {
+    GTEST_SKIP() << "needs " << needed << " file descriptors; the hard limit is "
+                 << files.rlim_max;
+  }
+  ShmObject object("many", 4096);
+  SharedMemoryRegistry registry;
+  for (size_t i = 0; i < SharedMemoryRegistry::kMaxRegions; ++i) {
+    ASSERT_TRUE(registry.Register(absl::StrCat("r", i), object.key(), 0, 64).ok()) << i;
+  }
+  const absl::Status refused = registry.Register("one_more", object.key(), 0, 64);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("1024 regions are registered"));
+  registry.Unregister("r0");
+  EXPECT_TRUE(registry.Register("one_more", object.key(), 0, 64).ok());
 }
 
 TEST(MakeSharedMemoryParams, NeedsRegionAndByteSizeTogetherAndNothingNegative) {
