@@ -16,7 +16,10 @@ cmake --build build -j"$jobs"
 
 if [[ "${SEQSERVE_SKIP_SANITIZERS:-0}" != 1 ]]; then
   echo "== AddressSanitizer + UBSan build and tests"
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEQSERVE_SANITIZE=ON -DBUILD_TESTING=ON
+  # -O1 with line tables only: half the compile time of -O2 -g per file (grpc_service.cc:
+  # 105 -> 59 s), stack traces still name file and line.
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" -DSEQSERVE_SANITIZE=ON -DBUILD_TESTING=ON
   cmake --build build-asan -j"$jobs"
   # Known leaks in system libraries (see the file), nothing of ours.
   export LSAN_OPTIONS="suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0"
