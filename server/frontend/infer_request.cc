@@ -187,8 +187,7 @@ absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
   if (tensor.shared_memory.has_value()) {
     const std::string what = absl::StrCat("input '", name, "'");
     if (shared_memory == nullptr) {
-      return absl::Status(SharedMemoryOffError().code(),
-                          absl::StrCat(what, ": ", SharedMemoryOffError().message()));
+      return SharedMemoryOffError(what);
     }
     SEQ_ASSIGN_OR_RETURN(SharedMemoryBlock block, shared_memory->Find(what, *tensor.shared_memory));
     const int64_t expected_bytes = elements * static_cast<int64_t>(DatatypeBytes(tensor.datatype));
@@ -291,8 +290,7 @@ absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
   if (const std::optional<SharedMemoryParams>& params = *request.output_shared_memory) {
     const std::string what = absl::StrCat("output '", config.output_name, "'");
     if (shared_memory == nullptr) {
-      return absl::Status(SharedMemoryOffError().code(),
-                          absl::StrCat(what, ": ", SharedMemoryOffError().message()));
+      return SharedMemoryOffError(what);
     }
     if (input.class_count > 0) {
       return absl::InvalidArgumentError(

@@ -232,11 +232,12 @@ size_t SharedMemoryRegistry::size() const {
   return regions_.size();
 }
 
-absl::Status SharedMemoryOffError() {
-  return absl::UnimplementedError(
+absl::Status SharedMemoryOffError(std::string_view what) {
+  return absl::UnimplementedError(absl::StrCat(
+      what.empty() ? "" : absl::StrCat(std::string(what), ": "),
       "system shared memory is off: start seqserve with --allow-shared-memory to let clients "
       "on this host pass tensors in shared memory (a client that may register regions can "
-      "make the server read and write any shared memory object the server's user can open)");
+      "make the server read and write any shared memory object the server's user can open)"));
 }
 
 }  // namespace seqserve

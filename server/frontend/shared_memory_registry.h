@@ -101,8 +101,9 @@ absl::StatusOr<std::optional<SharedMemoryParams>> MakeSharedMemoryParams(
     std::optional<int64_t> offset, std::optional<int64_t> byte_size);
 
 // The error of every shared memory call and tensor while the server runs without
-// --allow-shared-memory: UNIMPLEMENTED, saying how to turn it on and why it is off.
-absl::Status SharedMemoryOffError();
+// --allow-shared-memory: UNIMPLEMENTED, saying how to turn it on and why it is off; `what`
+// (e.g. "input 'input'") prefixes it when given.
+absl::Status SharedMemoryOffError(std::string_view what = "");
 
 class SharedMemoryRegistry {
  public:
