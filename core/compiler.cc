@@ -170,13 +170,54 @@ float RewriteFastRelus(const std::vector<Layer>& layers, std::vector<Step>& step
   return input_guard;
 }
 
+// The int8 form of AssignDTypes: a step computes in int8 when its module has that form and
+// the calibration has its input's range; it reads u8 (a non-negative range) or s8 scaled to
+// the range's clip, and writes the next step's 8-bit input directly (requantised by its output
+// scales) when the next step computes in int8 too and its fused activations commute with a
+// positive scale (none, or ReLUs), else f32.
+void AssignInt8DTypes(std::vector<Step>& steps, const std::vector<Layer>& layers,
+                      const Int8Calibration* calibration) {
+  using dt = dnnl::memory::data_type;
+  auto range = [&](size_t k) -> const ActivationRange* {
+    if (calibration == nullptr || k >= steps.size() || NumElements(steps[k].in_shape) == 0) {
+      return nullptr;
+    }
+    const Layer& layer = layers[steps[k].layer];
+    if (!layer.module->ComputesIn(Precision::kInt8, steps[k].in_shape)) return nullptr;
+    auto it = calibration->inputs.find(layer.path);
+    return it == calibration->inputs.end() ? nullptr : &it->second;
+  };
+  auto quantised = [](const ActivationRange& r, dt& type, float& scale) {
+    type = r.non_negative() ? dt::u8 : dt::s8;
+    scale = r.clip / (r.non_negative() ? 255.f : 127.f);
+  };
+  for (size_t k = 0; k < steps.size(); ++k) {
+    const ActivationRange* in = range(k);
+    if (in == nullptr) continue;
+    StepDTypes& d = steps[k].dtypes;
+    quantised(*in, d.src, d.src_scale);
+    d.weights = dt::s8;
+    const std::vector<EltwiseOp>& ops = steps[k].fusion.post_ops;
+    const ActivationRange* next = range(k + 1);
+    if (next != nullptr && (ops.empty() || IsReluChain(ops))) {
+      quantised(*next, d.dst, d.dst_scale);
+    } else {
+      d.dst = dt::f32;
+    }
+  }
+}
+
 // Sets the element types of each step in a plan of `precision`: the reduced type for a module
 // that computes in it, written out as f32 where the next step does not read it (a module
 // without that form, or the plan's output: the last layer keeps its f32 accumulation).
 void AssignDTypes(std::vector<Step>& steps, const std::vector<Layer>& layers,
-                  Precision precision) {
+                  Precision precision, const Int8Calibration* calibration) {
   if (precision == Precision::kFp32) return;
-  const dnnl::memory::data_type reduced = dnnl::memory::data_type::bf16;  // the only one yet
+  if (precision == Precision::kInt8) {
+    AssignInt8DTypes(steps, layers, calibration);
+    return;
+  }
+  const dnnl::memory::data_type reduced = dnnl::memory::data_type::bf16;
   auto computes = [&](size_t k) {
     return k < steps.size() && NumElements(steps[k].in_shape) > 0 &&
            layers[steps[k].layer].module->ComputesIn(precision, steps[k].in_shape);
@@ -292,7 +333,7 @@ void TuneChain(PlanBuilder& builder, const std::vector<Layer>& layers,
 absl::StatusOr<PlanValue> CompileLayers(PlanBuilder& builder, const std::vector<Layer>& layers,
                                         const PlanValue& in, PlanTuning* tuning) {
   std::vector<Step> steps = PlanSteps(layers, in.shape, builder.fuse());
-  AssignDTypes(steps, layers, builder.precision());
+  AssignDTypes(steps, layers, builder.precision(), builder.calibration());
   if (builder.fast_relu()) {
     // The model's own layers only: bounds chain from the model's input, and a nested
     // Sequential compiled below must not rewrite (nor reset) anything.

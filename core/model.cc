@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/calibrator.h"
 #include "core/compiler.h"
 #include "core/engine_log.h"
 #include "core/tuner.h"
@@ -146,7 +147,68 @@ absl::StatusOr<std::shared_ptr<Model>> Model::FromSource(std::string_view seq_te
                                                          const ModelOptions& options) {
   SEQ_ASSIGN_OR_RETURN(SeqValue ast, ParseModelSeq(seq_text, seq_file));
   SEQ_ASSIGN_OR_RETURN(std::unique_ptr<Sequential> root, BuildSequential(ast, seq_file));
-  return FromTree(std::move(root), seq_text, seq_file, weights, weights_file, options);
+  SEQ_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, FromTree(std::move(root), seq_text, seq_file,
+                                                              weights, weights_file, options));
+  SEQ_RETURN_IF_ERROR(model->AttachCalibration({}));
+  return model;
+}
+
+absl::Status Model::AttachCalibration(const std::filesystem::path& version_dir) {
+  if (options_.precision != Precision::kInt8) return absl::OkStatus();
+  const std::string how = absl::StrCat(
+      "make it with `seqserve calibrate ",
+      version_dir.empty() ? std::string("MODEL_DIR") : version_dir.parent_path().string(),
+      " --data samples.npy` (a few hundred representative inputs)");
+  std::string file = "the calibration of options";
+  if (options_.calibration) {
+    calibration_ = options_.calibration;
+  } else {
+    if (version_dir.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source_, ": precision int8 needs calibration data; ", how));
+    }
+    const std::filesystem::path path = version_dir / kInt8CalibrationFile;
+    file = path.string();
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "precision int8 needs calibration data, and ", file, " does not exist; ", how));
+    }
+    FilePolicy policy = options_.limits.seq_file;  // a small text file, confined alike
+    SEQ_ASSIGN_OR_RETURN(std::string text, ReadRegularFile(path, policy));
+    SEQ_ASSIGN_OR_RETURN(Int8Calibration calibration, ParseInt8Calibration(text, file));
+    calibration_ = std::move(calibration);
+  }
+  if (calibration_->model_hash != content_hash_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        file, " was made for another model or other weights (model ", calibration_->model_hash,
+        ", this one is ", content_hash_, "); ", how));
+  }
+  int int8_layers = 0;
+  std::vector<std::string> missing;
+  for (const Layer& layer : layers_) {
+    if (!IsInt8Layer(layer)) continue;
+    if (calibration_->inputs.count(layer.path) > 0) {
+      ++int8_layers;
+    } else {
+      missing.push_back(layer.path);
+    }
+  }
+  for (const auto& [path, range] : calibration_->inputs) {
+    const bool known = std::any_of(layers_.begin(), layers_.end(),
+                                   [&](const Layer& layer) { return layer.path == path; });
+    if (!known) {
+      return absl::InvalidArgumentError(absl::StrCat(file, ": the model has no layer '", path,
+                                                     "'; ", how));
+    }
+  }
+  if (!missing.empty()) {
+    EngineLog()->warn("{}: {} has no range for {} (they run in fp32)", source_, file,
+                      absl::StrJoin(missing, ", "));
+  }
+  EngineLog()->info("{}: int8 with the ranges of {} ({} samples, percentile {}) for {} layer(s)",
+                    source_, file, calibration_->samples, calibration_->percentile, int8_layers);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<Model>> Model::FromTree(std::unique_ptr<Sequential> root,
@@ -184,8 +246,8 @@ absl::StatusOr<std::shared_ptr<Model>> Model::FromTree(std::unique_ptr<Sequentia
   if (!model->precision_.fallback_reason.empty()) {
     EngineLog()->warn("{}: {}", model->source_, model->precision_.fallback_reason);
   }
-  if (options.tuning.mode == TuningMode::kOn) {
-    // What tuning decisions depend on in the model: its text and every weight.
+  {
+    // What tuning decisions and int8 calibrations depend on: the model's text and every weight.
     ContentHash hash;
     hash.Update(seq_text);
     if (weights != nullptr) {
@@ -241,6 +303,7 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Load(const std::filesystem::path& 
                        FromTree(std::move(root), text, seq_file, weights ? &*weights : nullptr,
                                 weights_file, options));
   model->version_dir_ = version_dir;
+  SEQ_RETURN_IF_ERROR(model->AttachCalibration(version_dir));
   return model;
 }
 
@@ -331,6 +394,7 @@ absl::StatusOr<std::shared_ptr<const Plan>> Model::Compile(const Shape& input, D
     builder.set_fuse(options_.fuse);
     builder.set_fast_relu(options_.fast_relu);
     builder.set_precision(precision_.precision);
+    builder.set_calibration(calibration());
     SEQ_ASSIGN_OR_RETURN(PlanValue out, CompileLayers(builder, layers_, builder.input(), &tuning));
     builder.SetTuningReport(TuningReport{tuning.tunable_layers, tuning.cached_layers,
                                          tuning.timed_layers, tuning.untimed_layers, tuning.ms});
@@ -381,6 +445,7 @@ absl::StatusOr<std::shared_ptr<const Plan>> Model::CompileExactTwin(const Shape&
   PlanBuilder builder(CpuEngine(), options_.num_threads, weights_, input, dtype);
   builder.set_fuse(options_.fuse);
   builder.set_precision(precision_.precision);
+  builder.set_calibration(calibration());
   SEQ_ASSIGN_OR_RETURN(PlanValue out, CompileLayers(builder, layers_, builder.input(), &tuning));
   builder.SetTuningReport(TuningReport{tuning.tunable_layers, tuning.cached_layers,
                                        tuning.timed_layers, tuning.untimed_layers, tuning.ms});

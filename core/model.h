@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "core/executor.h"
+#include "core/int8_calibration.h"
 #include "core/plan.h"
 #include "core/precision.h"
 #include "core/safetensors.h"
@@ -62,6 +63,10 @@ struct ModelOptions {
   // The precision asked for (config.pbtxt's "precision" parameter); the model runs in
   // ResolvePrecision's answer for it (Model::precision()).
   Precision precision = Precision::kFp32;
+  // precision int8: the activation ranges to quantise with. Unset: Load reads them from
+  // kInt8CalibrationFile in the version directory (a model without them fails to load,
+  // saying how to make them: `seqserve calibrate`).
+  std::optional<Int8Calibration> calibration;
   // Compile-time choice of each Conv/Linear's implementation by timing (core/tuner.h),
   // cached on disk (core/tuning_cache.h); defaults from the SEQSERVE_TUNING* variables.
   TuningOptions tuning = TuningOptions::FromEnvironment();
@@ -90,6 +95,13 @@ class Model {
   Precision precision() const { return precision_.precision; }
   // Why precision() differs from options().precision; empty when it does not.
   const std::string& precision_fallback_reason() const { return precision_.fallback_reason; }
+  // The ranges an int8 model quantises with (null unless options().precision is int8).
+  const Int8Calibration* calibration() const {
+    return calibration_ ? &*calibration_ : nullptr;
+  }
+  // A hash of model.seq and every weight: what tuning decisions and int8 calibrations are
+  // tied to (16 hex digits).
+  const std::string& content_hash() const { return content_hash_; }
   int64_t NumParams() const;
   // The input dims (without batch) the first module implies, -1 where any size fits.
   std::optional<Shape> InputDims() const { return root_->InputDims(); }
@@ -130,6 +142,9 @@ class Model {
                                                          const TensorMap* weights,
                                                          std::string_view weights_file,
                                                          const ModelOptions& options);
+  // For precision int8: takes options().calibration, else reads it from `version_dir`
+  // (empty: not loaded from a directory), and checks it belongs to this model.
+  absl::Status AttachCalibration(const std::filesystem::path& version_dir);
   absl::StatusOr<std::shared_ptr<const Plan>> Compile(const Shape& input, DType dtype)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(compile_mu_);
   // The plan with exact ReLUs that runs the inputs a guarded plan (Plan::input_guard) does
@@ -158,7 +173,8 @@ class Model {
 
   std::string source_;                     // model.seq's path, for log lines
   std::filesystem::path version_dir_;      // empty unless loaded from a directory
-  std::string content_hash_;               // of model.seq and the weights (tuning on only)
+  std::string content_hash_;               // of model.seq and the weights
+  std::optional<Int8Calibration> calibration_;
   std::unique_ptr<TuningCache> tuning_cache_ ABSL_GUARDED_BY(compile_mu_);
   double tuning_budget_left_ms_ ABSL_GUARDED_BY(compile_mu_) = 0;
 };

@@ -47,6 +47,10 @@ bool IsPlain(const dnnl::memory::desc& md, dnnl::memory::data_type type) {
   return true;
 }
 
+bool IsInt8(dnnl::memory::data_type type) {
+  return type == dnnl::memory::data_type::s8 || type == dnnl::memory::data_type::u8;
+}
+
 dnnl::memory::desc WithDataType(const dnnl::memory::desc& md, dnnl::memory::data_type type) {
   // Strides and blocks count elements, not bytes: only the element type changes.
   dnnl_memory_desc_t d = md.data;
@@ -117,7 +121,9 @@ int PlanBuilder::AddBuffer() {
 }
 
 PlanValue PlanBuilder::NewValue(Shape shape, const dnnl::memory::desc& md) {
-  return PlanValue{std::move(shape), md, AddBuffer()};
+  PlanValue value{std::move(shape), md, AddBuffer()};
+  if (IsInt8(md.data_type())) value.scale = dtypes_.dst_scale;
+  return value;
 }
 
 PlanValue PlanBuilder::InPlace(const PlanValue& v) {
@@ -129,10 +135,20 @@ PlanValue PlanBuilder::Convert(const PlanValue& v, const dnnl::memory::desc& md)
   if (v.md == md) return v;
   if (v.md.data_type() == md.data_type() && IsPlain(v.md, md.data_type()) &&
       IsPlain(md, md.data_type()) && v.md.dims() == md.dims()) {
-    return PlanValue{v.shape, md, v.buffer};
+    PlanValue same{v.shape, md, v.buffer};
+    same.scale = v.scale;
+    return same;
   }
   PlanValue out = NewValue(v.shape, md);
-  dnnl::reorder::primitive_desc pd(engine_, v.md, engine_, md, Attr());
+  dnnl::primitive_attr attr = Attr();
+  const bool from_int8 = IsInt8(v.md.data_type());
+  const bool to_int8 = IsInt8(md.data_type());
+  out.scale = to_int8 ? (from_int8 ? v.scale : dtypes_.src_scale) : 1.f;
+  if (from_int8 != to_int8 || v.scale != out.scale) {
+    // The reorder computes out = v * (v.scale / out.scale), rounding and saturating to 8 bits.
+    attr.set_output_scales(0, {(from_int8 ? v.scale : 1.f) / (to_int8 ? out.scale : 1.f)});
+  }
+  dnnl::reorder::primitive_desc pd(engine_, v.md, engine_, md, attr);
   PlanStep step;
   step.name = absl::StrCat(CurrentName(), " reorder");
   step.primitive = dnnl::reorder(pd);
@@ -143,15 +159,18 @@ PlanValue PlanBuilder::Convert(const PlanValue& v, const dnnl::memory::desc& md)
 }
 
 PlanValue PlanBuilder::Plain(const PlanValue& v, dnnl::memory::data_type type) {
-  if (IsPlain(v.md, type)) return PlanValue{v.shape, PlainDesc(v.shape, type), v.buffer};
-  PlanValue plain = Convert(v, PlainDesc(v.md.dims(), type));
-  return PlanValue{v.shape, PlainDesc(v.shape, type), plain.buffer};
+  PlanValue plain = IsPlain(v.md, type) ? v : Convert(v, PlainDesc(v.md.dims(), type));
+  PlanValue out{v.shape, PlainDesc(v.shape, type), plain.buffer};
+  out.scale = plain.scale;
+  return out;
 }
 
 PlanValue PlanBuilder::Reshape(const PlanValue& v, Shape shape, dnnl::memory::data_type type) {
   PlanValue plain = Plain(v, type);
   dnnl::memory::desc md = PlainDesc(shape, type);
-  return PlanValue{std::move(shape), md, plain.buffer};
+  PlanValue out{std::move(shape), md, plain.buffer};
+  out.scale = plain.scale;
+  return out;
 }
 
 PlanValue PlanBuilder::ToF32(const PlanValue& v) {
@@ -162,11 +181,16 @@ PlanValue PlanBuilder::ToF32(const PlanValue& v) {
 PlanValue PlanBuilder::WithDims(const PlanValue& v, const dnnl::memory::dims& dims) {
   if (v.md.dims() == dims) return v;
   const dnnl::memory::data_type type = v.md.data_type();
-  if (IsPlain(v.md, type)) return PlanValue{v.shape, PlainDesc(dims, type), v.buffer};
+  auto with = [&](const dnnl::memory::desc& md, int buffer) {
+    PlanValue out{v.shape, md, buffer};
+    out.scale = v.scale;
+    return out;
+  };
+  if (IsPlain(v.md, type)) return with(PlainDesc(dims, type), v.buffer);
   dnnl::memory::desc reshaped = v.md.reshape(dims, /*allow_empty=*/true);
-  if (reshaped) return PlanValue{v.shape, reshaped, v.buffer};
+  if (reshaped) return with(reshaped, v.buffer);
   PlanValue plain = Plain(v, type);
-  return PlanValue{v.shape, PlainDesc(dims, type), plain.buffer};
+  return with(PlainDesc(dims, type), plain.buffer);
 }
 
 void PlanBuilder::AddPrimitive(const dnnl::primitive_desc_base& pd, dnnl::primitive primitive,
@@ -224,6 +248,15 @@ dnnl::primitive_attr PlanBuilder::Attr(const std::vector<EltwiseOp>& post_ops) {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (!post_ops.empty()) attr.set_post_ops(MakePostOps(post_ops));
+  return attr;
+}
+
+dnnl::primitive_attr PlanBuilder::Attr(const std::vector<EltwiseOp>& post_ops,
+                                       const std::vector<float>& output_scales) {
+  dnnl::primitive_attr attr = Attr(post_ops);
+  if (!output_scales.empty()) {
+    attr.set_output_scales(output_scales.size() == 1 ? 0 : 1 << 1, output_scales);
+  }
   return attr;
 }
 

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/eltwise.h"
+#include "core/int8_calibration.h"
 #include "core/plan.h"
 #include "core/precision.h"
 #include "common/tensor.h"
@@ -30,6 +31,8 @@ struct PlanValue {
   // kFloat32, except for a model's input of integer ids, which only a module whose
   // InputDTypes() includes them reads (through AddInputKernel); `md` then just spans its bytes.
   DType dtype = DType::kFloat32;
+  // For s8/u8 elements (an int8 plan): the real value of element q is q * scale.
+  float scale = 1.f;
 };
 
 // Dense row-major layout of `dims` (dims {1} for a rank-0 shape), f32 unless `type` says.
@@ -43,14 +46,22 @@ dnnl::memory::desc WithDataType(const dnnl::memory::desc& md, dnnl::memory::data
 
 // The element types of the step being compiled (PlanBuilder::dtypes()): what a module that
 // computes in reduced precision reads, holds its weights in and writes. All f32 except in a
-// bf16 plan, where a module that computes bf16 reads and keeps bf16 and writes bf16 when the
-// next module computes bf16 too, else f32. Biases stay f32 (oneDNN accumulates in f32).
+// bf16 or int8 plan, where a module that computes in it reads and keeps its weights in the
+// reduced type and writes it when the next module reads it too, else f32. Biases stay f32.
+// In an int8 plan src is u8 or s8 (quantised with src_scale), weights s8 (scaled per output
+// channel by the module) and dst, when not f32, the next step's src type and scale.
 struct StepDTypes {
   dnnl::memory::data_type src = dnnl::memory::data_type::f32;
   dnnl::memory::data_type weights = dnnl::memory::data_type::f32;
   dnnl::memory::data_type dst = dnnl::memory::data_type::f32;
+  float src_scale = 1.f;  // int8: the input's real value per unit
+  float dst_scale = 1.f;  // int8 with an 8-bit dst: the output's real value per unit
   bool reduced() const { return weights != dnnl::memory::data_type::f32; }
+  bool int8() const { return weights == dnnl::memory::data_type::s8; }
 };
+
+// Whether `type` is s8 or u8.
+bool IsInt8(dnnl::memory::data_type type);
 
 // Activation and constant arguments for AddPrimitive.
 StepArg ValueArg(int arg, const PlanValue& value);
@@ -82,6 +93,9 @@ class PlanBuilder {
   // The precision the plan computes in (default fp32; core/compiler.h applies it).
   Precision precision() const { return precision_; }
   void set_precision(Precision precision) { precision_ = precision; }
+  // The activation ranges of an int8 plan (borrowed; null otherwise).
+  const Int8Calibration* calibration() const { return calibration_; }
+  void set_calibration(const Int8Calibration* calibration) { calibration_ = calibration; }
   // The current module's element types (set per module by the compiler).
   const StepDTypes& dtypes() const { return dtypes_; }
   void set_dtypes(const StepDTypes& dtypes) { dtypes_ = dtypes; }
@@ -96,13 +110,15 @@ class PlanBuilder {
   // "features.3 (Conv2d)"
   std::string CurrentName() const;
 
-  // A fresh buffer for a step's output.
+  // A fresh buffer for a step's output (an s8/u8 one has the step's dtypes().dst_scale).
   PlanValue NewValue(Shape shape, const dnnl::memory::desc& md);
   // Where an elementwise step on `v` writes: v's own buffer, unless v is the plan's
   // input (which belongs to the caller and is read-only).
   PlanValue InPlace(const PlanValue& v);
 
-  // `v` in layout `md` (same dims), with a reorder only if the layouts differ.
+  // `v` in layout `md` (same dims), with a reorder only if the layouts differ. A change of
+  // element type between f32 and s8/u8 quantises with the current step's input scale
+  // (dtypes().src_scale: only a step's input is ever quantised) or dequantises with v's.
   PlanValue Convert(const PlanValue& v, const dnnl::memory::desc& md);
   // `v` as dense row-major with md dims == v.shape, in elements of `type`.
   PlanValue Plain(const PlanValue& v, dnnl::memory::data_type type = dnnl::memory::data_type::f32);
@@ -128,6 +144,10 @@ class PlanBuilder {
 
   // A primitive attribute with scratchpad_mode::user and `ops` as post-ops.
   static dnnl::primitive_attr Attr(const std::vector<EltwiseOp>& post_ops = {});
+  // The same with per-output-channel scales (mask: dim 1 of dst) applied to the int32
+  // accumulators (plus bias) before the post-ops; none when `output_scales` is empty.
+  static dnnl::primitive_attr Attr(const std::vector<EltwiseOp>& post_ops,
+                                   const std::vector<float>& output_scales);
 
   // Recorded in the plan (Plan::tuning()).
   void SetTuningReport(const TuningReport& report) { plan_->tuning_ = report; }
@@ -153,6 +173,7 @@ class PlanBuilder {
   bool fast_relu_ = false;
   float input_guard_ = 0;
   Precision precision_ = Precision::kFp32;
+  const Int8Calibration* calibration_ = nullptr;
   StepDTypes dtypes_;
   std::string current_path_;
   std::string current_type_;

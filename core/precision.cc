@@ -41,6 +41,8 @@ std::string_view PrecisionName(Precision precision) {
       return "fp32";
     case Precision::kBf16:
       return "bf16";
+    case Precision::kInt8:
+      return "int8";
   }
   return "fp32";
 }
@@ -48,12 +50,9 @@ std::string_view PrecisionName(Precision precision) {
 absl::StatusOr<Precision> ParsePrecision(std::string_view name) {
   if (name == "fp32") return Precision::kFp32;
   if (name == "bf16") return Precision::kBf16;
-  if (name == "int8") {
-    return absl::InvalidArgumentError(
-        "precision 'int8' is not supported yet (supported: fp32, bf16)");
-  }
+  if (name == "int8") return Precision::kInt8;
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown precision '", std::string(name), "' (supported: fp32, bf16)"));
+      absl::StrCat("unknown precision '", std::string(name), "' (supported: fp32, bf16, int8)"));
 }
 
 bool CpuHasBf16() {
@@ -64,7 +63,22 @@ bool CpuHasBf16() {
   return (isa & bf16) == bf16;
 }
 
+bool CpuHasVnni() {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  auto has = [&](dnnl_cpu_isa_t bits) {
+    return (isa & static_cast<unsigned>(bits)) == static_cast<unsigned>(bits);
+  };
+  return has(dnnl_cpu_isa_avx512_core_vnni) || has(dnnl_cpu_isa_avx2_vnni);
+}
+
 EffectivePrecision ResolvePrecision(Precision requested) {
+  if (requested == Precision::kInt8 && !CpuHasVnni()) {
+    return {Precision::kFp32,
+            absl::StrCat("precision int8 needs a CPU with AVX512_VNNI or AVX_VNNI, and oneDNN's "
+                         "ISA here is ",
+                         std::string(IsaName(dnnl::get_effective_cpu_isa())),
+                         "; the model runs in fp32 (same results as without the setting)")};
+  }
   if (requested == Precision::kBf16 && !CpuHasBf16()) {
     return {Precision::kFp32,
             absl::StrCat("precision bf16 needs a CPU with AVX512_BF16, and oneDNN's ISA here is ",

@@ -14,13 +14,17 @@ namespace seqserve {
 enum class Precision {
   kFp32,  // float32 everywhere: the default
   kBf16,  // Conv/Linear on bfloat16 activations and weights, accumulating in float32
+  // Conv/Linear on 8-bit activations (u8 where calibration saw no negative input, else s8)
+  // and s8 weights scaled per output channel, accumulating in int32; needs calibration
+  // (core/int8_calibration.h).
+  kInt8,
 };
 
-// "fp32", "bf16".
+// "fp32", "bf16", "int8".
 std::string_view PrecisionName(Precision precision);
 
-// The precision named `name`. INVALID_ARGUMENT naming it otherwise: "int8" (which SPEC §4
-// names) says it is not supported yet, any other name lists the supported ones.
+// The precision named `name`. INVALID_ARGUMENT naming it and listing the supported ones
+// otherwise.
 absl::StatusOr<Precision> ParsePrecision(std::string_view name);
 
 // The precision a model asking for `requested` runs in on this CPU, and why it differs.
@@ -38,7 +42,13 @@ struct EffectivePrecision {
 // test can force the fallback with DNNL_MAX_CPU_ISA=AVX512_CORE.
 EffectivePrecision ResolvePrecision(Precision requested);
 
+// int8 needs VNNI (AVX512_VNNI or AVX_VNNI: vpdpbusd, four 8-bit products summed into
+// int32 per lane). Without it oneDNN's int8 kernels fall back to vpmaddubsw, whose 16-bit
+// intermediate sums can saturate, and gain little over fp32: the model runs fp32 instead.
+//
 // Whether the CPU runs bf16 natively (see ResolvePrecision).
 bool CpuHasBf16();
+// Whether the CPU has VNNI (oneDNN's effective ISA includes avx512_core_vnni or avx2_vnni).
+bool CpuHasVnni();
 
 }  // namespace seqserve

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -26,10 +27,22 @@ class WeightCache {
   dnnl::memory Get(const std::string& key, const dnnl::memory::desc& md,
                    const dnnl::memory::desc& source_md, const std::function<Tensor()>& make_data);
 
+  // The same for s8 data (an int8 layer's quantised weights; `source_md` of type s8): the
+  // reorder into `md` also computes what oneDNN's int8 kernels keep beside the weights.
+  dnnl::memory GetInt8(const std::string& key, const dnnl::memory::desc& md,
+                       const dnnl::memory::desc& source_md,
+                       const std::function<std::vector<int8_t>()>& make_data);
+
   // Bytes held by all constants.
   size_t bytes() const;
 
  private:
+  // The constant named `key` in `md`, made by reordering the memory `make_source` returns on first
+  // use.
+  dnnl::memory GetOrMake(const std::string& key, const dnnl::memory::desc& md,
+                         const dnnl::memory::desc& source_md,
+                         const std::function<dnnl::memory()>& make_source);
+
   const dnnl::engine& engine_;  // process-wide engine, outlives the cache
   mutable absl::Mutex mu_;
   // key -> the constant in each layout asked for (almost always one).

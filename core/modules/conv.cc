@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/module_args.h"
 #include "core/modules/conv_common.h"
+#include "core/modules/int8_weights.h"
 #include "core/modules/spatial_pad.h"
 #include "common/status_macros.h"
 
@@ -106,10 +107,10 @@ class Conv : public Module {
                             fusion.affine);
   }
 
-  // bf16 on oneDNN's bf16 convolutions, except behind a separate pad step (padding_mode
-  // other than zeros), whose kernels read f32.
+  // bf16 and int8 on oneDNN's convolutions in those types, except behind a separate pad step
+  // (padding_mode other than zeros), whose kernels read f32.
   bool ComputesIn(Precision precision, const Shape& /*in*/) const override {
-    return precision == Precision::kFp32 || (precision == Precision::kBf16 && !explicit_pad_);
+    return precision == Precision::kFp32 || !explicit_pad_;
   }
 
   // Tuning times the layouts of unbatched and explicitly padded convolutions no further:
@@ -126,7 +127,7 @@ class Conv : public Module {
     const memory::dims dst_dims = *OutputShape(in);
     return ConvCandidates<dnnl::convolution_forward::primitive_desc, dnnl::convolution_forward>(
         MakeDesc(fusion, builder.dtypes()), in, dst_dims, c_.spatial_dims, fusion,
-        builder.engine());
+        builder.engine(), OutputScales(fusion, builder.dtypes()));
   }
 
   absl::StatusOr<PlanValue> Compile(PlanBuilder& builder, const PlanValue& in,
@@ -140,24 +141,37 @@ class Conv : public Module {
     const memory::dims dst_dims = BatchedDims(out_shape, c_.spatial_dims);
     const memory::desc bias_md({c_.out_channels}, memory::data_type::f32, memory::format_tag::x);
     const bool with_bias = c_.bias || fusion.affine != nullptr;
+    const StepDTypes& dtypes = builder.dtypes();
+    const std::vector<float> weight_scales =
+        dtypes.int8() ? Int8RowScales(FoldedWeight(fusion), c_.out_channels) : std::vector<float>();
     const auto [pd, epilogue] = ChosenPrimitiveDesc<dnnl::convolution_forward::primitive_desc>(
-        builder.choice(), builder.CurrentName(), MakeDesc(fusion, builder.dtypes()), x.md.dims(),
-        dst_dims,
-        c_.spatial_dims, fusion, builder.engine());
+        builder.choice(), builder.CurrentName(), MakeDesc(fusion, dtypes), x.md.dims(), dst_dims,
+        c_.spatial_dims, fusion, builder.engine(),
+        dtypes.int8() ? Int8OutputScales(dtypes, weight_scales) : std::vector<float>());
 
     PlanValue src = builder.Convert(x, pd.src_desc());
     const std::string key = ConvWeightKey(builder, fusion);
     // PyTorch's (out, in/groups, *kernel) row-major is oneDNN's oi* / goi* in plain order.
     dnnl::memory weights =
-        builder.weights().Get(key + ".weight", pd.weights_desc(), PlainDesc(weight_dims),
-                              [&] { return FoldedWeight(fusion); });
+        dtypes.int8()
+            ? builder.weights().GetInt8(key + ".weight.s8", pd.weights_desc(),
+                                        PlainDesc(weight_dims, memory::data_type::s8),
+                                        [&] { return QuantizeRows(FoldedWeight(fusion),
+                                                                  weight_scales); })
+            : builder.weights().Get(key + ".weight", pd.weights_desc(), PlainDesc(weight_dims),
+                                    [&] { return FoldedWeight(fusion); });
     PlanValue dst = builder.NewValue(std::move(out_shape), pd.dst_desc());
     std::vector<StepArg> args = {ValueArg(DNNL_ARG_SRC, src), ConstArg(DNNL_ARG_WEIGHTS, weights),
                                  ValueArg(DNNL_ARG_DST, dst)};
     if (with_bias) {
-      dnnl::memory bias = builder.weights().Get(key + ".bias", bias_md, bias_md, [&] {
-        return FoldedConvBias(c_.bias ? &bias_ : nullptr, c_.out_channels, fusion);
-      });
+      auto folded = [&] { return FoldedConvBias(c_.bias ? &bias_ : nullptr, c_.out_channels, fusion); };
+      // An int8 bias depends on the input's scale: its own key per scale.
+      dnnl::memory bias =
+          dtypes.int8()
+              ? builder.weights().Get(absl::StrCat(key, ".bias.int8@", dtypes.src_scale), bias_md,
+                                      bias_md,
+                                      [&] { return Int8Bias(folded(), dtypes, weight_scales); })
+              : builder.weights().Get(key + ".bias", bias_md, bias_md, folded);
       args.push_back(ConstArg(DNNL_ARG_BIAS, bias));
     }
     builder.AddPrimitive(pd, dnnl::convolution_forward(pd), std::move(args));
@@ -193,6 +207,12 @@ class Conv : public Module {
                        : Desc(prop, algo, src_md, weights_any, dst_md, stride, dilates, pad_before,
                               pad_after);
     };
+  }
+
+  // An int8 step's output scales (Int8OutputScales), empty in other precisions.
+  std::vector<float> OutputScales(const Fusion& fusion, const StepDTypes& dtypes) const {
+    if (!dtypes.int8()) return {};
+    return Int8OutputScales(dtypes, Int8RowScales(FoldedWeight(fusion), c_.out_channels));
   }
 
   // oneDNN's weight dims: (out, in, *kernel), or (groups, out/groups, in/groups, *kernel).

@@ -156,18 +156,21 @@ struct ChosenConv {
 };
 
 // The primitive for the choice `choice` names (PlanBuilder::choice()), or the default when
-// the choice is empty or, with a warning naming `layer`, unavailable here.
+// the choice is empty or, with a warning naming `layer`, unavailable here. `output_scales`:
+// an int8 convolution's per-channel scales (PlanBuilder::Attr), empty otherwise.
 template <typename PrimitiveDesc, typename MakeDesc>
 ChosenConv<PrimitiveDesc> ChosenPrimitiveDesc(const std::string& choice, const std::string& layer,
                                               const MakeDesc& make_desc,
                                               const dnnl::memory::dims& src_dims,
                                               const dnnl::memory::dims& dst_dims,
                                               int spatial_dims, const Fusion& fusion,
-                                              const dnnl::engine& engine) {
-  const dnnl::primitive_attr fused = PlanBuilder::Attr(fusion.post_ops);
+                                              const dnnl::engine& engine,
+                                              const std::vector<float>& output_scales = {}) {
+  const dnnl::primitive_attr fused = PlanBuilder::Attr(fusion.post_ops, output_scales);
   const ConvChoice parsed = ParseConvChoice(choice);
   if (!choice.empty()) {
-    const dnnl::primitive_attr attr = parsed.unfused ? PlanBuilder::Attr() : fused;
+    const dnnl::primitive_attr attr =
+        parsed.unfused ? PlanBuilder::Attr({}, output_scales) : fused;
     std::optional<PrimitiveDesc> pd;
     if (parsed.layout == kDefaultChoice) {
       pd = CreateBlockedPrimitiveDesc<PrimitiveDesc>(make_desc, src_dims, dst_dims,
@@ -176,7 +179,9 @@ ChosenConv<PrimitiveDesc> ChosenPrimitiveDesc(const std::string& choice, const s
       pd = LayoutPrimitiveDesc<PrimitiveDesc>(parsed.layout, make_desc, src_dims, dst_dims,
                                               spatial_dims, attr, engine);
     }
-    KernelFn epilogue = pd && parsed.unfused ? ActivationEpilogue(fusion, pd->dst_desc()) : nullptr;
+    KernelFn epilogue = pd && parsed.unfused && output_scales.empty()
+                            ? ActivationEpilogue(fusion, pd->dst_desc())
+                            : nullptr;
     if (pd && (!parsed.unfused || epilogue)) return {*pd, std::move(epilogue)};
     WarnUnavailableChoice(layer, choice);
   }
@@ -190,15 +195,17 @@ ChosenConv<PrimitiveDesc> ChosenPrimitiveDesc(const std::string& choice, const s
 // same primitive as an earlier one is left out); each also with its activations unfused,
 // when they have kernels and are not FastReluOps (one max per vector already in a register
 // cannot lose to a pass over the whole output: timing it would only let noise choose).
+// An int8 convolution (non-empty `output_scales`) has no unfused form: the kernels read f32.
 template <typename PrimitiveDesc, typename Primitive, typename MakeDesc>
 std::vector<Candidate> ConvCandidates(const MakeDesc& make_desc, const dnnl::memory::dims& src_dims,
                                       const dnnl::memory::dims& dst_dims, int spatial_dims,
-                                      const Fusion& fusion, const dnnl::engine& engine) {
+                                      const Fusion& fusion, const dnnl::engine& engine,
+                                      const std::vector<float>& output_scales = {}) {
   std::vector<Candidate> candidates;
   std::vector<PrimitiveDesc> pds;
-  const dnnl::primitive_attr fused = PlanBuilder::Attr(fusion.post_ops);
+  const dnnl::primitive_attr fused = PlanBuilder::Attr(fusion.post_ops, output_scales);
   const bool can_unfuse = !fusion.post_ops.empty() && !fusion.kernels.empty() &&
-                          !IsFastRelu(fusion.post_ops);
+                          !IsFastRelu(fusion.post_ops) && output_scales.empty();
   auto add = [&](const std::string& layout, const PrimitiveDesc& pd) {
     for (const PrimitiveDesc& other : pds) {
       if (other.src_desc() == pd.src_desc() && other.dst_desc() == pd.dst_desc() &&

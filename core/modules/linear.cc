@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -9,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/module_args.h"
+#include "core/modules/int8_weights.h"
 #include "common/status_macros.h"
 #include "core/engine_log.h"
 
@@ -67,9 +69,7 @@ class Linear : public Module {
                             has_bias_ ? bias_.data.data() : nullptr, fusion.affine);
   }
 
-  bool ComputesIn(Precision precision, const Shape& /*in*/) const override {
-    return precision == Precision::kFp32 || precision == Precision::kBf16;
-  }
+  bool ComputesIn(Precision /*precision*/, const Shape& /*in*/) const override { return true; }
 
   bool IsTunable(const Shape& /*in*/) const override { return true; }
   bool OffersImplementation(const std::string& id) const override {
@@ -81,9 +81,11 @@ class Linear : public Module {
                                     const Fusion& fusion) const override {
     const int64_t rows = NumElements(in) / in_;
     std::vector<Candidate> candidates;
+    const std::vector<float> weight_scales = WeightScales(fusion, builder.dtypes());
     for (std::string_view id : kImplementations) {
-      Impl impl = MakeImpl(id, rows, fusion, builder.dtypes(), builder.engine());
-      candidates.push_back(Candidate{std::string(id), impl.pd, impl.primitive});
+      std::optional<Impl> impl =
+          MakeImpl(id, rows, fusion, builder.dtypes(), weight_scales, builder.engine());
+      if (impl) candidates.push_back(Candidate{std::string(id), impl->pd, impl->primitive});
     }
     return candidates;
   }
@@ -103,22 +105,44 @@ class Linear : public Module {
                           builder.CurrentName(), builder.choice(), id);
       }
     }
-    const Impl impl = MakeImpl(id, rows, fusion, dtypes, builder.engine());
+    const std::vector<float> weight_scales = WeightScales(fusion, dtypes);
+    std::optional<Impl> made = MakeImpl(id, rows, fusion, dtypes, weight_scales, builder.engine());
+    // Not every implementation has an int8 kernel; the default always has.
+    if (!made) made = MakeImpl(kImplementations[0], rows, fusion, dtypes, weight_scales,
+                               builder.engine());
+    if (!made) {
+      return absl::InternalError("oneDNN offers no kernel for this layer in these types");
+    }
+    const Impl& impl = *made;
     const bool with_bias = has_bias_ || fusion.affine != nullptr;
     const std::string key = fusion.affine ? absl::StrCat(builder.current_path(), "+",
                                                          fusion.affine_path)
                                           : builder.current_path();
-    dnnl::memory weights = builder.weights().Get(key + ".weight", impl.pd.weights_desc(),
-                                                 impl.torch_weights,
-                                                 [&] { return FoldedWeight(fusion); });
+    dnnl::memory weights =
+        dtypes.int8()
+            ? builder.weights().GetInt8(
+                  key + ".weight.s8", impl.pd.weights_desc(),
+                  WithDataType(impl.torch_weights, memory::data_type::s8),
+                  [&] { return QuantizeRows(FoldedWeight(fusion), weight_scales); })
+            : builder.weights().Get(key + ".weight", impl.pd.weights_desc(), impl.torch_weights,
+                                    [&] { return FoldedWeight(fusion); });
     PlanValue dst = builder.NewValue({rows, out_}, impl.pd.dst_desc());
     std::vector<StepArg> args = {ValueArg(DNNL_ARG_SRC, src), ConstArg(DNNL_ARG_WEIGHTS, weights),
                                  ValueArg(DNNL_ARG_DST, dst)};
     if (with_bias) {
       const dnnl::memory::desc bias_md = impl.pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_BIAS);
-      args.push_back(ConstArg(DNNL_ARG_BIAS,
-                              builder.weights().Get(key + ".bias", bias_md, bias_md,
-                                                    [&] { return FoldedBias(fusion, bias_md); })));
+      // An int8 bias depends on the input's scale: its own key per scale.
+      dnnl::memory bias =
+          dtypes.int8()
+              ? builder.weights().Get(absl::StrCat(key, ".bias.int8@", dtypes.src_scale), bias_md,
+                                      bias_md,
+                                      [&] {
+                                        return Int8Bias(FoldedBias(fusion, bias_md), dtypes,
+                                                        weight_scales);
+                                      })
+              : builder.weights().Get(key + ".bias", bias_md, bias_md,
+                                      [&] { return FoldedBias(fusion, bias_md); });
+      args.push_back(ConstArg(DNNL_ARG_BIAS, bias));
     }
     builder.AddPrimitive(impl.pd, impl.primitive, std::move(args));
 
@@ -141,23 +165,36 @@ class Linear : public Module {
     dnnl::memory::desc torch_weights;
   };
 
+  // An int8 step's per-output weight scales (Int8RowScales), empty in other precisions.
+  std::vector<float> WeightScales(const Fusion& fusion, const StepDTypes& dtypes) const {
+    return dtypes.int8() ? Int8RowScales(FoldedWeight(fusion), out_) : std::vector<float>();
+  }
+
   // The primitive of implementation `id` for `rows` input rows, in the element types
-  // `dtypes` (the bias stays f32).
-  Impl MakeImpl(std::string_view id, int64_t rows, const Fusion& fusion, const StepDTypes& dtypes,
-                const dnnl::engine& engine) const {
+  // `dtypes` (the bias stays f32), with int8's output scales from `weight_scales`; nullopt
+  // for an int8 implementation oneDNN has only its reference code for.
+  std::optional<Impl> MakeImpl(std::string_view id, int64_t rows, const Fusion& fusion,
+                               const StepDTypes& dtypes, const std::vector<float>& weight_scales,
+                               const dnnl::engine& engine) const {
     const bool with_bias = has_bias_ || fusion.affine != nullptr;
     const memory::desc src_md = PlainDesc(memory::dims{rows, in_}, dtypes.src);
     const memory::desc dst_md = PlainDesc(memory::dims{rows, out_}, dtypes.dst);
-    const dnnl::primitive_attr attr = PlanBuilder::Attr(fusion.post_ops);
+    const dnnl::primitive_attr attr = PlanBuilder::Attr(
+        fusion.post_ops,
+        dtypes.int8() ? Int8OutputScales(dtypes, weight_scales) : std::vector<float>());
+    auto usable = [&](const dnnl::primitive_desc_base& pd) {
+      return pd && (!dtypes.int8() || std::string_view(pd.impl_info_str()).substr(0, 3) != "ref");
+    };
     if (id == "matmul") {
       const memory::desc weights_any({in_, out_}, dtypes.weights, memory::format_tag::any);
       const memory::desc bias_md({1, out_}, memory::data_type::f32, memory::format_tag::ab);
       dnnl::matmul::desc desc = with_bias ? dnnl::matmul::desc(src_md, weights_any, bias_md, dst_md)
                                           : dnnl::matmul::desc(src_md, weights_any, dst_md);
-      dnnl::matmul::primitive_desc pd(desc, attr, engine);
+      dnnl::matmul::primitive_desc pd(desc, attr, engine, /*allow_empty=*/dtypes.int8());
+      if (!usable(pd)) return std::nullopt;
       // The (in, out) matrix in layout "ba".
-      return {pd, dnnl::matmul(pd),
-              memory::desc({in_, out_}, memory::data_type::f32, memory::format_tag::ba)};
+      return Impl{pd, dnnl::matmul(pd),
+                  memory::desc({in_, out_}, memory::data_type::f32, memory::format_tag::ba)};
     }
     const memory::desc weights(
         {out_, in_}, dtypes.weights,
@@ -167,9 +204,11 @@ class Linear : public Module {
     const auto prop = dnnl::prop_kind::forward_inference;
     Desc desc = with_bias ? Desc(prop, src_md, weights, bias_md, dst_md)
                           : Desc(prop, src_md, weights, dst_md);
-    dnnl::inner_product_forward::primitive_desc pd(desc, attr, engine);
-    return {pd, dnnl::inner_product_forward(pd),
-            memory::desc({out_, in_}, memory::data_type::f32, memory::format_tag::oi)};
+    dnnl::inner_product_forward::primitive_desc pd(desc, attr, engine,
+                                                   /*allow_empty=*/dtypes.int8());
+    if (!usable(pd)) return std::nullopt;
+    return Impl{pd, dnnl::inner_product_forward(pd),
+                memory::desc({out_, in_}, memory::data_type::f32, memory::format_tag::oi)};
   }
 
   // W * scale per output feature (row), when a BatchNorm is folded in.

@@ -284,10 +284,10 @@ TEST(Precision, NamesParseAndOthersAreErrorsNamingThem) {
   EXPECT_EQ(*ParsePrecision("fp32"), Precision::kFp32);
   EXPECT_EQ(*ParsePrecision("bf16"), Precision::kBf16);
   EXPECT_EQ(PrecisionName(Precision::kBf16), "bf16");
-  EXPECT_EQ(ParsePrecision("int8").status().message(),
-            "precision 'int8' is not supported yet (supported: fp32, bf16)");
+  EXPECT_EQ(*ParsePrecision("int8"), Precision::kInt8);
+  EXPECT_EQ(PrecisionName(Precision::kInt8), "int8");
   EXPECT_EQ(ParsePrecision("BF16").status().message(),
-            "unknown precision 'BF16' (supported: fp32, bf16)");
+            "unknown precision 'BF16' (supported: fp32, bf16, int8)");
 }
 
 TEST(Precision, Fp32PlansHoldNoBf16) {
