@@ -29,6 +29,7 @@
 #include "CLI/CLI.hpp"
 #include "server/logging/logging.h"
 #include "server/offline/bench_command.h"
+#include "server/offline/calibrate_command.h"
 #include "server/offline/offline_commands.h"
 #include "server/server.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -469,7 +470,8 @@ int main(int argc, char** argv) {
                         "input shape with batch, e.g. 1,3,224,224 (default: from the model)");
   check_cmd
       ->add_option("--precision", check.precision,
-                   "precision to compile in (fp32, bf16); bf16 also prints its error against fp32")
+                   "precision to compile in (fp32, bf16, int8); other than fp32 also prints its "
+                   "error against fp32")
       ->capture_default_str();
 
   seqserve::RunOptions run;
@@ -480,8 +482,35 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--output", run.output_path, "output .npy (float32)")->required();
   run_cmd->add_option("--version", run_version, "version to run (default: latest)");
   run_cmd->add_option("--threads", run.num_threads, "oneDNN threads")->check(CLI::Range(1, 1024));
-  run_cmd->add_option("--precision", run.precision, "precision to compute in (fp32, bf16)")
+  run_cmd->add_option("--precision", run.precision, "precision to compute in (fp32, bf16, int8)")
       ->capture_default_str();
+
+  seqserve::CalibrateOptions calibrate;
+  int64_t calibrate_version = 0;
+  CLI::App* calibrate_cmd = app.add_subcommand(
+      "calibrate", "measure the activation ranges of an int8 model and write them beside it");
+  calibrate_cmd->add_option("MODEL_DIR", calibrate.model_dir, "model or version directory")
+      ->required();
+  calibrate_cmd->add_option("--version", calibrate_version, "version (default: latest)");
+  calibrate_cmd
+      ->add_option("--data", calibrate.data_path,
+                   ".npy of representative inputs, (N, *input): a few hundred samples")
+      ->required();
+  calibrate_cmd->add_option("--holdout", calibrate.holdout_path,
+                            ".npy of other inputs to measure int8's accuracy on (default: every "
+                            "fifth sample of --data, not calibrated on)");
+  calibrate_cmd->add_option("--percentile", calibrate.percentile,
+                            "clip each layer's input at this percentile of |x| (100: the maximum)")
+      ->check(CLI::Range(1e-6, 100.0))
+      ->capture_default_str();
+  calibrate_cmd->add_option("--batch", calibrate.batch, "samples per forward pass")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  calibrate_cmd->add_option("--threads", calibrate.num_threads, "oneDNN threads")
+      ->check(CLI::Range(1, 1024));
+  calibrate_cmd->add_option("--output", calibrate.output_path,
+                            "file to write (default: int8_calibration.txt in the version "
+                            "directory, where a model configured int8 reads it)");
 
   CLI::App* modules_cmd =
       app.add_subcommand("modules", "print the module types model.seq may use, one per line");
@@ -503,7 +532,7 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--seconds", bench.seconds, "measurement time after the warm-up")
       ->check(CLI::Range(0.001, 86400.0))
       ->capture_default_str();
-  bench_cmd->add_option("--precision", bench.precision, "plan precision (fp32, bf16)")
+  bench_cmd->add_option("--precision", bench.precision, "plan precision (fp32, bf16, int8)")
       ->capture_default_str();
   bench_cmd->add_flag("--json", bench.json, "print one JSON object");
 
@@ -516,6 +545,10 @@ int main(int argc, char** argv) {
   if (check_cmd->parsed()) {
     if (check_version > 0) check.version = check_version;
     return seqserve::RunCheckCommand(check);
+  }
+  if (calibrate_cmd->parsed()) {
+    if (calibrate_version > 0) calibrate.version = calibrate_version;
+    return seqserve::RunCalibrateCommand(calibrate);
   }
   if (run_cmd->parsed()) {
     if (run_version > 0) run.version = run_version;

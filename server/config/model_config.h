@@ -71,7 +71,7 @@ struct ServingConfig {
 // so that the Model passed to CompleteModelConfig already compiles plans for the configured
 // intra_op_threads and parameters "precision". INVALID_ARGUMENT for a negative
 // intra_op_threads or one above `available_cpus` (cpu_budget.h), a precision other than
-// "fp32" or "bf16" ("int8": not supported yet), or a parameters key other than "precision".
+// "fp32", "bf16" or "int8", or a parameters key other than "precision".
 absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const inference::ModelConfig& config,
                                                     int available_cpus);
 

@@ -158,7 +158,7 @@ int RunBenchCommand(const BenchOptions& options) {
   if (!plan.ok()) return PrintError(plan.status()), 1;
   const double first_compile_ms = MillisSince(compile_start);
   const TuningReport& tuning = (*plan)->tuning();
-  const int bf16_layers = (*plan)->reduced_layers();
+  const int reduced_layers = (*plan)->reduced_layers();
   const int weighted_layers = (*plan)->weighted_layers();
   const double tuning_ms = tuning.tuning_ms;
 
@@ -210,7 +210,10 @@ int RunBenchCommand(const BenchOptions& options) {
         {"threads", options.threads},
         {"precision", options.precision},
         {"effective_precision", PrecisionName((*plan)->precision())},
-        {"bf16_layers", bf16_layers},
+        // Layers with weights in the plan's reduced precision (bf16 or int8); "bf16_layers"
+        // is the name of earlier reports, kept for scripts that read it.
+        {"reduced_layers", reduced_layers},
+        {"bf16_layers", (*plan)->precision() == Precision::kBf16 ? reduced_layers : 0},
         {"weighted_layers", weighted_layers},
         {"load_ms", load_ms},
         {"tuning_ms", tuning_ms},
@@ -253,8 +256,8 @@ int RunBenchCommand(const BenchOptions& options) {
                                AvailableCpus())
                  : "");
   if ((*plan)->precision() != Precision::kFp32) {
-    fmt::print("bf16 layers    {} of {} steps with weights (tuning keeps the others in fp32)\n",
-               bf16_layers, weighted_layers);
+    fmt::print("{} layers    {} of {} steps with weights (tuning keeps the others in fp32)\n",
+               PrecisionName((*plan)->precision()), reduced_layers, weighted_layers);
   }
   fmt::print("load           {:.1f} ms ({} KiB weights)\n", load_ms,
              (*model)->weight_bytes() / 1024);

@@ -17,6 +17,7 @@
 #include "common/npy.h"
 #include "fmt/core.h"
 #include "server/offline/input_shape.h"
+#include "server/offline/precision_agreement.h"
 #include "server/offline/random_input.h"
 #include "server/repository/model_dir.h"
 
@@ -69,56 +70,17 @@ std::string PrecisionLine(const Model& model) {
 absl::StatusOr<std::string> CompareWithFp32(Model& reduced, Model& reference, const Shape& shape,
                                             DType dtype) {
   Executor executor(CpuEngine());
-  double max_error = 0, sum_error = 0, range = 0;
-  int64_t elements = 0, rows = 0, agreeing = 0;
-  std::vector<Tensor> outputs[2];
+  PrecisionAgreement agreement;
   for (int k = 0; k < kCheckSamples; ++k) {
     const TypedTensor input = RandomInput(reference, shape, dtype, 1000 + k);
     absl::StatusOr<Tensor> want = reference.Run(executor, input.view());
     if (!want.ok()) return want.status();
     absl::StatusOr<Tensor> got = reduced.Run(executor, input.view());
     if (!got.ok()) return got.status();
-    float lo = 0, hi = 0;
-    for (int64_t i = 0; i < want->numel(); ++i) {
-      lo = std::min(lo, want->data[i]);
-      hi = std::max(hi, want->data[i]);
-    }
-    range = std::max(range, static_cast<double>(hi - lo));
-    outputs[0].push_back(*std::move(want));
-    outputs[1].push_back(*std::move(got));
+    agreement.Add(*want, *got);
   }
-  for (int k = 0; k < kCheckSamples; ++k) {
-    const Tensor& want = outputs[0][k];
-    const Tensor& got = outputs[1][k];
-    for (int64_t i = 0; i < want.numel(); ++i) {
-      const double error = std::fabs(static_cast<double>(got.data[i]) - want.data[i]) /
-                           (range > 0 ? range : 1.0);
-      max_error = std::max(max_error, error);
-      sum_error += error;
-      ++elements;
-    }
-    if (want.shape.size() == 2 && want.shape[1] > 1) {
-      const int64_t cols = want.shape[1];
-      for (int64_t r = 0; r < want.shape[0]; ++r) {
-        const float* w = want.data.data() + r * cols;
-        const float* g = got.data.data() + r * cols;
-        agreeing += std::max_element(w, w + cols) - w == std::max_element(g, g + cols) - g;
-        ++rows;
-      }
-    }
-  }
-  std::string line = fmt::format(
-      "{} vs fp32 on {} random inputs: error max {:.2e}, mean {:.2e} (relative to the fp32 "
-      "outputs' range {:.4g})",
-      PrecisionName(reduced.precision()), kCheckSamples, max_error,
-      elements > 0 ? sum_error / static_cast<double>(elements) : 0.0, range);
-  if (rows > 0) {
-    absl::StrAppend(&line, fmt::format("; top-1 agreement {:.1f}% ({} of {} rows)",
-                                       100.0 * static_cast<double>(agreeing) /
-                                           static_cast<double>(rows),
-                                       agreeing, rows));
-  }
-  return line;
+  return agreement.Line(PrecisionName(reduced.precision()),
+                        "random samples");
 }
 
 }  // namespace

@@ -31,7 +31,7 @@ CONFIG_KEYS = {
                  'AVX512_BF16 (parameters "precision"; README, "Precision")',
 }
 #: The values of the "precision" key (the server's parameters "precision").
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "int8")
 _BATCHING_KEYS = ("max_queue_delay_microseconds", "preferred_batch_size", "max_queue_size",
                   "default_timeout_microseconds")
 
@@ -114,8 +114,7 @@ def _from_dict(config: Mapping[str, Any], input_data_type: str) -> str:
         precision = config["precision"]
         if precision not in PRECISIONS:
             raise ValueError(f"config['precision'] must be one of {', '.join(PRECISIONS)}, got "
-                             f"{precision!r}" + (" (int8 is not supported yet)"
-                                                 if precision == "int8" else ""))
+                             f"{precision!r}")
         lines.append(f'parameters {{ key: "precision" value: {{ string_value: "{precision}" }} }}')
     return "\n".join(lines) + "\n"
 

@@ -715,12 +715,11 @@ TEST(ModelOptionsFromConfig, AnUnknownPrecisionOrParameterIsALoadErrorNamingIt) 
                 .status()
                 .message(),
             "config.pbtxt: parameters key \"precision\" value \"fp16\": unknown precision "
-            "'fp16' (supported: fp32, bf16)");
-  EXPECT_EQ(OptionsFrom("parameters { key: \"precision\" value: { string_value: \"int8\" } }")
-                .status()
-                .message(),
-            "config.pbtxt: parameters key \"precision\" value \"int8\": precision 'int8' is not "
-            "supported yet (supported: fp32, bf16)");
+            "'fp16' (supported: fp32, bf16, int8)");
+  absl::StatusOr<ModelOptions> int8 =
+      OptionsFrom("parameters { key: \"precision\" value: { string_value: \"int8\" } }");
+  ASSERT_TRUE(int8.ok()) << int8.status();
+  EXPECT_EQ(int8->precision, Precision::kInt8);
   EXPECT_EQ(OptionsFrom("parameters { key: \"precison\" value: { string_value: \"bf16\" } }")
                 .status()
                 .message(),

@@ -124,7 +124,7 @@ TEST(OfflineCommands, CheckAndRunTakeAPrecision) {
   ASSERT_EQ(code, 0) << out;
   if (CpuHasBf16()) {
     EXPECT_THAT(out, HasSubstr("\nprecision bf16\n"));
-    EXPECT_THAT(out, HasSubstr("bf16 vs fp32 on 32 random inputs: error max "));
+    EXPECT_THAT(out, HasSubstr("bf16 vs fp32 on 256 random samples: error max "));
     EXPECT_THAT(out, HasSubstr("top-1 agreement "));
     EXPECT_THAT(out, HasSubstr(" of 256 rows)"));
   } else {
@@ -156,7 +156,7 @@ TEST(OfflineCommands, CheckAndRunTakeAPrecision) {
   code = RunCheckCommand({.model_dir = lenet.string(), .precision = "fp16"});
   const std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(code, 1);
-  EXPECT_EQ(err, "error: unknown precision 'fp16' (supported: fp32, bf16)\n");
+  EXPECT_EQ(err, "error: unknown precision 'fp16' (supported: fp32, bf16, int8)\n");
 }
 
 }  // namespace

@@ -267,8 +267,8 @@ TEST_F(ModelRepositoryTest, LoadsEveryModelAndABrokenOneIsUnavailableWithItsErro
 }
 
 // config.pbtxt's parameters "precision" reaches the loaded model: bf16 where the CPU has
-// AVX512_BF16 (else fp32, said in the completed config), and a bad value fails that model's
-// load alone, naming it.
+// AVX512_BF16 (else fp32, said in the completed config), and int8 without its calibration
+// file fails that model's load alone, saying how to make it.
 TEST_F(ModelRepositoryTest, ThePrecisionParameterReachesTheModelAndABadOneFailsItsLoad) {
   CopyLenet(root_ / "lenet");
   WriteConfig(root_ / "lenet",
@@ -293,8 +293,9 @@ TEST_F(ModelRepositoryTest, ThePrecisionParameterReachesTheModelAndABadOneFailsI
   std::optional<ModelVersionStatus> tiny = StatusOf(*repository, "tiny", 1);
   ASSERT_TRUE(tiny.has_value());
   EXPECT_EQ(tiny->state, ModelState::kUnavailable);
-  EXPECT_THAT(tiny->reason, HasSubstr("parameters key \"precision\" value \"int8\": precision "
-                                      "'int8' is not supported yet"));
+  EXPECT_THAT(tiny->reason, HasSubstr("precision int8 needs calibration data, and "));
+  EXPECT_THAT(tiny->reason, HasSubstr("int8_calibration.txt does not exist; make it with "
+                                      "`seqserve calibrate "));
 }
 
 // A safetensors header claiming one F32 tensor of `shape`, over a sparse data area of that

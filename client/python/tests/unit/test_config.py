@@ -46,10 +46,9 @@ class ConfigPbtxtTest(unittest.TestCase):
         self.assertEqual(text, 'max_batch_size: 64\ndynamic_batching { }\n'
                                'parameters { key: "precision" value: { string_value: "bf16" } }\n')
         self.assertEqual(parse(text).parameters["precision"].string_value, "bf16")
+        self.assertIn('string_value: "int8"', config_pbtxt({"precision": "int8"}))
         with self.assertRaisesRegex(ValueError, r"config\['precision'\] must be one of fp32, bf16, "
-                                                r"got 'int8' \(int8 is not supported yet\)"):
-            config_pbtxt({"precision": "int8"})
-        with self.assertRaisesRegex(ValueError, "got 'fp16'"):
+                                                r"int8, got 'fp16'"):
             config_pbtxt({"precision": "fp16"})
 
     def test_empty_dict_keeps_the_no_config_defaults(self):
