@@ -23,7 +23,11 @@ SEQSERVE = os.path.join(ROOT, "build", "bin", "seqserve")
 
 def seqserve_bench(model, batch, precision, seconds, tuning):
     env = dict(os.environ, SEQSERVE_TUNING=tuning, SEQSERVE_TUNING_CACHE=os.path.join(OUT, "tuning"))
-    out = subprocess.run([SEQSERVE, "bench", os.path.join(OUT, "models", model), "--batch", str(batch),
+    # The sample shape PyTorch runs: without it a convolutional model (any image size) would be
+    # measured at the smallest size `seqserve bench` infers (28x28), not PyTorch's.
+    shape = ",".join(map(str, json.load(open(os.path.join(OUT, "models.json")))[model]["shape"]))
+    out = subprocess.run([SEQSERVE, "bench", os.path.join(OUT, "models", model), "--shape", shape,
+                          "--batch", str(batch),
                           "--threads", "1", "--seconds", str(seconds), "--precision", precision, "--json"],
                          check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out)

@@ -259,7 +259,7 @@ std::string RenderMetrics(const ModelRepository& repository) {
   // config.pbtxt asked for).
   writer.Family("seqserve_model_precision_info", "gauge",
                 "Always 1 for a loaded model version; label precision: the precision it "
-                "computes in (fp32, bf16).");
+                "computes in (fp32, bf16, int8).");
   for (const VersionSample& sample : versions) {
     if (sample.servable == nullptr) continue;
     writer.Sample("seqserve_model_precision_info",

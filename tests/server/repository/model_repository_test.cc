@@ -29,6 +29,9 @@
 #include "absl/time/time.h"
 #include "common/tensor.h"
 #include "core/precision.h"
+#include "common/npy.h"
+#include "core/calibrator.h"
+#include "core/int8_calibration.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/scheduling/infer_task.h"
@@ -296,6 +299,38 @@ TEST_F(ModelRepositoryTest, ThePrecisionParameterReachesTheModelAndABadOneFailsI
   EXPECT_THAT(tiny->reason, HasSubstr("precision int8 needs calibration data, and "));
   EXPECT_THAT(tiny->reason, HasSubstr("int8_calibration.txt does not exist; make it with "
                                       "`seqserve calibrate "));
+}
+
+// A model configured int8 with its calibration file beside it (as `seqserve calibrate` writes
+// it, from images of the model's task: tests/data/int8/) serves in int8 where the CPU has
+// VNNI, and says which precision it runs in the completed config.
+TEST_F(ModelRepositoryTest, AnInt8ModelWithItsCalibrationServesInInt8) {
+  CopyLenet(root_ / "lenet");
+  WriteConfig(root_ / "lenet",
+              "max_batch_size: 8\n"
+              "input [ { dims: [ 1, 28, 28 ] } ]\n"
+              "parameters { key: \"precision\" value: { string_value: \"int8\" } }\n");
+  {
+    absl::StatusOr<std::shared_ptr<Model>> fp32 = Model::Load(root_ / "lenet" / "1");
+    ASSERT_TRUE(fp32.ok()) << fp32.status();
+    absl::StatusOr<TypedTensor> images =
+        ReadTypedNpy(fs::path(SEQSERVE_TEST_DATA_DIR) / "int8" / "lines_calibration.npy");
+    ASSERT_TRUE(images.ok()) << images.status();
+    absl::StatusOr<Int8Calibration> calibration = CalibrateInt8(**fp32, *images, {});
+    ASSERT_TRUE(calibration.ok()) << calibration.status();
+    ASSERT_TRUE(
+        WriteInt8Calibration(root_ / "lenet" / "1" / kInt8CalibrationFile, *calibration).ok());
+  }
+  std::unique_ptr<ModelRepository> repository = CreateOrDie(Options(ModelControlMode::kNone));
+  ASSERT_NE(repository, nullptr);
+  absl::StatusOr<std::shared_ptr<ServableModel>> lenet = repository->Get("lenet");
+  ASSERT_TRUE(lenet.ok()) << lenet.status();
+  const Precision runs = CpuHasVnni() ? Precision::kInt8 : Precision::kFp32;
+  EXPECT_EQ((*lenet)->model->precision(), runs);
+  EXPECT_EQ((*lenet)->config.config.parameters().at("precision").string_value(),
+            std::string(PrecisionName(runs)));
+  ASSERT_NE((*lenet)->model->calibration(), nullptr);
+  EXPECT_EQ((*lenet)->model->calibration()->inputs.size(), 5u);
 }
 
 // A safetensors header claiming one F32 tensor of `shape`, over a sparse data area of that

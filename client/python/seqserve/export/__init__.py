@@ -20,8 +20,8 @@ The package, one job per module:
 seqserve/__init__.py); reach this package's modules with `from seqserve.export import ...`.
 torch is imported only when exporting, so `import seqserve` works without it.
 """
-from seqserve.export.files import export, state_dict_arrays
+from seqserve.export.files import calibrate, export, state_dict_arrays
 from seqserve.export.tree import ExportError, model_seq_text
 from seqserve.export.writers import SUPPORTED_MODULES
 
-__all__ = ["export", "ExportError", "model_seq_text", "state_dict_arrays", "SUPPORTED_MODULES"]
+__all__ = ["calibrate", "export", "ExportError", "model_seq_text", "state_dict_arrays", "SUPPORTED_MODULES"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numbers
 import os
+import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -47,8 +49,43 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+def _seqserve_binary(given: str | os.PathLike | None) -> str:
+    """The seqserve binary: `given`, else $SEQSERVE_BINARY, else `seqserve` on PATH."""
+    for candidate in (given, os.environ.get("SEQSERVE_BINARY"), shutil.which("seqserve")):
+        if candidate:
+            return str(candidate)
+    raise RuntimeError("calibration runs `seqserve calibrate`, and no seqserve binary was found: "
+                       "pass seqserve_binary=, set SEQSERVE_BINARY, or put seqserve on PATH")
+
+
+def calibrate(version_dir: str | os.PathLike, samples: Any,
+              seqserve_binary: str | os.PathLike | None = None) -> str:
+    """Runs `seqserve calibrate` on the model in `version_dir` with `samples` (an array or
+    tensor of representative inputs, (N, *input)): writes int8_calibration.txt there, which a
+    model configured {"precision": "int8"} loads with. The ranges are measured by seqserve's
+    own fp32 engine, so that they belong to exactly the files it serves. Returns the command's
+    report (the ranges, and int8's agreement with fp32 on every fifth sample, held out).
+    RuntimeError with the command's message when it fails."""
+    binary = _seqserve_binary(seqserve_binary)
+    array = samples.detach().cpu().numpy() if hasattr(samples, "detach") else np.asarray(samples)
+    if array.dtype.kind == "f":
+        array = array.astype(np.float32)
+    fd, path = tempfile.mkstemp(prefix=".calibration.", suffix=".npy", dir=version_dir)
+    os.close(fd)
+    try:
+        np.save(path, np.ascontiguousarray(array))
+        done = subprocess.run([binary, "calibrate", str(version_dir), "--data", path],
+                              capture_output=True, text=True)
+    finally:
+        os.unlink(path)
+    if done.returncode != 0:
+        raise RuntimeError(f"seqserve calibrate failed: {done.stderr.strip()}")
+    return done.stdout
+
+
 def export(model: Any, repository: str | os.PathLike, name: str, version: int = 1,
-           config: dict[str, Any] | str | None = None) -> Path:
+           config: dict[str, Any] | str | None = None, calibration: Any = None,
+           seqserve_binary: str | os.PathLike | None = None) -> Path:
     """Writes `model` (a torch.nn.Sequential) as version `version` of model `name` in the
     seqserve model repository `repository`, and returns the version directory.
 
@@ -58,6 +95,11 @@ def export(model: Any, repository: str | os.PathLike, name: str, version: int = 
     data_type TYPE_INT64 when the model's first module is an Embedding or EmbeddingBag, else
     TYPE_FP32) or the text of a config.pbtxt. Without `config`, an existing config.pbtxt is
     left as it is.
+
+    `calibration`: representative inputs (N, *input), for a model served in int8: after the
+    files are written, seqserve.export.calibrate measures the ranges with the seqserve binary
+    (`seqserve_binary`, else $SEQSERVE_BINARY, else PATH) and writes int8_calibration.txt
+    beside them.
 
     The model is served with eval() semantics whatever mode it is in now: BatchNorm uses its
     running statistics and Dropout does nothing. Every check runs before anything is written:
@@ -88,4 +130,6 @@ def export(model: Any, repository: str | os.PathLike, name: str, version: int = 
         (version_dir / "model.safetensors").unlink(missing_ok=True)
     if config_text is not None:
         _write_atomically(model_dir / "config.pbtxt", config_text.encode("utf-8"))
+    if calibration is not None:
+        calibrate(version_dir, calibration, seqserve_binary)
     return version_dir
