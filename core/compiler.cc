@@ -172,9 +172,10 @@ float RewriteFastRelus(const std::vector<Layer>& layers, std::vector<Step>& step
 
 // The int8 form of AssignDTypes: a step computes in int8 when its module has that form and
 // the calibration has its input's range; it reads u8 (a non-negative range) or s8 scaled to
-// the range's clip, and writes the next step's 8-bit input directly (requantised by its output
-// scales) when the next step computes in int8 too and its fused activations commute with a
-// positive scale (none, or ReLUs), else f32.
+// the range's clip, and writes the next int8 step's 8-bit input directly (requantised by its
+// output scales) when its fused activations commute with a positive scale (none, or ReLUs)
+// and only steps that pass 8-bit values through (max pooling, Flatten: exact on the grid, see
+// Module::PassesInt8Through) come between; those then run on that grid too. Else f32.
 void AssignInt8DTypes(std::vector<Step>& steps, const std::vector<Layer>& layers,
                       const Int8Calibration* calibration) {
   using dt = dnnl::memory::data_type;
@@ -198,11 +199,22 @@ void AssignInt8DTypes(std::vector<Step>& steps, const std::vector<Layer>& layers
     quantised(*in, d.src, d.src_scale);
     d.weights = dt::s8;
     const std::vector<EltwiseOp>& ops = steps[k].fusion.post_ops;
-    const ActivationRange* next = range(k + 1);
-    if (next != nullptr && (ops.empty() || IsReluChain(ops))) {
-      quantised(*next, d.dst, d.dst_scale);
-    } else {
+    size_t next = k + 1;
+    while (next < steps.size() && NumElements(steps[next].in_shape) > 0 &&
+           layers[steps[next].layer].module->PassesInt8Through(steps[next].in_shape) &&
+           range(next) == nullptr) {
+      ++next;
+    }
+    const ActivationRange* consumer = range(next);
+    if (consumer == nullptr || !(ops.empty() || IsReluChain(ops))) {
       d.dst = dt::f32;
+      continue;
+    }
+    quantised(*consumer, d.dst, d.dst_scale);
+    for (size_t j = k + 1; j < next; ++j) {
+      StepDTypes& through = steps[j].dtypes;
+      through.src = through.dst = d.dst;
+      through.src_scale = through.dst_scale = d.dst_scale;
     }
   }
 }
@@ -369,8 +381,9 @@ absl::StatusOr<PlanValue> CompileLayers(PlanBuilder& builder, const std::vector<
       builder.set_choice(StripFp32(choices[k], fp32));
       if (tuning != nullptr && !choices[k].empty()) tuning->chosen[layer.path] = choices[k];
       builder.set_dtypes(fp32 ? StepDTypes{} : step.dtypes);
-      // A module without a form in the plan's precision reads f32.
-      if (!builder.dtypes().reduced()) value = builder.ToF32(value);
+      // A module without a form in the plan's precision reads f32 (one that passes 8-bit
+      // values through reads them as they are).
+      if (builder.dtypes().src == dnnl::memory::data_type::f32) value = builder.ToF32(value);
       // A standalone activation compiles itself: oneDNN eltwise steps, or a kernel.
       absl::StatusOr<PlanValue> out = module.Compile(builder, value, step.fusion);
       if (!out.ok()) return AtLayer(layer, out.status());

@@ -151,6 +151,13 @@ class Module {
     return precision == Precision::kFp32;
   }
 
+  // Whether, in an int8 plan, this module can take an 8-bit input and give its output on the
+  // same grid (u8/s8 and scale unchanged): what commutes with a positive scale and with
+  // rounding and saturation, so that running it on the quantised values is exact. Max
+  // pooling and reshapes (Flatten) do; the compiler then keeps the 8-bit values flowing from
+  // one int8 layer through them to the next instead of converting to f32 and back.
+  virtual bool PassesInt8Through(const Shape& /*in*/) const { return false; }
+
   // Layers with a choice of implementation for input `in` (Conv, ConvTranspose, Linear).
   virtual bool IsTunable(const Shape& /*in*/) const { return false; }
   // Whether `id` names an implementation this layer may offer (a check of cached names

@@ -543,7 +543,8 @@ PlanValue AddOneDnnPooling(PlanBuilder& builder, const PlanValue& in, const OneD
     padding_r.push_back((dst_dims[2 + a] - 1) * pool.stride[a] + extent - src_dims[2 + a] -
                         pool.padding[a]);
   }
-  const memory::desc dst_any(dst_dims, memory::data_type::f32, memory::format_tag::any);
+  // The source's element type: f32, or 8-bit on an int8 plan's grid (max pooling).
+  const memory::desc dst_any(dst_dims, src.md.data_type(), memory::format_tag::any);
   const dnnl::pooling_v2_forward::desc desc(dnnl::prop_kind::forward_inference, pool.algorithm,
                                             src.md, dst_any, pool.stride, pool.kernel, dilation,
                                             pool.padding, padding_r);

@@ -43,6 +43,9 @@ class Pool : public Module {
 
   std::optional<Shape> InputDims() const override { return Shape(o_.g.rank + 1, -1); }
 
+  // The maximum of quantised values is the quantised maximum.
+  bool PassesInt8Through(const Shape& /*in*/) const override { return o_.kind == PoolKind::kMax; }
+
   // A maximum or a mean of inputs is no larger than the largest; a sum divided by a
   // divisor_override smaller than the window is up to taps / divisor times larger.
   std::optional<MagnitudeBound> OutputBound(const Shape& /*in*/,
@@ -69,6 +72,13 @@ class Pool : public Module {
                                      g.padding[a], g.dilation[a], o_.count_include_pad));
       clipped_edge = clipped_edge || (out_shape[d] - 1) * g.stride[a] + g.kernel[a] >
                                          in.shape[d] + 2 * g.padding[a];
+    }
+    if (o_.kind == PoolKind::kMax && IsInt8(in.md.data_type())) {
+      // 8-bit values of an int8 plan (no NaN or Inf there): oneDNN's max pooling, on the grid.
+      return AddOneDnnPooling(builder, in,
+                              OneDnnPooling{dnnl::algorithm::pooling_max, g.kernel, g.stride,
+                                            g.dilation, g.padding, {}},
+                              out_shape);
     }
     // oneDNN's max pooling drops NaN and answers -FLT_MAX for windows of -inf.
     if (o_.kind == PoolKind::kMax) return AddWindowPooling(builder, in, o_.kind, windows, out_shape);

@@ -27,7 +27,7 @@ std::string WithInput(absl::string_view message, const Shape& in) {
 absl::StatusOr<PlanValue> CompileView(PlanBuilder& builder, const PlanValue& in, Shape out) {
   // Keep the incoming layout when nothing changes (Flatten(2, 2), Unflatten(1, (C,))).
   if (out == in.shape) return in;
-  return builder.Reshape(in, std::move(out));
+  return builder.Reshape(in, std::move(out), in.md.data_type());
 }
 
 class Flatten : public Module {
@@ -35,6 +35,7 @@ class Flatten : public Module {
   Flatten(int64_t start_dim, int64_t end_dim) : start_dim_(start_dim), end_dim_(end_dim) {}
 
   std::string_view type() const override { return "Flatten"; }
+  bool PassesInt8Through(const Shape& /*in*/) const override { return true; }
 
   std::optional<MagnitudeBound> OutputBound(const Shape& /*in*/,
                                             const Fusion& /*fusion*/) const override {
@@ -81,6 +82,7 @@ class Unflatten : public Module {
   Unflatten(int64_t dim, std::vector<int64_t> sizes) : dim_(dim), sizes_(std::move(sizes)) {}
 
   std::string_view type() const override { return "Unflatten"; }
+  bool PassesInt8Through(const Shape& /*in*/) const override { return true; }
 
   absl::StatusOr<Shape> OutputShape(const Shape& in) const override {
     const int rank = static_cast<int>(in.size());

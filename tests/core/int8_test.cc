@@ -129,34 +129,41 @@ TEST(Int8, BundledClassifiersAgreeWithPyTorchOnHeldOutData) {
   }
 }
 
-// Conv and Linear read u8 (after a ReLU) or s8 and keep s8 weights; a Conv before MaxPool
-// writes f32 (MaxPool has no int8 form), a Linear before another Linear writes its 8-bit
-// input directly, and the last layer writes the f32 output.
-TEST(Int8, ConvAndLinearComputeInInt8AndRequantiseBetweenLayers) {
+// Conv and Linear read u8 (after a ReLU) or s8 and keep s8 weights; each writes the next
+// one's 8-bit input directly, through MaxPool and Flatten, which run on the 8-bit grid (the
+// maximum of quantised values is the quantised maximum); only the model's input is quantised
+// from f32 and only the last Linear writes f32. Tuning off: every layer in int8.
+TEST(Int8, ConvAndLinearComputeInInt8AndValuesStay8BitBetweenThem) {
   if (!CpuHasVnni()) GTEST_SKIP() << kNoVnni;
-  absl::StatusOr<std::shared_ptr<Model>> model =
-      Model::Load(BundledModel("lenet"), Int8Options(Calibrate(BundledModel("lenet"))));
+  ModelOptions options = Int8Options(Calibrate(BundledModel("lenet")));
+  options.tuning.mode = TuningMode::kOff;
+  absl::StatusOr<std::shared_ptr<Model>> model = Model::Load(BundledModel("lenet"), options);
   ASSERT_TRUE(model.ok()) << model.status();
   absl::StatusOr<std::shared_ptr<const Plan>> plan = (*model)->GetPlan({4, 1, 28, 28});
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ((*plan)->precision(), Precision::kInt8);
   EXPECT_EQ((*plan)->weighted_layers(), 5);
-  int int8_weights = 0, int8_to_int8 = 0;
-  for (const PlanStep& step : (*plan)->steps()) {
-    dnnl::memory::data_type src{}, dst{};
-    for (const StepArg& arg : step.args) {
-      if (arg.arg == DNNL_ARG_WEIGHTS) int8_weights += arg.md.data_type() == dnnl::memory::data_type::s8;
-      if (arg.arg == DNNL_ARG_SRC) src = arg.md.data_type();
-      if (arg.arg == DNNL_ARG_DST) dst = arg.md.data_type();
+  EXPECT_EQ((*plan)->reduced_layers(), 5);
+  using dt = dnnl::memory::data_type;
+  auto is8 = [](dt t) { return t == dt::u8 || t == dt::s8; };
+  const std::vector<PlanStep>& steps = (*plan)->steps();
+  ASSERT_GE(steps.size(), 9u);
+  int pooled = 0;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    SCOPED_TRACE(steps[i].name);
+    EXPECT_FALSE(steps[i].kernel) << "a kernel step reads f32";
+    dt src = dt::undef, dst = dt::undef;
+    for (const StepArg& arg : steps[i].args) {
+      if (arg.arg == DNNL_ARG_WEIGHTS) EXPECT_EQ(arg.md.data_type(), dt::s8);
+      if (arg.arg == DNNL_ARG_SRC || arg.arg == DNNL_ARG_FROM) src = arg.md.data_type();
+      if (arg.arg == DNNL_ARG_DST || arg.arg == DNNL_ARG_TO) dst = arg.md.data_type();
     }
-    if (step.kernel) continue;
-    int8_to_int8 += src == dnnl::memory::data_type::u8 && dst == dnnl::memory::data_type::u8;
+    // The images have negative noise: the first Conv reads s8.
+    EXPECT_EQ(src, i == 0 ? dt::f32 : (i == 1 ? dt::s8 : dt::u8));
+    EXPECT_TRUE(i + 1 == steps.size() ? dst == dt::f32 : is8(dst));
+    pooled += steps[i].name.find("MaxPool2d") != std::string::npos;
   }
-  // Every layer may keep fp32 where tuning measured it faster (as bf16 does); most do not.
-  EXPECT_GE(int8_weights, 3);
-  EXPECT_EQ((*plan)->reduced_layers(), int8_weights);
-  // fc1 -> ReLU -> fc2 -> ReLU -> fc3: two hand-offs in u8 when all three run int8.
-  if (int8_weights == 5) EXPECT_EQ(int8_to_int8, 2);
+  EXPECT_EQ(pooled, 2);
 }
 
 // The cosine of two whole tensors.
@@ -171,7 +178,8 @@ double Cosine(const Tensor& a, const Tensor& b) {
 }
 
 // Golden cases of Conv (1d, 2d, 3d; groups, depthwise, dilation, stride, 'same' padding, no
-// bias, folded BatchNorm, fused ReLU and ReLU6) and Linear (3-D input, folded BatchNorm1d),
+// bias, folded BatchNorm, fused ReLU and ReLU6), Linear (3-D input, folded BatchNorm1d) and
+// max pooling between them (padding, ceil_mode, dilation; on the 8-bit grid),
 // with each implementation tuning may choose, against PyTorch's fp32 outputs
 // (tests/data/golden/, PyTorch 1.13). Calibrated on the case's own input, which tests the
 // arithmetic (scales, zero-free symmetric grids, bias in accumulator units, requantisation)
@@ -187,7 +195,8 @@ TEST(Int8, GoldenConvAndLinearCasesAgreeWithPyTorch) {
         "conv3d_stride_pad", "conv_bn_relu", "conv_depthwise", "conv_groups", "conv_groups_wide",
         "conv_no_bias", "conv_nobias_bn_relu6", "conv_same_dilated", "conv_seed",
         "conv_stride_pad_dilation", "conv_vgg_block", "linear", "linear_3d_bn1d",
-        "linear_no_bias", "linear_nobias_bn1d", "mlp"}) {
+        "linear_no_bias", "linear_nobias_bn1d", "mlp", "pool_between_convs", "pool_lenet",
+        "pool_after_conv_kernels", "pool1d_after_conv_blocked", "pool3d_after_conv"}) {
     SCOPED_TRACE(name);
     const fs::path dir = fs::path(SEQSERVE_TEST_DATA_DIR) / "golden" / name;
     absl::StatusOr<TypedTensor> input = ReadTypedNpy(dir / "input_0.npy");

@@ -143,6 +143,12 @@ CASES = [
          "nn.Sequential(nn.Conv1d(2, 8, 3), nn.ReLU(), nn.MaxPool1d(2), "
          "nn.AvgPool1d(3, 2, 1, ceil_mode=True), nn.AdaptiveAvgPool1d(3))",
          [(1, 2, 20), (2, 2, 17), (2, 15)]),
+    # Max pooling between convolutions with padding, ceil_mode and dilation: in an int8 plan
+    # it runs on the 8-bit grid between them (u8 after the ReLU, s8 without one).
+    Case("pool_between_convs",
+         "nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(3, 2, 1, ceil_mode=True), "
+         "nn.Conv2d(8, 8, 3, padding=1), nn.MaxPool2d(2, dilation=2), nn.Conv2d(8, 4, 1))",
+         [(2, 3, 13, 11), (1, 3, 16, 16)]),
     Case("pool_lenet",
          "nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), "
          "nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(256, 10))",
