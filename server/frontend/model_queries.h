@@ -4,7 +4,8 @@
 // Errors follow SPEC §7: NOT_FOUND for an unknown model or version, UNAVAILABLE with the
 // load error for a version that cannot serve, INVALID_ARGUMENT for a malformed version or
 // parameter, FAILED_PRECONDITION for repository changes in control mode none.
-// Thread-safe: the functions only read the repository (ModelRepository is thread-safe).
+// Thread-safe: the functions only read the repository (ModelRepository is thread-safe);
+// ChangeTraceSettings changes the Tracer's settings, which is thread-safe too.
 #pragma once
 
 #include <cstdint>
