@@ -483,7 +483,8 @@ grpc::ServerUnaryReactor* GrpcInferenceService::TraceSetting(
     SEQ_RETURN_IF_ERROR(Authorize(*context, Protocol::kTrace));
     TraceSettingUpdate update;
     for (const auto& [name, value] : request->settings()) {
-      update.emplace_back(name, std::vector<std::string>(value.value().begin(), value.value().end()));
+      update.emplace_back(name,
+                          std::vector<std::string>(value.value().begin(), value.value().end()));
     }
     absl::StatusOr<TraceSettingList> settings =
         ChangeTraceSettings(repository_, options_.tracer, request->model_name(), update);

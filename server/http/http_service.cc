@@ -508,7 +508,7 @@ void HttpService::Handle(HttpRequest request, HttpResponder responder) {
     case Route::kServerMetadata: {
       inference::ServerMetadataResponse metadata =
           GetServerMetadata(options_.shared_memory != nullptr,
-                        options_.tracer != nullptr);
+                            options_.tracer != nullptr);
       // REST only: Triton's binary tensor data extension.
       metadata.add_extensions("binary_tensor_data");
       return responder.Send(ProtoResponse(metadata));

@@ -66,8 +66,7 @@ class TraceCollector {
 class RequestTrace {
  public:
   // `collector` null: the trace goes nowhere (tests).
-  RequestTrace(uint64_t id, std::string_view model_name,
-               std::shared_ptr<TraceCollector> collector);
+  RequestTrace(uint64_t id, std::string_view model_name, std::shared_ptr<TraceCollector> collector);
   ~RequestTrace();  // hands the trace to its collector
 
   RequestTrace(const RequestTrace&) = delete;

@@ -61,8 +61,8 @@ absl::Status TraceFile::CheckPath(const std::string& path) {
   const std::filesystem::path parent =
       file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
   if (!std::filesystem::is_directory(parent, error)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "trace file '", path, "': its directory '", parent.string(), "' does not exist"));
+    return absl::InvalidArgumentError(absl::StrCat("trace file '", path, "': its directory '",
+                                                   parent.string(), "' does not exist"));
   }
   return absl::OkStatus();
 }

@@ -45,8 +45,8 @@ class TraceFile {
  private:
   const std::string path_;
   mutable absl::Mutex mu_;
-  int fd_ ABSL_GUARDED_BY(mu_) = -1;       // <path>, once the first append opened it
-  uint64_t size_ ABSL_GUARDED_BY(mu_) = 0;  // its bytes, the closing "]" included
+  int fd_ ABSL_GUARDED_BY(mu_) = -1;          // <path>, once the first append opened it
+  uint64_t size_ ABSL_GUARDED_BY(mu_) = 0;    // its bytes, the closing "]" included
   bool failed_ ABSL_GUARDED_BY(mu_) = false;  // <path> could not be written: not retried
   uint64_t next_number_ ABSL_GUARDED_BY(mu_) = 0;
 };

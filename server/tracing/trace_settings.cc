@@ -10,11 +10,13 @@ namespace seqserve {
 namespace {
 
 absl::Status SettingError(std::string_view name, std::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat("trace setting '", std::string(name), "': ", std::string(what)));
+  return absl::InvalidArgumentError(
+      absl::StrCat("trace setting '", std::string(name), "': ", std::string(what)));
 }
 
 // The one value of a setting that takes one.
-absl::StatusOr<std::string> OneValue(std::string_view name, const std::vector<std::string>& values) {
+absl::StatusOr<std::string> OneValue(std::string_view name,
+                                     const std::vector<std::string>& values) {
   if (values.size() != 1) {
     return SettingError(name, absl::StrCat("expected one value, got ", values.size(), " (\"",
                                            absl::StrJoin(values, "\", \""), "\")"));
@@ -31,7 +33,8 @@ absl::StatusOr<T> ParseInteger(std::string_view name, const std::string& text, T
   const auto [stop, error] = std::from_chars(text.data(), end, value);
   if (text.empty() || error != std::errc() || stop != end || value < static_cast<int64_t>(min) ||
       value > static_cast<int64_t>(max)) {
-    return SettingError(name, absl::StrCat("expected ", std::string(range), ", got \"", text, "\""));
+    return SettingError(name,
+                        absl::StrCat("expected ", std::string(range), ", got \"", text, "\""));
   }
   return static_cast<T>(value);
 }
@@ -52,8 +55,7 @@ absl::Status ParseNumber(std::string_view name, const std::vector<std::string>& 
   return absl::OkStatus();
 }
 
-absl::Status ParseLevel(const std::vector<std::string>& values,
-                        TraceSettingChange<bool>& change) {
+absl::Status ParseLevel(const std::vector<std::string>& values, TraceSettingChange<bool>& change) {
   if (values.empty()) {
     change.kind = TraceSettingChange<bool>::Kind::kClear;
     return absl::OkStatus();
@@ -66,8 +68,8 @@ absl::Status ParseLevel(const std::vector<std::string>& values,
       return SettingError("trace_level",
                           "seqserve does not trace tensors (TENSORS); it traces TIMESTAMPS");
     } else if (level != "TIMESTAMPS") {
-      return SettingError("trace_level", absl::StrCat("unknown level \"", level,
-                                                      "\" (OFF or TIMESTAMPS)"));
+      return SettingError("trace_level",
+                          absl::StrCat("unknown level \"", level, "\" (OFF or TIMESTAMPS)"));
     }
   }
   if (off && values.size() > 1) {
@@ -82,11 +84,11 @@ absl::Status CheckFile(const std::vector<std::string>& values, std::string_view 
   // No value: a model's trace_file follows the global one, which is the operator's.
   if (values.empty() || (values.size() == 1 && values[0] == trace_file)) return absl::OkStatus();
   return SettingError(
-      "trace_file",
-      absl::StrCat("traces go to the file the server was started with (--trace-file=",
-                   std::string(trace_file), "); a client cannot choose another, since that would let anyone "
-                   "who reaches the port create or overwrite files; only \"",
-                   std::string(trace_file), "\" is accepted"));
+      "trace_file", absl::StrCat("traces go to the file the server was started with (--trace-file=",
+                                 std::string(trace_file),
+                                 "); a client cannot choose another, since that would let anyone "
+                                 "who reaches the port create or overwrite files; only \"",
+                                 std::string(trace_file), "\" is accepted"));
 }
 
 }  // namespace
@@ -99,21 +101,21 @@ absl::StatusOr<TraceSettingChanges> ParseTraceSettingUpdate(const TraceSettingUp
     if (name == "trace_level") {
       parsed = ParseLevel(values, changes.timestamps);
     } else if (name == "trace_rate") {
-      parsed = ParseNumber<uint32_t>(name, values, 1, "an integer in [1, 4294967295]",
-                                     changes.rate);
+      parsed =
+          ParseNumber<uint32_t>(name, values, 1, "an integer in [1, 4294967295]", changes.rate);
     } else if (name == "trace_count") {
-      parsed = ParseNumber<int32_t>(name, values, -1,
-                                    "-1 (no limit) or an integer in [0, 2147483647]",
-                                    changes.count);
+      parsed = ParseNumber<int32_t>(
+          name, values, -1, "-1 (no limit) or an integer in [0, 2147483647]", changes.count);
     } else if (name == "log_frequency") {
       parsed = ParseNumber<uint32_t>(name, values, 0, "an integer in [0, 4294967295]",
                                      changes.log_frequency);
     } else if (name == "trace_file") {
       parsed = CheckFile(values, trace_file);
     } else {
-      parsed = absl::InvalidArgumentError(absl::StrCat(
-          "unknown trace setting '", name, "' (seqserve knows trace_level, trace_rate, "
-          "trace_count, log_frequency and trace_file)"));
+      parsed =
+          absl::InvalidArgumentError(absl::StrCat("unknown trace setting '", name,
+                                                  "' (seqserve knows trace_level, trace_rate, "
+                                                  "trace_count, log_frequency and trace_file)"));
     }
     if (!parsed.ok()) return parsed;
   }

@@ -212,8 +212,8 @@ absl::StatusOr<TraceSettingList> Tracer::Update(std::string_view model_name,
       }
     } else {
       auto found = models_.find(absl::string_view(model_name.data(), model_name.size()));
-      TraceOverrides overrides = found != models_.end() ? found->second.overrides
-                                                        : TraceOverrides{};
+      TraceOverrides overrides =
+          found != models_.end() ? found->second.overrides : TraceOverrides{};
       Apply(*changes, overrides);
       if (overrides.none()) {
         if (found != models_.end()) {
@@ -221,8 +221,7 @@ absl::StatusOr<TraceSettingList> Tracer::Update(std::string_view model_name,
           models_.erase(found);
         }
       } else {
-        const TraceScope* current =
-            found != models_.end() ? found->second.scope.get() : nullptr;
+        const TraceScope* current = found != models_.end() ? found->second.scope.get() : nullptr;
         std::shared_ptr<TraceScope> scope =
             MakeScope(overrides, global_->values(), changes->count, current);
         if (found != models_.end()) {

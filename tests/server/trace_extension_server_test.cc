@@ -80,9 +80,8 @@ void ExpectInOrder(const Trace& trace) {
   for (const int64_t ns : trace.ns) EXPECT_GT(ns, 0);
 }
 
-const std::vector<std::string> kComputeStages = {"QUEUE_START", "COMPUTE_START",
-                                                 "COMPUTE_INPUT_END", "COMPUTE_OUTPUT_START",
-                                                 "COMPUTE_END"};
+const std::vector<std::string> kComputeStages = {
+    "QUEUE_START", "COMPUTE_START", "COMPUTE_INPUT_END", "COMPUTE_OUTPUT_START", "COMPUTE_END"};
 
 std::vector<std::string> Stages(std::vector<std::string> front, std::vector<std::string> back) {
   std::vector<std::string> all = std::move(front);
@@ -126,8 +125,8 @@ class TraceExtensionTest : public ::testing::Test {
   // The settings after a gRPC update of `model` ("" = global); each setting's values joined
   // by ",".
   std::map<std::string, std::string> GrpcSettings(
-      const std::string& model, const std::vector<std::pair<std::string, std::vector<std::string>>>&
-                                    changes = {}) {
+      const std::string& model,
+      const std::vector<std::pair<std::string, std::vector<std::string>>>& changes = {}) {
     inference::TraceSettingRequest request;
     request.set_model_name(model);
     for (const auto& [name, values] : changes) {
@@ -196,8 +195,8 @@ TEST_F(TraceExtensionTest, HttpSetsAModelsOwnSettingsAndClearsThem) {
                                  {"log_frequency", "0"},
                                  {"trace_file", file_.string()}}));
 
-  HttpReply own = HttpPost(port, "/v2/models/mlp/trace/setting",
-                           R"({"trace_rate": "5", "trace_count": 3})");
+  HttpReply own =
+      HttpPost(port, "/v2/models/mlp/trace/setting", R"({"trace_rate": "5", "trace_count": 3})");
   ASSERT_EQ(own.status, 200) << own.body;
   EXPECT_EQ(own.json()["trace_rate"], "5");
   EXPECT_EQ(own.json()["trace_count"], "3");
@@ -205,8 +204,7 @@ TEST_F(TraceExtensionTest, HttpSetsAModelsOwnSettingsAndClearsThem) {
   EXPECT_EQ(HttpGet(port, "/v2/models/lenet/trace/setting").json()["trace_rate"], "1000");
 
   // A global change reaches the settings mlp does not set itself.
-  ASSERT_EQ(HttpPost(port, "/v2/trace/setting", R"({"trace_level": ["TIMESTAMPS"]})").status,
-            200);
+  ASSERT_EQ(HttpPost(port, "/v2/trace/setting", R"({"trace_level": ["TIMESTAMPS"]})").status, 200);
   HttpReply mlp = HttpGet(port, "/v2/models/mlp/trace/setting");
   EXPECT_EQ(mlp.json()["trace_level"], json({"TIMESTAMPS"}));
   EXPECT_EQ(mlp.json()["trace_rate"], "5");
@@ -258,8 +256,7 @@ TEST_F(TraceExtensionTest, BadUpdatesNameTheSettingAndChangeNothing) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_THAT(status.error_message(), HasSubstr("nosuch"));
   EXPECT_EQ(HttpGet(port, "/v2/models/nosuch/trace/setting").status, 404);
-  EXPECT_EQ(HttpPost(port, "/v2/models/nosuch/trace/setting", R"({"trace_rate":"1"})").status,
-            404);
+  EXPECT_EQ(HttpPost(port, "/v2/models/nosuch/trace/setting", R"({"trace_rate":"1"})").status, 404);
   EXPECT_EQ(HttpGet(port, "/v2/trace").status, 404);
   EXPECT_EQ(GrpcSettings(""), GrpcSettings("lenet"));
 }
@@ -294,15 +291,15 @@ TEST_F(TraceExtensionTest, AClientCannotPointTracesAtAnotherFile) {
 
 TEST_F(TraceExtensionTest, ATracedGrpcInferenceWritesItsStagesInOrder) {
   Start();
-  GrpcSettings("", {{"trace_level", {"TIMESTAMPS"}}, {"trace_rate", {"1"}},
-                    {"log_frequency", {"1"}}});
+  GrpcSettings("",
+               {{"trace_level", {"TIMESTAMPS"}}, {"trace_rate", {"1"}}, {"log_frequency", {"1"}}});
   InferGrpc(1, "unary-");
   // A request for a model that does not exist is traced up to its refusal.
   inference::ModelInferResponse response;
-  EXPECT_EQ(client_->Infer(MakeRequest("nosuch", LoadNpy("lenet", "input"), {0}, true, "lost"),
-                           &response)
-                .error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(
+      client_->Infer(MakeRequest("nosuch", LoadNpy("lenet", "input"), {0}, true, "lost"), &response)
+          .error_code(),
+      grpc::StatusCode::NOT_FOUND);
   server_->Shutdown();
 
   // One trace per file (log_frequency 1); which is written first is the calls' race: gRPC
@@ -391,8 +388,8 @@ TEST_F(TraceExtensionTest, ATracedHttpInferenceWritesItsStagesInOrder) {
 
 TEST_F(TraceExtensionTest, TraceRateAndTraceCountAsTritonCountsThem) {
   Start();
-  GrpcSettings("", {{"trace_level", {"TIMESTAMPS"}}, {"trace_rate", {"2"}},
-                    {"trace_count", {"2"}}});
+  GrpcSettings("",
+               {{"trace_level", {"TIMESTAMPS"}}, {"trace_rate", {"2"}}, {"trace_count", {"2"}}});
   InferGrpc(6);
   // Every second request until two were taken: r1 and r3.
   EXPECT_EQ(GrpcSettings("")["trace_count"], "0");

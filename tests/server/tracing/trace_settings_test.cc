@@ -18,13 +18,13 @@ template <typename T>
 using Kind = typename TraceSettingChange<T>::Kind;
 
 TEST(TraceSettings, ParsesEverySetting) {
-  absl::StatusOr<TraceSettingChanges> changes = ParseTraceSettingUpdate(
-      {{"trace_level", {"TIMESTAMPS"}},
-       {"trace_rate", {"4294967295"}},
-       {"trace_count", {"-1"}},
-       {"log_frequency", {"0"}},
-       {"trace_file", {kFile}}},
-      kFile);
+  absl::StatusOr<TraceSettingChanges> changes =
+      ParseTraceSettingUpdate({{"trace_level", {"TIMESTAMPS"}},
+                               {"trace_rate", {"4294967295"}},
+                               {"trace_count", {"-1"}},
+                               {"log_frequency", {"0"}},
+                               {"trace_file", {kFile}}},
+                              kFile);
   ASSERT_TRUE(changes.ok()) << changes.status();
   EXPECT_EQ(changes->timestamps.kind, Kind<bool>::kSet);
   EXPECT_TRUE(changes->timestamps.value);
@@ -35,7 +35,8 @@ TEST(TraceSettings, ParsesEverySetting) {
   EXPECT_EQ(changes->log_frequency.kind, Kind<uint32_t>::kSet);
   EXPECT_EQ(changes->log_frequency.value, 0u);
 
-  absl::StatusOr<TraceSettingChanges> off = ParseTraceSettingUpdate({{"trace_level", {"OFF"}}}, kFile);
+  absl::StatusOr<TraceSettingChanges> off =
+      ParseTraceSettingUpdate({{"trace_level", {"OFF"}}}, kFile);
   ASSERT_TRUE(off.ok());
   EXPECT_EQ(off->timestamps.kind, Kind<bool>::kSet);
   EXPECT_FALSE(off->timestamps.value);
@@ -44,10 +45,12 @@ TEST(TraceSettings, ParsesEverySetting) {
 }
 
 TEST(TraceSettings, NoValueClears) {
-  absl::StatusOr<TraceSettingChanges> changes = ParseTraceSettingUpdate(
-      {{"trace_level", {}}, {"trace_rate", {}}, {"trace_count", {}}, {"log_frequency", {}},
-       {"trace_file", {}}},
-      kFile);
+  absl::StatusOr<TraceSettingChanges> changes = ParseTraceSettingUpdate({{"trace_level", {}},
+                                                                         {"trace_rate", {}},
+                                                                         {"trace_count", {}},
+                                                                         {"log_frequency", {}},
+                                                                         {"trace_file", {}}},
+                                                                        kFile);
   ASSERT_TRUE(changes.ok()) << changes.status();
   EXPECT_EQ(changes->timestamps.kind, Kind<bool>::kClear);
   EXPECT_EQ(changes->rate.kind, Kind<uint32_t>::kClear);
@@ -65,7 +68,8 @@ TEST(TraceSettings, BadValuesNameTheSetting) {
            {{{"trace_level", {"TIMESTAMPS", "TENSORS"}}}, "does not trace tensors"},
            {{{"trace_level", {"OFF", "TIMESTAMPS"}}}, "OFF cannot be given together"},
            {{{"trace_level", {"timestamps"}}}, "unknown level \"timestamps\""},
-           {{{"trace_rate", {"0"}}}, "'trace_rate': expected an integer in [1, 4294967295], got \"0\""},
+           {{{"trace_rate", {"0"}}},
+            "'trace_rate': expected an integer in [1, 4294967295], got \"0\""},
            {{{"trace_rate", {"4294967296"}}}, "got \"4294967296\""},
            {{{"trace_rate", {"12abc"}}}, "got \"12abc\""},
            {{{"trace_rate", {" 5"}}}, "got \" 5\""},
