@@ -83,6 +83,7 @@ struct ServeFlags {
   uint64_t max_model_bytes = uint64_t{4} << 30;
   bool allow_symlinks_outside_repository = false;
   bool allow_shared_memory = false;
+  std::string trace_file;
   int64_t max_output_bytes = int64_t{64} << 20;
   int64_t max_activation_bytes = int64_t{1} << 30;
   int64_t worker_retain_bytes = int64_t{64} << 20;
@@ -203,6 +204,7 @@ int Serve(const ServeFlags& flags) {
   options.max_model_bytes = flags.max_model_bytes;
   options.allow_symlinks_outside_repository = flags.allow_symlinks_outside_repository;
   options.allow_shared_memory = flags.allow_shared_memory;
+  options.trace_file = flags.trace_file;
   options.request_limits.max_output_bytes = flags.max_output_bytes;
   options.request_limits.max_activation_bytes = flags.max_activation_bytes;
   options.request_limits.worker_retain_bytes = flags.worker_retain_bytes;
@@ -424,6 +426,11 @@ int main(int argc, char** argv) {
                "default: a client that may register regions can make the server read and write "
                "any shared memory object this user can open; restrict the shared-memory "
                "protocol too)");
+  app.add_option("--trace-file", serve.trace_file,
+                 "offer Triton's trace extension, writing traces to FILE (and FILE.<k> with a "
+                 "log_frequency); clients set the level, rate and count but cannot name "
+                 "another file. Without it the extension is off")
+      ->type_name("FILE");
   app.add_option("--max-output-bytes", serve.max_output_bytes,
                  "largest output of one request, checked before it is queued "
                  "(RESOURCE_EXHAUSTED); gRPC replies are also bounded by "

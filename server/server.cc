@@ -162,6 +162,17 @@ Server::Start(const ServerOptions &options) {
   if (!credentials.ok())
     return credentials.status();
   std::unique_ptr<Server> server(new Server(options));
+  if (!options.trace_file.empty()) {
+    absl::StatusOr<std::unique_ptr<Tracer>> tracer =
+        Tracer::Create(options.trace_file.string());
+    if (!tracer.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat("--trace-file: ", tracer.status().message()));
+    server->tracer_ = std::move(*tracer);
+    Log().info("trace extension on: traces go to '{}' (trace_level OFF until a "
+               "client changes it)",
+               options.trace_file.string());
+  }
   // Before any model loads, so that every scheduler sees it from its first
   // request.
   SetHistogramsEnabled(options.allow_metrics);
@@ -208,6 +219,7 @@ Server::Start(const ServerOptions &options) {
   service_options.restrictions = *std::move(grpc_restrictions);
   service_options.shared_memory =
       options.allow_shared_memory ? server->shared_memory_.get() : nullptr;
+  service_options.tracer = server->tracer_.get();
   server->service_ = std::make_unique<GrpcInferenceService>(
       *server->repository_, server->state_, *server->control_, service_options);
 
@@ -275,6 +287,7 @@ Server::Start(const ServerOptions &options) {
     http_options.restricted_protocols = options.http_restricted_protocols;
     http_options.shared_memory =
         options.allow_shared_memory ? server->shared_memory_.get() : nullptr;
+    http_options.tracer = server->tracer_.get();
     absl::StatusOr<std::unique_ptr<HttpService>> http = HttpService::Start(
         http_options, *server->repository_, server->state_, *server->control_);
     if (!http.ok())
@@ -466,8 +479,11 @@ void Server::Shutdown() {
     http_->Stop();
   if (metrics_ != nullptr)
     metrics_->Stop();
-  // Every request is answered: no mapping is in use any more.
+  // Every request is answered: no mapping is in use any more, and every trace
+  // is finished; those still held go to the trace file.
   shared_memory_->UnregisterAll();
+  if (tracer_ != nullptr)
+    tracer_->Flush();
   if (grpc_server_ != nullptr) {
     Log().info("shut down in {} ms",
                absl::ToInt64Milliseconds(absl::Now() - start));

@@ -30,6 +30,7 @@
 #include "server/http/http_listener.h"
 #include "server/repository/model_repository.h"
 #include "server/scheduling/heap_trimmer.h"
+#include "server/tracing/tracer.h"
 
 namespace grpc {
 class Server;
@@ -120,6 +121,11 @@ struct ServerOptions {
   // object the server's user can open, another program's too. For clients on this host that
   // are trusted (and the shared-memory protocol restricted to them).
   bool allow_shared_memory = false;
+  // --trace-file: Triton's trace extension, its traces written to this file (and to
+  // <file>.<k> with a log_frequency). Empty: the extension is not offered. The path is the
+  // operator's alone: clients change the trace settings (level, rate, count, frequency) but
+  // cannot name another file.
+  std::filesystem::path trace_file;
   // Per request: output and activation bytes, and what a worker keeps between requests.
   RequestLimits request_limits;
 };
@@ -188,6 +194,9 @@ class Server {
   // front ends (declared before them), emptied at shutdown.
   std::unique_ptr<SharedMemoryRegistry> shared_memory_ =
       std::make_unique<SharedMemoryRegistry>();
+  // Triton's trace extension, shared by both protocols; null without --trace-file. Outlives
+  // the front ends (declared before them).
+  std::unique_ptr<Tracer> tracer_;
   std::unique_ptr<GrpcInferenceService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;  // destroyed before the service it calls
   std::unique_ptr<HttpService> http_;           // null when not served

@@ -71,7 +71,7 @@ absl::Status CheckRepositoryName(std::string_view repository_name) {
 
 }  // namespace
 
-inference::ServerMetadataResponse GetServerMetadata(bool shared_memory) {
+inference::ServerMetadataResponse GetServerMetadata(bool shared_memory, bool trace) {
   inference::ServerMetadataResponse response;
   response.set_name("seqserve");
   response.set_version(SEQSERVE_VERSION);
@@ -81,6 +81,7 @@ inference::ServerMetadataResponse GetServerMetadata(bool shared_memory) {
     response.add_extensions(extension);
   }
   if (shared_memory) response.add_extensions("system_shared_memory");
+  if (trace) response.add_extensions("trace");
   return response;
 }
 
@@ -199,6 +200,20 @@ absl::Status CheckRepositoryChange(const ModelRepository& repository,
         load ? "load" : "unload", " models"));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<TraceSettingList> ChangeTraceSettings(const ModelRepository& repository,
+                                                     Tracer* tracer, std::string_view model_name,
+                                                     const TraceSettingUpdate& update) {
+  if (tracer == nullptr) return TracingOffError();
+  if (!model_name.empty()) {
+    // A model that is loading or failed has settings like any other; one never heard of is
+    // a mistake.
+    absl::StatusOr<std::shared_ptr<ServableModel>> servable = repository.Get(model_name, 0);
+    if (absl::IsNotFound(servable.status())) return servable.status();
+  }
+  if (update.empty()) return tracer->Settings(model_name);
+  return tracer->Update(model_name, update);
 }
 
 }  // namespace seqserve

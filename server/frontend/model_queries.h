@@ -4,7 +4,8 @@
 // Errors follow SPEC §7: NOT_FOUND for an unknown model or version, UNAVAILABLE with the
 // load error for a version that cannot serve, INVALID_ARGUMENT for a malformed version or
 // parameter, FAILED_PRECONDITION for repository changes in control mode none.
-// Thread-safe: the functions only read the repository (ModelRepository is thread-safe).
+// Thread-safe: the functions only read the repository (ModelRepository is thread-safe);
+// ChangeTraceSettings changes the Tracer's settings, which is thread-safe too.
 #pragma once
 
 #include <cstdint>
@@ -16,12 +17,14 @@
 #include "absl/status/statusor.h"
 #include "proto/grpc_service.pb.h"
 #include "server/repository/model_repository.h"
+#include "server/tracing/tracer.h"
 
 namespace seqserve {
 
 // name "seqserve", the build's version and the Triton extensions common to both protocols
-// (system_shared_memory when `shared_memory`, the server runs with --allow-shared-memory).
-inference::ServerMetadataResponse GetServerMetadata(bool shared_memory);
+// (system_shared_memory when `shared_memory`, the server runs with --allow-shared-memory;
+// trace when `trace`, it runs with --trace-file).
+inference::ServerMetadataResponse GetServerMetadata(bool shared_memory, bool trace);
 
 // Whether the version serves (`version` as in the request: "" = the latest): NOT_FOUND for
 // an unknown model or version; false while it loads, failed or the server shuts down.
@@ -61,6 +64,14 @@ struct RepositoryChangeParameters {
 // parameters are ones seqserve honours: "config" (a string) for a load, unload_dependents for
 // an unload. Triton's "file:" parameters, which carry model files in the request, are
 // refused: seqserve loads model files from its repository only.
+// Triton's trace extension (tracing/tracer.h): applies `update` (nothing: only reads) to the
+// global trace settings (`model_name` empty) or to those of a model the repository knows
+// (NOT_FOUND otherwise, as for every query naming a model), and returns the settings then in
+// force there. `tracer` null: TracingOffError.
+absl::StatusOr<TraceSettingList> ChangeTraceSettings(const ModelRepository& repository,
+                                                     Tracer* tracer, std::string_view model_name,
+                                                     const TraceSettingUpdate& update);
+
 absl::Status CheckRepositoryChange(const ModelRepository& repository,
                                    std::string_view repository_name, std::string_view model_name,
                                    bool load, const RepositoryChangeParameters& parameters);

@@ -73,13 +73,37 @@ class UnaryInferTask final : public GrpcInferTask {
   bool IsCancelled() const override { return context_->IsCancelled(); }
   const ModelInferRequest& request() const override { return *request_; }
   ModelInferResponse& response() override { return *response_; }
-  void Answer(const absl::Status& status) override { reactor_->Finish(ToGrpcStatus(status)); }
+  void Answer(const absl::Status& status) override {
+    if (trace != nullptr) {
+      // The last touch: the reactor that owns the trace may release it once finished.
+      trace->Stamp(TraceActivity::kRequestEnd);
+      trace->Stamp(TraceActivity::kGrpcSendStart);
+    }
+    reactor_->Finish(ToGrpcStatus(status));
+  }
 
  private:
   grpc::CallbackServerContext* context_;
   grpc::ServerUnaryReactor* reactor_;
   const ModelInferRequest* request_;
   ModelInferResponse* response_;
+};
+
+// The reactor of a traced ModelInfer call: it owns the trace until gRPC is done with the
+// call, stamps GRPC_SEND_END then and lets the trace go, which writes it. (Calls that are not
+// traced take the context's default reactor.)
+class TracedUnaryReactor final : public grpc::ServerUnaryReactor {
+ public:
+  explicit TracedUnaryReactor(std::unique_ptr<RequestTrace> trace) : trace_(std::move(trace)) {}
+
+  void OnDone() override {
+    trace_->Stamp(TraceActivity::kGrpcSendEnd);
+    delete this;
+  }
+
+ private:
+  ~TracedUnaryReactor() override = default;
+  std::unique_ptr<RequestTrace> trace_;
 };
 
 // A load or unload request's parameters: their names, and "config" when it is a string.
@@ -175,6 +199,7 @@ absl::Status GrpcInferenceService::Prepare(GrpcInferTask& task) {
     servable.stats.AddFailure(too_large.code(), 0);
     return too_large;
   }
+  if (task.trace != nullptr) task.trace->set_model_version(prepared->servable->version);
   StartInferResponse(request, prepared->servable->version, task.response());
   task.Accept(*std::move(prepared));
   return absl::OkStatus();
@@ -194,16 +219,27 @@ void GrpcInferenceService::Submit(std::unique_ptr<GrpcInferTask> task) {
   }
   // The task holds the version's handle, so the scheduler outlives the call.
   Scheduler& scheduler = *task->servable()->scheduler;
+  if (task->trace != nullptr) task->trace->Stamp(TraceActivity::kQueueStart);
   scheduler.Enqueue(std::move(task));
 }
 
 grpc::ServerUnaryReactor* GrpcInferenceService::ModelInfer(grpc::CallbackServerContext* context,
                                                            const ModelInferRequest* request,
                                                            ModelInferResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (absl::Status allowed = Authorize(*context, Protocol::kInference); !allowed.ok()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(ToGrpcStatus(allowed));
     return reactor;
+  }
+  grpc::ServerUnaryReactor* reactor = nullptr;
+  RequestTrace* trace = nullptr;
+  if (std::unique_ptr<RequestTrace> sampled = SampleTrace(request->model_name())) {
+    sampled->Stamp(TraceActivity::kRequestStart);
+    sampled->set_request_id(request->id());
+    trace = sampled.get();
+    reactor = new TracedUnaryReactor(std::move(sampled));
+  } else {
+    reactor = context->DefaultReactor();
   }
   std::unique_ptr<UnaryInferTask> task;
   try {
@@ -212,6 +248,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelInfer(grpc::CallbackServerC
     reactor->Finish(ToGrpcStatus(absl::InternalError(e.what())));
     return reactor;
   }
+  task->trace = trace;
   Submit(std::move(task));
   return reactor;
 }
@@ -267,7 +304,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ServerMetadata(
     inference::ServerMetadataResponse* response) {
   return FinishWith(context, "ServerMetadata", [&] {
     SEQ_RETURN_IF_ERROR(Authorize(*context, Protocol::kMetadata));
-    *response = GetServerMetadata(options_.shared_memory != nullptr);
+    *response = GetServerMetadata(options_.shared_memory != nullptr, options_.tracer != nullptr);
     return absl::OkStatus();
   });
 }
@@ -432,6 +469,29 @@ grpc::ServerUnaryReactor* GrpcInferenceService::LogSettings(
       if (const bool* on = std::get_if<bool>(&value)) out.set_bool_param(*on);
       if (const uint32_t* number = std::get_if<uint32_t>(&value)) out.set_uint32_param(*number);
       if (const std::string* text = std::get_if<std::string>(&value)) out.set_string_param(*text);
+    }
+    return absl::OkStatus();
+  });
+}
+
+// ---- Trace ------------------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* GrpcInferenceService::TraceSetting(
+    grpc::CallbackServerContext* context, const inference::TraceSettingRequest* request,
+    inference::TraceSettingResponse* response) {
+  return FinishWith(context, "TraceSetting", [&]() -> absl::Status {
+    SEQ_RETURN_IF_ERROR(Authorize(*context, Protocol::kTrace));
+    TraceSettingUpdate update;
+    for (const auto& [name, value] : request->settings()) {
+      update.emplace_back(name,
+                          std::vector<std::string>(value.value().begin(), value.value().end()));
+    }
+    absl::StatusOr<TraceSettingList> settings =
+        ChangeTraceSettings(repository_, options_.tracer, request->model_name(), update);
+    if (!settings.ok()) return settings.status();
+    for (const auto& [name, values] : *settings) {
+      auto& out = (*response->mutable_settings())[name];
+      for (const std::string& value : values) out.add_value(value);
     }
     return absl::OkStatus();
   });

@@ -3,7 +3,11 @@
 // an inference request is decoded (grpc_codec.h) and validated (frontend/infer_request.h) on
 // the gRPC thread that received it, handed to its model version's Scheduler as a
 // GrpcInferTask, and answered (reactor Finish, or a stream write: infer_stream.h) by the
-// worker that ran it. Repository loads and unloads, which block for as
+// worker that ran it. A request the tracer samples (Triton's trace extension) carries its
+// trace through these hops: REQUEST_START on arrival, QUEUE_START when enqueued, the
+// worker's compute stamps, REQUEST_END and GRPC_SEND_START when answered, GRPC_SEND_END once
+// gRPC is done with the call (a stream's: with that response's write; a stream's request
+// also has GRPC_WAITREAD_START/END). Repository loads and unloads, which block for as
 // long as a load takes, go through the ModelControl both protocols share, whose thread
 // finishes the call. Readiness and shutdown are the server's one ServingState.
 //
@@ -32,6 +36,7 @@
 #include "server/frontend/serving_state.h"
 #include "server/frontend/shared_memory_registry.h"
 #include "server/repository/model_repository.h"
+#include "server/tracing/tracer.h"
 
 namespace seqserve {
 
@@ -49,12 +54,16 @@ struct GrpcServiceOptions {
   // ModelMetadata), inference (ModelInfer, ModelStreamInfer), model-config (ModelConfig),
   // statistics (ModelStatistics), model-repository (RepositoryIndex, RepositoryModelLoad,
   // RepositoryModelUnload), shared-memory (SystemSharedMemoryStatus, ...Register,
-  // ...Unregister), logging (LogSettings). grpc.health.v1 and reflection are separate
-  // services and stay open.
+  // ...Unregister), logging (LogSettings), trace (TraceSetting). grpc.health.v1 and
+  // reflection are separate services and stay open.
   ProtocolRestrictions restrictions;
   // Triton's system shared memory regions (the Server's, shared with HTTP; outlives the
   // service); null: the extension is not offered.
   SharedMemoryRegistry* shared_memory = nullptr;
+  // Triton's trace extension (the Server's, shared with HTTP; outlives the service): the
+  // settings TraceSetting changes, and which inference requests are traced; null: the
+  // extension is not offered.
+  Tracer* tracer = nullptr;
 };
 
 class GrpcInferenceService final : public inference::GRPCInferenceService::CallbackService {
@@ -113,6 +122,11 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
   grpc::ServerUnaryReactor* LogSettings(grpc::CallbackServerContext* context,
                                         const inference::LogSettingsRequest* request,
                                         inference::LogSettingsResponse* response) override;
+  // Triton's trace extension (tracing/tracer.h): changes the settings the request names,
+  // global or of its model_name, then answers all of them.
+  grpc::ServerUnaryReactor* TraceSetting(grpc::CallbackServerContext* context,
+                                         const inference::TraceSettingRequest* request,
+                                         inference::TraceSettingResponse* response) override;
   // Triton's system shared memory extension (frontend/shared_memory_registry.h).
   grpc::ServerUnaryReactor* SystemSharedMemoryStatus(
       grpc::CallbackServerContext* context,
@@ -146,6 +160,13 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
   void UnregisterStream(InferStream* stream);
 
   bool shutting_down() const { return state_.shutting_down(); }
+  // A trace for an inference request of `model_name` when tracing samples it; null almost
+  // always (see tracing/tracer.h for its cost).
+  std::unique_ptr<RequestTrace> SampleTrace(const std::string& model_name) const {
+    return options_.tracer != nullptr ? options_.tracer->Sample(model_name) : nullptr;
+  }
+  // Whether the tracer may sample now (a stream then notes when each read starts).
+  bool tracing() const { return options_.tracer != nullptr && options_.tracer->active(); }
   // UNIMPLEMENTED when the server has no shared memory registry.
   absl::Status SharedMemoryOffered() const;
   // PERMISSION_DENIED when `protocol` is restricted and the call lacks its header.

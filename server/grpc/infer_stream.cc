@@ -18,11 +18,15 @@ using inference::ModelStreamInferResponse;
 // the output is written into, which it hands to the stream when done.
 class InferStream::StreamTask final : public GrpcInferTask {
  public:
-  StreamTask(InferStream* stream, std::unique_ptr<ModelInferRequest> request)
+  StreamTask(InferStream* stream, std::unique_ptr<ModelInferRequest> request,
+             std::unique_ptr<RequestTrace> request_trace)
       : GrpcInferTask(stream->client_deadline_us()),
         stream_(stream),
         request_(std::move(request)),
-        response_(std::make_unique<ModelStreamInferResponse>()) {}
+        response_(std::make_unique<ModelStreamInferResponse>()),
+        trace_(std::move(request_trace)) {
+    trace = trace_.get();
+  }
   ~StreamTask() override { stream_->Unref(); }
 
   bool IsCancelled() const override { return stream_->cancelled(); }
@@ -43,13 +47,16 @@ class InferStream::StreamTask final : public GrpcInferTask {
       response_->set_error_message(
           absl::StrCat(absl::StatusCodeToString(status.code()), ": ", status.message()));
     }
-    stream_->Deliver(std::move(response_));
+    if (trace != nullptr) trace->Stamp(TraceActivity::kRequestEnd);
+    trace = nullptr;
+    stream_->Deliver(std::move(response_), std::move(trace_));
   }
 
  private:
   InferStream* stream_;  // referenced (Ref) until this task is destroyed
   std::unique_ptr<ModelInferRequest> request_;
   std::unique_ptr<ModelStreamInferResponse> response_;
+  std::unique_ptr<RequestTrace> trace_;  // InferTask::trace until answered
 };
 
 InferStream::InferStream(GrpcInferenceService& service, grpc::CallbackServerContext* context)
@@ -60,6 +67,7 @@ void InferStream::Start() {
     return Refuse(ShuttingDownError());
   }
   next_request_ = std::make_unique<ModelInferRequest>();
+  read_start_ns_ = service_.tracing() ? TraceNowNanos() : 0;
   StartRead(next_request_.get());
 }
 
@@ -84,12 +92,19 @@ void InferStream::OnReadDone(bool ok) {
     return;
   }
   std::unique_ptr<ModelInferRequest> request = std::move(next_request_);
+  std::unique_ptr<RequestTrace> trace = service_.SampleTrace(request->model_name());
+  if (trace != nullptr) {
+    if (read_start_ns_ != 0) trace->Stamp(TraceActivity::kGrpcWaitReadStart, read_start_ns_);
+    trace->Stamp(TraceActivity::kGrpcWaitReadEnd);
+    trace->Stamp(TraceActivity::kRequestStart);
+    trace->set_request_id(request->id());
+  }
   {
     absl::MutexLock lock(&mu_);
     ++pending_;
   }
   Ref();  // released by the task's destructor
-  service_.Submit(std::make_unique<StreamTask>(this, std::move(request)));
+  service_.Submit(std::make_unique<StreamTask>(this, std::move(request), std::move(trace)));
 
   bool read_more = false;
   {
@@ -100,19 +115,23 @@ void InferStream::OnReadDone(bool ok) {
   // next_request_, and reads never overlap.
   if (read_more) {
     next_request_ = std::make_unique<ModelInferRequest>();
+    read_start_ns_ = service_.tracing() ? TraceNowNanos() : 0;
     StartRead(next_request_.get());
   }
 }
 
 void InferStream::OnWriteDone(bool ok) {
   Action action;
-  std::unique_ptr<ModelStreamInferResponse> written;
+  // Destroyed after the lock: its trace, if any, is written then.
+  Outgoing written;
   {
     absl::MutexLock lock(&mu_);
     written = std::move(writing_);
+    writing_ = Outgoing();
     if (!ok) Break();
     action = DecideLocked();
   }
+  if (ok && written.trace != nullptr) written.trace->Stamp(TraceActivity::kGrpcSendEnd);
   Act(action);
 }
 
@@ -131,13 +150,16 @@ void InferStream::OnDone() {
   Unref();
 }
 
-void InferStream::Deliver(std::unique_ptr<ModelStreamInferResponse> response) {
+void InferStream::Deliver(std::unique_ptr<ModelStreamInferResponse> response,
+                          std::unique_ptr<RequestTrace> trace) {
   Action action;
   {
     absl::MutexLock lock(&mu_);
     --pending_;
-    // Once broken or finished nobody will read it: drop it.
-    if (!broken_ && !finished_) queue_.push_back(std::move(response));
+    // Once broken or finished nobody will read it: drop it (its trace, after the lock).
+    if (!broken_ && !finished_) {
+      queue_.push_back(Outgoing{std::move(response), std::move(trace)});
+    }
     action = DecideLocked();
   }
   Act(action);
@@ -161,11 +183,12 @@ void InferStream::Break() {
 
 InferStream::Action InferStream::DecideLocked() {
   Action action;
-  if (finished_ || writing_ != nullptr) return action;
+  if (finished_ || writing_.response != nullptr) return action;
   if (!broken_ && !queue_.empty()) {
     writing_ = std::move(queue_.front());
     queue_.pop_front();
-    action.write = writing_.get();
+    if (writing_.trace != nullptr) writing_.trace->Stamp(TraceActivity::kGrpcSendStart);
+    action.write = writing_.response.get();
     return action;
   }
   if (broken_) {

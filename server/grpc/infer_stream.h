@@ -6,6 +6,11 @@
 // client has half-closed and every answer is written; with UNAVAILABLE when the server
 // closes it at shutdown; with CANCELLED when the client goes away.
 //
+// Tracing (tracing/tracer.h): a sampled request's trace has GRPC_WAITREAD_START (the read was
+// started, recorded only while the tracer may sample) and GRPC_WAITREAD_END (it was read),
+// travels with its task and then with its response, and is stamped GRPC_SEND_START when that
+// response's write starts and GRPC_SEND_END when it is done.
+//
 // Reference-counted: gRPC holds one reference until OnDone, each task in flight one more,
 // so a task finishing after the stream ended still has a stream to talk to. Thread-safe:
 // reactions, answers (Deliver, from workers) and Close may come from any thread; gRPC is
@@ -22,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/grpc_service.pb.h"
+#include "server/tracing/request_trace.h"
 
 namespace seqserve {
 
@@ -44,8 +50,9 @@ class InferStream final : public grpc::ServerBidiReactor<inference::ModelInferRe
   void OnCancel() override;
   void OnDone() override;
 
-  // A task's answer, from any thread.
-  void Deliver(std::unique_ptr<inference::ModelStreamInferResponse> response);
+  // A task's answer and its request's trace (null when not traced), from any thread.
+  void Deliver(std::unique_ptr<inference::ModelStreamInferResponse> response,
+               std::unique_ptr<RequestTrace> trace);
   // Server shutdown, after every request has drained: finish once the answers are written.
   void Close();
 
@@ -60,6 +67,12 @@ class InferStream final : public grpc::ServerBidiReactor<inference::ModelInferRe
 
  private:
   class StreamTask;  // one request of the stream (defined in the .cc)
+
+  // An answer to write, with its request's trace.
+  struct Outgoing {
+    std::unique_ptr<inference::ModelStreamInferResponse> response;
+    std::unique_ptr<RequestTrace> trace;
+  };
 
   // What to do with gRPC once the lock is released: a reaction may run inline on the
   // calling thread, so StartWrite and Finish are never called with mu_ held.
@@ -81,13 +94,14 @@ class InferStream final : public grpc::ServerBidiReactor<inference::ModelInferRe
   const int64_t client_deadline_us_;
   std::atomic<int> refs_{1};  // gRPC's, released in OnDone
   std::atomic<bool> cancelled_{false};
-  // Only the read path touches it, and reads never overlap.
+  // Only the read path touches them, and reads never overlap.
   std::unique_ptr<inference::ModelInferRequest> next_request_;
+  int64_t read_start_ns_ = 0;  // when the read started, while tracing may sample; else 0
 
   absl::Mutex mu_;
-  std::deque<std::unique_ptr<inference::ModelStreamInferResponse>> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Outgoing> queue_ ABSL_GUARDED_BY(mu_);
   // The response being written (kept alive until OnWriteDone); null when no write is out.
-  std::unique_ptr<inference::ModelStreamInferResponse> writing_ ABSL_GUARDED_BY(mu_);
+  Outgoing writing_ ABSL_GUARDED_BY(mu_);
   int64_t pending_ ABSL_GUARDED_BY(mu_) = 0;  // tasks submitted and not yet delivered
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;

@@ -364,6 +364,8 @@ class Connection final : public ConnectionBase,
     start_ = Clock::now();
     request_ = HttpRequest();
     request_.peer = peer_;
+    request_.received_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(start_.time_since_epoch()).count();
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(options_.max_header_bytes));
     parser_->body_limit(static_cast<uint64_t>(options_.max_body_bytes));
@@ -482,6 +484,7 @@ class Connection final : public ConnectionBase,
   void Respond(HttpResponse response) {
     if (phase_ != Phase::kHandling) return;  // closed while the handler worked
     phase_ = Phase::kWriting;
+    on_written_ = std::move(response.on_written);
     response_.emplace();
     bhttp::response<bhttp::string_body>& out = *response_;
     out.version(11);
@@ -508,6 +511,11 @@ class Connection final : public ConnectionBase,
 
   void OnWritten(const beast::error_code& error, bool keep_alive) {
     response_.reset();
+    if (on_written_) {
+      std::function<void()> written = std::move(on_written_);
+      on_written_ = nullptr;
+      written();
+    }
     if (options_.on_response) {
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start_).count();
       options_.on_response(HttpExchangeRecord{request_, logged_, body_bytes_, ms});
@@ -571,6 +579,7 @@ class Connection final : public ConnectionBase,
   bool head_ = false;
   std::optional<bhttp::response<bhttp::string_body>> response_;  // being written
   HttpResponse logged_;  // the response's status and notes, for on_response
+  std::function<void()> on_written_;  // the response's own, while it is written
   int64_t body_bytes_ = 0;
 };
 

@@ -51,6 +51,7 @@ struct HttpRequest {
   HttpHeaders headers;
   std::string body;
   std::string peer;  // "address:port" of the client
+  int64_t received_ns = 0;  // when its first byte arrived: steady clock, nanoseconds
 
   // The first header named `name` (case-insensitive); null when absent.
   const std::string* Header(std::string_view name) const;
@@ -64,6 +65,9 @@ struct HttpResponse {
   std::string log_model;
   std::string log_version;
   std::string log_request_id;
+  // Called on the event loop once the response has been written (or failed to be), when set:
+  // a traced request's HTTP_SEND_END.
+  std::function<void()> on_written;
 
   // A response of `status` with a JSON body.
   static HttpResponse Json(int status, std::string body);

@@ -53,6 +53,7 @@ struct Route {
     kLoad,
     kUnload,
     kLogging,
+    kTraceSetting,
     kShmStatus,
     kShmRegister,
     kShmUnregister,
@@ -83,6 +84,8 @@ struct Route {
       return Protocol::kModelRepository;
     case kLogging:
       return Protocol::kLogging;
+    case kTraceSetting:
+      return Protocol::kTrace;
     case kShmStatus:
     case kShmRegister:
     case kShmUnregister:
@@ -131,6 +134,18 @@ std::optional<Route> MatchRoute(std::string_view method,
   }
   if (parts[2] == "logging" && n == 3) {
     return get || post ? std::optional<Route>(Route{Route::kLogging, {}, {}})
+                       : std::nullopt;
+  }
+  // /v2/trace/setting and /v2/models/{m}/trace/setting (Triton: no versions).
+  const bool trace_setting =
+      (n == 4 && parts[2] == "trace" && parts[3] == "setting") ||
+      (n == 6 && parts[2] == "models" && parts[4] == "trace" &&
+       parts[5] == "setting");
+  if (trace_setting) {
+    return get || post ? std::optional<Route>(Route{
+                             Route::kTraceSetting,
+                             n == 6 ? std::string(parts[3]) : std::string(),
+                             {}})
                        : std::nullopt;
   }
   if (parts[2] == "repository" && post) {
@@ -210,6 +225,8 @@ struct InferCall {
   absl::Status status;
   Shape shape;
   std::vector<float> output;
+  // When the tracer sampled the request; handed to the response once it is answered.
+  std::unique_ptr<RequestTrace> trace;
 };
 
 // The prepared request's output block when its output goes to shared memory.
@@ -224,6 +241,23 @@ HttpResponse AnnotateInfer(HttpResponse response, const InferCall &call) {
                              : std::string();
   response.log_request_id =
       call.request != nullptr ? call.request->id : std::string();
+  return response;
+}
+
+// A traced request's response: the trace is stamped HTTP_SEND_START now (the response is
+// about to be written) and HTTP_SEND_END by the listener once it has been, and released
+// then, which writes it.
+HttpResponse WithTrace(HttpResponse response, InferCall &call) {
+  if (call.trace == nullptr)
+    return response;
+  // Refused before it was queued: answered now.
+  if (call.trace->stamp(TraceActivity::kRequestEnd) == 0)
+    call.trace->Stamp(TraceActivity::kRequestEnd);
+  call.trace->Stamp(TraceActivity::kHttpSendStart);
+  response.on_written = [trace = std::shared_ptr<RequestTrace>(
+                             std::move(call.trace))] {
+    trace->Stamp(TraceActivity::kHttpSendEnd);
+  };
   return response;
 }
 
@@ -298,9 +332,12 @@ public:
 
   void Finish(const absl::Status &status) override {
     call_->status = status;
+    if (trace != nullptr)
+      trace->Stamp(TraceActivity::kRequestEnd);
     // Encoded on the connection's event loop, not on the model's worker.
-    responder_.SendFrom(
-        [call = std::move(call_)] { return InferReply(*call); });
+    responder_.SendFrom([call = std::move(call_)] {
+      return WithTrace(InferReply(*call), *call);
+    });
   }
 
 private:
@@ -445,7 +482,8 @@ void HttpService::Handle(HttpRequest request, HttpResponder responder) {
     return responder.Send(HttpResponse::Error(
         404, absl::StrCat("no endpoint ", request.method, " ", request.path,
                           " (KServe v2 REST: /v2/health/..., /v2/models/..., "
-                          "/v2/repository/..., /v2/logging)")));
+                          "/v2/repository/..., /v2/logging, "
+                          "/v2/trace/setting)")));
   }
   if (absl::Status allowed = restricted_.Check(
           route->protocol(), /*header_prefix=*/"",
@@ -469,7 +507,8 @@ void HttpService::Handle(HttpRequest request, HttpResponder responder) {
     }
     case Route::kServerMetadata: {
       inference::ServerMetadataResponse metadata =
-          GetServerMetadata(options_.shared_memory != nullptr);
+          GetServerMetadata(options_.shared_memory != nullptr,
+                            options_.tracer != nullptr);
       // REST only: Triton's binary tensor data extension.
       metadata.add_extensions("binary_tensor_data");
       return responder.Send(ProtoResponse(metadata));
@@ -508,6 +547,9 @@ void HttpService::Handle(HttpRequest request, HttpResponder responder) {
     case Route::kLogging:
       return responder.Send(
           Logging(request.method == "POST" ? &request.body : nullptr));
+    case Route::kTraceSetting:
+      return responder.Send(TraceSetting(
+          route->model, request.method == "POST" ? &request.body : nullptr));
     case Route::kShmStatus:
       return responder.Send(SharedMemoryStatus(route->model));
     case Route::kShmRegister:
@@ -530,11 +572,18 @@ void HttpService::Infer(HttpRequest http_request, const std::string &model,
   auto call = std::make_shared<InferCall>();
   call->model = model;
   call->http = std::move(http_request);
+  if (options_.tracer != nullptr)
+    call->trace = options_.tracer->Sample(model);
+  RequestTrace *const trace = call->trace.get();
+  if (trace != nullptr) {
+    trace->Stamp(TraceActivity::kHttpRecvStart, call->http.received_ns);
+    trace->Stamp(TraceActivity::kHttpRecvEnd);
+  }
   const auto fail = [&](const absl::Status &status) {
     HttpResponse response = AnnotateInfer(ErrorResponse(status), *call);
     if (call->prepared.servable == nullptr)
       response.log_version = version;
-    responder.Send(std::move(response));
+    responder.Send(WithTrace(std::move(response), *call));
   };
   if (shutting_down())
     return fail(ShuttingDownError());
@@ -559,6 +608,10 @@ void HttpService::Infer(HttpRequest http_request, const std::string &model,
   if (!request.ok())
     return fail(request.status());
   call->request = std::move(*request);
+  if (trace != nullptr) {
+    trace->set_request_id(call->request->id);
+    trace->Stamp(TraceActivity::kRequestStart);
+  }
 
   absl::StatusOr<PreparedRequest> prepared =
       PrepareInferRequest(repository_, model, version, call->request->view,
@@ -566,6 +619,8 @@ void HttpService::Infer(HttpRequest http_request, const std::string &model,
   if (!prepared.ok())
     return fail(prepared.status());
   call->prepared = std::move(*prepared);
+  if (trace != nullptr)
+    trace->set_model_version(call->prepared.servable->version);
 
   // The call (and in it the servable handle, which keeps the scheduler alive)
   // lives until the reply is encoded.
@@ -574,6 +629,9 @@ void HttpService::Infer(HttpRequest http_request, const std::string &model,
   auto task =
       std::make_unique<HttpInferTask>(std::move(call), std::move(responder));
   task->deadline_us = deadline_us;
+  task->trace = trace;
+  if (trace != nullptr)
+    trace->Stamp(TraceActivity::kQueueStart);
   scheduler.Enqueue(std::move(task));
 }
 
@@ -618,6 +676,54 @@ HttpResponse HttpService::Logging(const std::string *update_body) {
     std::visit([&](const auto &v) { settings[name] = v; }, value);
   }
   return HttpResponse::Json(200, settings.dump());
+}
+
+HttpResponse HttpService::TraceSetting(const std::string &model,
+                                       const std::string *update_body) {
+  TraceSettingUpdate update;
+  if (update_body != nullptr) {
+    absl::StatusOr<nlohmann::json> body = ParseOptionalJson(*update_body);
+    if (!body.ok())
+      return ErrorResponse(body.status());
+    for (const auto &[name, value] : body->items()) {
+      std::vector<std::string> values;
+      bool valid = true;
+      if (value.is_string()) {
+        values.push_back(value.get<std::string>());
+      } else if (value.is_number_integer()) {
+        values.push_back(value.dump());
+      } else if (value.is_array()) {
+        for (const nlohmann::json &element : value) {
+          valid = valid && element.is_string();
+          if (valid)
+            values.push_back(element.get<std::string>());
+        }
+      } else {
+        valid = value.is_null(); // null clears it
+      }
+      if (!valid) {
+        return ErrorResponse(absl::InvalidArgumentError(absl::StrCat(
+            "trace setting '", name,
+            "': expected a string, a list of strings or null, got ",
+            value.dump())));
+      }
+      update.emplace_back(name, std::move(values));
+    }
+  }
+  absl::StatusOr<TraceSettingList> settings =
+      ChangeTraceSettings(repository_, options_.tracer, model, update);
+  if (!settings.ok())
+    return ErrorResponse(settings.status());
+  // Triton's JSON: trace_level is a list, every other setting a string.
+  nlohmann::json reply = nlohmann::json::object();
+  for (const auto &[name, values] : *settings) {
+    if (name == "trace_level" || values.size() != 1) {
+      reply[name] = values;
+    } else {
+      reply[name] = values[0];
+    }
+  }
+  return HttpResponse::Json(200, reply.dump());
 }
 
 HttpResponse HttpService::RepositoryIndex(const std::string &request_body) {

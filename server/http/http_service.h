@@ -18,6 +18,11 @@
 //   GET  /v2/logging                              the log settings (Triton's logging
 //   POST /v2/logging                              extension, logging/log_settings.h); POST
 //                                                 changes those its JSON object names
+//   GET  /v2[/models/{m}]/trace/setting           the trace settings, global or of model m
+//   POST /v2[/models/{m}]/trace/setting           (Triton's trace extension, tracing/tracer.h);
+//                                                 POST changes those its JSON object names
+//                                                 (a string, a list of strings, or null to
+//                                                 clear), then answers all of them
 //   GET  /v2/systemsharedmemory[/region/{r}]/status   [{"name","key","offset","byte_size"}]
 //   POST /v2/systemsharedmemory/region/{r}/register   {"key","offset","byte_size"} → 200,
 //                                                     empty body (Triton)
@@ -57,8 +62,10 @@
 // both protocols share and answer from its thread. Readiness and shutdown are
 // the server's one ServingState. Each route belongs to one of Triton's
 // protocols (health, metadata, inference, model-config, model-repository,
-// statistics, shared-memory, logging), which --http-restricted-protocol may restrict
-// (frontend/restricted_protocols.h).
+// statistics, shared-memory, trace, logging), which --http-restricted-protocol may restrict
+// (frontend/restricted_protocols.h). An inference request the tracer samples carries its trace
+// from HTTP_RECV_START (its first byte) through the scheduler to HTTP_SEND_END (its response
+// written).
 //
 // Thread-safe: handlers run on the listener's threads; Stop may be called from
 // any thread.
@@ -77,6 +84,7 @@
 #include "server/frontend/shared_memory_registry.h"
 #include "server/http/http_listener.h"
 #include "server/repository/model_repository.h"
+#include "server/tracing/tracer.h"
 
 namespace seqserve {
 
@@ -101,6 +109,9 @@ struct HttpOptions {
   // Triton's system shared memory regions (the Server's, shared with gRPC; outlives the
   // service); null: the extension is not offered.
   SharedMemoryRegistry *shared_memory = nullptr;
+  // Triton's trace extension (the Server's, shared with gRPC; outlives the service); null:
+  // the extension is not offered.
+  Tracer *tracer = nullptr;
 };
 
 class HttpService {
@@ -135,6 +146,9 @@ private:
   HttpResponse RepositoryIndex(const std::string &body);
   // GET (null body) or POST /v2/logging.
   HttpResponse Logging(const std::string *update_body);
+  // GET (null body) or POST /v2[/models/{model}]/trace/setting; `model` empty: global.
+  HttpResponse TraceSetting(const std::string &model,
+                            const std::string *update_body);
   void RepositoryChange(const std::string &model, const std::string &body,
                         bool load, HttpResponder responder);
   // Triton's system shared memory extension; `region` empty: every region.

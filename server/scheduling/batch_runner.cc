@@ -12,6 +12,7 @@
 #include "core/executor.h"
 #include "server/logging/named_logger.h"
 #include "server/scheduling/heap_trimmer.h"
+#include "server/tracing/request_trace.h"
 #include "spdlog/spdlog.h"
 
 namespace seqserve {
@@ -225,6 +226,7 @@ void BatchRunner::RunBatch(Worker& worker, std::span<const std::unique_ptr<Infer
     stats_.compute_infer.Add(infer_ns);
     stats_.compute_output.Add(output_ns);
     stats_.success.Add(NanosBetween(task.enqueue_us * 1000, end_ns));
+    if (task.trace != nullptr) task.trace->StampCompute(start_ns, gathered_ns, ran_ns, end_ns);
   }
 }
 

@@ -3,7 +3,9 @@
 // copied by the element size of the input type, floats or ids), gets the model's compiled
 // plan for that shape and type, runs it on the worker's Executor, and scatters the
 // output rows back, so every caller gets exactly its own rows. Every outcome, run or
-// refused, is counted in the version's ModelStats.
+// refused, is counted in the version's ModelStats; a task with a trace (InferTask::trace)
+// that succeeds gets its batch's compute times stamped on it (the clock's nanoseconds, which
+// are the steady clock's in the server, as every trace stamp is).
 //
 // Each scheduler worker has its own Executor (oneDNN stream, activation arena, scratchpad)
 // and gather/scatter buffers here, indexed by the worker number; the model's plans are

@@ -13,6 +13,8 @@
 
 namespace seqserve {
 
+class RequestTrace;  // tracing/request_trace.h
+
 class InferTask {
  public:
   virtual ~InferTask() = default;
@@ -41,6 +43,10 @@ class InferTask {
   int64_t deadline_us = 0;
   // Set by the scheduler when the task is queued.
   int64_t enqueue_us = 0;
+  // The request's trace when it was sampled (Triton's trace extension), which the batch
+  // runner stamps with its compute times; null for nearly every request. Owned by the front
+  // end, valid until Finish returns.
+  RequestTrace* trace = nullptr;
 };
 
 }  // namespace seqserve

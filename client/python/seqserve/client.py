@@ -217,6 +217,26 @@ class Client:
         return {name: getattr(value, value.WhichOneof("parameter_choice"))
                 for name, value in response.settings.items()}
 
+    def trace_settings(self, model: str = "", timeout: float | None = None,
+                       **changes: str | int | list[str] | None) -> dict[str, str | list[str]]:
+        """The trace settings (Triton's trace extension) in force for `model` ("": the global
+        ones) after applying `changes`, e.g. trace_settings(trace_level=["TIMESTAMPS"],
+        trace_rate=1); none only reads them. None clears a setting (a model's follows the
+        global one again). trace_level comes back as a list, the others as strings, as
+        Triton's REST answer has them. The server needs --trace-file, and traces go there
+        only; a bad name or value comes back as ServerError and changes nothing."""
+        request = pb.TraceSettingRequest(model_name=model)
+        for name, value in changes.items():
+            setting = request.settings[name]  # no value: cleared
+            if isinstance(value, (list, tuple)):
+                setting.value.extend(str(v) for v in value)
+            elif value is not None:
+                setting.value.append(str(value))
+        response = self._call("TraceSetting", request, timeout)
+        return {name: list(value.value) if name == "trace_level" or len(value.value) != 1
+                else value.value[0]
+                for name, value in response.settings.items()}
+
     # ---- system shared memory (Triton's extension) -----------------------------------------
 
     def register_system_shared_memory(self, name: str, key: str, byte_size: int,

@@ -17,6 +17,7 @@ need the gRPC server or seqclient skip when this build does not have them yet.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -320,6 +321,44 @@ class ExplicitModelControlTest(unittest.TestCase):
                 self.assertEqual(server.stop(), 0, server.log())
             # The access log was switched on at runtime: the ServerReady call is in the log.
             self.assertIn("/inference.GRPCInferenceService/ServerReady", server.log())
+
+    def test_trace_settings_from_python(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            repository = Path(tmp) / "models"
+            case = Case("appended", repository)
+            trace_file = Path(tmp) / "trace.json"
+            server = ServerProcess(repository, f"--trace-file={trace_file}")
+            try:
+                with seqserve.Client(f"localhost:{server.port}", timeout=60) as client:
+                    settings = client.trace_settings()
+                    self.assertEqual(settings["trace_level"], ["OFF"])
+                    self.assertEqual(settings["trace_rate"], "1000")
+                    self.assertEqual(settings["trace_file"], str(trace_file))
+                    own = client.trace_settings("appended", trace_level=["TIMESTAMPS"],
+                                                trace_rate=1)
+                    self.assertEqual(own["trace_level"], ["TIMESTAMPS"])
+                    self.assertEqual(own["trace_rate"], "1")
+                    self.assertEqual(client.trace_settings()["trace_rate"], "1000")
+                    with self.assertRaises(seqserve.ServerError) as caught:
+                        client.trace_settings(trace_file=str(Path(tmp) / "elsewhere.json"))
+                    self.assertEqual(caught.exception.code, "INVALID_ARGUMENT")
+                    self.assertIn("trace_file", caught.exception.message)
+                    assert_close(self, client.infer("appended", case.inputs[0]),
+                                 case.expected[0], "traced inference")
+                    # Cleared: the model follows the global settings (OFF) again.
+                    cleared = client.trace_settings("appended", trace_level=None,
+                                                    trace_rate=None)
+                    self.assertEqual(cleared, client.trace_settings())
+            finally:
+                self.assertEqual(server.stop(), 0, server.log())
+            # Written at shutdown (log_frequency 0): one trace of "appended", in Triton's JSON.
+            objects = json.loads(trace_file.read_text())
+            heads = [o for o in objects if "model_name" in o]
+            self.assertEqual([h["model_name"] for h in heads], ["appended"])
+            names = [o["timestamps"][0]["name"] for o in objects if "timestamps" in o]
+            self.assertEqual(names[0], "REQUEST_START")
+            self.assertEqual(names[-1], "GRPC_SEND_END")
+            self.assertFalse((Path(tmp) / "elsewhere.json").exists())
 
 
 

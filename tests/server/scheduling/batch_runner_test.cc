@@ -4,6 +4,7 @@
 // fake, so every duration is derivable too.
 #include "server/scheduling/batch_runner.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <span>
@@ -17,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/scheduling/model_stats.h"
+#include "server/tracing/request_trace.h"
 #include "tests/util/scheduling_test_util.h"
 
 namespace seqserve {
@@ -92,6 +94,59 @@ TEST(BatchRunner, ALoneTaskRunsWithItsWholeShapeWithoutBatching) {
   result.status = Process(*runner, batch, 0)[0];
   ExpectOutput(result, {3, 2}, {1, 1, -1, -1, 2, -1});
   EXPECT_EQ(stats.inference_count.load(), 1u);  // one inference per request without batching
+}
+
+// Each reading of the time is 1 us after the previous one.
+class TickingClock final : public Clock {
+ public:
+  int64_t NowMicros() const override { return now_us_.fetch_add(1) + 1; }
+
+ private:
+  mutable std::atomic<int64_t> now_us_{1'000'000};
+};
+
+TEST(BatchRunner, ATracedTaskGetsItsBatchsComputeTimesInOrder) {
+  TickingClock clock;
+  ModelStats stats;
+  auto runner = MakeRunner(HandModel(), stats, clock);
+  ASSERT_NE(runner, nullptr);
+  std::vector<Result> results(2);
+  RequestTrace trace(1, "linear", nullptr);
+  Batch batch;
+  batch.push_back(MakeTask({1, 2}, {1, 2}, &results[0], nullptr));
+  batch.push_back(MakeTask({1, 2}, {3, 4}, &results[1], nullptr));
+  batch[1]->trace = &trace;
+  const int64_t before_ns = clock.NowNanos();
+  for (const absl::Status& outcome : Process(*runner, batch, 0)) ASSERT_TRUE(outcome.ok());
+  const int64_t after_ns = clock.NowNanos();
+
+  const int64_t start = trace.stamp(TraceActivity::kComputeStart);
+  const int64_t input_end = trace.stamp(TraceActivity::kComputeInputEnd);
+  const int64_t output_start = trace.stamp(TraceActivity::kComputeOutputStart);
+  const int64_t end = trace.stamp(TraceActivity::kComputeEnd);
+  EXPECT_LT(before_ns, start);
+  EXPECT_LT(start, input_end);  // each a later reading of the clock
+  EXPECT_LT(input_end, output_start);
+  EXPECT_LT(output_start, end);
+  EXPECT_LT(end, after_ns);
+  // Nothing else is the runner's to stamp.
+  EXPECT_EQ(trace.stamp(TraceActivity::kQueueStart), 0);
+  EXPECT_EQ(trace.stamp(TraceActivity::kRequestEnd), 0);
+}
+
+TEST(BatchRunner, AFailedBatchStampsNoComputeTimes) {
+  FakeClock clock(0);
+  ModelStats stats;
+  auto runner = MakeRunner(HandModel(), stats, clock);
+  ASSERT_NE(runner, nullptr);
+  Result result;
+  RequestTrace trace(1, "linear", nullptr);
+  Batch batch;
+  batch.push_back(MakeTask({1, 3}, {1, 2, 3}, &result, nullptr));  // the model takes 2
+  batch[0]->trace = &trace;
+  EXPECT_FALSE(Process(*runner, batch, 0)[0].ok());
+  EXPECT_EQ(trace.stamp(TraceActivity::kComputeStart), 0);
+  EXPECT_EQ(trace.stamp(TraceActivity::kComputeEnd), 0);
 }
 
 TEST(BatchRunner, ATaskWithoutAnOutputBufferFailsAlone) {
