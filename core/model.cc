@@ -194,7 +194,8 @@ absl::Status Model::AttachCalibration(const std::filesystem::path& version_dir) 
       missing.push_back(layer.path);
     }
   }
-  for (const auto& [path, range] : calibration_->inputs) {
+  for (const auto& entry : calibration_->inputs) {
+    const std::string& path = entry.first;
     const bool known = std::any_of(layers_.begin(), layers_.end(),
                                    [&](const Layer& layer) { return layer.path == path; });
     if (!known) {
