@@ -143,7 +143,8 @@ class Conv : public Module {
     const bool with_bias = c_.bias || fusion.affine != nullptr;
     const StepDTypes& dtypes = builder.dtypes();
     const std::vector<float> weight_scales =
-        dtypes.int8() ? Int8RowScales(FoldedWeight(fusion), c_.out_channels) : std::vector<float>();
+        dtypes.int8() ? Int8RowScales(weight_, c_.out_channels, fusion.affine)
+                      : std::vector<float>();
     const auto [pd, epilogue] = ChosenPrimitiveDesc<dnnl::convolution_forward::primitive_desc>(
         builder.choice(), builder.CurrentName(), MakeDesc(fusion, dtypes), x.md.dims(), dst_dims,
         c_.spatial_dims, fusion, builder.engine(),
@@ -212,7 +213,7 @@ class Conv : public Module {
   // An int8 step's output scales (Int8OutputScales), empty in other precisions.
   std::vector<float> OutputScales(const Fusion& fusion, const StepDTypes& dtypes) const {
     if (!dtypes.int8()) return {};
-    return Int8OutputScales(dtypes, Int8RowScales(FoldedWeight(fusion), c_.out_channels));
+    return Int8OutputScales(dtypes, Int8RowScales(weight_, c_.out_channels, fusion.affine));
   }
 
   // oneDNN's weight dims: (out, in, *kernel), or (groups, out/groups, in/groups, *kernel).

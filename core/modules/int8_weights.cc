@@ -5,13 +5,15 @@
 
 namespace seqserve {
 
-std::vector<float> Int8RowScales(const Tensor& weight, int64_t rows) {
+std::vector<float> Int8RowScales(const Tensor& weight, int64_t rows,
+                                 const ChannelAffine* affine) {
   const int64_t per_row = rows > 0 ? weight.numel() / rows : 0;
   std::vector<float> scales(rows, 1.f);
   for (int64_t r = 0; r < rows; ++r) {
     float largest = 0;
     const float* row = weight.data.data() + r * per_row;
     for (int64_t i = 0; i < per_row; ++i) largest = std::max(largest, std::fabs(row[i]));
+    if (affine != nullptr) largest *= std::fabs(affine->scale[r]);
     if (largest > 0 && std::isfinite(largest)) scales[r] = largest / 127.f;
   }
   return scales;

@@ -8,14 +8,17 @@
 #include <vector>
 
 #include "common/tensor.h"
+#include "core/module.h"
 #include "core/plan_builder.h"
 
 namespace seqserve {
 
 // One scale per row of a (rows, per_row) row-major matrix (a row is one output channel's
-// weights): max |w| / 127, so the row's values map onto [-127, 127]; 1 for an all-zero or
-// non-finite row.
-std::vector<float> Int8RowScales(const Tensor& weight, int64_t rows);
+// weights), each row multiplied by |affine->scale[row]| when a BatchNorm is folded in (read
+// in place: no copy of the weights): max |w| / 127, so the row's values map onto [-127, 127];
+// 1 for an all-zero or non-finite row.
+std::vector<float> Int8RowScales(const Tensor& weight, int64_t rows,
+                                 const ChannelAffine* affine = nullptr);
 
 // round(w / scale[row]) clamped to [-127, 127] (NaN to 0), in the matrix's order.
 std::vector<int8_t> QuantizeRows(const Tensor& weight, const std::vector<float>& scales);

@@ -167,7 +167,7 @@ class Linear : public Module {
 
   // An int8 step's per-output weight scales (Int8RowScales), empty in other precisions.
   std::vector<float> WeightScales(const Fusion& fusion, const StepDTypes& dtypes) const {
-    return dtypes.int8() ? Int8RowScales(FoldedWeight(fusion), out_) : std::vector<float>();
+    return dtypes.int8() ? Int8RowScales(weight_, out_, fusion.affine) : std::vector<float>();
   }
 
   // The primitive of implementation `id` for `rows` input rows, in the element types
