@@ -87,6 +87,8 @@ void ContentHash::Block(const uint8_t* p) {
 }
 
 void ContentHash::Update(const void* data, size_t bytes) {
+  // An empty tensor's data may be null, which memcpy must not be given even for 0 bytes.
+  if (bytes == 0) return;
   const auto* p = static_cast<const uint8_t*>(data);
   total_bytes_ += bytes;
   if (pending_bytes_ > 0) {
