@@ -64,17 +64,6 @@ class LayerRunner {
   std::map<std::pair<size_t, Shape>, std::shared_ptr<const Plan>> plans_;
 };
 
-TypedTensor Rows(const TypedTensor& samples, int64_t begin, int64_t end) {
-  TypedTensor rows;
-  rows.dtype = samples.dtype;
-  rows.shape = samples.shape;
-  rows.shape[0] = end - begin;
-  const size_t row_bytes = samples.bytes.size() / samples.shape[0];
-  rows.bytes.assign(samples.bytes.begin() + begin * row_bytes,
-                    samples.bytes.begin() + end * row_bytes);
-  return rows;
-}
-
 // Feeds every batch through the layers, calling observe(layer, values, n) at each int8
 // layer's input.
 template <typename Observe>
@@ -82,7 +71,7 @@ absl::Status Pass(const Model& model, LayerRunner& runner, const TypedTensor& sa
                   int64_t batch, const Observe& observe) {
   const std::vector<Layer>& layers = model.layers();
   for (int64_t begin = 0; begin < samples.shape[0]; begin += batch) {
-    TypedTensor x = Rows(samples, begin, std::min(samples.shape[0], begin + batch));
+    TypedTensor x = SampleRows(samples, begin, std::min(samples.shape[0], begin + batch));
     for (size_t i = 0; i < layers.size(); ++i) {
       if (layers[i].module->IsIdentity()) continue;
       if (IsInt8Layer(layers[i])) {
@@ -101,6 +90,17 @@ absl::Status Pass(const Model& model, LayerRunner& runner, const TypedTensor& sa
 }
 
 }  // namespace
+
+TypedTensor SampleRows(const TypedTensor& samples, int64_t begin, int64_t end) {
+  TypedTensor rows;
+  rows.dtype = samples.dtype;
+  rows.shape = samples.shape;
+  rows.shape[0] = end - begin;
+  const size_t row_bytes = samples.bytes.size() / samples.shape[0];
+  rows.bytes.assign(samples.bytes.begin() + begin * row_bytes,
+                    samples.bytes.begin() + end * row_bytes);
+  return rows;
+}
 
 bool IsInt8Layer(const Layer& layer) {
   return !layer.module->IsIdentity() && layer.module->NumParams() > 0 &&

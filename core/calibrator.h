@@ -26,6 +26,9 @@ struct CalibrationOptions {
 // Whether `layer` computes in int8 in an int8 plan (and so needs a range).
 bool IsInt8Layer(const Layer& layer);
 
+// Samples [begin, end) of `samples` (N, *input), a batch to run.
+TypedTensor SampleRows(const TypedTensor& samples, int64_t begin, int64_t end);
+
 // `samples`: (N, *input) in a dtype the model takes, N >= 1. The ranges are of the model's
 // own fp32 computation, tied to model.content_hash().
 absl::StatusOr<Int8Calibration> CalibrateInt8(const Model& model, const TypedTensor& samples,

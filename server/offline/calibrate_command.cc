@@ -41,11 +41,6 @@ TypedTensor Select(const TypedTensor& all, const Keep& keep) {
   return out;
 }
 
-// `samples` rows [begin, end).
-TypedTensor Rows(const TypedTensor& samples, int64_t begin, int64_t end) {
-  return Select(samples, [&](int64_t i) { return i >= begin && i < end; });
-}
-
 absl::Status CheckSamples(const Model& model, const TypedTensor& samples, const std::string& file) {
   if (samples.shape.empty() || samples.shape[0] < 1) {
     return absl::InvalidArgumentError(
@@ -146,7 +141,8 @@ int RunCalibrateCommand(const CalibrateOptions& options) {
   PrecisionAgreement agreement;
   const int64_t batch = std::max<int64_t>(1, options.batch);
   for (int64_t begin = 0; begin < holdout->shape[0]; begin += batch) {
-    const TypedTensor rows = Rows(*holdout, begin, std::min(holdout->shape[0], begin + batch));
+    const TypedTensor rows =
+        SampleRows(*holdout, begin, std::min(holdout->shape[0], begin + batch));
     absl::StatusOr<Tensor> want = (*fp32)->Run(executor, rows.view());
     if (!want.ok()) return PrintError(want.status()), 1;
     absl::StatusOr<Tensor> got = (*int8)->Run(executor, rows.view());
