@@ -154,7 +154,9 @@ TEST(Int8, ConvAndLinearComputeInInt8AndValuesStay8BitBetweenThem) {
     EXPECT_FALSE(steps[i].kernel) << "a kernel step reads f32";
     dt src = dt::undef, dst = dt::undef;
     for (const StepArg& arg : steps[i].args) {
-      if (arg.arg == DNNL_ARG_WEIGHTS) EXPECT_EQ(arg.md.data_type(), dt::s8);
+      if (arg.arg == DNNL_ARG_WEIGHTS) {
+        EXPECT_EQ(arg.md.data_type(), dt::s8);
+      }
       if (arg.arg == DNNL_ARG_SRC || arg.arg == DNNL_ARG_FROM) src = arg.md.data_type();
       if (arg.arg == DNNL_ARG_DST || arg.arg == DNNL_ARG_TO) dst = arg.md.data_type();
     }
@@ -220,7 +222,9 @@ TEST(Int8, GoldenConvAndLinearCasesAgreeWithPyTorch) {
       ASSERT_TRUE(model.ok()) << model.status();
       absl::StatusOr<std::shared_ptr<const Plan>> plan = (*model)->GetPlan(input->shape);
       ASSERT_TRUE(plan.ok()) << plan.status();
-      if (forced == 0) ASSERT_GT((*plan)->reduced_layers(), 0) << "no int8 layer in " << dir;
+      if (forced == 0) {
+        ASSERT_GT((*plan)->reduced_layers(), 0) << "no int8 layer in " << dir;
+      }
       Executor executor(CpuEngine());
       absl::StatusOr<Tensor> output = (*model)->Run(executor, input->view());
       ASSERT_TRUE(output.ok()) << output.status();
