@@ -1,5 +1,6 @@
 #include "server/config/config_parser.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -105,10 +106,13 @@ ParseError ExplainParseError(const std::string& message) {
   }
   // 'Expected "{", found "TOKEN".' and 'Expected integer, got: TOKEN': protobuf quotes the
   // token it found as is, last in the message, and a string literal token holds quotes of
-  // its own, so it is cut here, whole.
+  // its own, so it is cut here, whole. Protobuf's marker is the first one in the message
+  // (the token may hold the other marker's text).
+  const size_t found_at = message.find("found \"");
+  const size_t got_at = message.find("got: ");
   for (const std::string_view marker : {std::string_view("found \""), std::string_view("got: ")}) {
-    const size_t at = message.find(marker);
-    if (at == std::string::npos) continue;
+    const size_t at = marker == "got: " ? got_at : found_at;
+    if (at == std::string::npos || at > std::min(found_at, got_at)) continue;
     const size_t begin = at + marker.size();
     const size_t end = marker == "got: " ? message.size() : message.rfind('"');
     if (end == std::string::npos || end < begin) continue;

@@ -196,6 +196,16 @@ TEST(ParseModelConfig, ErrorsCutUnquotedTokensToo) {
   EXPECT_EQ(ParseErrorOf("max_batch_size: cc\n"), "config.pbtxt:1:17: Expected integer, got: cc");
 }
 
+// Found by tests/fuzz/fuzz_config: an offending token that itself holds 'found "' was cut
+// at that text instead of at protobuf's own "got: ", and its many short words came through.
+TEST(ParseModelConfig, ErrorsCutAtProtobufsMarkerNotOneInsideTheToken) {
+  std::string token = "'";
+  for (int i = 0; i < 100; ++i) token += "ab ";
+  token += "found \"x\" y'";
+  EXPECT_EQ(ParseErrorOf(token + "\n"),
+            "config.pbtxt:1:1: Expected identifier, got: " + token.substr(0, 40) + "...");
+}
+
 // Found by tests/fuzz/fuzz_config: an offending string literal holds quotes of its own, and
 // cutting "each quoted part" let most of it through.
 TEST(ParseModelConfig, ErrorsCutAnOffendingStringLiteralWhole) {
