@@ -6,7 +6,7 @@ dnnl::memory WeightCache::Get(const std::string& key, const dnnl::memory::desc& 
                               const dnnl::memory::desc& source_md,
                               const std::function<Tensor()>& make_data) {
   Tensor data;
-  return GetOrMake(key, md, source_md, [&] {
+  return GetOrMake(key, md, [&] {
     data = make_data();
     return dnnl::memory(source_md, engine_, data.data.data());
   });
@@ -16,14 +16,13 @@ dnnl::memory WeightCache::GetInt8(const std::string& key, const dnnl::memory::de
                                   const dnnl::memory::desc& source_md,
                                   const std::function<std::vector<int8_t>()>& make_data) {
   std::vector<int8_t> data;
-  return GetOrMake(key, md, source_md, [&] {
+  return GetOrMake(key, md, [&] {
     data = make_data();
     return dnnl::memory(source_md, engine_, data.data());
   });
 }
 
 dnnl::memory WeightCache::GetOrMake(const std::string& key, const dnnl::memory::desc& md,
-                                    const dnnl::memory::desc& source_md,
                                     const std::function<dnnl::memory()>& make_source) {
   absl::MutexLock lock(&mu_);
   std::vector<dnnl::memory>& layouts = entries_[key];

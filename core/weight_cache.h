@@ -40,7 +40,6 @@ class WeightCache {
   // The constant named `key` in `md`, made by reordering the memory `make_source` returns on first
   // use.
   dnnl::memory GetOrMake(const std::string& key, const dnnl::memory::desc& md,
-                         const dnnl::memory::desc& source_md,
                          const std::function<dnnl::memory()>& make_source);
 
   const dnnl::engine& engine_;  // process-wide engine, outlives the cache
