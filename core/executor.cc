@@ -8,6 +8,7 @@
 #include <new>
 
 #include "absl/strings/str_cat.h"
+#include "core/modules/cpu_clones.h"
 
 namespace seqserve {
 namespace {
@@ -15,9 +16,7 @@ namespace {
 // Whether every x[i] is finite with |x[i]| <= limit (NaN fails the comparison), a pass at
 // memory speed: compiled once per instruction set, vectorised, stopping at the first block
 // that fails.
-__attribute__((target_clones("avx512f", "avx2", "default"))) bool AllWithin(const float* x,
-                                                                            int64_t n,
-                                                                            float limit) {
+SEQSERVE_CPU_CLONES bool AllWithin(const float* x, int64_t n, float limit) {
   constexpr int64_t kBlock = 256;
   int bad = 0;
   int64_t i = 0;

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/modules/channel_blocks.h"
+#include "core/modules/cpu_clones.h"
 #include "core/parallel.h"
 
 namespace seqserve {
@@ -37,10 +38,9 @@ int64_t MinChunk(int64_t work_per_item) {
   return std::max<int64_t>(1, kMinWorkPerThread / std::max<int64_t>(1, work_per_item));
 }
 
-// The loops of the two passes below, compiled once per instruction set (target_clones) so
-// that their vectorised inner loops use AVX-512 or AVX2 where the CPU has them, as oneDNN's
-// kernels do; the build itself targets baseline x86-64.
-#define SEQSERVE_POOL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+// The loops of the two passes below are compiled once per instruction set
+// (SEQSERVE_CPU_CLONES), so that their vectorised inner loops use AVX-512 or AVX2 where the
+// CPU has them.
 
 struct RowsPass {
   const PoolWindows* h;
@@ -71,11 +71,11 @@ template <PoolKind kKind>
   }
 }
 
-SEQSERVE_POOL_CLONES void MaxRows(const RowsPass& p, const float* src, float* dst, int64_t begin,
+SEQSERVE_CPU_CLONES void MaxRows(const RowsPass& p, const float* src, float* dst, int64_t begin,
                                   int64_t end) {
   RowsRange<PoolKind::kMax>(p, src, dst, begin, end);
 }
-SEQSERVE_POOL_CLONES void AvgRows(const RowsPass& p, const float* src, float* dst, int64_t begin,
+SEQSERVE_CPU_CLONES void AvgRows(const RowsPass& p, const float* src, float* dst, int64_t begin,
                                   int64_t end) {
   RowsRange<PoolKind::kAvg>(p, src, dst, begin, end);
 }
@@ -183,11 +183,11 @@ template <PoolKind kKind>
   }
 }
 
-SEQSERVE_POOL_CLONES void MaxLastAxes(const LastAxesPass& p, const float* src, float* dst,
+SEQSERVE_CPU_CLONES void MaxLastAxes(const LastAxesPass& p, const float* src, float* dst,
                                       int64_t begin, int64_t end) {
   LastAxesRange<PoolKind::kMax>(p, src, dst, begin, end);
 }
-SEQSERVE_POOL_CLONES void AvgLastAxes(const LastAxesPass& p, const float* src, float* dst,
+SEQSERVE_CPU_CLONES void AvgLastAxes(const LastAxesPass& p, const float* src, float* dst,
                                       int64_t begin, int64_t end) {
   LastAxesRange<PoolKind::kAvg>(p, src, dst, begin, end);
 }
@@ -268,7 +268,7 @@ template <int kWidth, int kKh, int kKw>
 
 // The clones: 16 or 8 channels per vector; 2x2, 3x3 or any windows.
 #define SEQSERVE_MAX_DIRECT_2D(name, width, kh, kw)                                 \
-  SEQSERVE_POOL_CLONES void name(const Direct2dPass& p, const float* src, float* dst, \
+  SEQSERVE_CPU_CLONES void name(const Direct2dPass& p, const float* src, float* dst, \
                                  int64_t begin, int64_t end) {                        \
     MaxDirect2dRange<width, kh, kw>(p, src, dst, begin, end);                         \
   }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/modules/cpu_clones.h"
 #include "core/modules/float4.h"
 #include "core/parallel.h"
 
@@ -20,7 +21,6 @@ constexpr int64_t kMinChunkElements = 16384;
 // Their helpers are always inlined into the clones, so GCC's note that passing such vectors
 // by value to a function compiled without AVX-512 changes the ABI does not apply.
 #pragma GCC diagnostic ignored "-Wpsabi"
-#define SEQSERVE_SOFTMAX_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 template <typename V>
 [[gnu::always_inline]] inline float MaxOfLanes(V v, float max) {
@@ -76,11 +76,11 @@ template <bool kLog, typename V>
 }
 
 // Rows [begin, end) of a plain (rows, n) tensor.
-SEQSERVE_SOFTMAX_CLONES void SoftmaxRows(const float* x, float* y, int64_t begin, int64_t end,
+SEQSERVE_CPU_CLONES void SoftmaxRows(const float* x, float* y, int64_t begin, int64_t end,
                                          int64_t n, float sign) {
   for (int64_t o = begin; o < end; ++o) SoftmaxRow<false, Float16>(x + o * n, y + o * n, n, sign);
 }
-SEQSERVE_SOFTMAX_CLONES void LogSoftmaxRows(const float* x, float* y, int64_t begin, int64_t end,
+SEQSERVE_CPU_CLONES void LogSoftmaxRows(const float* x, float* y, int64_t begin, int64_t end,
                                             int64_t n, float sign) {
   for (int64_t o = begin; o < end; ++o) SoftmaxRow<true, Float16>(x + o * n, y + o * n, n, sign);
 }
@@ -151,12 +151,12 @@ template <bool kLog>
     }
   }
 }
-SEQSERVE_SOFTMAX_CLONES void SoftmaxColumnRange(const float* x, float* y, int64_t begin,
+SEQSERVE_CPU_CLONES void SoftmaxColumnRange(const float* x, float* y, int64_t begin,
                                                 int64_t end, int64_t n, int64_t inner,
                                                 int64_t groups, float sign) {
   SoftmaxColumnItems<false>(x, y, begin, end, n, inner, groups, sign);
 }
-SEQSERVE_SOFTMAX_CLONES void LogSoftmaxColumnRange(const float* x, float* y, int64_t begin,
+SEQSERVE_CPU_CLONES void LogSoftmaxColumnRange(const float* x, float* y, int64_t begin,
                                                    int64_t end, int64_t n, int64_t inner,
                                                    int64_t groups, float sign) {
   SoftmaxColumnItems<true>(x, y, begin, end, n, inner, groups, sign);

@@ -21,7 +21,8 @@
 namespace seqserve {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
+// ASan and TSan (SEQSERVE_TSAN: scripts/tsan.sh) bring allocators of their own.
+#if defined(__SANITIZE_ADDRESS__) || defined(SEQSERVE_TSAN)
 constexpr bool kGlibcMalloc = false;
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
