@@ -72,11 +72,11 @@ template <PoolKind kKind>
 }
 
 SEQSERVE_CPU_CLONES void MaxRows(const RowsPass& p, const float* src, float* dst, int64_t begin,
-                                  int64_t end) {
+                                 int64_t end) {
   RowsRange<PoolKind::kMax>(p, src, dst, begin, end);
 }
 SEQSERVE_CPU_CLONES void AvgRows(const RowsPass& p, const float* src, float* dst, int64_t begin,
-                                  int64_t end) {
+                                 int64_t end) {
   RowsRange<PoolKind::kAvg>(p, src, dst, begin, end);
 }
 
@@ -184,11 +184,11 @@ template <PoolKind kKind>
 }
 
 SEQSERVE_CPU_CLONES void MaxLastAxes(const LastAxesPass& p, const float* src, float* dst,
-                                      int64_t begin, int64_t end) {
+                                     int64_t begin, int64_t end) {
   LastAxesRange<PoolKind::kMax>(p, src, dst, begin, end);
 }
 SEQSERVE_CPU_CLONES void AvgLastAxes(const LastAxesPass& p, const float* src, float* dst,
-                                      int64_t begin, int64_t end) {
+                                     int64_t begin, int64_t end) {
   LastAxesRange<PoolKind::kAvg>(p, src, dst, begin, end);
 }
 
@@ -267,10 +267,10 @@ template <int kWidth, int kKh, int kKw>
 }
 
 // The clones: 16 or 8 channels per vector; 2x2, 3x3 or any windows.
-#define SEQSERVE_MAX_DIRECT_2D(name, width, kh, kw)                                 \
+#define SEQSERVE_MAX_DIRECT_2D(name, width, kh, kw)                                  \
   SEQSERVE_CPU_CLONES void name(const Direct2dPass& p, const float* src, float* dst, \
-                                 int64_t begin, int64_t end) {                        \
-    MaxDirect2dRange<width, kh, kw>(p, src, dst, begin, end);                         \
+                                int64_t begin, int64_t end) {                        \
+    MaxDirect2dRange<width, kh, kw>(p, src, dst, begin, end);                        \
   }
 SEQSERVE_MAX_DIRECT_2D(MaxDirect2d16, 16, 0, 0)
 SEQSERVE_MAX_DIRECT_2D(MaxDirect2d16By2, 16, 2, 2)

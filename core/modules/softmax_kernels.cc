@@ -77,11 +77,11 @@ template <bool kLog, typename V>
 
 // Rows [begin, end) of a plain (rows, n) tensor.
 SEQSERVE_CPU_CLONES void SoftmaxRows(const float* x, float* y, int64_t begin, int64_t end,
-                                         int64_t n, float sign) {
+                                     int64_t n, float sign) {
   for (int64_t o = begin; o < end; ++o) SoftmaxRow<false, Float16>(x + o * n, y + o * n, n, sign);
 }
 SEQSERVE_CPU_CLONES void LogSoftmaxRows(const float* x, float* y, int64_t begin, int64_t end,
-                                            int64_t n, float sign) {
+                                        int64_t n, float sign) {
   for (int64_t o = begin; o < end; ++o) SoftmaxRow<true, Float16>(x + o * n, y + o * n, n, sign);
 }
 
@@ -152,13 +152,13 @@ template <bool kLog>
   }
 }
 SEQSERVE_CPU_CLONES void SoftmaxColumnRange(const float* x, float* y, int64_t begin,
-                                                int64_t end, int64_t n, int64_t inner,
-                                                int64_t groups, float sign) {
+                                            int64_t end, int64_t n, int64_t inner,
+                                            int64_t groups, float sign) {
   SoftmaxColumnItems<false>(x, y, begin, end, n, inner, groups, sign);
 }
 SEQSERVE_CPU_CLONES void LogSoftmaxColumnRange(const float* x, float* y, int64_t begin,
-                                                   int64_t end, int64_t n, int64_t inner,
-                                                   int64_t groups, float sign) {
+                                               int64_t end, int64_t n, int64_t inner,
+                                               int64_t groups, float sign) {
   SoftmaxColumnItems<true>(x, y, begin, end, n, inner, groups, sign);
 }
 
