@@ -323,16 +323,25 @@ size_t Model::cached_plans() const {
   return plans_.size();
 }
 
+std::list<Model::CachedPlan>::const_iterator Model::FindPlanLocked(const Shape& input,
+                                                                  DType dtype) const {
+  return std::find_if(plans_.begin(), plans_.end(), [&](const CachedPlan& cached) {
+    return cached.shape == input && cached.dtype == dtype;
+  });
+}
+
+bool Model::HasPlan(const Shape& input, DType dtype) const {
+  absl::MutexLock lock(&mu_);
+  return FindPlanLocked(input, dtype) != plans_.end();
+}
+
 absl::StatusOr<std::shared_ptr<const Plan>> Model::GetPlan(const Shape& input, DType dtype) {
   auto lookup = [&]() -> std::shared_ptr<const Plan> {
     absl::MutexLock lock(&mu_);
-    for (auto it = plans_.begin(); it != plans_.end(); ++it) {
-      if (it->shape == input && it->dtype == dtype) {
-        plans_.splice(plans_.begin(), plans_, it);
-        return plans_.front().plan;
-      }
-    }
-    return nullptr;
+    auto it = FindPlanLocked(input, dtype);
+    if (it == plans_.end()) return nullptr;
+    plans_.splice(plans_.begin(), plans_, it);
+    return plans_.front().plan;
   };
   if (std::shared_ptr<const Plan> plan = lookup()) return plan;
   absl::MutexLock compile_lock(&compile_mu_);

@@ -124,6 +124,8 @@ class Model {
   // cached). A dtype the model does not take is INVALID_ARGUMENT.
   absl::StatusOr<std::shared_ptr<const Plan>> GetPlan(const Shape& input,
                                                       DType dtype = DType::kFloat32);
+  // Whether GetPlan has that plan cached, so it returns without compiling.
+  bool HasPlan(const Shape& input, DType dtype = DType::kFloat32) const;
 
   // One forward pass (convenience for tools and tests).
   absl::StatusOr<Tensor> Run(Executor& executor, const Tensor& input);
@@ -169,6 +171,9 @@ class Model {
     std::shared_ptr<const Plan> plan;
   };
   std::list<CachedPlan> plans_ ABSL_GUARDED_BY(mu_);
+  // The cached plan for (input, dtype), or plans_.end().
+  std::list<CachedPlan>::const_iterator FindPlanLocked(const Shape& input, DType dtype) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Mutex compile_mu_;  // one compile at a time, so a burst compiles each shape once
 
   std::string source_;                     // model.seq's path, for log lines

@@ -329,14 +329,43 @@ absl::Status CompleteTensors(ModelConfig& config, const Model& model, bool defau
 // The keys of the model's `parameters` map seqserve knows (proto/model_config.proto).
 constexpr char kAdaptiveBatching[] = "adaptive_batching";
 constexpr char kPrecisionKey[] = "precision";
+constexpr char kRunOnCaller[] = "run_on_caller";
+
+// A batch expected to take at most this long may run on the thread that enqueued it
+// (SchedulerOptions::caller_run_max_us): the hand-off to a worker and back costs tens of
+// microseconds, which matters below a millisecond; a longer batch would hold a front end's
+// thread for longer than its requests can wait to be read.
+constexpr int64_t kCallerRunMaxUs = 1000;
 
 // Any other key is an error, as an unknown field is: a setting is never silently ignored.
 absl::Status CheckParameterKey(const std::string& key) {
-  if (key == kAdaptiveBatching || key == kPrecisionKey) return absl::OkStatus();
+  if (key == kAdaptiveBatching || key == kPrecisionKey || key == kRunOnCaller) {
+    return absl::OkStatus();
+  }
   const std::string shown = key.size() <= 40 ? key : key.substr(0, 40) + "...";
   return ConfigError(absl::StrFormat(
-      "parameters key '%s' is not supported by seqserve (it knows \"%s\" and \"%s\")", shown,
-      kAdaptiveBatching, kPrecisionKey));
+      "parameters key '%s' is not supported by seqserve (it knows \"%s\", \"%s\" and \"%s\")",
+      shown, kAdaptiveBatching, kPrecisionKey, kRunOnCaller));
+}
+
+// Parses a "true"/"false" parameter named `key`.
+absl::StatusOr<bool> BoolParameter(const std::string& key, const std::string& text) {
+  if (text == "true") return true;
+  if (text == "false") return false;
+  return ConfigError(absl::StrFormat("parameters %s must be \"true\" or \"false\", got \"%s\"",
+                                     key, text.size() <= 40 ? text : text.substr(0, 40) + "..."));
+}
+
+// Whether short batches may run on the enqueuing thread: the "run_on_caller" parameter,
+// "true" unless given; only a model whose plans run on one thread does (a caller's thread
+// is not the worker's OpenMP team).
+absl::StatusOr<bool> RunOnCaller(const ModelConfig& config, int threads) {
+  bool run_on_caller = true;
+  for (const auto& [key, value] : config.parameters()) {
+    if (key != kRunOnCaller) continue;
+    SEQ_ASSIGN_OR_RETURN(run_on_caller, BoolParameter(kRunOnCaller, value.string_value()));
+  }
+  return run_on_caller && threads == 1;
 }
 
 // Whether the dynamic batcher adapts its window (BatchPolicy::adaptive_window): the
@@ -346,16 +375,7 @@ absl::StatusOr<bool> AdaptiveBatching(const ModelConfig& config) {
   for (const auto& [key, value] : config.parameters()) {
     SEQ_RETURN_IF_ERROR(CheckParameterKey(key));
     if (key != kAdaptiveBatching) continue;
-    if (value.string_value() == "true") {
-      adaptive = true;
-    } else if (value.string_value() == "false") {
-      adaptive = false;
-    } else {
-      const std::string& text = value.string_value();
-      return ConfigError(absl::StrFormat(
-          "parameters %s must be \"true\" or \"false\", got \"%s\"", kAdaptiveBatching,
-          text.size() <= 40 ? text : text.substr(0, 40) + "..."));
-    }
+    SEQ_ASSIGN_OR_RETURN(adaptive, BoolParameter(kAdaptiveBatching, value.string_value()));
     if (!config.has_dynamic_batching()) {
       return ConfigError(absl::StrFormat(
           "parameters %s needs dynamic_batching: without it every request runs alone",
@@ -579,6 +599,8 @@ absl::StatusOr<ServingConfig> CompleteModelConfig(ModelConfig config, std::strin
   SEQ_RETURN_IF_ERROR(CompleteTensors(config, model, !config_file_present, serving));
   SEQ_RETURN_IF_ERROR(CompleteDynamicBatching(config, serving.scheduler_options));
   SEQ_RETURN_IF_ERROR(CompleteInstanceGroups(config, threads.num_threads, available_cpus, serving));
+  SEQ_ASSIGN_OR_RETURN(const bool run_on_caller, RunOnCaller(config, threads.num_threads));
+  serving.scheduler_options.caller_run_max_us = run_on_caller ? kCallerRunMaxUs : 0;
   SEQ_ASSIGN_OR_RETURN(serving.version_policy, CompleteVersionPolicy(config));
 
   serving.config = std::move(config);

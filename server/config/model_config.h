@@ -94,7 +94,9 @@ absl::StatusOr<ModelOptions> ModelOptionsFromConfig(const inference::ModelConfig
 //  - preferred_batch_size in [1, max_batch_size]; queue policy REJECT only.
 //  - parameters: only "adaptive_batching", "true" or "false", and only with dynamic_batching;
 //    with dynamic_batching it is written in ("true" unless given) and sets the scheduler's
-//    BatchPolicy::adaptive_window.
+//    BatchPolicy::adaptive_window. "run_on_caller", "true" (the default) or "false": with
+//    intra_op_threads 1, sets SchedulerOptions::caller_run_max_us (batches expected to take
+//    at most 1 ms may run on the front end's thread that enqueued them), else 0.
 //  - instance_group: KIND_CPU/KIND_AUTO, count >= 1 (unset: 1), groups summed; none:
 //    max(1, available_cpus / intra_op_threads) workers. intra_op_threads: unset means 1, at
 //    most `available_cpus`. Workers × intra_op_threads above MaxModelThreads(available_cpus)

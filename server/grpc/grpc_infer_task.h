@@ -46,6 +46,7 @@ class GrpcInferTask : public InferTask {
   void Accept(PreparedRequest prepared);
   // The version serving the task; null until Accept.
   const ServableModel* servable() const { return servable_.get(); }
+  const std::shared_ptr<ServableModel>& shared_servable() const { return servable_; }
 
  private:
   const int64_t client_deadline_us_;

@@ -217,8 +217,10 @@ void GrpcInferenceService::Submit(std::unique_ptr<GrpcInferTask> task) {
     task->Answer(status);
     return;
   }
-  // The task holds the version's handle, so the scheduler outlives the call.
-  Scheduler& scheduler = *task->servable()->scheduler;
+  // The task holds the version's handle, and so does this call until Enqueue returns: the
+  // task may be run, answered and released inside it.
+  const std::shared_ptr<ServableModel> servable = task->shared_servable();
+  Scheduler& scheduler = *servable->scheduler;
   if (task->trace != nullptr) task->trace->Stamp(TraceActivity::kQueueStart);
   scheduler.Enqueue(std::move(task));
 }

@@ -623,8 +623,10 @@ void HttpService::Infer(HttpRequest http_request, const std::string &model,
     trace->set_model_version(call->prepared.servable->version);
 
   // The call (and in it the servable handle, which keeps the scheduler alive)
-  // lives until the reply is encoded.
-  Scheduler &scheduler = *call->prepared.servable->scheduler;
+  // lives until the reply is encoded; this handle until Enqueue returns, as the
+  // task may be run, answered and released inside it.
+  const std::shared_ptr<ServableModel> servable = call->prepared.servable;
+  Scheduler &scheduler = *servable->scheduler;
   const int64_t deadline_us = call->prepared.deadline_us;
   auto task =
       std::make_unique<HttpInferTask>(std::move(call), std::move(responder));

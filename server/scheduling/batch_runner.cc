@@ -34,6 +34,20 @@ int64_t RowElements(const Shape& shape) {
   return n;
 }
 
+// The plan's input for `batch` in `shape`: a lone task's own shape, or the tasks' rows
+// stacked along dim 0 (`batching`). Returns the rows.
+int64_t StackedShape(std::span<const std::unique_ptr<InferTask>> batch, bool batching,
+                     Shape& shape) {
+  shape = batch.front()->input_shape();
+  int64_t rows = batching && !shape.empty() ? shape[0] : 1;
+  if (batch.size() > 1) {
+    rows = 0;
+    for (const std::unique_ptr<InferTask>& task : batch) rows += task->input_shape()[0];
+    shape[0] = rows;
+  }
+  return rows;
+}
+
 // A task could not make room for its output (MutableOutput returned nullptr).
 absl::Status NoOutputBuffer(const Shape& shape) {
   return absl::ResourceExhaustedError(
@@ -119,15 +133,8 @@ void BatchRunner::RunBatch(Worker& worker, std::span<const std::unique_ptr<Infer
   const int64_t start_ns = clock_->NowNanos();
   InferTask& head = *batch.front();
 
-  // The plan's input: a lone task's own shape, or the tasks' rows stacked.
   Shape& batch_shape = worker.batch_shape;
-  batch_shape = head.input_shape();
-  int64_t rows = options_.batching && !batch_shape.empty() ? batch_shape[0] : 1;
-  if (batch.size() > 1) {
-    rows = 0;
-    for (const std::unique_ptr<InferTask>& task : batch) rows += task->input_shape()[0];
-    batch_shape[0] = rows;
-  }
+  const int64_t rows = StackedShape(batch, options_.batching, batch_shape);
   const DType dtype = head.input_dtype();
   absl::StatusOr<std::shared_ptr<const Plan>> plan = model_->GetPlan(batch_shape, dtype);
   if (!plan.ok()) return FailBatch(batch, plan.status(), outcomes);
@@ -228,6 +235,13 @@ void BatchRunner::RunBatch(Worker& worker, std::span<const std::unique_ptr<Infer
     stats_.success.Add(NanosBetween(task.enqueue_us * 1000, end_ns));
     if (task.trace != nullptr) task.trace->StampCompute(start_ns, gathered_ns, ran_ns, end_ns);
   }
+}
+
+bool BatchRunner::CanRunOnCaller(std::span<const std::unique_ptr<InferTask>> batch) {
+  // Reused by each calling thread, so the check allocates nothing.
+  thread_local Shape shape;
+  StackedShape(batch, options_.batching, shape);
+  return model_->HasPlan(shape, batch.front()->input_dtype());
 }
 
 void BatchRunner::TaskFailed(const InferTask& task, const absl::Status& status, int64_t now_us) {

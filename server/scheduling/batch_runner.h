@@ -67,6 +67,8 @@ class BatchRunner final : public BatchProcessor {
                     int64_t start_us, std::span<absl::Status> outcomes) override;
   // Counts the failure (by status code, with the task's time since it was queued).
   void TaskFailed(const InferTask& task, const absl::Status& status, int64_t now_us) override;
+  // True when the batch's plan is compiled already.
+  bool CanRunOnCaller(std::span<const std::unique_ptr<InferTask>> batch) override;
 
   const Model& model() const { return *model_; }
   // Bytes worker `worker` holds between batches: its executor's activations and scratchpad,

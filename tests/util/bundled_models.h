@@ -38,19 +38,26 @@ inline constexpr char kLenetTensors[] =
     "input [ { name: \"input\" data_type: TYPE_FP32 dims: [ 1, 28, 28 ] } ]\n"
     "output [ { name: \"output\" data_type: TYPE_FP32 dims: [ 10 ] } ]\n";
 
+// For the configs below, whose worker a test holds with a task it enqueues itself
+// (server_test_util.h's HoldWorker): that task must run on the worker, not on the test's
+// own thread, which a gate would then hold inside Enqueue.
+inline constexpr char kNoCallerRun[] =
+    "parameters { key: \"run_on_caller\" value: { string_value: \"false\" } }\n";
+
 // LeNet with one worker and a queue of one: a held worker makes the queue full
 // deterministically.
 inline const std::string kHeldConfig =
     absl::StrCat("max_batch_size: 8\n", kLenetTensors,
                  "instance_group [ { count: 1 kind: KIND_CPU } ]\n"
-                 "dynamic_batching { default_queue_policy { max_queue_size: 1 } }\n");
+                 "dynamic_batching { default_queue_policy { max_queue_size: 1 } }\n",
+                 kNoCallerRun);
 
 // LeNet with one worker and no batching delay: whatever is queued when the worker frees up
 // is one batch.
 inline const std::string kOneWorkerConfig =
     absl::StrCat("max_batch_size: 64\n", kLenetTensors,
                  "instance_group [ { count: 1 kind: KIND_CPU } ]\n"
-                 "dynamic_batching { }\n");
+                 "dynamic_batching { }\n", kNoCallerRun);
 
 // A bundled model's golden tensor: tests/data/bundled/<model>/<name>.npy (from PyTorch).
 inline Tensor LoadNpy(const std::string& model, const std::string& name) {
@@ -79,11 +86,12 @@ inline std::vector<int64_t> IdRows(const TypedTensor& ids, const std::vector<int
 }
 
 // The text classifier with one worker: a held worker makes the queue fill up and batch.
-inline constexpr char kTextHeldConfig[] =
+inline const std::string kTextHeldConfig = absl::StrCat(
     "max_batch_size: 8\n"
     "input [ { name: \"input\" data_type: TYPE_INT64 dims: [ 128 ] } ]\n"
     "instance_group [ { count: 1 kind: KIND_CPU } ]\n"
-    "dynamic_batching { }\n";
+    "dynamic_batching { }\n",
+    kNoCallerRun);
 
 // Rows [first, first + count) of `tensor`.
 inline Tensor Rows(const Tensor& tensor, int64_t first, int64_t count) {

@@ -470,13 +470,41 @@ TEST(CompleteModelConfig, AdaptiveBatchingIsOnByDefaultAndAParameterTurnsItOff) 
   EXPECT_EQ(alone->config.parameters().count("adaptive_batching"), 0u);
 }
 
+// Short batches of a one-thread model run on the front end's thread unless the parameter
+// says "false"; a model with wider workers never does (a caller's thread has no OpenMP
+// team of the plan's width).
+TEST(CompleteModelConfig, RunOnCallerIsOnForOneThreadModelsAndAParameterTurnsItOff) {
+  auto model = Linear784();
+  auto one_thread = Complete("max_batch_size: 8", *model);
+  ASSERT_TRUE(one_thread.ok()) << one_thread.status();
+  EXPECT_EQ(one_thread->scheduler_options.caller_run_max_us, 1000);
+
+  auto off = Complete("parameters { key: \"run_on_caller\" value: { string_value: \"false\" } }",
+                      *model);
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->scheduler_options.caller_run_max_us, 0);
+
+  auto threaded =
+      MakeModel("nn.Sequential(nn.Linear(784, 10))", {{"0.weight", {10, 784}}, {"0.bias", {10}}},
+                ModelOptions{.num_threads = 2});
+  auto wide = Complete(
+      "intra_op_threads: 2 parameters { key: \"run_on_caller\" value: { string_value: \"true\" } }",
+      *threaded);
+  ASSERT_TRUE(wide.ok()) << wide.status();
+  EXPECT_EQ(wide->scheduler_options.caller_run_max_us, 0);
+
+  EXPECT_EQ(ErrorOf(Complete(
+                "parameters { key: \"run_on_caller\" value: { string_value: \"yes\" } }", *model)),
+            "config.pbtxt: parameters run_on_caller must be \"true\" or \"false\", got \"yes\"");
+}
+
 TEST(CompleteModelConfig, ParametersNameWhatIsWrong) {
   auto model = Linear784();
   EXPECT_EQ(ErrorOf(Complete("max_batch_size: 8 dynamic_batching { } "
                              "parameters { key: \"adaptive\" value: { string_value: \"true\" } }",
                              *model)),
             "config.pbtxt: parameters key 'adaptive' is not supported by seqserve (it knows "
-            "\"adaptive_batching\" and \"precision\")");
+            "\"adaptive_batching\", \"precision\" and \"run_on_caller\")");
   EXPECT_EQ(ErrorOf(Complete("max_batch_size: 8 dynamic_batching { } parameters { key: "
                              "\"adaptive_batching\" value: { string_value: \"off\" } }",
                              *model)),
@@ -724,7 +752,7 @@ TEST(ModelOptionsFromConfig, AnUnknownPrecisionOrParameterIsALoadErrorNamingIt) 
                 .status()
                 .message(),
             "config.pbtxt: parameters key 'precison' is not supported by seqserve (it knows "
-            "\"adaptive_batching\" and \"precision\")");
+            "\"adaptive_batching\", \"precision\" and \"run_on_caller\")");
 }
 
 // The completed config (the ModelConfig RPC's reply) holds the precision the model runs in:

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <deque>
+#include <set>
 #include <memory>
 #include <thread>
 #include <utility>
@@ -420,6 +422,229 @@ TEST(Scheduler, CreateRejectsOptionsOutOfRange) {
   options.default_timeout_us = -1;
   EXPECT_EQ(Scheduler::Create(options, unused).status().code(),
             absl::StatusCode::kInvalidArgument);
+  options = Options(4, 0);
+  options.caller_run_max_us = -1;
+  EXPECT_EQ(Scheduler::Create(options, unused).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// ---- Batches on the caller's thread (SchedulerOptions::caller_run_max_us) ----------------
+
+// A processor that records which thread ran each batch on which slot, fails the test if a
+// slot is used by two batches at once, and can advance a fake clock by each batch's
+// "compute" time. Outputs are the inputs (the tasks' rows are not what these tests check).
+class RecordingProcessor final : public BatchProcessor {
+ public:
+  explicit RecordingProcessor(bool plan_ready, FakeClock* clock = nullptr,
+                              int64_t compute_us = 0)
+      : plan_ready_(plan_ready), clock_(clock), compute_us_(compute_us) {}
+
+  void ProcessBatch(int slot, std::span<const std::unique_ptr<InferTask>> batch, int64_t,
+                    std::span<absl::Status> outcomes) override {
+    {
+      absl::MutexLock lock(&mu_);
+      threads_.push_back(std::this_thread::get_id());
+      if (!busy_slots_.insert(slot).second) ADD_FAILURE() << "slot " << slot << " used twice";
+      max_busy_ = std::max(max_busy_, busy_slots_.size());
+    }
+    if (clock_ != nullptr) clock_->Advance(compute_us_);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      InferTask& task = *batch[i];
+      float* out = task.MutableOutput(task.input_shape());
+      if (out == nullptr) {
+        outcomes[i] = absl::ResourceExhaustedError("no output buffer");
+        continue;
+      }
+      const auto* in = static_cast<const float*>(task.input_data());
+      std::copy(in, in + NumElements(task.input_shape()), out);
+    }
+    absl::MutexLock lock(&mu_);
+    busy_slots_.erase(slot);
+  }
+  bool CanRunOnCaller(std::span<const std::unique_ptr<InferTask>>) override {
+    return plan_ready_;
+  }
+  void TaskFailed(const InferTask&, const absl::Status&, int64_t) override {}
+
+  std::vector<std::thread::id> threads() const {
+    absl::MutexLock lock(&mu_);
+    return threads_;
+  }
+  size_t max_busy() const {
+    absl::MutexLock lock(&mu_);
+    return max_busy_;
+  }
+
+ private:
+  const bool plan_ready_;
+  FakeClock* const clock_;
+  const int64_t compute_us_;
+  mutable absl::Mutex mu_;
+  std::vector<std::thread::id> threads_ ABSL_GUARDED_BY(mu_);
+  std::set<int> busy_slots_ ABSL_GUARDED_BY(mu_);
+  size_t max_busy_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+SchedulerOptions CallerRunOptions(int instances = 1) {
+  SchedulerOptions options = Options(0, 0, instances);
+  options.caller_run_max_us = 1000;
+  return options;
+}
+
+// Enqueues one task of a model that does not batch and waits until it is finished.
+void RunOne(Scheduler& scheduler, Result* result) {
+  Countdown done(1);
+  scheduler.Enqueue(MakeTask({1, 2}, {1, 2}, result, &done));
+  ASSERT_TRUE(done.Wait());
+}
+
+// Enqueues lone tasks one after another until one runs on this thread (the worker that
+// ran the first may still be returning its slot when the next arrives). Returns how many
+// were enqueued; 0 if none ran here within 1000.
+int RunUntilOnCaller(Scheduler& scheduler, const RecordingProcessor& processor) {
+  for (int n = 1; n <= 1000; ++n) {
+    Result result;
+    RunOne(scheduler, &result);
+    if (processor.threads().back() == std::this_thread::get_id()) return n;
+  }
+  return 0;
+}
+
+TEST(SchedulerCallerRun, OnceABatchIsMeasuredALoneTaskRunsOnTheEnqueuingThread) {
+  FakeClock clock(1'000'000);
+  RecordingProcessor processor(/*plan_ready=*/true, &clock, /*compute_us=*/20);
+  auto scheduler = Scheduler::Create(CallerRunOptions(), processor, &clock);
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  // Nothing measured yet: the first goes to a worker, which times it.
+  Result first;
+  RunOne(**scheduler, &first);
+  EXPECT_NE(processor.threads().front(), std::this_thread::get_id());
+  ASSERT_GT(RunUntilOnCaller(**scheduler, processor), 0);
+  // From then on, with the slot free, each is run, answered and finished before Enqueue
+  // returns, on this thread.
+  for (float x = 0; x < 5; ++x) {
+    Result result;
+    (*scheduler)->Enqueue(MakeTask({1, 2}, {x, 4}, &result, nullptr));
+    EXPECT_EQ(result.finish_calls, 1);
+    ASSERT_TRUE(result.status.ok()) << result.status;
+    EXPECT_EQ(result.output, (std::vector<float>{x, 4}));
+    EXPECT_EQ(processor.threads().back(), std::this_thread::get_id());
+  }
+  EXPECT_EQ((*scheduler)->InflightCount(), 0);
+}
+
+TEST(SchedulerCallerRun, ABatchWhosePlanIsNotReadyRunsOnAWorker) {
+  RecordingProcessor processor(/*plan_ready=*/false);
+  auto scheduler = Scheduler::Create(CallerRunOptions(), processor);
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  Result first, second;
+  RunOne(**scheduler, &first);
+  RunOne(**scheduler, &second);
+  EXPECT_TRUE(second.status.ok()) << second.status;
+  for (std::thread::id thread : processor.threads()) EXPECT_NE(thread, std::this_thread::get_id());
+}
+
+TEST(SchedulerCallerRun, ABatchPredictedLongerThanTheBoundRunsOnAWorker) {
+  FakeClock clock(1'000'000);
+  // Each batch "takes" 2 ms on the fake clock: over the 1 ms bound.
+  RecordingProcessor processor(/*plan_ready=*/true, &clock, /*compute_us=*/2000);
+  auto scheduler = Scheduler::Create(CallerRunOptions(), processor, &clock);
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  Result first, second;
+  RunOne(**scheduler, &first);
+  RunOne(**scheduler, &second);
+  EXPECT_TRUE(second.status.ok()) << second.status;
+  for (std::thread::id thread : processor.threads()) EXPECT_NE(thread, std::this_thread::get_id());
+}
+
+TEST(SchedulerCallerRun, OffByDefault) {
+  RecordingProcessor processor(/*plan_ready=*/true);
+  auto scheduler = Scheduler::Create(Options(0, 0), processor);
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  for (int i = 0; i < 3; ++i) {
+    Result result;
+    RunOne(**scheduler, &result);
+  }
+  for (std::thread::id thread : processor.threads()) EXPECT_NE(thread, std::this_thread::get_id());
+}
+
+// Callers and workers share the instance_count slots: never more batches at once than
+// slots, never one slot twice, and every task finished exactly once with its own rows.
+TEST(SchedulerCallerRun, CallersAndWorkersShareTheSlots) {
+  constexpr int kThreads = 6;
+  constexpr int kPerThread = 200;
+  RecordingProcessor processor(/*plan_ready=*/true);
+  auto scheduler = Scheduler::Create(CallerRunOptions(/*instances=*/2), processor);
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  std::vector<Result> results(kThreads * kPerThread);
+  Countdown done(kThreads * kPerThread);
+  std::vector<std::thread> callers;
+  for (int t = 0; t < kThreads; ++t) {
+    callers.emplace_back([&, t] {
+      for (int j = 0; j < kPerThread; ++j) {
+        const int id = t * kPerThread + j;
+        (*scheduler)->Enqueue(MakeTask({1, 2}, {static_cast<float>(id), 1}, &results[id], &done));
+      }
+    });
+  }
+  for (std::thread& caller : callers) caller.join();
+  ASSERT_TRUE(done.Wait());
+  for (int id = 0; id < kThreads * kPerThread; ++id) {
+    ASSERT_EQ(results[id].finish_calls, 1) << id;
+    ASSERT_TRUE(results[id].status.ok()) << results[id].status;
+    EXPECT_EQ(results[id].output, (std::vector<float>{static_cast<float>(id), 1}));
+  }
+  EXPECT_LE(processor.max_busy(), 2u);
+  size_t on_callers = 0;
+  for (std::thread::id thread : processor.threads()) {
+    for (const std::thread& caller : callers) on_callers += thread == caller.get_id() ? 1 : 0;
+  }
+  // Not asserted: how many ran on callers depends on timing.
+  RecordProperty("batches_on_callers", static_cast<int>(on_callers));
+}
+
+// Stop returns only once a batch running on a caller's thread is done.
+TEST(SchedulerCallerRun, StopWaitsForABatchRunningOnACaller) {
+  RecordingProcessor processor(/*plan_ready=*/true);
+  auto created = Scheduler::Create(CallerRunOptions(), processor);
+  ASSERT_TRUE(created.ok()) << created.status();
+  Scheduler& scheduler = **created;
+  ASSERT_GT(RunUntilOnCaller(scheduler, processor), 0);
+
+  // A caller runs a task that holds the only slot at its gate.
+  Gate gate;
+  Result held;
+  std::thread caller([&] {
+    auto task = MakeTask({1, 2}, {5, 6}, &held, nullptr);
+    task->gate = &gate;
+    scheduler.Enqueue(std::move(task));
+  });
+  gate.entered.WaitForNotification();
+  EXPECT_EQ(processor.threads().back(), caller.get_id());
+
+  absl::Notification stopped;
+  std::thread stopper([&] {
+    scheduler.Stop();
+    stopped.Notify();
+  });
+  // Once Enqueue refuses, Stop has begun; tasks queued before then wait for the slot.
+  std::deque<Result> probes;
+  while (true) {
+    Result& probe = probes.emplace_back();
+    scheduler.Enqueue(MakeTask({1, 2}, {0, 0}, &probe, nullptr));
+    if (probe.finish_calls == 1 && absl::IsUnavailable(probe.status)) break;
+    std::this_thread::yield();
+  }
+  EXPECT_FALSE(stopped.HasBeenNotified());
+  EXPECT_EQ(held.finish_calls, 0);
+  gate.release.Notify();
+  caller.join();
+  stopper.join();
+  EXPECT_TRUE(held.status.ok()) << held.status;
+  for (const Result& probe : probes) {
+    EXPECT_EQ(probe.finish_calls, 1);
+    EXPECT_TRUE(probe.status.ok() || absl::IsUnavailable(probe.status)) << probe.status;
+  }
 }
 
 }  // namespace
