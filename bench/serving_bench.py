@@ -16,13 +16,20 @@
    64 with its bundled config, and the MLP at 32, beside the echo at 1 and 64. Each pair is
    measured adaptive, fixed, fixed, adaptive and averaged; the mean batch formed is read
    from the server's seqserve_batch_size histogram.
-4. memory: seqserve's resident memory over --requests requests (default one million) of
+4. hops: short batches run on the gRPC thread that received them (the bundled configs)
+   against every batch on a worker (run_on_caller "false"), same server, same run:
+   LeNet-5 at concurrency 1 and 64, the MLP at 1 and 32, beside the echo at 1 and 64
+   (measured before and after). Targets of issue 14: p50 at concurrency 1 <= echo p50 +
+   in-process forward + 30 us; LeNet-5 at 64 >= 0.8x the echo's throughput and server CPU
+   per request minus the forward <= 1.2x the echo's; the MLP at 32 with batching >= 2x
+   without.
+5. memory: seqserve's resident memory over --requests requests (default one million) of
    batched LeNet-5 at concurrency 32, sampled every window; flat = within +-5% of the RSS
    after the first window. Twice: over one long-lived connection, as gRPC clients keep
    their channels, and with a new connection every window.
 
 Usage: /usr/bin/python3 bench/serving_bench.py [--bin-dir build/bin] [--requests 1000000]
-           [--measurement-ms 2000] [--skip floor,batching,adaptive,memory]
+           [--measurement-ms 2000] [--skip floor,batching,adaptive,hops,memory]
 Needs build/bin/{seqserve,seqperf,echo_server} (cmake --build build).
 Prints Markdown for bench/RESULTS.md.
 """
@@ -50,6 +57,8 @@ BENCH_MLP = ROOT / "bench" / "out" / "models" / "mlp"
 
 
 FIXED_WINDOW = 'parameters { key: "adaptive_batching" value: { string_value: "false" } }\n'
+# Every batch on a worker thread: the hand-offs that issue 14 part 2 removes.
+ON_WORKERS = 'parameters { key: "run_on_caller" value: { string_value: "false" } }\n'
 
 
 def make_repository(root: Path) -> None:
@@ -70,10 +79,11 @@ def make_repository(root: Path) -> None:
         shutil.copytree(root / name, root / f"{name}_nobatch")
         config = root / f"{name}_nobatch" / "config.pbtxt"
         config.write_text(re.sub(r"dynamic_batching\s*\{[^}]*\}\s*", "", config.read_text()))
-        shutil.copytree(root / name, root / f"{name}_fixed",
-                        ignore=shutil.ignore_patterns("config.pbtxt"))
-        (root / f"{name}_fixed" / "config.pbtxt").write_text(
-            (root / name / "config.pbtxt").read_text() + FIXED_WINDOW)
+        for suffix, extra in (("fixed", FIXED_WINDOW), ("workers", ON_WORKERS)):
+            shutil.copytree(root / name, root / f"{name}_{suffix}",
+                            ignore=shutil.ignore_patterns("config.pbtxt"))
+            (root / f"{name}_{suffix}" / "config.pbtxt").write_text(
+                (root / name / "config.pbtxt").read_text() + extra)
 
 
 def in_process_ms(bin_dir: Path, repository: Path, model: str, batches: list[int]) -> dict:
@@ -278,6 +288,107 @@ def adaptive(bin_dir: Path, repository: Path, ms: int) -> None:
     print()
 
 
+def hops(bin_dir: Path, repository: Path, ms: int) -> None:
+    """Issue 14 part 2: short batches run on the receiving gRPC thread (the bundled config)
+    against every batch on a worker (run_on_caller "false"), same server, measured on,
+    off, off, on and averaged, beside the echo measured before and after; with the issue's
+    budgets (the forward is `seqserve bench` at batch 1, or at the mean batch formed, per
+    request)."""
+    seqperf = bin_dir / "seqperf"
+    cases = [("lenet", 1), ("lenet", 64)]
+    if (repository / "mlp1024").is_dir():
+        cases += [("mlp1024", 1), ("mlp1024", 32)]
+    echo_runs: dict[int, list[dict]] = {1: [], 64: []}
+
+    def run_echo() -> None:
+        echo = Server("echo", [str(bin_dir / "echo_server"), "--port", "0"])
+        try:
+            for c in echo_runs:
+                echo_runs[c].append(measure(seqperf, echo, "echo", SHAPE, str(c), ms)[c])
+        finally:
+            echo.stop()
+
+    def mean(steps: list[dict]) -> dict:
+        out = {key: sum(step[key] for step in steps) / len(steps)
+               for key in ("throughput_infer_per_sec", "server_cpu_us_per_request",
+                           "client_cpu_us_per_request")}
+        out["latency_us"] = {p: sum(step["latency_us"][p] for step in steps) / len(steps)
+                             for p in ("p50", "p99")}
+        return out
+
+    run_echo()
+    rows = []
+    server, metrics_port = start_seqserve(bin_dir, repository)
+    try:
+        for name, c in cases:
+            order = [("caller runs", name), ("workers only", f"{name}_workers")]
+            order += order[::-1]
+            if name == "mlp1024" and c > 1:
+                order.append(("batching off", f"{name}_nobatch"))
+            runs: dict[tuple[str, str], list[dict]] = {}
+            batches: dict[tuple[str, str], list[float]] = {}
+            for label, model in order:
+                count0 = metric_sum(metrics_port, "seqserve_batch_size_count", model)
+                sum0 = metric_sum(metrics_port, "seqserve_batch_size_sum", model)
+                runs.setdefault((label, model), []).append(
+                    measure(seqperf, server, model, SHAPES[name], str(c), ms)[c])
+                totals = batches.setdefault((label, model), [0.0, 0.0])
+                totals[0] += metric_sum(metrics_port, "seqserve_batch_size_count", model) - count0
+                totals[1] += metric_sum(metrics_port, "seqserve_batch_size_sum", model) - sum0
+            for (label, model), steps in runs.items():
+                count, total = batches[(label, model)]
+                rows.append((label, name, c, mean(steps), total / count))
+    finally:
+        server.stop()
+    run_echo()
+    echo = {c: mean(steps) for c, steps in echo_runs.items()}
+
+    print("### Hops: short batches on the receiving thread against every batch on a worker "
+          "(issue 14), batch-1 requests\n")
+    print("| server | model | concurrency | infer/s | p50 us | p99 us | server CPU us/req | "
+          "client CPU us/req | mean batch |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for c, s in echo.items():
+        print(f"| echo (input back) | lenet | {c} | {s['throughput_infer_per_sec']:.0f} | "
+              f"{s['latency_us']['p50']:.0f} | {s['latency_us']['p99']:.0f} | "
+              f"{s['server_cpu_us_per_request']:.0f} | {s['client_cpu_us_per_request']:.0f} | |")
+    for label, name, c, s, formed in rows:
+        print(f"| {label} | {name} | {c} | {s['throughput_infer_per_sec']:.0f} | "
+              f"{s['latency_us']['p50']:.0f} | {s['latency_us']['p99']:.0f} | "
+              f"{s['server_cpu_us_per_request']:.0f} | {s['client_cpu_us_per_request']:.0f} | "
+              f"{formed:.1f} |")
+    print()
+    by = {(label, name, c): (s, formed) for label, name, c, s, formed in rows}
+    for name, c in cases:
+        s, formed = by[("caller runs", name, c)]
+        off, _ = by[("workers only", name, c)]
+        batch = max(1, round(formed))
+        forward_us = in_process_ms(bin_dir, repository, name, [batch])[batch] * 1000 / batch
+        if c == 1:
+            budget = echo[1]["latency_us"]["p50"] + forward_us + 30
+            p50 = s["latency_us"]["p50"]
+            print(f"- {name} at concurrency 1: p50 {p50:.0f} us (workers only "
+                  f"{off['latency_us']['p50']:.0f}); budget echo p50 + forward + 30 = "
+                  f"{budget:.0f} us ({'meets' if p50 <= budget else 'misses'})")
+        elif name == "lenet":
+            ratio = s["throughput_infer_per_sec"] / echo[64]["throughput_infer_per_sec"]
+            cpu = s["server_cpu_us_per_request"] - forward_us
+            echo_cpu = echo[64]["server_cpu_us_per_request"]
+            print(f"- lenet at concurrency 64: {ratio:.2f}x the echo's throughput "
+                  f"({'meets' if ratio >= 0.8 else 'misses'} >= 0.8x; workers only "
+                  f"{off['throughput_infer_per_sec'] / echo[64]['throughput_infer_per_sec']:.2f}x); "
+                  f"server CPU per request minus the forward ({forward_us:.1f} us per sample at "
+                  f"batch {batch}) {cpu:.1f} us = {cpu / echo_cpu:.2f}x the echo's "
+                  f"{echo_cpu:.1f} us ({'meets' if cpu <= 1.2 * echo_cpu else 'misses'} <= 1.2x)")
+        else:
+            nobatch, _ = by[("batching off", name, c)]
+            ratio = s["throughput_infer_per_sec"] / nobatch["throughput_infer_per_sec"]
+            print(f"- {name} at concurrency {c}: batching on / off {ratio:.2f}x "
+                  f"({'meets' if ratio >= 2 else 'misses'} >= 2x); caller runs / workers only "
+                  f"{s['throughput_infer_per_sec'] / off['throughput_infer_per_sec']:.2f}x")
+    print()
+
+
 def memory(bin_dir: Path, repository: Path, ms: int, requests: int, reconnect: bool) -> None:
     """RSS over `requests` batched LeNet-5 requests at concurrency 32: from one seqperf
     connection, as a gRPC client keeps its channel, or (`reconnect`) from a new seqperf
@@ -330,7 +441,8 @@ def main() -> int:
     parser.add_argument("--bin-dir", default=str(ROOT / "build" / "bin"))
     parser.add_argument("--measurement-ms", type=int, default=2000)
     parser.add_argument("--requests", type=int, default=1_000_000)
-    parser.add_argument("--skip", default="", help="comma-separated: floor,batching,adaptive,memory")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated: floor,batching,adaptive,hops,memory")
     args = parser.parse_args()
     bin_dir, skip = Path(args.bin_dir), set(filter(None, args.skip.split(",")))
     print(f"{os.cpu_count()} CPUs shared by client and server; seqperf unary, "
@@ -348,6 +460,8 @@ def main() -> int:
                 print(f"(no {BENCH_MLP}: run bench/run.sh or bench/models.py for the MLP rows)\n")
         if "adaptive" not in skip:
             adaptive(bin_dir, repository, args.measurement_ms)
+        if "hops" not in skip:
+            hops(bin_dir, repository, args.measurement_ms)
         if "memory" not in skip:
             memory(bin_dir, repository, args.measurement_ms, args.requests, reconnect=False)
             memory(bin_dir, repository, args.measurement_ms, args.requests, reconnect=True)
