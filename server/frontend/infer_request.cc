@@ -334,6 +334,7 @@ absl::StatusOr<InferInput> ValidateInferRequest(const InferRequestView& request,
         ConvertValues(name, request_values, dtype, num_ids, input.owned_bytes.data()));
     input.bytes = input.owned_bytes;
   }
+  input.output_shape = std::move(output_shape);
   return input;
 }
 

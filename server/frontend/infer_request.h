@@ -93,6 +93,8 @@ struct InferRequestView {
 struct InferInput {
   // The request's shape, including the batch dim when the model batches.
   Shape shape;
+  // The output's shape for it (the model's shape rule, checked against the limits).
+  Shape output_shape;
   // The datatype the client sent ("FP32", "INT32", ...).
   std::string datatype;
   // The model's input type, which `bytes` hold.

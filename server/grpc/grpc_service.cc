@@ -185,14 +185,14 @@ absl::Status GrpcInferenceService::Prepare(GrpcInferTask& task) {
   // The reply must fit in one message; checked before the request is queued, so an output
   // too large to send is refused rather than computed and then lost (SPEC §7).
   ServableModel& servable = *prepared->servable;
-  absl::StatusOr<Shape> output_shape = servable.model->OutputShape(prepared->input.shape);
+  const Shape& output_shape = prepared->input.output_shape;
   const int64_t room = options_.max_message_bytes - kReplyOverheadBytes -
                        static_cast<int64_t>(request.id().size() + request.model_name().size());
   const bool output_in_reply = !prepared->input.output_block.has_value();
-  if (output_in_reply && output_shape.ok() && OutputBytes(*output_shape) > room) {
+  if (output_in_reply && OutputBytes(output_shape) > room) {
     const absl::Status too_large = absl::ResourceExhaustedError(absl::StrCat(
-        "output '", servable.config.output_name, "' of shape ", ShapeToString(*output_shape),
-        " would take ", FormatBytes(static_cast<uint64_t>(OutputBytes(*output_shape))),
+        "output '", servable.config.output_name, "' of shape ", ShapeToString(output_shape),
+        " would take ", FormatBytes(static_cast<uint64_t>(OutputBytes(output_shape))),
         " (FP32), more than a reply may hold; ",
         LimitText(static_cast<uint64_t>(options_.max_message_bytes),
                   "--grpc-max-message-bytes")));

@@ -238,7 +238,10 @@ TEST(ValidateInferRequest, AnOutputPastTheLimitIsResourceExhaustedNamingBoth) {
   view.inputs[0].values = std::as_bytes(std::span<const float>(values));
   ServingConfig config = LenetConfig();
   config.limits.max_output_bytes = 80;  // one row of 10 floats is 40 bytes
-  EXPECT_TRUE(ValidateInferRequest(view, "lenet", config, *PoolModel()).ok());
+  absl::StatusOr<InferInput> fits = ValidateInferRequest(view, "lenet", config, *PoolModel());
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  // The shape checked is kept for the front end (the gRPC reply's size check).
+  EXPECT_EQ(fits->output_shape, (Shape{2, 10}));
   config.limits.max_output_bytes = 79;
   absl::StatusOr<InferInput> refused = ValidateInferRequest(view, "lenet", config, *PoolModel());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
@@ -249,6 +252,10 @@ TEST(ValidateInferRequest, AnOutputPastTheLimitIsResourceExhaustedNamingBoth) {
   // Free dims: MaxPool2d(4) then Flatten on 1x28x28 gives 49 values a row.
   config.input_dims = {1, -1, -1};
   config.output_dims = {-1};
+  config.limits.max_output_bytes = 2 * 49 * 4;
+  fits = ValidateInferRequest(view, "lenet", config, *PoolModel());
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  EXPECT_EQ(fits->output_shape, (Shape{2, 49}));
   config.limits.max_output_bytes = 2 * 49 * 4 - 1;
   refused = ValidateInferRequest(view, "lenet", config, *PoolModel());
   EXPECT_EQ(refused.status().message(),
