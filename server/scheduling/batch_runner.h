@@ -7,10 +7,11 @@
 // that succeeds gets its batch's compute times stamped on it (the clock's nanoseconds, which
 // are the steady clock's in the server, as every trace stamp is).
 //
-// Each scheduler worker has its own Executor (oneDNN stream, activation arena, scratchpad)
-// and gather/scatter buffers here, indexed by the worker number; the model's plans are
-// shared and read-only. Thread-safe as the Scheduler calls it: calls for different workers
-// run at once, calls for one worker never overlap.
+// Each of the scheduler's slots has its own Executor (oneDNN stream, activation arena,
+// scratchpad) and gather/scatter buffers here, indexed by the slot ("worker") number, used
+// by whichever thread holds the slot: a worker, or a caller running a short batch; the
+// model's plans are shared and read-only. Thread-safe as the Scheduler calls it: calls for
+// different slots run at once, calls for one slot never overlap.
 #pragma once
 
 #include <cstdint>

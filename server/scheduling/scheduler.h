@@ -125,9 +125,9 @@ class Scheduler {
   // thread when a slot is free and the batch is short. False when it did not take one (a
   // worker must be woken).
   bool TryRunOnCaller(int64_t now_us);
-  // What a batch cost, for the adaptive window (measured only with adaptive_window): its
-  // rows and the processor's wall time; compute_ns < 0 when not measured or when a task of
-  // the batch failed.
+  // What a batch cost, for the adaptive window and the caller-run policy (measured only
+  // when one of them is on): its rows and the processor's wall time; compute_ns < 0 when
+  // not measured or when a task of the batch failed.
   struct BatchCost {
     int64_t rows = 0;
     int64_t compute_ns = -1;
