@@ -235,6 +235,34 @@ def batching(bin_dir: Path, repository: Path, ms: int, name: str) -> None:
           f"{on / engine_rate:.0%} ({'meets' if on >= 0.8 * engine_rate else 'misses'} >= 80%)\n")
 
 
+def mean(steps: list[dict]) -> dict:
+    """The mean of seqperf steps: throughput, CPU per request and latency percentiles."""
+    out = {key: sum(step[key] for step in steps) / len(steps)
+           for key in ("throughput_infer_per_sec", "server_cpu_us_per_request",
+                       "client_cpu_us_per_request")}
+    out["latency_us"] = {p: sum(step["latency_us"][p] for step in steps) / len(steps)
+                         for p in ("p50", "p99")}
+    return out
+
+
+def measure_in_turn(seqperf: Path, server: Server, metrics_port: int,
+                    order: list[tuple[str, str]], shape: str, c: int, ms: int) -> dict:
+    """Measures each (label, model) of `order` in turn (a label may come back, as in A B B A,
+    so that a shared machine's drift hits both alike) at concurrency `c`; per label, the mean
+    of its steps and the mean batch formed (from the server's seqserve_batch_size)."""
+    runs: dict[str, list[dict]] = {}
+    batches: dict[str, list[float]] = {}  # [count, sum] of batch sizes
+    for label, model in order:
+        count0 = metric_sum(metrics_port, "seqserve_batch_size_count", model)
+        sum0 = metric_sum(metrics_port, "seqserve_batch_size_sum", model)
+        runs.setdefault(label, []).append(measure(seqperf, server, model, shape, str(c), ms)[c])
+        totals = batches.setdefault(label, [0.0, 0.0])
+        totals[0] += metric_sum(metrics_port, "seqserve_batch_size_count", model) - count0
+        totals[1] += metric_sum(metrics_port, "seqserve_batch_size_sum", model) - sum0
+    return {label: (mean(steps), batches[label][1] / batches[label][0])
+            for label, steps in runs.items()}
+
+
 def adaptive(bin_dir: Path, repository: Path, ms: int) -> None:
     seqperf = bin_dir / "seqperf"
     cases = [("lenet", 1), ("lenet", 64)]
@@ -256,24 +284,9 @@ def adaptive(bin_dir: Path, repository: Path, ms: int) -> None:
             order += order[::-1]
             if name == "mlp1024":
                 order.append(("batching off", f"{name}_nobatch"))
-            runs: dict[tuple[str, str], list[dict]] = {}
-            batches: dict[tuple[str, str], list[float]] = {}  # [count, sum] of batch sizes
-            for label, model in order:
-                count0 = metric_sum(metrics_port, "seqserve_batch_size_count", model)
-                sum0 = metric_sum(metrics_port, "seqserve_batch_size_sum", model)
-                runs.setdefault((label, model), []).append(
-                    measure(seqperf, server, model, SHAPES[name], str(c), ms)[c])
-                totals = batches.setdefault((label, model), [0.0, 0.0])
-                totals[0] += metric_sum(metrics_port, "seqserve_batch_size_count", model) - count0
-                totals[1] += metric_sum(metrics_port, "seqserve_batch_size_sum", model) - sum0
-            for (label, model), steps in runs.items():
-                count, total = batches[(label, model)]
-                formed = total / count
-                mean = {key: sum(step[key] for step in steps) / len(steps)
-                        for key in ("throughput_infer_per_sec", "server_cpu_us_per_request")}
-                mean["latency_us"] = {p: sum(step["latency_us"][p] for step in steps) / len(steps)
-                                      for p in ("p50", "p99")}
-                rows.append((label, name, c, mean, formed))
+            for label, (steps, formed) in measure_in_turn(seqperf, server, metrics_port, order,
+                                                          SHAPES[name], c, ms).items():
+                rows.append((label, name, c, steps, formed))
     finally:
         server.stop()
     print("### Adaptive batch window against the fixed one (issue 14), batch-1 requests\n")
@@ -308,14 +321,6 @@ def hops(bin_dir: Path, repository: Path, ms: int) -> None:
         finally:
             echo.stop()
 
-    def mean(steps: list[dict]) -> dict:
-        out = {key: sum(step[key] for step in steps) / len(steps)
-               for key in ("throughput_infer_per_sec", "server_cpu_us_per_request",
-                           "client_cpu_us_per_request")}
-        out["latency_us"] = {p: sum(step["latency_us"][p] for step in steps) / len(steps)
-                             for p in ("p50", "p99")}
-        return out
-
     run_echo()
     rows = []
     server, metrics_port = start_seqserve(bin_dir, repository)
@@ -325,19 +330,9 @@ def hops(bin_dir: Path, repository: Path, ms: int) -> None:
             order += order[::-1]
             if name == "mlp1024" and c > 1:
                 order.append(("batching off", f"{name}_nobatch"))
-            runs: dict[tuple[str, str], list[dict]] = {}
-            batches: dict[tuple[str, str], list[float]] = {}
-            for label, model in order:
-                count0 = metric_sum(metrics_port, "seqserve_batch_size_count", model)
-                sum0 = metric_sum(metrics_port, "seqserve_batch_size_sum", model)
-                runs.setdefault((label, model), []).append(
-                    measure(seqperf, server, model, SHAPES[name], str(c), ms)[c])
-                totals = batches.setdefault((label, model), [0.0, 0.0])
-                totals[0] += metric_sum(metrics_port, "seqserve_batch_size_count", model) - count0
-                totals[1] += metric_sum(metrics_port, "seqserve_batch_size_sum", model) - sum0
-            for (label, model), steps in runs.items():
-                count, total = batches[(label, model)]
-                rows.append((label, name, c, mean(steps), total / count))
+            for label, (steps, formed) in measure_in_turn(seqperf, server, metrics_port, order,
+                                                          SHAPES[name], c, ms).items():
+                rows.append((label, name, c, steps, formed))
     finally:
         server.stop()
     run_echo()
