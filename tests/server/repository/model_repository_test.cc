@@ -130,13 +130,15 @@ class FrontEndTask : public InferTask {
   Gate* gate_;
 };
 
-// Sends [1, 1] (one row) to `servable` and waits for the answer.
+// Sends [1, 1] (one row) to `servable` and waits for the answer. Like a real front end it
+// keeps its own handle until Enqueue returns: the task (which holds one too) may be answered
+// and released before then, and with it the version's last other reference.
 Outcome Infer(std::shared_ptr<ServableModel> servable) {
   absl::Notification finished;
   Outcome outcome;
   Scheduler& scheduler = *servable->scheduler;
   scheduler.Enqueue(std::make_unique<FrontEndTask>(
-      std::move(servable), Tensor({1, 2}, {1, 1}),
+      servable, Tensor({1, 2}, {1, 1}),
       [&](Outcome o) {
         outcome = std::move(o);
         finished.Notify();
